@@ -1,0 +1,276 @@
+//! Accounts' value types. Each is parsed once at the edge ("parse, don't validate"); past that
+//! point the type itself is the proof that the value is well-formed.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// A rule violation on one input, in Korean for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub &'static str);
+
+/// 3–20 of `[a-z0-9_]`; upper case is folded so that `Alice` and `alice` are one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct LoginId(String);
+
+impl LoginId {
+    pub const RULE: &'static str = "아이디는 영어 소문자, 숫자, 밑줄(_)로 3~20자여야 합니다.";
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let s = raw.trim().to_ascii_lowercase();
+        let ok = (3..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok { Ok(Self(s)) } else { Err(Invalid(Self::RULE)) }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A deliverable-looking address, stored lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Email(String);
+
+impl Email {
+    pub const RULE: &'static str = "이메일 형식이 올바르지 않습니다.";
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        static RE: OnceLock<Regex> = OnceLock::new();
+        let re = RE.get_or_init(|| {
+            Regex::new(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
+                .expect("email regex")
+        });
+        let s = raw.trim().to_lowercase();
+        if s.len() <= 254 && re.is_match(&s) { Ok(Self(s)) } else { Err(Invalid(Self::RULE)) }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// 8–128 characters, any characters, no composition rules, not one of the most common passwords.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+impl Password {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let n = raw.chars().count();
+        if n < 8 {
+            return Err(Invalid("비밀번호는 8자 이상이어야 합니다."));
+        }
+        if n > 128 {
+            return Err(Invalid("비밀번호는 128자 이하여야 합니다."));
+        }
+        if is_common_password(raw) {
+            return Err(Invalid("너무 흔한 비밀번호입니다. 다른 비밀번호를 사용해 주세요."));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Passwords from the most-used lists (e.g. NordPass and SecLists top lists) that are at
+/// least 8 characters long; shorter ones are already refused by length.
+static COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
+
+pub fn is_common_password(candidate: &str) -> bool {
+    let c = candidate.to_lowercase();
+    COMMON_PASSWORDS.lines().any(|l| l.trim() == c)
+}
+
+/// Interest keywords: at most 20, each trimmed to 1–20 characters, duplicates removed
+/// case-insensitively (the first spelling wins).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Keywords(Vec<String>);
+
+impl Keywords {
+    pub const MAX: usize = 20;
+    pub const MAX_LEN: usize = 20;
+
+    pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Self, Invalid> {
+        let mut out: Vec<String> = Vec::new();
+        for k in raw {
+            let k = k.as_ref().trim();
+            let len = k.chars().count();
+            if len == 0 || len > Self::MAX_LEN {
+                return Err(Invalid("키워드는 1~20자여야 합니다."));
+            }
+            if k.chars().any(char::is_control) {
+                return Err(Invalid("키워드에 사용할 수 없는 문자가 있습니다."));
+            }
+            let folded = k.to_lowercase();
+            if !out.iter().any(|e| e.to_lowercase() == folded) {
+                out.push(k.to_owned());
+            }
+        }
+        if out.len() > Self::MAX {
+            return Err(Invalid("키워드는 최대 20개까지 등록할 수 있습니다."));
+        }
+        Ok(Self(out))
+    }
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+    pub fn into_vec(self) -> Vec<String> {
+        self.0
+    }
+}
+
+/// Where the user lives: a name and an approximate position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Neighborhood {
+    pub name: String,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+impl Neighborhood {
+    pub fn parse(name: &str, lat: f64, lon: f64) -> Result<Self, (&'static str, Invalid)> {
+        let name = name.trim();
+        let n = name.chars().count();
+        if n == 0 || n > 30 || name.chars().any(char::is_control) {
+            return Err(("name", Invalid("동네 이름은 1~30자여야 합니다.")));
+        }
+        if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+            return Err(("lat", Invalid("위도는 -90 이상 90 이하여야 합니다.")));
+        }
+        if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+            return Err(("lon", Invalid("경도는 -180 이상 180 이하여야 합니다.")));
+        }
+        Ok(Self { name: name.to_owned(), lat, lon })
+    }
+}
+
+/// A six-digit one-time code as typed by the user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OneTimeCode(String);
+
+impl OneTimeCode {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let s: String = raw.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+        if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(s))
+        } else {
+            Err(Invalid("인증 코드는 숫자 6자리입니다."))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn login_id_rules() {
+        assert_eq!(LoginId::parse(" Alice_01 ").unwrap().as_str(), "alice_01");
+        for bad in ["ab", "a-b-c", "한글아이디", "abcdefghijklmnopqrstu", "a b c", ""] {
+            assert!(LoginId::parse(bad).is_err(), "{bad}");
+        }
+        assert!(LoginId::parse("abc").is_ok());
+        assert!(LoginId::parse("abcdefghijklmnopqrst").is_ok());
+    }
+
+    #[test]
+    fn email_rules() {
+        assert_eq!(Email::parse(" Kim@Example.COM ").unwrap().as_str(), "kim@example.com");
+        for bad in ["kim", "kim@", "@example.com", "kim@example", "kim @example.com", "kim@exa mple.com", "kim@@example.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(Password::parse("short").is_err());
+        assert!(Password::parse(&"x".repeat(129)).is_err());
+        assert!(Password::parse(&"x".repeat(128)).is_ok());
+        assert!(Password::parse("password").is_err());
+        assert!(Password::parse("PassWord1").is_err());
+        assert!(Password::parse("12345678").is_err());
+        assert!(Password::parse("코스트코에서만나요").is_ok());
+        assert!(format!("{:?}", Password::parse("secret-correct-horse").unwrap()).contains("***"));
+    }
+
+    #[test]
+    fn keyword_rules() {
+        let k = Keywords::parse(&[" 휴지 ", "Costco", "costco", "생수"]).unwrap();
+        assert_eq!(k.as_slice(), ["휴지", "Costco", "생수"]);
+        assert!(Keywords::parse(&["  "]).is_err());
+        assert!(Keywords::parse(&["가".repeat(21)]).is_err());
+        let many: Vec<String> = (0..21).map(|i| format!("k{i}")).collect();
+        assert!(Keywords::parse(&many).is_err());
+        let dup: Vec<String> = (0..25).map(|i| format!("K{}", i % 20)).collect();
+        assert_eq!(Keywords::parse(&dup).unwrap().as_slice().len(), 20);
+    }
+
+    #[test]
+    fn neighborhood_rules() {
+        assert!(Neighborhood::parse("역삼동", 37.5, 127.03).is_ok());
+        assert_eq!(Neighborhood::parse("", 37.5, 127.0).unwrap_err().0, "name");
+        assert_eq!(Neighborhood::parse("x", 91.0, 127.0).unwrap_err().0, "lat");
+        assert_eq!(Neighborhood::parse("x", 37.0, -180.5).unwrap_err().0, "lon");
+        assert_eq!(Neighborhood::parse("x", f64::NAN, 0.0).unwrap_err().0, "lat");
+    }
+
+    #[test]
+    fn code_rules() {
+        assert_eq!(OneTimeCode::parse(" 123 456 ").unwrap().as_str(), "123456");
+        assert!(OneTimeCode::parse("12345").is_err());
+        assert!(OneTimeCode::parse("12345a").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn login_id_accepts_exactly_the_alphabet(s in "[a-z0-9_]{3,20}") {
+            prop_assert_eq!(LoginId::parse(&s).unwrap().as_str(), s.as_str());
+        }
+
+        #[test]
+        fn login_id_output_always_valid(s in "\\PC{0,30}") {
+            if let Ok(id) = LoginId::parse(&s) {
+                let v = id.as_str();
+                prop_assert!((3..=20).contains(&v.len()));
+                prop_assert!(v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+            }
+        }
+
+        #[test]
+        fn password_length_bounds(s in "\\PC{0,140}") {
+            let n = s.chars().count();
+            let r = Password::parse(&s);
+            if n < 8 || n > 128 { prop_assert!(r.is_err()); }
+        }
+
+        #[test]
+        fn keywords_invariants(v in proptest::collection::vec("\\PC{0,25}", 0..30)) {
+            if let Ok(k) = Keywords::parse(&v) {
+                let k = k.as_slice();
+                prop_assert!(k.len() <= 20);
+                for (i, a) in k.iter().enumerate() {
+                    prop_assert_eq!(a.trim(), a.as_str());
+                    prop_assert!((1..=20).contains(&a.chars().count()));
+                    for b in &k[i + 1..] {
+                        prop_assert_ne!(a.to_lowercase(), b.to_lowercase());
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn neighborhood_ranges(lat in -200.0f64..200.0, lon in -400.0f64..400.0) {
+            let ok = Neighborhood::parse("동네", lat, lon).is_ok();
+            prop_assert_eq!(ok, (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon));
+        }
+    }
+}

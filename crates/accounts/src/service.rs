@@ -1,0 +1,536 @@
+//! What accounts can do, independent of HTTP: the API handlers and the pages both call these.
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Duration as Span, Utc};
+use gonggu_kernel::{
+    auth::{AuthUser, Authenticator, ACCESS_TTL},
+    clock::Clock,
+    error::FieldErrors,
+    events::Envelope,
+    ratelimit::KeyedLimiter,
+    web::RefreshedSession,
+    ApiError,
+};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    domain::{Email, Keywords, LoginId, Neighborhood, OneTimeCode, Password},
+    events::{KeywordsChanged, UserRegistered},
+    mail::Mailer,
+    password::PasswordHasher,
+    store::{AccountStore, CodePurpose, CodeRecord, Revoke, Rotation, SessionRecord, StoreError, UserRecord},
+};
+
+pub const REFRESH_LIFETIME: Span = Span::days(14);
+pub const CODE_LIFETIME: Span = Span::minutes(10);
+pub const CODE_ATTEMPTS: i32 = 5;
+
+// ---------------------------------------------------------------------------------------------
+// Views (what the API returns and pages show).
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct UserView {
+    pub id: Uuid,
+    pub login_id: String,
+    pub email: String,
+    pub neighborhood: Option<Neighborhood>,
+    pub keywords: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<UserRecord> for UserView {
+    fn from(u: UserRecord) -> Self {
+        Self { id: u.id, login_id: u.login_id, email: u.email, neighborhood: u.neighborhood, keywords: u.keywords, created_at: u.created_at }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds the access token lives.
+    pub expires_in: i64,
+    /// Seconds until the session's absolute end (the refresh token cannot outlive it).
+    pub refresh_expires_in: i64,
+    pub user: UserView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// The session this request was made with.
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NeighborhoodInput {
+    pub name: String,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct RegisterInput {
+    pub login_id: String,
+    pub email: String,
+    pub password: String,
+    pub neighborhood: Option<NeighborhoodInput>,
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Rate limits. Login is limited per address and per (address, login id), never per account
+/// alone, so an attacker elsewhere cannot lock the owner out.
+pub struct Limits {
+    pub login_ip: Arc<KeyedLimiter<IpAddr>>,
+    pub login_pair: Arc<KeyedLimiter<(IpAddr, String)>>,
+    pub register_ip: Arc<KeyedLimiter<IpAddr>>,
+    pub reset_ip: Arc<KeyedLimiter<IpAddr>>,
+    pub reset_email: Arc<KeyedLimiter<String>>,
+    pub id_check_ip: Arc<KeyedLimiter<IpAddr>>,
+    pub email_change_user: Arc<KeyedLimiter<Uuid>>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let min = Duration::from_secs(60);
+        Self {
+            login_ip: KeyedLimiter::new(30, min),
+            login_pair: KeyedLimiter::new(5, 5 * min),
+            register_ip: KeyedLimiter::new(10, 60 * min),
+            reset_ip: KeyedLimiter::new(10, 15 * min),
+            reset_email: KeyedLimiter::new(3, 15 * min),
+            id_check_ip: KeyedLimiter::new(60, min),
+            email_change_user: KeyedLimiter::new(5, 60 * min),
+        }
+    }
+}
+
+impl Limits {
+    pub fn prune(&self) {
+        self.login_ip.prune();
+        self.login_pair.prune();
+        self.register_ip.prune();
+        self.reset_ip.prune();
+        self.reset_email.prune();
+        self.id_check_ip.prune();
+        self.email_change_user.prune();
+    }
+}
+
+pub struct Accounts {
+    pub store: Arc<dyn AccountStore>,
+    pub auth: Arc<Authenticator>,
+    pub hasher: PasswordHasher,
+    pub mailer: Mailer,
+    pub clock: Clock,
+    pub limits: Limits,
+    /// Keys the hashes of one-time codes, so a leaked table does not give the codes away.
+    pub code_pepper: Vec<u8>,
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::unauthorized("invalid_credentials", "아이디 또는 비밀번호가 올바르지 않습니다.")
+}
+
+fn invalid_refresh() -> ApiError {
+    ApiError::unauthorized("invalid_refresh_token", "로그인이 만료되었습니다. 다시 로그인해 주세요.")
+}
+
+fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+impl Accounts {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    async fn user(&self, id: Uuid) -> Result<UserRecord, ApiError> {
+        self.store
+            .user_by_id(id)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("invalid_token", "계정을 찾을 수 없습니다. 다시 로그인해 주세요."))
+    }
+
+    pub async fn register(&self, input: RegisterInput, ip: IpAddr) -> Result<UserView, ApiError> {
+        self.limits.register_ip.check(&ip)?;
+        let mut errors = FieldErrors::new();
+        let login_id = LoginId::parse(&input.login_id).map_err(|e| errors.insert("login_id".into(), e.0.into())).ok();
+        let email = Email::parse(&input.email).map_err(|e| errors.insert("email".into(), e.0.into())).ok();
+        let password = Password::parse(&input.password).map_err(|e| errors.insert("password".into(), e.0.into())).ok();
+        if let (Some(id), Some(pw)) = (&login_id, &password) {
+            if pw.expose().eq_ignore_ascii_case(id.as_str()) {
+                errors.insert("password".into(), "아이디와 같은 비밀번호는 사용할 수 없습니다.".into());
+            }
+        }
+        let neighborhood = match &input.neighborhood {
+            None => None,
+            Some(n) => match Neighborhood::parse(&n.name, n.lat, n.lon) {
+                Ok(n) => Some(n),
+                Err((field, e)) => {
+                    errors.insert(format!("neighborhood.{field}"), e.0.into());
+                    None
+                }
+            },
+        };
+        let (Some(login_id), Some(email), Some(password), true) = (login_id, email, password, errors.is_empty()) else {
+            return Err(ApiError::validation(errors));
+        };
+        if self.store.login_id_taken(login_id.as_str()).await? {
+            return Err(login_id_taken());
+        }
+        let now = self.now();
+        let user = UserRecord {
+            id: Uuid::now_v7(),
+            login_id: login_id.as_str().to_owned(),
+            email: email.as_str().to_owned(),
+            password_hash: self.hasher.hash(password.expose()).await?,
+            neighborhood: neighborhood.clone(),
+            keywords: vec![],
+            created_at: now,
+        };
+        let event = Envelope::new(&UserRegistered { user_id: user.id, login_id: user.login_id.clone(), neighborhood }, now);
+        match self.store.insert_user(&user, &[event]).await {
+            Ok(()) => Ok(user.into()),
+            Err(StoreError::LoginIdTaken) => Err(login_id_taken()),
+            Err(StoreError::EmailTaken) => Err(email_taken()),
+            Err(StoreError::Db(e)) => Err(e.into()),
+        }
+    }
+
+    pub async fn login_id_available(&self, raw: &str, ip: IpAddr) -> Result<bool, ApiError> {
+        self.limits.id_check_ip.check(&ip)?;
+        let id = LoginId::parse(raw).map_err(|e| ApiError::field("login_id", e.0))?;
+        Ok(!self.store.login_id_taken(id.as_str()).await?)
+    }
+
+    pub async fn login(&self, login_id: &str, password: &str, user_agent: Option<&str>, ip: IpAddr) -> Result<TokenPair, ApiError> {
+        let normalized = login_id.trim().to_ascii_lowercase();
+        self.limits.login_ip.check(&ip)?;
+        self.limits.login_pair.check(&(ip, normalized.clone()))?;
+        let user = match LoginId::parse(&normalized) {
+            Ok(id) => self.store.user_by_login(id.as_str()).await?,
+            Err(_) => None,
+        };
+        // Unknown ids verify against a dummy hash: same answer, same cost.
+        let ok = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
+        match (ok, user) {
+            (true, Some(user)) => self.start_session(user, user_agent, ip).await,
+            _ => Err(invalid_credentials()),
+        }
+    }
+
+    async fn start_session(&self, user: UserRecord, user_agent: Option<&str>, ip: IpAddr) -> Result<TokenPair, ApiError> {
+        let now = self.now();
+        let refresh = gonggu_kernel::random_token(32);
+        let session = SessionRecord {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            created_at: now,
+            expires_at: now + REFRESH_LIFETIME,
+            last_used_at: now,
+            user_agent: user_agent.map(|s| s.chars().take(300).collect()),
+            ip: Some(ip.to_string()),
+        };
+        self.store.create_session(&session, &hash_token(&refresh)).await?;
+        self.token_pair(user.into(), &session, refresh, now)
+    }
+
+    fn token_pair(&self, user: UserView, session: &SessionRecord, refresh: String, now: DateTime<Utc>) -> Result<TokenPair, ApiError> {
+        let access = self.auth.issue(user.id, &user.login_id, session.id, now)?;
+        Ok(TokenPair {
+            access_token: access,
+            refresh_token: refresh,
+            token_type: "Bearer".into(),
+            expires_in: ACCESS_TTL.num_seconds(),
+            refresh_expires_in: (session.expires_at - now).num_seconds(),
+            user,
+        })
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, ApiError> {
+        let now = self.now();
+        let next = gonggu_kernel::random_token(32);
+        match self.store.rotate_refresh(&hash_token(refresh_token), &hash_token(&next), now).await? {
+            Rotation::Rotated { session, .. } => {
+                let user = self.user(session.user_id).await?;
+                self.token_pair(user.into(), &session, next, now)
+            }
+            Rotation::Reused { session_id, user_id } => {
+                self.auth.revoke_sessions([session_id], now);
+                tracing::warn!(%user_id, %session_id, "refresh token reused; session family revoked");
+                Err(ApiError::unauthorized(
+                    "refresh_token_reused",
+                    "보안을 위해 이 기기의 로그인을 해제했습니다. 다시 로그인해 주세요.",
+                ))
+            }
+            Rotation::Rejected => Err(invalid_refresh()),
+        }
+    }
+
+    /// Ends the session the refresh token belongs to. Unknown tokens are ignored (logout is idempotent).
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), ApiError> {
+        let now = self.now();
+        if let Some(s) = self.store.session_by_refresh(&hash_token(refresh_token), now).await? {
+            let ids = self.store.revoke_sessions(s.user_id, Revoke::One(s.id), now, "logout").await?;
+            self.auth.revoke_sessions(ids, now);
+        }
+        Ok(())
+    }
+
+    /// Ends the caller's own session (web logout when only the access cookie is left).
+    pub async fn logout_session(&self, user: &AuthUser) -> Result<(), ApiError> {
+        let now = self.now();
+        let ids = self.store.revoke_sessions(user.user_id, Revoke::One(user.session_id), now, "logout").await?;
+        self.auth.revoke_sessions(ids, now);
+        Ok(())
+    }
+
+    pub async fn me(&self, user: &AuthUser) -> Result<UserView, ApiError> {
+        Ok(self.user(user.user_id).await?.into())
+    }
+
+    pub async fn sessions(&self, user: &AuthUser) -> Result<Vec<SessionView>, ApiError> {
+        let rows = self.store.list_sessions(user.user_id, self.now()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|s| SessionView {
+                current: s.id == user.session_id,
+                id: s.id,
+                created_at: s.created_at,
+                last_used_at: s.last_used_at,
+                expires_at: s.expires_at,
+                user_agent: s.user_agent,
+                ip: s.ip,
+            })
+            .collect())
+    }
+
+    pub async fn revoke_session(&self, user: &AuthUser, session_id: Uuid) -> Result<(), ApiError> {
+        let now = self.now();
+        let ids = self.store.revoke_sessions(user.user_id, Revoke::One(session_id), now, "revoked").await?;
+        if ids.is_empty() {
+            return Err(ApiError::not_found("session_not_found", "세션을 찾을 수 없습니다."));
+        }
+        self.auth.revoke_sessions(ids, now);
+        Ok(())
+    }
+
+    /// "다른 기기에서 로그아웃": every session but the caller's.
+    pub async fn revoke_other_sessions(&self, user: &AuthUser) -> Result<usize, ApiError> {
+        let now = self.now();
+        let ids = self.store.revoke_sessions(user.user_id, Revoke::AllExcept(Some(user.session_id)), now, "others_revoked").await?;
+        let n = ids.len();
+        self.auth.revoke_sessions(ids, now);
+        Ok(n)
+    }
+
+    pub async fn change_password(&self, user: &AuthUser, current: &str, new: &str) -> Result<(), ApiError> {
+        let record = self.user(user.user_id).await?;
+        if !self.hasher.verify(current, Some(&record.password_hash)).await? {
+            return Err(ApiError::field("current_password", "현재 비밀번호가 올바르지 않습니다."));
+        }
+        let new = self.new_password(new, &record.login_id, "new_password")?;
+        if current == new.expose() {
+            return Err(ApiError::field("new_password", "현재 비밀번호와 다른 비밀번호를 입력해 주세요."));
+        }
+        let hash = self.hasher.hash(new.expose()).await?;
+        let now = self.now();
+        let ids = self.store.set_password(user.user_id, &hash, Some(user.session_id), now, "password_changed").await?;
+        self.auth.revoke_sessions(ids, now);
+        Ok(())
+    }
+
+    fn new_password(&self, raw: &str, login_id: &str, field: &str) -> Result<Password, ApiError> {
+        let p = Password::parse(raw).map_err(|e| ApiError::field(field, e.0))?;
+        if p.expose().eq_ignore_ascii_case(login_id) {
+            return Err(ApiError::field(field, "아이디와 같은 비밀번호는 사용할 수 없습니다."));
+        }
+        Ok(p)
+    }
+
+    pub async fn set_keywords(&self, user: &AuthUser, raw: &[String]) -> Result<UserView, ApiError> {
+        let keywords = Keywords::parse(raw).map_err(|e| ApiError::field("keywords", e.0))?;
+        let record = self.user(user.user_id).await?;
+        let now = self.now();
+        let event = Envelope::new(
+            &KeywordsChanged { user_id: record.id, login_id: record.login_id.clone(), keywords: keywords.as_slice().to_vec() },
+            now,
+        );
+        self.store.set_keywords(record.id, keywords.as_slice(), &event).await?;
+        Ok(UserView { keywords: keywords.into_vec(), ..record.into() })
+    }
+
+    pub async fn set_neighborhood(&self, user: &AuthUser, input: Option<NeighborhoodInput>) -> Result<UserView, ApiError> {
+        let n = match input {
+            None => None,
+            Some(n) => Some(Neighborhood::parse(&n.name, n.lat, n.lon).map_err(|(field, e)| ApiError::field(field, e.0))?),
+        };
+        let record = self.user(user.user_id).await?;
+        self.store.set_neighborhood(record.id, n.as_ref()).await?;
+        Ok(UserView { neighborhood: n, ..record.into() })
+    }
+
+    // ------------------------------------------------------------------ one-time codes
+
+    fn code_hash(&self, purpose: CodePurpose, user_id: Uuid, code: &str) -> Vec<u8> {
+        let mut h = Sha256::new();
+        h.update(&self.code_pepper);
+        h.update(format!("{purpose:?}:{user_id}:{code}").as_bytes());
+        h.finalize().to_vec()
+    }
+
+    async fn issue_code(&self, user_id: Uuid, purpose: CodePurpose, target_email: Option<String>) -> Result<String, ApiError> {
+        let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
+        let record = CodeRecord {
+            code_hash: self.code_hash(purpose, user_id, &code),
+            target_email,
+            expires_at: self.now() + CODE_LIFETIME,
+            attempts: 0,
+        };
+        self.store.put_code(user_id, purpose, &record).await?;
+        Ok(code)
+    }
+
+    /// Checks a code; wrong guesses count, and the fifth one burns the code.
+    async fn check_code(&self, user_id: Option<Uuid>, purpose: CodePurpose, raw: &str) -> Result<CodeRecord, ApiError> {
+        let expired = || ApiError::field("code", "인증 코드가 만료되었거나 더 이상 사용할 수 없습니다. 새 코드를 요청해 주세요.")
+            .with_code("code_expired");
+        let code = OneTimeCode::parse(raw).map_err(|e| ApiError::field("code", e.0))?;
+        let Some(user_id) = user_id else { return Err(expired()) };
+        let Some(record) = self.store.code(user_id, purpose).await? else { return Err(expired()) };
+        if record.expires_at <= self.now() || record.attempts >= CODE_ATTEMPTS {
+            self.store.delete_code(user_id, purpose).await?;
+            return Err(expired());
+        }
+        let given = self.code_hash(purpose, user_id, code.as_str());
+        if !bool::from(subtle_eq(&given, &record.code_hash)) {
+            let attempts = self.store.bump_code_attempts(user_id, purpose).await?;
+            let left = CODE_ATTEMPTS - attempts;
+            if left <= 0 {
+                self.store.delete_code(user_id, purpose).await?;
+                return Err(expired());
+            }
+            return Err(ApiError::field("code", format!("인증 코드가 올바르지 않습니다. (남은 시도 {left}회)")).with_code("invalid_code"));
+        }
+        self.store.delete_code(user_id, purpose).await?;
+        Ok(record)
+    }
+
+    fn send_in_background(&self, to: String, subject: &'static str, body: String) {
+        // Sending happens off the request path so that response time says nothing about
+        // whether an address has an account.
+        let mailer = self.mailer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = mailer.send(&to, subject, body).await {
+                tracing::error!(error = %format!("{e:#}"), "mail delivery failed");
+            }
+        });
+    }
+
+    pub async fn request_email_change(&self, user: &AuthUser, raw: &str) -> Result<(), ApiError> {
+        self.limits.email_change_user.check(&user.user_id)?;
+        let email = Email::parse(raw).map_err(|e| ApiError::field("email", e.0))?;
+        let record = self.user(user.user_id).await?;
+        if record.email == email.as_str() {
+            return Err(ApiError::field("email", "지금 사용 중인 이메일입니다."));
+        }
+        if self.store.user_by_email(email.as_str()).await?.is_some() {
+            return Err(email_taken());
+        }
+        let code = self.issue_code(record.id, CodePurpose::EmailChange, Some(email.as_str().to_owned())).await?;
+        self.send_in_background(
+            email.as_str().to_owned(),
+            "[공구마켓] 이메일 변경 인증 코드",
+            format!(
+                "안녕하세요, {}님.\n\n이메일 변경 인증 코드: {code}\n\n10분 안에 입력해 주세요. 본인이 요청하지 않았다면 이 메일을 무시해 주세요.\n\n공구마켓 드림",
+                record.login_id
+            ),
+        );
+        Ok(())
+    }
+
+    pub async fn verify_email_change(&self, user: &AuthUser, code: &str) -> Result<UserView, ApiError> {
+        let record = self.check_code(Some(user.user_id), CodePurpose::EmailChange, code).await?;
+        let email = record.target_email.ok_or_else(|| ApiError::internal(anyhow::anyhow!("email code without target")))?;
+        match self.store.set_email(user.user_id, &email).await {
+            Ok(()) => self.me(user).await,
+            Err(StoreError::EmailTaken) => Err(email_taken()),
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    }
+
+    pub async fn request_password_reset(&self, raw_email: &str, ip: IpAddr) -> Result<(), ApiError> {
+        self.limits.reset_ip.check(&ip)?;
+        let email = Email::parse(raw_email).map_err(|e| ApiError::field("email", e.0))?;
+        self.limits.reset_email.check(&email.as_str().to_owned())?;
+        // Same answer whether or not the address has an account.
+        if let Some(user) = self.store.user_by_email(email.as_str()).await? {
+            let code = self.issue_code(user.id, CodePurpose::PasswordReset, None).await?;
+            self.send_in_background(
+                user.email.clone(),
+                "[공구마켓] 비밀번호 재설정 인증 코드",
+                format!(
+                    "안녕하세요, {}님.\n\n비밀번호 재설정 인증 코드: {code}\n\n10분 안에 입력해 주세요. 본인이 요청하지 않았다면 이 메일을 무시해 주세요. 비밀번호는 바뀌지 않습니다.\n\n공구마켓 드림",
+                    user.login_id
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    pub async fn confirm_password_reset(&self, raw_email: &str, code: &str, new_password: &str, ip: IpAddr) -> Result<(), ApiError> {
+        self.limits.reset_ip.check(&ip)?;
+        let email = Email::parse(raw_email).map_err(|e| ApiError::field("email", e.0))?;
+        let user = self.store.user_by_email(email.as_str()).await?;
+        let password = self.new_password(new_password, user.as_ref().map(|u| u.login_id.as_str()).unwrap_or(""), "new_password")?;
+        self.check_code(user.as_ref().map(|u| u.id), CodePurpose::PasswordReset, code).await?;
+        let user = user.expect("a code was found, so the user exists");
+        let hash = self.hasher.hash(password.expose()).await?;
+        let now = self.now();
+        let ids = self.store.set_password(user.id, &hash, None, now, "password_reset").await?;
+        self.auth.revoke_sessions(ids, now);
+        Ok(())
+    }
+}
+
+fn subtle_eq(a: &[u8], b: &[u8]) -> subtle::Choice {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b)
+}
+
+fn login_id_taken() -> ApiError {
+    ApiError::conflict("login_id_taken", "이미 사용 중인 아이디입니다.").with_details(serde_json::json!({"fields": {"login_id": "이미 사용 중인 아이디입니다."}}))
+}
+
+fn email_taken() -> ApiError {
+    ApiError::conflict("email_taken", "이미 사용 중인 이메일입니다.").with_details(serde_json::json!({"fields": {"email": "이미 사용 중인 이메일입니다."}}))
+}
+
+/// Lets the web shell renew an expired access cookie in-process.
+#[async_trait::async_trait]
+impl gonggu_kernel::web::SessionRefresher for Accounts {
+    async fn refresh(&self, refresh_token: &str, _ua: Option<&str>, _ip: Option<IpAddr>) -> Result<RefreshedSession, ApiError> {
+        let pair = Accounts::refresh(self, refresh_token).await?;
+        let claims = self.auth.verify(&pair.access_token)?;
+        Ok(RefreshedSession {
+            user: claims,
+            access_token: pair.access_token,
+            refresh_token: pair.refresh_token,
+            refresh_expires_in: pair.refresh_expires_in,
+        })
+    }
+}

@@ -1,0 +1,202 @@
+// 공구마켓 front-end. ES module, no dependencies; each part is a no-op
+// when its elements are absent.
+const $ = (s) => document.querySelector(s);
+const say = (el, msg, kind) => {
+  if (!el) return;
+  el.textContent = msg;
+  el.classList.toggle('status-ok', kind === 'ok');
+  el.classList.toggle('status-error', kind === 'error');
+};
+
+// a. Service worker; updates wait for the user's approval.
+const sw = navigator.serviceWorker;
+if (sw) {
+  const banner = $('#update-banner');
+  let waiting, approved, reloaded;
+  const offer = (w) => {
+    if (w && sw.controller && banner) { waiting = w; banner.hidden = false; }
+  };
+  $('#update-reload')?.addEventListener('click', (e) => {
+    if (!waiting) return;
+    approved = e.currentTarget.disabled = true;
+    waiting.postMessage({ type: 'SKIP_WAITING' });
+  });
+  sw.addEventListener('controllerchange', () => {
+    if (approved && !reloaded) { reloaded = true; location.reload(); }
+  });
+  sw.register('/sw.js').then((reg) => {
+    offer(reg.waiting);
+    reg.addEventListener('updatefound', () => {
+      const w = reg.installing;
+      w?.addEventListener('statechange', () => w.state === 'installed' && offer(w));
+    });
+  }).catch(() => {});
+}
+
+// b. Live login-id availability check.
+const loginId = $('#login_id');
+const idStatus = $('#login_id-status');
+if (loginId && idStatus) {
+  let timer, seq = 0;
+  loginId.addEventListener('input', () => {
+    clearTimeout(timer);
+    const n = ++seq;
+    timer = setTimeout(async () => {
+      const v = loginId.value, url = loginId.dataset.checkUrl;
+      if (!v) return say(idStatus, '');
+      if (!/^[a-z0-9_]{3,20}$/.test(v)) {
+        return say(idStatus, '아이디는 영어 소문자, 숫자, 밑줄(_)로 3~20자여야 합니다.', 'error');
+      }
+      if (!url) return;
+      try {
+        const r = await fetch(`${url}?login_id=${encodeURIComponent(v)}`,
+          { headers: { Accept: 'application/json' } });
+        if (n !== seq) return;
+        if (r.status === 429) return say(idStatus, '잠시 후 다시 시도해 주세요.', 'error');
+        const ok = r.ok && (await r.json()).available;
+        if (n !== seq) return;
+        if (!r.ok) say(idStatus, '');
+        else if (ok) say(idStatus, '사용할 수 있는 아이디입니다.', 'ok');
+        else say(idStatus, '이미 사용 중인 아이디입니다.', 'error');
+      } catch {
+        if (n === seq) say(idStatus, '');
+      }
+    }, 300);
+  });
+}
+
+// c. Inline validation for <form data-validate novalidate>.
+const touched = new WeakSet();
+const serverMsg = new WeakSet(); // unedited fields with a server-rendered error
+let errId = 0;
+
+const isField = (el) => el?.form?.hasAttribute('data-validate') &&
+  el.matches('input,textarea,select') && !/^(hidden|submit|button|reset|image)$/.test(el.type);
+
+function problem(el) {
+  if (el.disabled || el.readOnly) return '';
+  const v = el.value, s = el.validity, a = (n) => el.getAttribute(n);
+  const box = el.type === 'checkbox' || el.type === 'radio';
+  if (s.badInput) return '형식이 올바르지 않습니다.';
+  if (el.required && (box ? s.valueMissing : !v.trim())) return '필수 입력 항목입니다.';
+  if (!v || box) return '';
+  if (s.typeMismatch) return el.type === 'email' ? '이메일 형식이 올바르지 않습니다.' : '형식이 올바르지 않습니다.';
+  const len = [...v].length, min = a('min'), max = a('max');
+  if (a('minlength') && len < +a('minlength')) return `${a('minlength')}자 이상 입력해 주세요.`;
+  if (a('maxlength') && len > +a('maxlength')) return `${a('maxlength')}자 이하로 입력해 주세요.`;
+  if (s.patternMismatch) return el.dataset.patternMessage || '형식이 올바르지 않습니다.';
+  if (s.rangeUnderflow || s.rangeOverflow) {
+    return `${min ? min + ' 이상' : ''}${min && max ? ' ' : ''}${max ? max + ' 이하' : ''}${max ? '로' : '으로'} 입력해 주세요.`;
+  }
+  const other = el.dataset.match && el.form.elements.namedItem(el.dataset.match);
+  return other && other.value !== v ? '비밀번호가 일치하지 않습니다.' : '';
+}
+
+function show(el, msg) {
+  const field = el.closest('.field');
+  let err = field?.querySelector('.field-error');
+  if (field && !err && msg) {
+    err = field.appendChild(document.createElement('small'));
+    err.className = 'field-error';
+  }
+  if (err) {
+    err.textContent = msg;
+    err.id ||= `field-error-${++errId}`;
+    const ids = el.getAttribute('aria-describedby') || '';
+    if (!ids.split(' ').includes(err.id)) el.setAttribute('aria-describedby', `${ids} ${err.id}`.trim());
+  }
+  field?.classList.toggle('invalid', !!msg);
+  if (msg) el.setAttribute('aria-invalid', 'true');
+  else el.removeAttribute('aria-invalid');
+}
+
+function check(el) {
+  const msg = problem(el);
+  if (serverMsg.has(el) && !msg) return true; // keep the server's message
+  serverMsg.delete(el);
+  show(el, msg);
+  return !msg;
+}
+
+function validateForm(form) {
+  let first;
+  for (const el of form.elements) {
+    if (!isField(el)) continue;
+    touched.add(el);
+    if (!check(el)) first ||= el;
+  }
+  first?.focus();
+  return !first;
+}
+
+for (const form of document.querySelectorAll('form[data-validate]')) {
+  for (const el of form.elements) {
+    if (isField(el) && el.closest('.field')?.querySelector('.field-error')?.textContent.trim()) serverMsg.add(el);
+  }
+}
+document.addEventListener('focusout', ({ target: el }) => {
+  if (isField(el) && !serverMsg.has(el)) { touched.add(el); check(el); }
+});
+document.addEventListener('input', ({ target: el }) => {
+  if (!isField(el)) return;
+  if (serverMsg.delete(el)) touched.add(el); // edited: the server's message is stale
+  if (touched.has(el)) check(el);
+  for (const o of el.form.elements) { // e.g. password confirmation
+    if (o.dataset?.match === el.name && touched.has(o)) check(o);
+  }
+});
+
+// d. Fill lat/lon from the browser's location.
+const locate = $('#use-location');
+if (locate) {
+  const form = locate.form || locate.closest('form');
+  const status = $('#location-status');
+  const set = (name, value) => {
+    const input = form?.elements.namedItem(name);
+    if (!input) return;
+    input.value = value;
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  };
+  const done = (msg, kind) => { locate.disabled = false; say(status, msg, kind); };
+  locate.addEventListener('click', () => {
+    const geo = navigator.geolocation;
+    if (!geo) return say(status, '이 브라우저는 위치 정보를 지원하지 않습니다.', 'error');
+    say(status, '위치를 가져오는 중…');
+    locate.disabled = true;
+    geo.getCurrentPosition(({ coords }) => {
+      set('lat', String(Math.round(coords.latitude * 1e5) / 1e5));
+      set('lon', String(Math.round(coords.longitude * 1e5) / 1e5));
+      const name = form?.elements.namedItem('name');
+      if (name && !name.value.trim()) set('name', '현재 위치');
+      done('위치를 가져왔습니다. 저장을 눌러 주세요.', 'ok');
+    }, (err) => done(err.code === 1
+      ? '위치 권한이 거부되었습니다. 직접 입력해 주세요.'
+      : '위치를 가져오지 못했습니다. 직접 입력해 주세요.', 'error'),
+    { enableHighAccuracy: false, timeout: 10000, maximumAge: 60000 });
+  });
+}
+
+// c, e, f. Submit: validate, then confirm, then mark busy.
+document.addEventListener('submit', (e) => {
+  const form = e.target;
+  if (form.hasAttribute('data-validate') && !validateForm(form)) return e.preventDefault();
+  const q = form.dataset.confirm;
+  if (q && !confirm(q)) return e.preventDefault();
+  if (e.defaultPrevented) return;
+  // Deferred so a named submitter button is still part of the form data.
+  setTimeout(() => {
+    for (const b of form.querySelectorAll('button[data-busy-label]')) {
+      b.dataset.idleLabel ??= b.textContent;
+      b.textContent = b.dataset.busyLabel;
+      b.disabled = true;
+    }
+  });
+});
+// Back/forward cache: make busy buttons usable again.
+addEventListener('pageshow', (e) => {
+  if (!e.persisted) return;
+  for (const b of document.querySelectorAll('button[data-idle-label]')) {
+    b.textContent = b.dataset.idleLabel;
+    b.disabled = false;
+  }
+});

@@ -1,0 +1,297 @@
+//! The one error envelope every context answers with (DESIGN §4):
+//! `{"error": {"code": "...", "message": "<Korean>", "details": {...}, "request_id": "..."}}`.
+//!
+//! Handlers return [`ApiError`]. Its response carries the envelope as an extension; the
+//! [`finish_errors`] middleware at the edge adds the request id, logs the error chain once and
+//! serialises the body, so a 5xx never leaks internals and every error names its request.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    extract::{rejection::JsonRejection, rejection::QueryRejection, FromRequest, FromRequestParts, Request},
+    http::{header, HeaderValue, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use serde::{de::DeserializeOwned, Serialize};
+
+/// Field name → Korean message, for 422 answers.
+pub type FieldErrors = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case code that clients may branch on.
+    pub code: String,
+    /// Korean text meant for people.
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<serde_json::Value>,
+    pub retry_after_secs: Option<u64>,
+    /// The cause of a server error; logged at the edge, never sent.
+    pub source: Option<anyhow::Error>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), details: None, retry_after_secs: None, source: None }
+    }
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+    /// Replaces the stable code (e.g. a 422 more specific than `validation_failed`).
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+    /// 422 with one message per offending field.
+    pub fn validation(fields: FieldErrors) -> Self {
+        let first = fields.values().next().cloned().unwrap_or_else(|| "입력값을 확인해 주세요.".into());
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", first)
+            .with_details(serde_json::json!({ "fields": fields }))
+    }
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut f = FieldErrors::new();
+        f.insert(field.to_owned(), message.into());
+        Self::validation(f)
+    }
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("요청이 너무 많습니다. {retry_after_secs}초 후에 다시 시도해 주세요."),
+        );
+        e.retry_after_secs = Some(retry_after_secs.max(1));
+        e
+    }
+    pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.",
+        );
+        e.source = Some(source.into());
+        e
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code.to_owned(),
+            message: self.message.clone(),
+            details: self.details.clone(),
+            request_id: None,
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::internal(e)
+    }
+}
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+/// What [`ApiError::into_response`] leaves for [`finish_errors`].
+#[derive(Clone)]
+struct PendingError {
+    body: ErrorBody,
+    chain: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = self.status.into_response();
+        if let Some(secs) = self.retry_after_secs {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        let chain = self.source.as_ref().map(|e| format!("{e:#}"));
+        // Serialise right away too, so the body is right even without the edge middleware.
+        let body = self.body();
+        *res.body_mut() = axum::body::Body::from(serde_json::to_vec(&ErrorEnvelope { error: body.clone() }).unwrap_or_default());
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        res.extensions_mut().insert(PendingError { body, chain });
+        res
+    }
+}
+
+/// Edge middleware: stamps the request id into error bodies and logs each error once.
+pub async fn finish_errors(req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut res = next.run(req).await;
+    let Some(pending) = res.extensions_mut().remove::<PendingError>() else {
+        return res;
+    };
+    let status = res.status();
+    if status.is_server_error() {
+        tracing::error!(%method, %path, status = status.as_u16(), code = %pending.body.code,
+            error.chain = pending.chain.as_deref().unwrap_or(""), "request failed");
+    } else {
+        tracing::info!(%method, %path, status = status.as_u16(), code = %pending.body.code, "request rejected");
+    }
+    let mut body = pending.body;
+    body.request_id = request_id;
+    *res.body_mut() = axum::body::Body::from(serde_json::to_vec(&ErrorEnvelope { error: body }).unwrap_or_default());
+    res.headers_mut().remove(header::CONTENT_LENGTH);
+    res
+}
+
+/// JSON body extractor whose failures are envelopes: 400 for malformed JSON or a wrong
+/// content type, 422 for well-formed JSON of the wrong shape (naming the field when serde can).
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => {
+            let text = e.body_text();
+            let field = field_from_serde_message(&text);
+            ApiError::field(field.as_deref().unwrap_or("body"), "값의 형식이 올바르지 않습니다.")
+                .with_details(serde_json::json!({
+                    "fields": { field.as_deref().unwrap_or("body"): "값의 형식이 올바르지 않습니다." },
+                    "reason": text,
+                }))
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Content-Type: application/json 으로 보내 주세요.",
+        ),
+        JsonRejection::BytesRejection(_) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "요청 본문이 너무 큽니다.")
+        }
+        other => ApiError::bad_request("malformed_json", "JSON 형식이 올바르지 않습니다.")
+            .with_details(serde_json::json!({ "reason": other.body_text() })),
+    }
+}
+
+/// serde_path_to_error style messages look like `Failed to deserialize the JSON body into the
+/// target type: login_id: invalid type...` or `missing field `email``.
+fn field_from_serde_message(text: &str) -> Option<String> {
+    if let Some(start) = text.find("missing field `") {
+        let rest = &text[start + 15..];
+        return rest.find('`').map(|end| rest[..end].to_owned());
+    }
+    let after = text.split("target type: ").nth(1)?;
+    let candidate = after.split(": ").next()?;
+    (!candidate.contains(' ') && !candidate.is_empty()).then(|| candidate.to_owned())
+}
+
+/// Query-string extractor with an envelope on failure.
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(e) => Err(query_rejection(e)),
+        }
+    }
+}
+
+fn query_rejection(e: QueryRejection) -> ApiError {
+    ApiError::bad_request("invalid_query", "쿼리 매개변수가 올바르지 않습니다.")
+        .with_details(serde_json::json!({ "reason": e.body_text() }))
+}
+
+/// Fallback for unknown paths under /api.
+pub async fn api_not_found() -> ApiError {
+    ApiError::not_found("route_not_found", "요청한 API를 찾을 수 없습니다.")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "허용되지 않는 메서드입니다.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_missing_field() {
+        assert_eq!(field_from_serde_message("Failed to deserialize the JSON body into the target type: missing field `email` at line 1 column 2").as_deref(), Some("email"));
+    }
+
+    #[test]
+    fn finds_wrong_type_field() {
+        assert_eq!(
+            field_from_serde_message("Failed to deserialize the JSON body into the target type: login_id: invalid type: integer `3`, expected a string at line 1 column 14").as_deref(),
+            Some("login_id")
+        );
+    }
+
+    #[test]
+    fn validation_lists_fields() {
+        let e = ApiError::field("email", "이메일 형식이 아닙니다.");
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.details.unwrap()["fields"]["email"], "이메일 형식이 아닙니다.");
+    }
+}

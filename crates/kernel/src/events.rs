@@ -1,0 +1,333 @@
+//! Events between contexts (DESIGN §3): an [`Envelope`], an outbox written in the same
+//! transaction as the change, a relay that publishes the outbox to a [`Bus`] at least once, and
+//! an inbox that lets consumers handle each event id once.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sqlx::{PgConnection, SqliteConnection};
+use tokio::sync::{mpsc, Notify, RwLock};
+use uuid::Uuid;
+
+use crate::db::Db;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub id: Uuid,
+    /// e.g. `UserRegistered`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub version: i32,
+    pub occurred_at: DateTime<Utc>,
+    /// The context that published it, e.g. `accounts`.
+    pub source: String,
+    pub payload: serde_json::Value,
+}
+
+/// A payload type that knows its own name, source and version.
+pub trait Event: Serialize + DeserializeOwned {
+    const TYPE: &'static str;
+    const SOURCE: &'static str;
+    const VERSION: i32 = 1;
+}
+
+impl Envelope {
+    pub fn new<E: Event>(event: &E, occurred_at: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            event_type: E::TYPE.to_owned(),
+            version: E::VERSION,
+            occurred_at,
+            source: E::SOURCE.to_owned(),
+            payload: serde_json::to_value(event).expect("event payloads serialise"),
+        }
+    }
+
+    /// The payload, if this envelope carries an `E`.
+    pub fn decode<E: Event>(&self) -> Option<serde_json::Result<E>> {
+        (self.event_type == E::TYPE).then(|| serde_json::from_value(self.payload.clone()))
+    }
+
+    /// Subject on a broker: `gonggu.<source>.<type>`.
+    pub fn subject(&self) -> String {
+        format!("gonggu.{}.{}", self.source, self.event_type)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbox and inbox, for both backends. Each context's migrations create the two tables:
+//   outbox(seq, id, event_type, version, occurred_at, source, payload, published_at)
+//   processed_events(consumer, event_id, processed_at)
+
+/// Writes an event into the outbox of the transaction it is called in.
+#[async_trait]
+pub trait OutboxExt {
+    async fn enqueue(&mut self, env: &Envelope) -> sqlx::Result<()>;
+    /// Records that `consumer` handled `event_id`; false when it already had (skip the work).
+    async fn claim_event(&mut self, consumer: &str, event_id: Uuid) -> sqlx::Result<bool>;
+}
+
+macro_rules! impl_outbox {
+    ($conn:ty) => {
+        #[async_trait]
+        impl OutboxExt for $conn {
+            async fn enqueue(&mut self, env: &Envelope) -> sqlx::Result<()> {
+                sqlx::query(
+                    "INSERT INTO outbox (id, event_type, version, occurred_at, source, payload) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(env.id)
+                .bind(&env.event_type)
+                .bind(env.version)
+                .bind(env.occurred_at)
+                .bind(&env.source)
+                .bind(env.payload.to_string())
+                .execute(&mut *self)
+                .await?;
+                Ok(())
+            }
+
+            async fn claim_event(&mut self, consumer: &str, event_id: Uuid) -> sqlx::Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(consumer)
+                .bind(event_id)
+                .bind(Utc::now())
+                .execute(&mut *self)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+    };
+}
+impl_outbox!(SqliteConnection);
+impl_outbox!(PgConnection);
+
+type OutboxRow = (i64, Uuid, String, i32, DateTime<Utc>, String, String);
+
+fn row_to_envelope((seq, id, event_type, version, occurred_at, source, payload): OutboxRow) -> (i64, Envelope) {
+    let payload = serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null);
+    (seq, Envelope { id, event_type, version, occurred_at, source, payload })
+}
+
+const SELECT_UNPUBLISHED: &str = "SELECT seq, id, event_type, version, occurred_at, source, payload FROM outbox \
+     WHERE published_at IS NULL ORDER BY seq LIMIT 100";
+
+impl Db {
+    /// Publishes the next batch of unpublished outbox rows; returns how many went out.
+    /// On PostgreSQL the rows stay locked (`SKIP LOCKED`) so several relays never double-send.
+    pub async fn relay_outbox_batch(&self, bus: &dyn Bus) -> anyhow::Result<usize> {
+        match self {
+            Db::Sqlite(pool) => {
+                let rows: Vec<OutboxRow> = sqlx::query_as(SELECT_UNPUBLISHED).fetch_all(pool).await?;
+                let n = rows.len();
+                for row in rows {
+                    let (seq, env) = row_to_envelope(row);
+                    bus.publish(&env).await?;
+                    sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2")
+                        .bind(Utc::now())
+                        .bind(seq)
+                        .execute(pool)
+                        .await?;
+                }
+                Ok(n)
+            }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let rows: Vec<OutboxRow> = sqlx::query_as(&format!("{SELECT_UNPUBLISHED} FOR UPDATE SKIP LOCKED"))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let n = rows.len();
+                for row in rows {
+                    let (seq, env) = row_to_envelope(row);
+                    bus.publish(&env).await?;
+                    sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2")
+                        .bind(Utc::now())
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(n)
+            }
+        }
+    }
+}
+
+/// Wakes a relay right after a commit instead of waiting for its next poll.
+#[derive(Clone, Default)]
+pub struct OutboxSignal(Arc<Notify>);
+
+impl OutboxSignal {
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Relays one context's outbox until `shutdown` fires. Polls every second as a safety net
+/// (a crash between commit and signal, or another instance's writes).
+pub fn spawn_relay(
+    context: &'static str,
+    db: Db,
+    bus: Arc<dyn Bus>,
+    signal: OutboxSignal,
+    shutdown: tokio_util_shutdown::Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match db.relay_outbox_batch(bus.as_ref()).await {
+                Ok(100) => continue,
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    tracing::warn!(context, error = %format!("{e:#}"), "outbox relay failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            }
+            tokio::select! {
+                _ = signal.0.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.wait() => {
+                    // One last pass so a clean stop leaves nothing behind.
+                    let _ = db.relay_outbox_batch(bus.as_ref()).await;
+                    return;
+                }
+            }
+        }
+    })
+}
+
+/// A tiny shutdown broadcast so background tasks stop with the server.
+pub mod tokio_util_shutdown {
+    use tokio::sync::watch;
+
+    #[derive(Clone)]
+    pub struct Shutdown(watch::Receiver<bool>);
+    pub struct Trigger(watch::Sender<bool>);
+
+    pub fn channel() -> (Trigger, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (Trigger(tx), Shutdown(rx))
+    }
+
+    impl Trigger {
+        pub fn fire(&self) {
+            let _ = self.0.send(true);
+        }
+    }
+
+    impl Shutdown {
+        pub async fn wait(&self) {
+            let mut rx = self.0.clone();
+            while !*rx.borrow_and_update() {
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bus.
+
+/// Where relays publish and consumers subscribe. In-process by default; NATS JetStream in the
+/// scaled mode (same trait, chosen by configuration).
+#[async_trait]
+pub trait Bus: Send + Sync {
+    async fn publish(&self, env: &Envelope) -> anyhow::Result<()>;
+    /// A durable consumer named `consumer` receiving the listed event types.
+    async fn subscribe(&self, consumer: &str, event_types: &[&str]) -> anyhow::Result<Subscription>;
+}
+
+pub struct Subscription {
+    rx: mpsc::UnboundedReceiver<Envelope>,
+}
+
+impl Subscription {
+    pub fn new(rx: mpsc::UnboundedReceiver<Envelope>) -> Self {
+        Self { rx }
+    }
+    pub async fn next(&mut self) -> Option<Envelope> {
+        self.rx.recv().await
+    }
+}
+
+/// In-process bus: each subscriber gets its own unbounded queue, so a slow consumer never makes
+/// another miss events.
+#[derive(Default)]
+pub struct InMemoryBus {
+    subscribers: RwLock<Vec<(Vec<String>, mpsc::UnboundedSender<Envelope>)>>,
+}
+
+impl InMemoryBus {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+}
+
+#[async_trait]
+impl Bus for InMemoryBus {
+    async fn publish(&self, env: &Envelope) -> anyhow::Result<()> {
+        let mut subs = self.subscribers.write().await;
+        subs.retain(|(_, tx)| !tx.is_closed());
+        for (types, tx) in subs.iter() {
+            if types.iter().any(|t| t == &env.event_type) {
+                let _ = tx.send(env.clone());
+            }
+        }
+        metrics::counter!("gonggu_events_published_total", "type" => env.event_type.clone()).increment(1);
+        Ok(())
+    }
+
+    async fn subscribe(&self, _consumer: &str, event_types: &[&str]) -> anyhow::Result<Subscription> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subscribers
+            .write()
+            .await
+            .push((event_types.iter().map(|s| s.to_string()).collect(), tx));
+        Ok(Subscription::new(rx))
+    }
+}
+
+/// Runs `handle` for every delivery, retrying a failing event with backoff so that a
+/// temporarily broken dependency does not drop it. Handlers that write must call
+/// [`OutboxExt::claim_event`] in their own transaction, which makes redelivery harmless.
+pub fn spawn_consumer<F, Fut>(
+    consumer: &'static str,
+    mut sub: Subscription,
+    shutdown: tokio_util_shutdown::Shutdown,
+    handle: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Envelope) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            let env = tokio::select! {
+                env = sub.next() => match env { Some(env) => env, None => return },
+                _ = shutdown.wait() => return,
+            };
+            let mut delay = Duration::from_millis(50);
+            for attempt in 1.. {
+                match handle(env.clone()).await {
+                    Ok(()) => break,
+                    Err(e) if attempt < 8 => {
+                        tracing::warn!(consumer, event = %env.event_type, id = %env.id, attempt, error = %format!("{e:#}"), "event handler failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                    }
+                    Err(e) => {
+                        tracing::error!(consumer, event = %env.event_type, id = %env.id, error = %format!("{e:#}"), "event handler gave up");
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,32 @@
+//! The shared kernel of 공구마켓: what every context needs and no business rule.
+//!
+//! - [`error`]: the error envelope and extractors that answer with it
+//! - [`auth`]: access tokens and the `AuthUser` extractor
+//! - [`events`]: envelope, outbox, relay, bus, consumers
+//! - [`db`]: SQLite/PostgreSQL connection per context
+//! - [`http`]: security headers, client address
+//! - [`ratelimit`]: keyed limits answering 429
+//! - [`web`]: layout, assets, cookie sessions, CSRF
+//! - [`clock`]: the time source, replaceable in tests
+
+pub mod auth;
+pub mod clock;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod page;
+pub mod ratelimit;
+pub mod web;
+
+pub use error::{ApiError, Json, Query};
+
+use base64::Engine;
+use rand::RngCore;
+
+/// `n` random bytes from the OS generator, base64url without padding.
+pub fn random_token(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
