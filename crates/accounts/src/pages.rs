@@ -1,1 +1,714 @@
-pub fn _placeholder() {}
+//! Accounts' web pages: log in, sign up, password reset, and the profile ("내 정보").
+//! Plain HTML forms that work without JavaScript; `app.js` adds the live id check, inline
+//! validation and geolocation on top.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    extract::{Path, Query, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Extension, Router,
+};
+use axum_extra::extract::cookie::CookieJar;
+use gonggu_kernel::{
+    error::FieldErrors,
+    http::ClientIp,
+    web::{csrf_field, format_kst, layout, safe_next, urlencode, CsrfForm, CsrfToken, Flash, HasCsrfToken, MaybeWebUser, Page, Tab, WebSession, WebUser},
+    ApiError,
+};
+use maud::{html, Markup};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::service::{Accounts, NeighborhoodInput, RegisterInput, SessionView, UserView};
+
+pub fn router(accounts: Arc<Accounts>) -> Router {
+    Router::new()
+        .route("/login", get(login_page).post(login_submit))
+        .route("/register", get(register_page).post(register_submit))
+        .route("/logout", post(logout_submit))
+        .route("/password-reset", get(reset_request_page).post(reset_request_submit))
+        .route("/password-reset/confirm", get(reset_confirm_page).post(reset_confirm_submit))
+        .route("/me", get(profile_page))
+        .route("/me/keywords", post(keywords_submit))
+        .route("/me/neighborhood", post(neighborhood_submit))
+        .route("/me/neighborhood/clear", post(neighborhood_clear))
+        .route("/me/email", post(email_submit))
+        .route("/me/email/verify", post(email_verify_submit))
+        .route("/me/password", post(password_submit))
+        .route("/me/sessions/{id}/revoke", post(session_revoke))
+        .route("/me/sessions/revoke-others", post(sessions_revoke_others))
+        .with_state(accounts)
+}
+
+macro_rules! csrf_forms {
+    ($($t:ty),*) => { $(impl HasCsrfToken for $t { fn csrf_token(&self) -> &str { &self.csrf_token } })* };
+}
+csrf_forms!(LoginForm, RegisterForm, OnlyCsrf, EmailForm, ResetConfirmForm, KeywordsForm, NeighborhoodForm, CodeForm, PasswordForm);
+
+/// Messages a redirect can ask the next page to show (`?msg=`), so no text travels in URLs.
+fn flash_for(code: Option<&str>) -> Option<Flash> {
+    Some(match code? {
+        "registered" => Flash::ok("가입이 완료되었습니다. 로그인해 주세요."),
+        "logged_out" => Flash::ok("로그아웃되었습니다."),
+        "password_reset" => Flash::ok("비밀번호를 바꿨습니다. 새 비밀번호로 로그인해 주세요."),
+        "keywords" => Flash::ok("관심 키워드를 저장했습니다."),
+        "neighborhood" => Flash::ok("우리 동네를 저장했습니다."),
+        "neighborhood_cleared" => Flash::ok("우리 동네를 지웠습니다."),
+        "email_code_sent" => Flash::ok("새 이메일로 인증 코드를 보냈습니다. 10분 안에 입력해 주세요."),
+        "email_changed" => Flash::ok("이메일을 바꿨습니다."),
+        "password_changed" => Flash::ok("비밀번호를 바꿨습니다. 다른 기기는 로그아웃되었습니다."),
+        "session_revoked" => Flash::ok("선택한 기기를 로그아웃했습니다."),
+        "others_revoked" => Flash::ok("다른 기기를 모두 로그아웃했습니다."),
+        _ => return None,
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct PageQuery {
+    next: Option<String>,
+    msg: Option<String>,
+    email: Option<String>,
+}
+
+/// Splits an API error into per-field messages and a page-level notice.
+fn split_error(e: &ApiError) -> (FieldErrors, Option<Flash>) {
+    let fields: FieldErrors = e
+        .details
+        .as_ref()
+        .and_then(|d| d.get("fields"))
+        .and_then(|f| serde_json::from_value::<BTreeMap<String, String>>(f.clone()).ok())
+        .unwrap_or_default();
+    if fields.is_empty() {
+        (fields, Some(Flash::error(e.message.clone())))
+    } else {
+        (fields, None)
+    }
+}
+
+fn status_of(e: &ApiError) -> StatusCode {
+    if e.status.is_server_error() { e.status } else if e.status == StatusCode::TOO_MANY_REQUESTS { e.status } else { StatusCode::UNPROCESSABLE_ENTITY }
+}
+
+/// One labelled input with its error slot.
+struct Field<'a> {
+    name: &'a str,
+    label: &'a str,
+    kind: &'a str,
+    value: &'a str,
+    attrs: &'a [(&'a str, &'a str)],
+    hint: Option<&'a str>,
+}
+
+fn field(f: Field<'_>, errors: &FieldErrors) -> Markup {
+    let error = errors.get(f.name);
+    html! {
+        label.field.invalid[error.is_some()] {
+            span.label { (f.label) }
+            @if f.kind == "textarea" {
+                textarea name=(f.name) id=(f.name) aria-invalid=[error.map(|_| "true")] { (f.value) }
+            } @else {
+                input type=(f.kind) name=(f.name) id=(f.name) value=(f.value) aria-invalid=[error.map(|_| "true")]
+                    autocomplete=[f.attrs.iter().find(|(k, _)| *k == "autocomplete").map(|(_, v)| *v)]
+                    required[f.attrs.iter().any(|(k, _)| *k == "required")]
+                    minlength=[f.attrs.iter().find(|(k, _)| *k == "minlength").map(|(_, v)| *v)]
+                    maxlength=[f.attrs.iter().find(|(k, _)| *k == "maxlength").map(|(_, v)| *v)]
+                    pattern=[f.attrs.iter().find(|(k, _)| *k == "pattern").map(|(_, v)| *v)]
+                    data-pattern-message=[f.attrs.iter().find(|(k, _)| *k == "data-pattern-message").map(|(_, v)| *v)]
+                    data-check-url=[f.attrs.iter().find(|(k, _)| *k == "data-check-url").map(|(_, v)| *v)]
+                    data-match=[f.attrs.iter().find(|(k, _)| *k == "data-match").map(|(_, v)| *v)]
+                    inputmode=[f.attrs.iter().find(|(k, _)| *k == "inputmode").map(|(_, v)| *v)]
+                    step=[f.attrs.iter().find(|(k, _)| *k == "step").map(|(_, v)| *v)]
+                    min=[f.attrs.iter().find(|(k, _)| *k == "min").map(|(_, v)| *v)]
+                    max=[f.attrs.iter().find(|(k, _)| *k == "max").map(|(_, v)| *v)];
+            }
+            @if let Some(h) = f.hint { small.hint { (h) } }
+            small.field-error { @if let Some(e) = error { (e) } }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------ log in
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf_token: String,
+    login_id: String,
+    password: String,
+    next: Option<String>,
+}
+
+fn login_view(csrf: &CsrfToken, next: &str, login_id: &str, flash: Option<Flash>) -> Markup {
+    layout(
+        Page { title: "로그인", tab: Tab::Me, user: None, flash },
+        html! {
+            h1.page-title { "로그인" }
+            section.card {
+                form.stack method="post" action="/login" data-validate novalidate {
+                    (csrf_field(csrf))
+                    input type="hidden" name="next" value=(next);
+                    (field(Field { name: "login_id", label: "아이디", kind: "text", value: login_id, attrs: &[("autocomplete", "username"), ("required", "")], hint: None }, &FieldErrors::new()))
+                    (field(Field { name: "password", label: "비밀번호", kind: "password", value: "", attrs: &[("autocomplete", "current-password"), ("required", "")], hint: None }, &FieldErrors::new()))
+                    button.primary.block type="submit" data-busy-label="로그인 중…" { "로그인" }
+                }
+                p.auth-links {
+                    a href={ "/register?next=" (urlencode(next)) } { "회원가입" }
+                    " · "
+                    a href="/password-reset" { "비밀번호를 잊으셨나요?" }
+                }
+            }
+        },
+    )
+}
+
+async fn login_page(MaybeWebUser(user): MaybeWebUser, csrf: CsrfToken, Query(q): Query<PageQuery>) -> Response {
+    let next = safe_next(q.next.as_deref());
+    if user.is_some() {
+        return Redirect::to(&next).into_response();
+    }
+    login_view(&csrf, &next, "", flash_for(q.msg.as_deref())).into_response()
+}
+
+async fn login_submit(
+    State(accounts): State<Arc<Accounts>>,
+    Extension(ws): Extension<WebSession>,
+    csrf: CsrfToken,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+    CsrfForm(form): CsrfForm<LoginForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref());
+    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    match accounts.login(&form.login_id, &form.password, ua, ip).await {
+        Ok(pair) => {
+            let jar = ws.cookies.session_cookies(jar, pair.access_token, pair.refresh_token, pair.refresh_expires_in);
+            (jar, Redirect::to(&next)).into_response()
+        }
+        Err(e) => {
+            let status = if e.status == StatusCode::TOO_MANY_REQUESTS { e.status } else { StatusCode::UNAUTHORIZED };
+            let mut res = (status, login_view(&csrf, &next, &form.login_id, Some(Flash::error(e.message.clone())))).into_response();
+            if let Some(secs) = e.retry_after_secs {
+                res.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            }
+            res
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct OnlyCsrf {
+    csrf_token: String,
+}
+
+async fn logout_submit(
+    State(accounts): State<Arc<Accounts>>,
+    Extension(ws): Extension<WebSession>,
+    MaybeWebUser(user): MaybeWebUser,
+    jar: CookieJar,
+    CsrfForm(_): CsrfForm<OnlyCsrf>,
+) -> Response {
+    let result = match (jar.get(ws.cookies.refresh_name()), &user) {
+        (Some(refresh), _) => accounts.logout(refresh.value()).await,
+        (None, Some(user)) => accounts.logout_session(user).await,
+        (None, None) => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e.message, "logout failed");
+    }
+    // Also drop what the service worker cached of this user's pages.
+    let clear = [(axum::http::HeaderName::from_static("clear-site-data"), "\"cache\", \"storage\"")];
+    (ws.cookies.clear_session(jar), clear, Redirect::to("/login?msg=logged_out")).into_response()
+}
+
+// ------------------------------------------------------------------------------------ sign up
+
+#[derive(Deserialize)]
+struct RegisterForm {
+    csrf_token: String,
+    login_id: String,
+    email: String,
+    password: String,
+    password_confirm: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    lat: String,
+    #[serde(default)]
+    lon: String,
+    next: Option<String>,
+}
+
+struct RegisterValues<'a> {
+    login_id: &'a str,
+    email: &'a str,
+    name: &'a str,
+    lat: &'a str,
+    lon: &'a str,
+    next: &'a str,
+}
+
+fn register_view(csrf: &CsrfToken, v: RegisterValues<'_>, errors: &FieldErrors, flash: Option<Flash>) -> Markup {
+    let hood_errors: FieldErrors = errors
+        .iter()
+        .filter_map(|(k, m)| k.strip_prefix("neighborhood.").map(|k| (k.to_owned(), m.clone())))
+        .collect();
+    layout(
+        Page { title: "회원가입", tab: Tab::Me, user: None, flash },
+        html! {
+            h1.page-title { "회원가입" }
+            section.card {
+                form.stack method="post" action="/register" data-validate novalidate {
+                    (csrf_field(csrf))
+                    input type="hidden" name="next" value=(v.next);
+                    label.field.invalid[errors.contains_key("login_id")] {
+                        span.label { "아이디" }
+                        input type="text" name="login_id" id="login_id" value=(v.login_id) required minlength="3" maxlength="20"
+                            pattern="[a-z0-9_]{3,20}" autocomplete="username" autocapitalize="none" spellcheck="false"
+                            data-pattern-message="아이디는 영어 소문자, 숫자, 밑줄(_)로 3~20자여야 합니다."
+                            data-check-url="/api/v1/auth/login-id-available";
+                        small.hint { "영어 소문자, 숫자, 밑줄(_) 3~20자" }
+                        small id="login_id-status" aria-live="polite" {}
+                        small.field-error { @if let Some(e) = errors.get("login_id") { (e) } }
+                    }
+                    (field(Field { name: "email", label: "이메일", kind: "email", value: v.email, attrs: &[("autocomplete", "email"), ("required", ""), ("maxlength", "254")], hint: Some("비밀번호를 잊었을 때 인증 코드를 받습니다.") }, errors))
+                    (field(Field { name: "password", label: "비밀번호", kind: "password", value: "", attrs: &[("autocomplete", "new-password"), ("required", ""), ("minlength", "8"), ("maxlength", "128")], hint: Some("8자 이상. 흔한 비밀번호는 쓸 수 없어요.") }, errors))
+                    (field(Field { name: "password_confirm", label: "비밀번호 확인", kind: "password", value: "", attrs: &[("autocomplete", "new-password"), ("required", ""), ("data-match", "password")], hint: None }, errors))
+                    fieldset {
+                        legend { "우리 동네 (선택)" }
+                        (neighborhood_fields(v.name, v.lat, v.lon, &hood_errors))
+                    }
+                    button.primary.block type="submit" data-busy-label="가입하는 중…" { "가입하기" }
+                }
+                p.auth-links { "이미 계정이 있나요? " a href="/login" { "로그인" } }
+            }
+        },
+    )
+}
+
+fn neighborhood_fields(name: &str, lat: &str, lon: &str, errors: &FieldErrors) -> Markup {
+    html! {
+        (field(Field { name: "name", label: "동네 이름", kind: "text", value: name, attrs: &[("maxlength", "30")], hint: Some("예: 역삼동") }, errors))
+        div.row {
+            (field(Field { name: "lat", label: "위도", kind: "number", value: lat, attrs: &[("step", "any"), ("min", "-90"), ("max", "90"), ("inputmode", "decimal")], hint: None }, errors))
+            (field(Field { name: "lon", label: "경도", kind: "number", value: lon, attrs: &[("step", "any"), ("min", "-180"), ("max", "180"), ("inputmode", "decimal")], hint: None }, errors))
+        }
+        button.secondary type="button" id="use-location" { "📍 현재 위치 사용" }
+        small id="location-status" aria-live="polite" {}
+    }
+}
+
+/// Empty name, lat and lon mean "no neighbourhood"; anything else must parse.
+fn parse_neighborhood(name: &str, lat: &str, lon: &str, prefix: &str) -> Result<Option<NeighborhoodInput>, FieldErrors> {
+    if name.trim().is_empty() && lat.trim().is_empty() && lon.trim().is_empty() {
+        return Ok(None);
+    }
+    let mut errors = FieldErrors::new();
+    let lat_v = lat.trim().parse::<f64>().map_err(|_| errors.insert(format!("{prefix}lat"), "위도를 숫자로 입력해 주세요.".into())).ok();
+    let lon_v = lon.trim().parse::<f64>().map_err(|_| errors.insert(format!("{prefix}lon"), "경도를 숫자로 입력해 주세요.".into())).ok();
+    match (lat_v, lon_v) {
+        (Some(lat), Some(lon)) if errors.is_empty() => Ok(Some(NeighborhoodInput { name: name.to_owned(), lat, lon })),
+        _ => Err(errors),
+    }
+}
+
+async fn register_page(MaybeWebUser(user): MaybeWebUser, csrf: CsrfToken, Query(q): Query<PageQuery>) -> Response {
+    if user.is_some() {
+        return Redirect::to("/me").into_response();
+    }
+    let next = safe_next(q.next.as_deref());
+    let v = RegisterValues { login_id: "", email: "", name: "", lat: "", lon: "", next: &next };
+    register_view(&csrf, v, &FieldErrors::new(), None).into_response()
+}
+
+async fn register_submit(State(accounts): State<Arc<Accounts>>, csrf: CsrfToken, ClientIp(ip): ClientIp, CsrfForm(f): CsrfForm<RegisterForm>) -> Response {
+    let next = safe_next(f.next.as_deref());
+    let values = RegisterValues { login_id: &f.login_id, email: &f.email, name: &f.name, lat: &f.lat, lon: &f.lon, next: &next };
+    let neighborhood = match parse_neighborhood(&f.name, &f.lat, &f.lon, "neighborhood.") {
+        Ok(n) => n,
+        Err(errors) => return (StatusCode::UNPROCESSABLE_ENTITY, register_view(&csrf, values, &errors, None)).into_response(),
+    };
+    if f.password != f.password_confirm {
+        let mut errors = FieldErrors::new();
+        errors.insert("password_confirm".into(), "비밀번호가 일치하지 않습니다.".into());
+        return (StatusCode::UNPROCESSABLE_ENTITY, register_view(&csrf, values, &errors, None)).into_response();
+    }
+    let input = RegisterInput { login_id: f.login_id.clone(), email: f.email.clone(), password: f.password.clone(), neighborhood };
+    match accounts.register(input, ip).await {
+        Ok(_) => Redirect::to(&format!("/login?msg=registered&next={}", urlencode(&next))).into_response(),
+        Err(e) => {
+            let (errors, flash) = split_error(&e);
+            (status_of(&e), register_view(&csrf, values, &errors, flash)).into_response()
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------ password reset
+
+#[derive(Deserialize)]
+struct EmailForm {
+    csrf_token: String,
+    email: String,
+}
+
+fn reset_request_view(csrf: &CsrfToken, email: &str, errors: &FieldErrors, flash: Option<Flash>) -> Markup {
+    layout(
+        Page { title: "비밀번호 재설정", tab: Tab::Me, user: None, flash },
+        html! {
+            h1.page-title { "비밀번호 재설정" }
+            section.card {
+                p.muted { "가입한 이메일을 입력하면 6자리 인증 코드를 보내 드립니다." }
+                form.stack method="post" action="/password-reset" data-validate novalidate {
+                    (csrf_field(csrf))
+                    (field(Field { name: "email", label: "이메일", kind: "email", value: email, attrs: &[("autocomplete", "email"), ("required", "")], hint: None }, errors))
+                    button.primary.block type="submit" data-busy-label="보내는 중…" { "인증 코드 받기" }
+                }
+                p.auth-links { a href="/password-reset/confirm" { "이미 코드를 받았어요" } " · " a href="/login" { "로그인" } }
+            }
+        },
+    )
+}
+
+async fn reset_request_page(csrf: CsrfToken) -> Markup {
+    reset_request_view(&csrf, "", &FieldErrors::new(), None)
+}
+
+async fn reset_request_submit(State(accounts): State<Arc<Accounts>>, csrf: CsrfToken, ClientIp(ip): ClientIp, CsrfForm(f): CsrfForm<EmailForm>) -> Response {
+    match accounts.request_password_reset(&f.email, ip).await {
+        Ok(()) => Redirect::to(&format!("/password-reset/confirm?email={}", urlencode(f.email.trim()))).into_response(),
+        Err(e) => {
+            let (errors, flash) = split_error(&e);
+            (status_of(&e), reset_request_view(&csrf, &f.email, &errors, flash)).into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ResetConfirmForm {
+    csrf_token: String,
+    email: String,
+    code: String,
+    new_password: String,
+    new_password_confirm: String,
+}
+
+fn reset_confirm_view(csrf: &CsrfToken, email: &str, errors: &FieldErrors, flash: Option<Flash>) -> Markup {
+    layout(
+        Page { title: "새 비밀번호", tab: Tab::Me, user: None, flash },
+        html! {
+            h1.page-title { "새 비밀번호 설정" }
+            section.card {
+                p.muted { "메일로 받은 6자리 코드를 10분 안에 입력해 주세요. 계정이 있는 이메일이면 코드가 도착합니다." }
+                form.stack method="post" action="/password-reset/confirm" data-validate novalidate {
+                    (csrf_field(csrf))
+                    (field(Field { name: "email", label: "이메일", kind: "email", value: email, attrs: &[("autocomplete", "email"), ("required", "")], hint: None }, errors))
+                    (field(Field { name: "code", label: "인증 코드", kind: "text", value: "", attrs: &[("autocomplete", "one-time-code"), ("required", ""), ("inputmode", "numeric"), ("pattern", "[0-9]{6}"), ("data-pattern-message", "인증 코드는 숫자 6자리입니다."), ("maxlength", "6")], hint: None }, errors))
+                    (field(Field { name: "new_password", label: "새 비밀번호", kind: "password", value: "", attrs: &[("autocomplete", "new-password"), ("required", ""), ("minlength", "8"), ("maxlength", "128")], hint: None }, errors))
+                    (field(Field { name: "new_password_confirm", label: "새 비밀번호 확인", kind: "password", value: "", attrs: &[("autocomplete", "new-password"), ("required", ""), ("data-match", "new_password")], hint: None }, errors))
+                    button.primary.block type="submit" data-busy-label="바꾸는 중…" { "비밀번호 바꾸기" }
+                }
+            }
+        },
+    )
+}
+
+async fn reset_confirm_page(csrf: CsrfToken, Query(q): Query<PageQuery>) -> Markup {
+    let flash = q.email.as_ref().map(|_| Flash::ok("인증 코드를 보냈습니다. 메일함을 확인해 주세요."));
+    reset_confirm_view(&csrf, q.email.as_deref().unwrap_or(""), &FieldErrors::new(), flash)
+}
+
+async fn reset_confirm_submit(State(accounts): State<Arc<Accounts>>, csrf: CsrfToken, ClientIp(ip): ClientIp, CsrfForm(f): CsrfForm<ResetConfirmForm>) -> Response {
+    if f.new_password != f.new_password_confirm {
+        let mut errors = FieldErrors::new();
+        errors.insert("new_password_confirm".into(), "비밀번호가 일치하지 않습니다.".into());
+        return (StatusCode::UNPROCESSABLE_ENTITY, reset_confirm_view(&csrf, &f.email, &errors, None)).into_response();
+    }
+    match accounts.confirm_password_reset(&f.email, &f.code, &f.new_password, ip).await {
+        Ok(()) => Redirect::to("/login?msg=password_reset").into_response(),
+        Err(e) => {
+            let (errors, flash) = split_error(&e);
+            (status_of(&e), reset_confirm_view(&csrf, &f.email, &errors, flash)).into_response()
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------ profile
+
+#[derive(Default)]
+struct ProfileState {
+    errors: FieldErrors,
+    flash: Option<Flash>,
+    /// Values to put back into a form that failed.
+    keywords: Option<String>,
+    hood: Option<(String, String, String)>,
+    email: Option<String>,
+    show_code_form: bool,
+}
+
+fn user_agent_label(ua: Option<&str>) -> String {
+    let ua = ua.unwrap_or("");
+    let browser = ["Edg/", "Chrome/", "Firefox/", "Safari/"]
+        .iter()
+        .find(|b| ua.contains(*b))
+        .map(|b| match *b {
+            "Edg/" => "Edge",
+            "Chrome/" => "Chrome",
+            "Firefox/" => "Firefox",
+            _ => "Safari",
+        });
+    let os = [("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"), ("Mac OS", "macOS"), ("Linux", "Linux")]
+        .iter()
+        .find(|(k, _)| ua.contains(k))
+        .map(|(_, v)| *v);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} · {o}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(o)) => o.to_owned(),
+        (None, None) if ua.is_empty() => "알 수 없는 기기".to_owned(),
+        (None, None) => ua.chars().take(40).collect(),
+    }
+}
+
+fn profile_view(csrf: &CsrfToken, auth: &gonggu_kernel::auth::AuthUser, me: &UserView, sessions: &[SessionView], st: ProfileState) -> Markup {
+    let e = &st.errors;
+    let keywords_text = st.keywords.clone().unwrap_or_else(|| me.keywords.join(", "));
+    let (hname, hlat, hlon) = st.hood.clone().unwrap_or_else(|| match &me.neighborhood {
+        Some(n) => (n.name.clone(), format!("{}", n.lat), format!("{}", n.lon)),
+        None => (String::new(), String::new(), String::new()),
+    });
+    let others = sessions.iter().filter(|s| !s.current).count();
+    layout(
+        Page { title: "내 정보", tab: Tab::Me, user: Some(auth), flash: st.flash },
+        html! {
+            h1.page-title { "내 정보" }
+            section.card {
+                dl.profile {
+                    dt { "아이디" } dd { (me.login_id) }
+                    dt { "이메일" } dd { (me.email) }
+                    dt { "우리 동네" } dd { @match &me.neighborhood { Some(n) => (n.name), None => span.muted { "설정 안 함" } } }
+                    dt { "가입일" } dd { (format_kst(me.created_at)) }
+                }
+            }
+            section.card id="keywords" {
+                h2 { "관심 키워드" }
+                @if me.keywords.is_empty() {
+                    p.muted { "관심 키워드를 등록하면 맞는 공구가 올라올 때 알려 드려요." }
+                } @else {
+                    ul.chips { @for k in &me.keywords { li.chip { (k) } } }
+                }
+                form.stack method="post" action="/me/keywords" data-validate novalidate {
+                    (csrf_field(csrf))
+                    (field(Field { name: "keywords", label: "키워드 (쉼표나 줄바꿈으로 구분, 최대 20개)", kind: "textarea", value: &keywords_text, attrs: &[], hint: Some("예: 휴지, 생수, 코스트코") }, e))
+                    button.primary type="submit" data-busy-label="저장 중…" { "키워드 저장" }
+                }
+            }
+            section.card id="neighborhood" {
+                h2 { "우리 동네" }
+                form.stack method="post" action="/me/neighborhood" data-validate novalidate {
+                    (csrf_field(csrf))
+                    (neighborhood_fields(&hname, &hlat, &hlon, e))
+                    button.primary type="submit" data-busy-label="저장 중…" { "동네 저장" }
+                }
+                @if me.neighborhood.is_some() {
+                    form method="post" action="/me/neighborhood/clear" {
+                        (csrf_field(csrf))
+                        button.link-button type="submit" { "동네 지우기" }
+                    }
+                }
+            }
+            section.card id="email" {
+                h2 { "이메일 변경" }
+                form.stack method="post" action="/me/email" data-validate novalidate {
+                    (csrf_field(csrf))
+                    (field(Field { name: "email", label: "새 이메일", kind: "email", value: st.email.as_deref().unwrap_or(""), attrs: &[("autocomplete", "email"), ("required", "")], hint: None }, e))
+                    button.secondary type="submit" data-busy-label="보내는 중…" { "인증 코드 받기" }
+                }
+                @if st.show_code_form || e.contains_key("code") {
+                    form.stack method="post" action="/me/email/verify" data-validate novalidate {
+                        (csrf_field(csrf))
+                        (field(Field { name: "code", label: "인증 코드 6자리", kind: "text", value: "", attrs: &[("autocomplete", "one-time-code"), ("required", ""), ("inputmode", "numeric"), ("pattern", "[0-9]{6}"), ("data-pattern-message", "인증 코드는 숫자 6자리입니다."), ("maxlength", "6")], hint: None }, e))
+                        button.primary type="submit" data-busy-label="확인 중…" { "이메일 바꾸기" }
+                    }
+                }
+            }
+            section.card id="password" {
+                h2 { "비밀번호 변경" }
+                form.stack method="post" action="/me/password" data-validate novalidate {
+                    (csrf_field(csrf))
+                    (field(Field { name: "current_password", label: "현재 비밀번호", kind: "password", value: "", attrs: &[("autocomplete", "current-password"), ("required", "")], hint: None }, e))
+                    (field(Field { name: "new_password", label: "새 비밀번호", kind: "password", value: "", attrs: &[("autocomplete", "new-password"), ("required", ""), ("minlength", "8"), ("maxlength", "128")], hint: Some("바꾸면 다른 기기는 모두 로그아웃됩니다.") }, e))
+                    (field(Field { name: "new_password_confirm", label: "새 비밀번호 확인", kind: "password", value: "", attrs: &[("autocomplete", "new-password"), ("required", ""), ("data-match", "new_password")], hint: None }, e))
+                    button.primary type="submit" data-busy-label="바꾸는 중…" { "비밀번호 바꾸기" }
+                }
+            }
+            section.card id="sessions" {
+                h2 { "로그인된 기기" }
+                ul.list {
+                    @for s in sessions {
+                        li.list-item {
+                            div.list-main {
+                                strong { (user_agent_label(s.user_agent.as_deref())) }
+                                @if s.current { " " span.badge { "현재 기기" } }
+                                div.meta { "마지막 사용 " (format_kst(s.last_used_at)) @if let Some(ip) = &s.ip { " · " (ip) } }
+                            }
+                            @if !s.current {
+                                div.list-side {
+                                    form method="post" action={ "/me/sessions/" (s.id) "/revoke" } {
+                                        (csrf_field(csrf))
+                                        button.danger type="submit" { "로그아웃" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if others > 0 {
+                    form method="post" action="/me/sessions/revoke-others" data-confirm="다른 기기에서 모두 로그아웃할까요?" {
+                        (csrf_field(csrf))
+                        button.danger.block type="submit" { "다른 기기 모두 로그아웃 (" (others) ")" }
+                    }
+                }
+            }
+            section.card {
+                form method="post" action="/logout" {
+                    (csrf_field(csrf))
+                    button.secondary.block type="submit" id="logout" { "로그아웃" }
+                }
+            }
+        },
+    )
+}
+
+async fn render_profile(accounts: &Accounts, csrf: &CsrfToken, user: &gonggu_kernel::auth::AuthUser, status: StatusCode, st: ProfileState) -> Response {
+    let me = match accounts.me(user).await {
+        Ok(me) => me,
+        Err(e) => return e.into_response(),
+    };
+    let sessions = accounts.sessions(user).await.unwrap_or_default();
+    (status, profile_view(csrf, user, &me, &sessions, st)).into_response()
+}
+
+async fn profile_page(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, Query(q): Query<PageQuery>) -> Response {
+    let st = ProfileState {
+        show_code_form: q.msg.as_deref() == Some("email_code_sent"),
+        flash: flash_for(q.msg.as_deref()),
+        ..Default::default()
+    };
+    render_profile(&accounts, &csrf, &user, StatusCode::OK, st).await
+}
+
+/// After a profile form: success → back to the right section with a notice; failure → the page
+/// again with the messages next to the fields and the typed values kept.
+async fn profile_result<T>(accounts: &Accounts, csrf: &CsrfToken, user: &gonggu_kernel::auth::AuthUser, result: Result<T, ApiError>, ok: &str, anchor: &str, keep: ProfileState) -> Response {
+    match result {
+        Ok(_) => Redirect::to(&format!("/me?msg={ok}#{anchor}")).into_response(),
+        Err(e) => {
+            let (errors, flash) = split_error(&e);
+            render_profile(accounts, csrf, user, status_of(&e), ProfileState { errors, flash, ..keep }).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct KeywordsForm {
+    csrf_token: String,
+    #[serde(default)]
+    keywords: String,
+}
+
+async fn keywords_submit(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<KeywordsForm>) -> Response {
+    let list: Vec<String> = f.keywords.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let result = accounts.set_keywords(&user, &list).await;
+    profile_result(&accounts, &csrf, &user, result, "keywords", "keywords", ProfileState { keywords: Some(f.keywords), ..Default::default() }).await
+}
+
+#[derive(Deserialize)]
+struct NeighborhoodForm {
+    csrf_token: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    lat: String,
+    #[serde(default)]
+    lon: String,
+}
+
+async fn neighborhood_submit(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<NeighborhoodForm>) -> Response {
+    let keep = ProfileState { hood: Some((f.name.clone(), f.lat.clone(), f.lon.clone())), ..Default::default() };
+    let result = match parse_neighborhood(&f.name, &f.lat, &f.lon, "") {
+        Ok(Some(input)) => accounts.set_neighborhood(&user, Some(input)).await,
+        Ok(None) => Err(ApiError::field("name", "동네 이름과 위치를 입력해 주세요.")),
+        Err(errors) => Err(ApiError::validation(errors)),
+    };
+    profile_result(&accounts, &csrf, &user, result, "neighborhood", "neighborhood", keep).await
+}
+
+async fn neighborhood_clear(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(_): CsrfForm<OnlyCsrf>) -> Response {
+    let result = accounts.set_neighborhood(&user, None).await;
+    profile_result(&accounts, &csrf, &user, result, "neighborhood_cleared", "neighborhood", ProfileState::default()).await
+}
+
+async fn email_submit(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<EmailForm>) -> Response {
+    let result = accounts.request_email_change(&user, &f.email).await;
+    profile_result(&accounts, &csrf, &user, result, "email_code_sent", "email", ProfileState { email: Some(f.email), ..Default::default() }).await
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    csrf_token: String,
+    code: String,
+}
+
+async fn email_verify_submit(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<CodeForm>) -> Response {
+    let result = accounts.verify_email_change(&user, &f.code).await;
+    profile_result(&accounts, &csrf, &user, result, "email_changed", "email", ProfileState { show_code_form: true, ..Default::default() }).await
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    csrf_token: String,
+    current_password: String,
+    new_password: String,
+    new_password_confirm: String,
+}
+
+async fn password_submit(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<PasswordForm>) -> Response {
+    let result = if f.new_password != f.new_password_confirm {
+        Err(ApiError::field("new_password_confirm", "비밀번호가 일치하지 않습니다."))
+    } else {
+        accounts.change_password(&user, &f.current_password, &f.new_password).await
+    };
+    profile_result(&accounts, &csrf, &user, result, "password_changed", "password", ProfileState::default()).await
+}
+
+async fn session_revoke(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, Path(id): Path<Uuid>, CsrfForm(_): CsrfForm<OnlyCsrf>) -> Response {
+    let result = accounts.revoke_session(&user, id).await;
+    profile_result(&accounts, &csrf, &user, result, "session_revoked", "sessions", ProfileState::default()).await
+}
+
+async fn sessions_revoke_others(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(_): CsrfForm<OnlyCsrf>) -> Response {
+    let result = accounts.revoke_other_sessions(&user).await;
+    profile_result(&accounts, &csrf, &user, result, "others_revoked", "sessions", ProfileState::default()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neighborhood_form_parsing() {
+        assert!(parse_neighborhood("", " ", "", "").unwrap().is_none());
+        let n = parse_neighborhood("역삼동", "37.5", "127.03", "").unwrap().unwrap();
+        assert_eq!((n.lat, n.lon), (37.5, 127.03));
+        let e = parse_neighborhood("역삼동", "abc", "127", "neighborhood.").unwrap_err();
+        assert!(e.contains_key("neighborhood.lat"));
+    }
+
+    #[test]
+    fn device_labels() {
+        assert_eq!(user_agent_label(Some("Mozilla/5.0 (Linux; Android 14) AppleWebKit Chrome/120 Safari/537")), "Chrome · Android");
+        assert_eq!(user_agent_label(None), "알 수 없는 기기");
+    }
+}

@@ -573,3 +573,33 @@ mod tests {
         assert!(u.starts_with("/assets/app.css?v=") && u.len() > "/assets/app.css?v=".len() + 6, "{u}");
     }
 }
+
+/// Formats a UTC instant for people in Korea (Asia/Seoul is UTC+9 all year):
+/// `2026년 11월 25일 오후 7:05`.
+pub fn format_kst(t: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    let k = t.with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).expect("valid offset"));
+    let (pm, h12) = k.hour12();
+    format!(
+        "{}년 {}월 {}일 {} {}:{:02}",
+        k.year(),
+        k.month(),
+        k.day(),
+        if pm { "오후" } else { "오전" },
+        h12,
+        k.minute()
+    )
+}
+
+#[cfg(test)]
+mod kst_tests {
+    use chrono::TimeZone;
+
+    #[test]
+    fn formats_in_seoul_time() {
+        let t = chrono::Utc.with_ymd_and_hms(2026, 11, 25, 10, 5, 0).unwrap();
+        assert_eq!(super::format_kst(t), "2026년 11월 25일 오후 7:05");
+        let t = chrono::Utc.with_ymd_and_hms(2026, 11, 25, 15, 30, 0).unwrap();
+        assert_eq!(super::format_kst(t), "2026년 11월 26일 오전 12:30");
+    }
+}

@@ -1,0 +1,330 @@
+//! Wires the contexts into one application. `Application::build` does all the fallible work
+//! (settings → storage → migrations → routes → listener), so tests start the real thing on
+//! port 0 and `main` only calls `run_until_stopped`.
+
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use axum::{
+    extract::State,
+    http::{header, HeaderName, StatusCode},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::{any, get},
+    Extension, Router,
+};
+use gonggu_accounts::{api::AccountsState, mail::Mailer, password::PasswordHasher, service::Limits, Accounts};
+use gonggu_kernel::{
+    auth::Authenticator,
+    clock::Clock,
+    db::{Db, SqliteTuning},
+    error::{api_not_found, finish_errors, method_not_allowed},
+    events::{spawn_relay, tokio_util_shutdown, Bus, InMemoryBus, OutboxSignal},
+    http::{security_headers, TrustProxy, BODY_LIMIT, REQUEST_TIMEOUT},
+    web::{self, CookieConfig, WebSession},
+};
+use sha2_free::derive_key;
+use tokio::net::TcpListener;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    compression::CompressionLayer,
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{settings::Settings, shell, telemetry};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    shutdown: tokio_util_shutdown::Trigger,
+    shutdown_rx: tokio_util_shutdown::Shutdown,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    databases: Vec<Db>,
+    pub accounts: Arc<Accounts>,
+}
+
+/// Everything a test may want to swap.
+#[derive(Clone, Default)]
+pub struct Overrides {
+    pub clock: Option<Clock>,
+    pub hasher: Option<PasswordHasher>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "공구마켓 API", version = "1", description = "우리 동네 공동구매 공구마켓의 JSON API. 오류는 `{\"error\": {code, message, details}}` 형식입니다."),
+    modifiers(&BearerAuth),
+    components(schemas(gonggu_kernel::error::ErrorEnvelope, gonggu_kernel::error::ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, Overrides::default()).await
+    }
+
+    pub async fn build_with(settings: Settings, overrides: Overrides) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("cannot create data_dir {}", settings.data_dir.display()))?;
+        let clock = overrides.clock.unwrap_or_default();
+        let secret = load_or_create_secret(&settings)?;
+        let auth = Authenticator::new(&secret);
+        let bus: Arc<dyn Bus> = InMemoryBus::new();
+        let (shutdown, shutdown_rx) = tokio_util_shutdown::channel();
+        let database_url = settings.database.url.as_ref().map(|s| s.expose().to_owned());
+
+        // accounts
+        let accounts_db = Db::connect(database_url.as_deref(), &settings.data_dir, "accounts", SqliteTuning::default())
+            .await
+            .context("cannot open the accounts database")?;
+        let accounts_signal = OutboxSignal::default();
+        let store = gonggu_accounts::store::open(&accounts_db, accounts_signal.clone())
+            .await
+            .context("accounts migrations failed")?;
+        let mailer = match &settings.mail.smtp_url {
+            Some(url) => Mailer::smtp(url.expose(), &settings.mail.from)?,
+            None => Mailer::file(settings.data_dir.join("mail"), &settings.mail.from)?,
+        };
+        let workers = match settings.auth.hash_workers {
+            0 => (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) / 2).max(1),
+            n => n,
+        };
+        let accounts = Arc::new(Accounts {
+            store,
+            auth: auth.clone(),
+            hasher: overrides.hasher.unwrap_or_else(|| PasswordHasher::new(workers)),
+            mailer,
+            clock: clock.clone(),
+            limits: Limits::default(),
+            code_pepper: derive_key(&secret, b"gonggu one-time codes"),
+        });
+
+        let mut background = vec![spawn_relay("accounts", accounts_db.clone(), bus.clone(), accounts_signal, shutdown_rx.clone())];
+        background.push(spawn_revocation_listener(bus.clone(), auth.clone(), shutdown_rx.clone()).await?);
+        background.push(spawn_limit_pruner(accounts.clone(), shutdown_rx.clone()));
+
+        // HTTP
+        let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+            .merge(gonggu_accounts::api::router(AccountsState { accounts: accounts.clone(), auth: auth.clone() }))
+            .split_for_parts();
+        let openapi_json = Arc::new(openapi.to_pretty_json()?);
+
+        let web_session = WebSession {
+            auth: auth.clone(),
+            refresher: Some(accounts.clone()),
+            cookies: CookieConfig { secure: settings.is_https() },
+            public_origin: settings.public_origin(),
+        };
+        let pages = Router::new()
+            .merge(gonggu_accounts::pages::router(accounts.clone()))
+            .merge(shell::router())
+            .layer(middleware::from_fn_with_state(web_session.clone(), web::web_session));
+
+        let databases = vec![accounts_db];
+        let ops = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .with_state(Arc::new(databases.clone()));
+
+        let hsts = settings.is_https();
+        let router = Router::new()
+            .merge(api)
+            .route("/api/openapi.json", get(move || openapi_doc(openapi_json.clone())))
+            .route("/api/{*rest}", any(api_not_found))
+            .merge(pages)
+            .merge(ops)
+            .route("/assets/{*path}", get(web::serve_asset))
+            .route("/sw.js", get(web::serve_service_worker))
+            .route("/manifest.webmanifest", get(web::serve_manifest))
+            .route("/offline.html", get(web::serve_offline))
+            .fallback(web::page_not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(Extension(TrustProxy(settings.http.trust_proxy)))
+            .layer(middleware::from_fn(telemetry::track_metrics))
+            .layer(middleware::from_fn(finish_errors))
+            .layer(middleware::from_fn(move |req, next| security_headers(hsts, req, next)))
+            .layer(CompressionLayer::new())
+            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+            .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+            .layer(CatchPanicLayer::custom(|_| {
+                gonggu_kernel::ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
+            }))
+            .layer(PropagateRequestIdLayer::new(HeaderName::from_static("x-request-id")))
+            .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
+            }))
+            .layer(SetRequestIdLayer::new(HeaderName::from_static("x-request-id"), MakeRequestUuid));
+
+        let listener = TcpListener::bind(settings.http.addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (http.addr / GONGGU_HTTP__ADDR)", settings.http.addr))?;
+        Ok(Self { listener, router, shutdown, shutdown_rx, background, databases, accounts })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener")
+    }
+
+    /// Serves until Ctrl-C or SIGTERM (or `stop` in tests), then drains in-flight requests,
+    /// stops background work and closes the databases.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Application { listener, router, shutdown, shutdown_rx, background, databases, .. } = self;
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        let stop = shutdown_rx.clone();
+        let signal = async move {
+            tokio::select! {
+                _ = os_signal() => {}
+                _ = stop.wait() => {}
+            }
+        };
+        axum::serve(listener, app).with_graceful_shutdown(signal).await?;
+        shutdown.fire();
+        for task in background {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        for db in databases {
+            db.close().await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn os_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C received; shutting down"),
+        _ = term => tracing::info!("SIGTERM received; shutting down"),
+    }
+}
+
+/// Other instances (and, in split mode, other services) learn about revoked sessions from
+/// `SessionsRevoked`; in one process this is a second, harmless confirmation.
+async fn spawn_revocation_listener(bus: Arc<dyn Bus>, auth: Arc<Authenticator>, shutdown: tokio_util_shutdown::Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use gonggu_accounts::events::SessionsRevoked;
+    use gonggu_kernel::events::Event;
+    let sub = bus.subscribe("gateway-revocations", &[SessionsRevoked::TYPE]).await?;
+    Ok(gonggu_kernel::events::spawn_consumer("gateway-revocations", sub, shutdown, move |env| {
+        let auth = auth.clone();
+        async move {
+            if let Some(event) = env.decode::<SessionsRevoked>() {
+                auth.revoke_sessions(event?.session_ids, chrono::Utc::now());
+            }
+            Ok(())
+        }
+    }))
+}
+
+fn spawn_limit_pruner(accounts: Arc<Accounts>, shutdown: tokio_util_shutdown::Shutdown) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(300)) => accounts.limits.prune(),
+                _ = shutdown.wait() => return,
+            }
+        }
+    })
+}
+
+async fn readyz(State(dbs): State<Arc<Vec<Db>>>) -> Response {
+    for db in dbs.iter() {
+        if let Err(e) = db.ping().await {
+            tracing::warn!(error = %e, backend = db.backend(), "readiness check failed");
+            return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response();
+        }
+    }
+    "ready".into_response()
+}
+
+async fn metrics() -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], telemetry::metrics_handle().render()).into_response()
+}
+
+async fn openapi_doc(json: Arc<String>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], json.as_str().to_owned()).into_response()
+}
+
+/// The access-token key: from settings, or generated once into `<data_dir>/jwt.key` (0600).
+fn load_or_create_secret(settings: &Settings) -> anyhow::Result<Vec<u8>> {
+    if let Some(s) = &settings.auth.jwt_secret {
+        return Ok(s.expose().as_bytes().to_vec());
+    }
+    let path = settings.data_dir.join("jwt.key");
+    if path.exists() {
+        let key = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        anyhow::ensure!(key.len() >= 32, "{} is shorter than 32 bytes; delete it to generate a new key", path.display());
+        return Ok(key);
+    }
+    let mut key = vec![0u8; 64];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+    write_private(&path, &key)?;
+    tracing::info!(path = %path.display(), "generated a new access-token key");
+    Ok(key)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+/// Key derivation for secondary keys (code pepper) from the main secret.
+mod sha2_free {
+    pub fn derive_key(secret: &[u8], label: &[u8]) -> Vec<u8> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(label);
+        h.update([0]);
+        h.update(secret);
+        h.finalize().to_vec()
+    }
+}
+
+/// `gonggu migrate`: opens every context's storage, which runs its migrations, then exits.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let url = settings.database.url.as_ref().map(|s| s.expose().to_owned());
+    let db = Db::connect(url.as_deref(), &settings.data_dir, "accounts", SqliteTuning::default()).await?;
+    gonggu_accounts::store::open(&db, OutboxSignal::default()).await?;
+    db.close().await;
+    tracing::info!(backend = db.backend(), "migrations applied");
+    Ok(())
+}
