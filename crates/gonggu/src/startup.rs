@@ -85,6 +85,8 @@ impl Application {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("cannot create data_dir {}", settings.data_dir.display()))?;
         let clock = overrides.clock.unwrap_or_default();
+        // Install the recorder before the first request so that nothing goes uncounted.
+        telemetry::metrics_handle();
         let secret = load_or_create_secret(&settings)?;
         let auth = Authenticator::new(&secret);
         let bus: Arc<dyn Bus> = InMemoryBus::new();

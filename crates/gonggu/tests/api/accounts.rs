@@ -1,0 +1,378 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{error_of, spawn_app, PASSWORD};
+
+#[tokio::test]
+async fn register_then_login_then_me() {
+    let app = spawn_app().await;
+    let res = app
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"login_id": "Kim_01", "email": "Kim@Example.com", "password": PASSWORD,
+                    "neighborhood": {"name": "역삼동", "lat": 37.5, "lon": 127.03}}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let user: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(user["login_id"], "kim_01", "login ids are folded to lower case");
+    assert_eq!(user["email"], "kim@example.com");
+    assert_eq!(user["neighborhood"]["name"], "역삼동");
+    assert!(user.get("password_hash").is_none() && !user.to_string().contains("argon2"));
+
+    let res = app.login("KIM_01", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let pair: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(pair["token_type"], "Bearer");
+    assert_eq!(pair["expires_in"], 900);
+    assert_eq!(pair["refresh_expires_in"], 14 * 24 * 3600);
+    let access = pair["access_token"].as_str().unwrap();
+
+    let me: serde_json::Value = app.get_as("/api/v1/me", access).await.json().await.unwrap();
+    assert_eq!(me["login_id"], "kim_01");
+    assert_eq!(me["id"], user["id"]);
+}
+
+#[tokio::test]
+async fn login_id_availability() {
+    let app = spawn_app().await;
+    app.register("taken_id").await;
+    let v: serde_json::Value = app.get("/api/v1/auth/login-id-available?login_id=taken_id").await.json().await.unwrap();
+    assert_eq!(v, json!({"available": false}));
+    let v: serde_json::Value = app.get("/api/v1/auth/login-id-available?login_id=Free_ID").await.json().await.unwrap();
+    assert_eq!(v, json!({"available": true}));
+    let (status, err) = error_of(app.get("/api/v1/auth/login-id-available?login_id=no").await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(err["details"]["fields"]["login_id"].is_string());
+    let (status, _) = error_of(app.get("/api/v1/auth/login-id-available").await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn every_registration_rule_answers_422_with_its_field() {
+    let app = spawn_app().await;
+    let good = json!({"login_id": "valid_id", "email": "v@example.com", "password": PASSWORD});
+    let cases: Vec<(&str, serde_json::Value)> = vec![
+        ("login_id", json!({"login_id": "ab"})),
+        ("login_id", json!({"login_id": "has-dash"})),
+        ("login_id", json!({"login_id": "a".repeat(21)})),
+        ("login_id", json!({"login_id": "한글"})),
+        ("email", json!({"email": "not-an-email"})),
+        ("email", json!({"email": "a@b"})),
+        ("password", json!({"password": "short"})),
+        ("password", json!({"password": "x".repeat(129)})),
+        ("password", json!({"password": "password123"})),
+        ("password", json!({"password": "valid_id", "login_id": "valid_id"})),
+        ("neighborhood.lat", json!({"neighborhood": {"name": "동네", "lat": 91.0, "lon": 127.0}})),
+        ("neighborhood.lon", json!({"neighborhood": {"name": "동네", "lat": 37.0, "lon": 181.0}})),
+        ("neighborhood.name", json!({"neighborhood": {"name": " ", "lat": 37.0, "lon": 127.0}})),
+    ];
+    for (i, (field, patch)) in cases.into_iter().enumerate() {
+        let mut body = good.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        // A different client each time, so the sign-up rate limit stays out of the way.
+        let res = app.api.post(app.url("/api/v1/auth/register")).header("x-forwarded-for", format!("192.0.2.{i}")).json(&body).send().await.unwrap();
+        let (status, err) = error_of(res).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {body}");
+        assert_eq!(err["code"], "validation_failed");
+        let msg = err["details"]["fields"][field].as_str().unwrap_or_else(|| panic!("{field} in {err}"));
+        assert!(msg.chars().any(|c| ('가'..='힣').contains(&c)), "Korean message for {field}: {msg}");
+    }
+    // Several problems at once are all reported.
+    let (_, err) = error_of(app.post_json("/api/v1/auth/register", &json!({"login_id": "x", "email": "y", "password": "z"})).await).await;
+    let fields = err["details"]["fields"].as_object().unwrap();
+    assert_eq!(fields.len(), 3, "{err}");
+}
+
+#[tokio::test]
+async fn malformed_and_mistyped_bodies() {
+    let app = spawn_app().await;
+    let res = app.api.post(app.url("/api/v1/auth/register")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let (status, err) = error_of(res).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
+
+    let (status, err) = error_of(app.post_json("/api/v1/auth/register", &json!({"login_id": 5, "email": "a@b.co", "password": PASSWORD})).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(err["details"]["fields"]["login_id"].is_string(), "{err}");
+
+    let (status, err) = error_of(app.post_json("/api/v1/auth/register", &json!({"email": "a@b.co", "password": PASSWORD})).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(err["details"]["fields"]["login_id"].is_string(), "{err}");
+
+    let res = app.api.post(app.url("/api/v1/auth/login")).body("login_id=a").send().await.unwrap();
+    let (status, err) = error_of(res).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type")));
+
+    let big = "x".repeat(200 * 1024);
+    let res = app.api.post(app.url("/api/v1/auth/login")).header("content-type", "application/json").body(big).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn duplicate_login_id_and_email_conflict() {
+    let app = spawn_app().await;
+    app.register("dup_user").await;
+    let (status, err) = error_of(app.post_json("/api/v1/auth/register", &json!({"login_id": "DUP_USER", "email": "other@example.com", "password": PASSWORD})).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("login_id_taken")));
+    let (status, err) = error_of(app.post_json("/api/v1/auth/register", &json!({"login_id": "another", "email": "Dup_User@Example.com", "password": PASSWORD})).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("email_taken")));
+}
+
+#[tokio::test]
+async fn unknown_id_and_wrong_password_look_the_same() {
+    let app = spawn_app().await;
+    app.register("real_user").await;
+    let before = app.accounts.hasher.verifications();
+    let (s1, e1) = error_of(app.login("real_user", "wrong-password-1").await).await;
+    let (s2, e2) = error_of(app.login("ghost_user", "wrong-password-1").await).await;
+    let (s3, e3) = error_of(app.login("!!", "wrong-password-1").await).await;
+    assert_eq!(s1, StatusCode::UNAUTHORIZED);
+    assert_eq!((s1, &e1["code"], &e1["message"]), (s2, &e2["code"], &e2["message"]));
+    assert_eq!((s1, &e1["code"], &e1["message"]), (s3, &e3["code"], &e3["message"]));
+    // Unknown and malformed ids still pay for a hash verification (timing parity).
+    assert_eq!(app.accounts.hasher.verifications(), before + 3);
+}
+
+#[tokio::test]
+async fn login_is_rate_limited_per_client_without_locking_out_the_owner() {
+    let app = spawn_app().await;
+    app.register("victim").await;
+    let attempt = |ip: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            app.api
+                .post(app.url("/api/v1/auth/login"))
+                .header("x-forwarded-for", ip)
+                .json(&json!({"login_id": "victim", "password": password}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("203.0.113.9", "guess-guess-guess").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = attempt("203.0.113.9", "guess-guess-guess").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1);
+    let (_, err) = error_of(res).await;
+    assert_eq!(err["code"], "rate_limited");
+    // The attacker is throttled even with the right password …
+    assert_eq!(attempt("203.0.113.9", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    // … while the owner, from their own address, logs in normally.
+    assert_eq!(attempt("198.51.100.7", PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn registration_is_rate_limited_per_address() {
+    let app = spawn_app().await;
+    let mut statuses = vec![];
+    for i in 0..11 {
+        let res = app
+            .api
+            .post(app.url("/api/v1/auth/register"))
+            .header("x-forwarded-for", "192.0.2.44")
+            .json(&json!({"login_id": format!("bulk_{i}"), "email": format!("bulk{i}@example.com"), "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status());
+    }
+    assert!(statuses[..10].iter().all(|s| *s == StatusCode::CREATED), "{statuses:?}");
+    assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn keywords_are_trimmed_deduplicated_and_bounded() {
+    let app = spawn_app().await;
+    let pair = app.signed_in("kw_user").await;
+    let token = pair["access_token"].as_str().unwrap();
+    let res = app.put_json_as("/api/v1/me/keywords", token, &json!({"keywords": [" 휴지 ", "Costco", "costco", "생수"]})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let me: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(me["keywords"], json!(["휴지", "Costco", "생수"]));
+    let me: serde_json::Value = app.get_as("/api/v1/me", token).await.json().await.unwrap();
+    assert_eq!(me["keywords"], json!(["휴지", "Costco", "생수"]), "persisted");
+
+    for bad in [json!({"keywords": [""]}), json!({"keywords": ["가".repeat(21)]}), json!({"keywords": (0..21).map(|i| format!("k{i}")).collect::<Vec<_>>()})] {
+        let (status, err) = error_of(app.put_json_as("/api/v1/me/keywords", token, &bad).await).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert!(err["details"]["fields"]["keywords"].is_string());
+    }
+    let me: serde_json::Value = app.get_as("/api/v1/me", token).await.json().await.unwrap();
+    assert_eq!(me["keywords"], json!(["휴지", "Costco", "생수"]), "rejected input changed nothing");
+    let res = app.put_json_as("/api/v1/me/keywords", token, &json!({"keywords": []})).await;
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["keywords"], json!([]));
+}
+
+#[tokio::test]
+async fn neighborhood_set_validate_and_clear() {
+    let app = spawn_app().await;
+    let pair = app.signed_in("hood_user").await;
+    let token = pair["access_token"].as_str().unwrap();
+    let res = app.put_json_as("/api/v1/me/neighborhood", token, &json!({"name": " 망원동 ", "lat": 37.556, "lon": 126.91})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let me: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(me["neighborhood"], json!({"name": "망원동", "lat": 37.556, "lon": 126.91}));
+    for (body, field) in [
+        (json!({"name": "x", "lat": -90.5, "lon": 0}), "lat"),
+        (json!({"name": "x", "lat": 0, "lon": 180.1}), "lon"),
+        (json!({"name": "", "lat": 0, "lon": 0}), "name"),
+        (json!({"name": "가".repeat(31), "lat": 0, "lon": 0}), "name"),
+    ] {
+        let (status, err) = error_of(app.put_json_as("/api/v1/me/neighborhood", token, &body).await).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(err["details"]["fields"][field].is_string(), "{field}: {err}");
+    }
+    let me: serde_json::Value = app.delete_as("/api/v1/me/neighborhood", token).await.json().await.unwrap();
+    assert!(me["neighborhood"].is_null());
+}
+
+#[tokio::test]
+async fn protected_endpoints_need_a_valid_token() {
+    let app = spawn_app().await;
+    let (status, err) = error_of(app.get("/api/v1/me").await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("missing_token")));
+    let (status, err) = error_of(app.get_as("/api/v1/me", "not.a.jwt").await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")));
+    let res = app.api.get(app.url("/api/v1/me")).header("authorization", "Basic abc").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    for (method, path) in [("PUT", "/api/v1/me/keywords"), ("POST", "/api/v1/me/password"), ("GET", "/api/v1/me/sessions"), ("POST", "/api/v1/me/email")] {
+        let res = app.api.request(method.parse().unwrap(), app.url(path)).json(&json!({})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn password_change_needs_the_current_password_and_ends_other_sessions() {
+    let app = spawn_app().await;
+    let phone = app.signed_in("pw_user").await;
+    let laptop: serde_json::Value = app.login("pw_user", PASSWORD).await.json().await.unwrap();
+    let phone_token = phone["access_token"].as_str().unwrap();
+
+    let (status, err) = error_of(app.post_json_as("/api/v1/me/password", phone_token, &json!({"current_password": "wrong-one-123", "new_password": "a-brand-new-secret"})).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(err["details"]["fields"]["current_password"].is_string());
+    let (status, err) = error_of(app.post_json_as("/api/v1/me/password", phone_token, &json!({"current_password": PASSWORD, "new_password": "short"})).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(err["details"]["fields"]["new_password"].is_string());
+
+    let res = app.post_json_as("/api/v1/me/password", phone_token, &json!({"current_password": PASSWORD, "new_password": "a-brand-new-secret"})).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    // This device keeps working; the other one is logged out (access and refresh).
+    assert_eq!(app.get_as("/api/v1/me", phone_token).await.status(), StatusCode::OK);
+    let (status, err) = error_of(app.get_as("/api/v1/me", laptop["access_token"].as_str().unwrap()).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("session_revoked")));
+    let res = app.post_json("/api/v1/auth/refresh", &json!({"refresh_token": laptop["refresh_token"]})).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    assert_eq!(app.login("pw_user", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.login("pw_user", "a-brand-new-secret").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn email_change_by_code() {
+    let app = spawn_app().await;
+    let pair = app.signed_in("mail_user").await;
+    let token = pair["access_token"].as_str().unwrap();
+    app.register("other_user").await;
+
+    let (status, err) = error_of(app.post_json_as("/api/v1/me/email", token, &json!({"email": "other_user@example.com"})).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("email_taken")));
+    let (status, _) = error_of(app.post_json_as("/api/v1/me/email", token, &json!({"email": "bad"})).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let res = app.post_json_as("/api/v1/me/email", token, &json!({"email": "New@Example.com"})).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let mail = app.mail_to("new@example.com").await;
+    assert!(mail.contains("Subject:"), "{mail}");
+    let code = crate::helpers::extract_code(&mail);
+
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, err) = error_of(app.post_json_as("/api/v1/me/email/verify", token, &json!({"code": wrong})).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_code")));
+    let me: serde_json::Value = app.get_as("/api/v1/me", token).await.json().await.unwrap();
+    assert_eq!(me["email"], "mail_user@example.com", "unchanged until verified");
+
+    let res = app.post_json_as("/api/v1/me/email/verify", token, &json!({"code": code})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["email"], "new@example.com");
+    // A code works once.
+    let (status, err) = error_of(app.post_json_as("/api/v1/me/email/verify", token, &json!({"code": code})).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("code_expired")));
+}
+
+#[tokio::test]
+async fn password_reset_flow_and_enumeration_resistance() {
+    let app = spawn_app().await;
+    let old = app.signed_in("reset_user").await;
+
+    let known = app.post_json("/api/v1/auth/password-reset", &json!({"email": "reset_user@example.com"})).await;
+    let unknown = app.post_json("/api/v1/auth/password-reset", &json!({"email": "nobody@example.com"})).await;
+    assert_eq!(known.status(), StatusCode::ACCEPTED);
+    assert_eq!(unknown.status(), StatusCode::ACCEPTED);
+    assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
+    let code = app.code_for("reset_user@example.com").await;
+    assert!(!std::fs::read_dir(app.mail_dir()).unwrap().any(|e| std::fs::read_to_string(e.unwrap().path()).unwrap().contains("nobody@example.com")));
+
+    let confirm = |email: &str, code: &str, pw: &str| json!({"email": email, "code": code, "new_password": pw});
+    // Unknown address: the same kind of answer as a bad code.
+    let (status, err) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &confirm("nobody@example.com", "123456", "new-secret-pass")).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("code_expired")));
+    let (status, err) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &confirm("reset_user@example.com", &code, "password")).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(err["details"]["fields"]["new_password"].is_string());
+
+    let res = app.post_json("/api/v1/auth/password-reset/confirm", &confirm("reset_user@example.com", &code, "new-secret-pass")).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.login("reset_user", "new-secret-pass").await.status(), StatusCode::OK);
+    assert_eq!(app.login("reset_user", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    // Every earlier session ended.
+    assert_eq!(app.get_as("/api/v1/me", old["access_token"].as_str().unwrap()).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.post_json("/api/v1/auth/refresh", &json!({"refresh_token": old["refresh_token"]})).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn reset_code_allows_five_attempts_then_burns() {
+    let app = spawn_app().await;
+    app.register("guess_user").await;
+    app.post_json("/api/v1/auth/password-reset", &json!({"email": "guess_user@example.com"})).await;
+    let code = app.code_for("guess_user@example.com").await;
+    let wrong = if code == "999999" { "888888" } else { "999999" };
+    for i in 1..=4 {
+        let (_, err) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &json!({"email": "guess_user@example.com", "code": wrong, "new_password": "new-secret-pass"})).await).await;
+        assert_eq!(err["code"], "invalid_code", "attempt {i}");
+        assert!(err["message"].as_str().unwrap().contains(&format!("{}회", 5 - i)), "{err}");
+    }
+    let (_, err) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &json!({"email": "guess_user@example.com", "code": wrong, "new_password": "new-secret-pass"})).await).await;
+    assert_eq!(err["code"], "code_expired", "fifth wrong guess burns the code");
+    // Even the right code no longer works.
+    let (_, err) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &json!({"email": "guess_user@example.com", "code": code, "new_password": "new-secret-pass"})).await).await;
+    assert_eq!(err["code"], "code_expired");
+}
+
+#[tokio::test]
+async fn reset_code_expires_after_ten_minutes() {
+    let app = spawn_app().await;
+    app.register("slow_user").await;
+    app.post_json("/api/v1/auth/password-reset", &json!({"email": "slow_user@example.com"})).await;
+    let code = app.code_for("slow_user@example.com").await;
+    app.clock.advance(chrono::Duration::minutes(10) + chrono::Duration::seconds(1));
+    let (_, err) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &json!({"email": "slow_user@example.com", "code": code, "new_password": "new-secret-pass"})).await).await;
+    assert_eq!(err["code"], "code_expired");
+}
+
+#[tokio::test]
+async fn reset_requests_are_rate_limited_per_address() {
+    let app = spawn_app().await;
+    app.register("flood_user").await;
+    let mut last = StatusCode::OK;
+    for _ in 0..4 {
+        last = app.post_json("/api/v1/auth/password-reset", &json!({"email": "flood_user@example.com"})).await.status();
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS, "three mails per address per 15 minutes");
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real app on port 0, one fresh instance per test.
+
+mod accounts;
+mod helpers;
+mod ops;
+mod pages;
+mod sessions;
