@@ -233,7 +233,8 @@ mod tests {
     proptest! {
         #[test]
         fn login_id_accepts_exactly_the_alphabet(s in "[a-z0-9_]{3,20}") {
-            prop_assert_eq!(LoginId::parse(&s).unwrap().as_str(), s.as_str());
+            let id = LoginId::parse(&s).unwrap();
+            prop_assert_eq!(id.as_str(), s.as_str());
         }
 
         #[test]

@@ -68,6 +68,8 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     // ---- 1. Sign up: fill in the form, with a password that is too short.
     let register_url = app.url("/register");
     c.goto(&register_url).await.expect("open /register");
+    let viewport = c.execute("return [window.innerWidth, window.innerHeight];", vec![]).await.unwrap();
+    assert_eq!(viewport, json!([412, 915]), "a phone-sized viewport");
     assert_eq!(c.title().await.unwrap(), "회원가입 · 공구마켓");
     type_into(c, "#login_id", &login_id).await;
     // The live check asks the API after a pause and says the id is free.
@@ -81,6 +83,7 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     shots.take(c, "accounts-01-register").await;
 
     // ---- 2. The browser refuses the short password and stays on the page.
+    assert_eq!(c.active_element().await.unwrap().attr("id").await.unwrap().as_deref(), Some("password_confirm"));
     click_button(c, "가입하기").await;
     let password_error =
         "//input[@id='password']/following-sibling::small[contains(@class,'field-error')][normalize-space()='8자 이상 입력해 주세요.']";
@@ -92,6 +95,9 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     assert_eq!(errors, vec!["8자 이상 입력해 주세요.".to_owned()], "only the password is wrong");
     assert_eq!(c.active_element().await.unwrap().attr("id").await.unwrap().as_deref(), Some("password"), "focus moves to the first bad field");
     shots.take(c, "accounts-02-register-error").await;
+    let res = app.get(&format!("/api/v1/auth/login-id-available?login_id={login_id}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["available"], json!(true), "nothing reached the server");
 
     // ---- 3. Fix it and sign up; the login page says so.
     set_value(c, "input[name=password]", PASSWORD).await;
@@ -370,13 +376,22 @@ async fn connect(driver: &Chromedriver, profile: &Path) -> Client {
         "--window-size=412,915".into(),
     ];
     args.push(format!("--user-data-dir={}", profile.display()));
-    let mut options = json!({ "args": args });
+    // Desktop Chromium will not make a window narrower than 500 px, so the phone screen comes
+    // from device emulation (which also makes it a touch screen).
+    let mut options = json!({
+        "args": args,
+        "mobileEmulation": { "deviceMetrics": { "width": 412, "height": 915, "pixelRatio": 1.0, "touch": true, "mobile": true } },
+    });
     if Path::new(CHROMIUM).is_file() {
         options["binary"] = json!(CHROMIUM);
     }
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
     caps.insert("goog:chromeOptions".into(), options);
+    // fantoccini's connector asks rustls for the process-wide crypto provider, and rustls cannot
+    // pick one by itself here: the dependency tree enables both `ring` (reqwest, lettre) and
+    // `aws-lc-rs` (hyper-rustls via fantoccini). `Err` means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = ClientBuilder::rustls().expect("rustls connector");
     builder.capabilities(caps);
     builder

@@ -331,3 +331,55 @@ where
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Ping {
+        n: u32,
+    }
+    impl Event for Ping {
+        const TYPE: &'static str = "Ping";
+        const SOURCE: &'static str = "test";
+    }
+
+    #[tokio::test]
+    async fn bus_delivers_by_type_to_every_subscriber() {
+        let bus = InMemoryBus::new();
+        let mut a = bus.subscribe("a", &["Ping"]).await.unwrap();
+        let mut b = bus.subscribe("b", &["Ping", "Pong"]).await.unwrap();
+        let mut c = bus.subscribe("c", &["Pong"]).await.unwrap();
+        let env = Envelope::new(&Ping { n: 7 }, Utc::now());
+        bus.publish(&env).await.unwrap();
+        assert_eq!(a.next().await.unwrap(), env);
+        assert_eq!(b.next().await.unwrap().decode::<Ping>().unwrap().unwrap(), Ping { n: 7 });
+        assert!(tokio::time::timeout(Duration::from_millis(50), c.next()).await.is_err(), "c did not ask for Ping");
+        assert_eq!(env.subject(), "gonggu.test.Ping");
+    }
+
+    #[tokio::test]
+    async fn consumer_retries_a_failing_handler() {
+        let bus = InMemoryBus::new();
+        let sub = bus.subscribe("retry", &["Ping"]).await.unwrap();
+        let (_trigger, shutdown) = tokio_util_shutdown::channel();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(Notify::new());
+        let (c, d) = (calls.clone(), done.clone());
+        spawn_consumer("retry", sub, shutdown, move |_env| {
+            let (c, d) = (c.clone(), d.clone());
+            async move {
+                if c.fetch_add(1, Ordering::SeqCst) < 2 {
+                    anyhow::bail!("temporarily broken");
+                }
+                d.notify_one();
+                Ok(())
+            }
+        });
+        bus.publish(&Envelope::new(&Ping { n: 1 }, Utc::now())).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), done.notified()).await.expect("handled after retries");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+}

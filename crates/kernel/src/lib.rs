@@ -17,6 +17,7 @@ pub mod events;
 pub mod http;
 pub mod page;
 pub mod ratelimit;
+pub mod testkit;
 pub mod web;
 
 pub use error::{ApiError, Json, Query};

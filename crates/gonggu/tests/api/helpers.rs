@@ -182,14 +182,3 @@ pub async fn error_of(res: Response) -> (StatusCode, Value) {
     assert!(err["request_id"].is_string(), "request id in envelope: {body}");
     (status, err.clone())
 }
-
-/// A fresh PostgreSQL database for one test, when `GONGGU_TEST_DATABASE_URL` is set.
-pub async fn fresh_postgres() -> Option<String> {
-    let base = std::env::var("GONGGU_TEST_DATABASE_URL").ok()?;
-    use sqlx::{Connection, Executor};
-    let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect to GONGGU_TEST_DATABASE_URL");
-    let name = format!("gonggu_test_{}", uuid::Uuid::new_v4().simple());
-    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
-    let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
-    Some(format!("{prefix}/{name}"))
-}

@@ -158,3 +158,19 @@ async fn events_reach_the_outbox_in_the_same_transaction() {
     assert_eq!(revoked["reason"], "logout");
     assert_eq!(revoked["session_ids"].as_array().unwrap().len(), 1);
 }
+
+/// The whole application on PostgreSQL (one schema per context), when a server is configured.
+#[tokio::test]
+async fn the_app_runs_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("the_app_runs_on_postgres").await else { return };
+    let app = crate::helpers::spawn_app_with(|s| s.database.url = Some(gonggu::settings::Secret::new(url))).await;
+    let first = app.signed_in("pg_user").await;
+    let token = first["access_token"].as_str().unwrap();
+    let me: Value = app.put_json_as("/api/v1/me/keywords", token, &json!({"keywords": ["휴지", "휴지 "]})).await.json().await.unwrap();
+    assert_eq!(me["keywords"], json!(["휴지"]));
+    let second: Value = refresh(&app, &first["refresh_token"]).await.json().await.unwrap();
+    assert_eq!(refresh(&app, &first["refresh_token"]).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refresh(&app, &second["refresh_token"]).await.status(), StatusCode::UNAUTHORIZED, "family revoked on PostgreSQL too");
+    assert_eq!(app.get("/readyz").await.text().await.unwrap(), "ready");
+    assert!(!app.data_dir.path().join("accounts.db").exists(), "no SQLite file in PostgreSQL mode");
+}

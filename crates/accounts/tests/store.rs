@@ -1,0 +1,233 @@
+//! One test story for the accounts store, run against SQLite and PostgreSQL.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use gonggu_accounts::{
+    domain::Neighborhood,
+    events::{KeywordsChanged, SessionsRevoked, UserRegistered},
+    store::{self, AccountStore, CodePurpose, CodeRecord, Revoke, Rotation, SessionRecord, StoreError, UserRecord},
+};
+use gonggu_kernel::{
+    db::{Db, SqliteTuning},
+    events::{Bus, Envelope, Event, InMemoryBus, OutboxExt, OutboxSignal},
+    testkit::fresh_postgres,
+};
+use uuid::Uuid;
+
+async fn sqlite() -> (Db, Arc<dyn AccountStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(None, dir.path(), "accounts", SqliteTuning::default()).await.unwrap();
+    let store = store::open(&db, OutboxSignal::default()).await.unwrap();
+    (db, store, dir)
+}
+
+async fn postgres(test: &str) -> Option<(Db, Arc<dyn AccountStore>)> {
+    let url = fresh_postgres(test).await?;
+    let db = Db::connect(Some(&url), std::path::Path::new("."), "accounts", SqliteTuning::default()).await.unwrap();
+    let store = store::open(&db, OutboxSignal::default()).await.unwrap();
+    Some((db, store))
+}
+
+fn user(login_id: &str) -> UserRecord {
+    UserRecord {
+        id: Uuid::now_v7(),
+        login_id: login_id.into(),
+        email: format!("{login_id}@example.com"),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        neighborhood: None,
+        keywords: vec![],
+        created_at: Utc::now(),
+    }
+}
+
+fn session(user_id: Uuid, now: chrono::DateTime<Utc>) -> SessionRecord {
+    SessionRecord {
+        id: Uuid::now_v7(),
+        user_id,
+        created_at: now,
+        expires_at: now + Duration::days(14),
+        last_used_at: now,
+        user_agent: Some("test".into()),
+        ip: Some("127.0.0.1".into()),
+    }
+}
+
+fn h(s: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes()).to_vec()
+}
+
+/// Publishes the outbox and returns the event types that came out, in order.
+async fn drain_outbox(db: &Db) -> Vec<Envelope> {
+    let bus = InMemoryBus::new();
+    let mut sub = bus.subscribe("test", &[UserRegistered::TYPE, SessionsRevoked::TYPE, KeywordsChanged::TYPE]).await.unwrap();
+    let n = db.relay_outbox_batch(bus.as_ref()).await.unwrap();
+    let mut out = vec![];
+    for _ in 0..n {
+        out.push(sub.next().await.unwrap());
+    }
+    assert_eq!(db.relay_outbox_batch(bus.as_ref()).await.unwrap(), 0, "published rows are not sent again");
+    out
+}
+
+async fn story(db: Db, s: Arc<dyn AccountStore>) {
+    let now = Utc::now();
+    // Users: unique login id and email, events with the insert.
+    let alice = UserRecord { neighborhood: Some(Neighborhood { name: "역삼동".into(), lat: 37.5, lon: 127.03 }), ..user("alice") };
+    let ev = Envelope::new(&UserRegistered { user_id: alice.id, login_id: "alice".into(), neighborhood: None }, now);
+    s.insert_user(&alice, &[ev]).await.unwrap();
+    let same_id = UserRecord { email: "other@example.com".into(), ..user("alice") };
+    assert!(matches!(s.insert_user(&same_id, &[]).await, Err(StoreError::LoginIdTaken)));
+    let clash = UserRecord { email: "alice@example.com".into(), ..user("alice2") };
+    assert!(matches!(s.insert_user(&clash, &[]).await, Err(StoreError::EmailTaken)));
+    assert!(s.login_id_taken("alice").await.unwrap());
+    assert!(!s.login_id_taken("bob").await.unwrap());
+    let found = s.user_by_login("alice").await.unwrap().unwrap();
+    assert_eq!(found.neighborhood, alice.neighborhood);
+    assert_eq!(found.id, alice.id);
+    assert_eq!(s.user_by_email("alice@example.com").await.unwrap().unwrap().id, alice.id);
+    assert_eq!(s.user_by_id(alice.id).await.unwrap().unwrap().login_id, "alice");
+    assert!(s.user_by_id(Uuid::now_v7()).await.unwrap().is_none());
+
+    // Sessions: rotation, reuse detection, expiry.
+    let s1 = session(alice.id, now);
+    s.create_session(&s1, &h("t1")).await.unwrap();
+    let Rotation::Rotated { session: rotated, login_id } = s.rotate_refresh(&h("t1"), &h("t2"), now).await.unwrap() else { panic!("rotate") };
+    assert_eq!((rotated.id, login_id.as_str()), (s1.id, "alice"));
+    assert_eq!(rotated.expires_at.timestamp(), s1.expires_at.timestamp(), "rotation keeps the absolute end");
+    assert_eq!(s.session_by_refresh(&h("t2"), now).await.unwrap().unwrap().id, s1.id);
+    assert_eq!(s.rotate_refresh(&h("t1"), &h("t3"), now).await.unwrap(), Rotation::Reused { user_id: alice.id, session_id: s1.id });
+    assert_eq!(s.rotate_refresh(&h("t2"), &h("t4"), now).await.unwrap(), Rotation::Rejected, "family revoked");
+    assert_eq!(s.rotate_refresh(&h("never"), &h("t5"), now).await.unwrap(), Rotation::Rejected);
+    assert!(s.session_by_refresh(&h("t2"), now).await.unwrap().is_none());
+
+    let s2 = session(alice.id, now);
+    s.create_session(&s2, &h("u1")).await.unwrap();
+    assert_eq!(s.rotate_refresh(&h("u1"), &h("u2"), now + Duration::days(15)).await.unwrap(), Rotation::Rejected, "past its lifetime");
+
+    // Listing and revoking.
+    let s3 = session(alice.id, now);
+    let s4 = session(alice.id, now);
+    s.create_session(&s3, &h("v1")).await.unwrap();
+    s.create_session(&s4, &h("w1")).await.unwrap();
+    let live: Vec<Uuid> = s.list_sessions(alice.id, now).await.unwrap().iter().map(|x| x.id).collect();
+    assert_eq!(live.len(), 3, "s2, s3, s4");
+    assert!(!live.contains(&s1.id));
+    assert_eq!(s.list_sessions(alice.id, now + Duration::days(15)).await.unwrap().len(), 0, "expired ones are not listed");
+    assert_eq!(s.revoke_sessions(alice.id, Revoke::One(s3.id), now, "revoked").await.unwrap(), vec![s3.id]);
+    assert!(s.revoke_sessions(alice.id, Revoke::One(s3.id), now, "revoked").await.unwrap().is_empty());
+    let bob = user("bob");
+    s.insert_user(&bob, &[]).await.unwrap();
+    assert!(s.revoke_sessions(bob.id, Revoke::One(s4.id), now, "revoked").await.unwrap().is_empty(), "not bob's session");
+    let mut others = s.revoke_sessions(alice.id, Revoke::AllExcept(Some(s4.id)), now, "others_revoked").await.unwrap();
+    others.sort();
+    assert_eq!(others, vec![s2.id]);
+
+    // Password change keeps one session.
+    let s5 = session(alice.id, now);
+    s.create_session(&s5, &h("x1")).await.unwrap();
+    let revoked = s.set_password(alice.id, "$argon2id$new", Some(s4.id), now, "password_changed").await.unwrap();
+    assert_eq!(revoked, vec![s5.id]);
+    assert_eq!(s.user_by_id(alice.id).await.unwrap().unwrap().password_hash, "$argon2id$new");
+
+    // Keywords, neighbourhood, email.
+    let kw = vec!["휴지".to_owned(), "생수".to_owned()];
+    let ev = Envelope::new(&KeywordsChanged { user_id: alice.id, login_id: "alice".into(), keywords: kw.clone() }, now);
+    s.set_keywords(alice.id, &kw, &ev).await.unwrap();
+    assert_eq!(s.user_by_id(alice.id).await.unwrap().unwrap().keywords, kw);
+    s.set_neighborhood(alice.id, None).await.unwrap();
+    assert!(s.user_by_id(alice.id).await.unwrap().unwrap().neighborhood.is_none());
+    assert!(matches!(s.set_email(alice.id, "bob@example.com").await, Err(StoreError::EmailTaken)));
+    s.set_email(alice.id, "alice@new.example").await.unwrap();
+    assert_eq!(s.user_by_email("alice@new.example").await.unwrap().unwrap().id, alice.id);
+
+    // One-time codes.
+    let code = CodeRecord { code_hash: h("123456"), target_email: Some("x@example.com".into()), expires_at: now + Duration::minutes(10), attempts: 0 };
+    s.put_code(alice.id, CodePurpose::EmailChange, &code).await.unwrap();
+    assert_eq!(s.bump_code_attempts(alice.id, CodePurpose::EmailChange).await.unwrap(), 1);
+    assert_eq!(s.bump_code_attempts(alice.id, CodePurpose::EmailChange).await.unwrap(), 2);
+    assert!(s.code(alice.id, CodePurpose::PasswordReset).await.unwrap().is_none(), "purposes are separate");
+    let again = CodeRecord { code_hash: h("654321"), ..code.clone() };
+    s.put_code(alice.id, CodePurpose::EmailChange, &again).await.unwrap();
+    let got = s.code(alice.id, CodePurpose::EmailChange).await.unwrap().unwrap();
+    assert_eq!((got.code_hash, got.attempts), (h("654321"), 0), "a new code replaces the old one");
+    s.delete_code(alice.id, CodePurpose::EmailChange).await.unwrap();
+    assert!(s.code(alice.id, CodePurpose::EmailChange).await.unwrap().is_none());
+
+    // The outbox holds every event, in order, and the relay sends each once.
+    let events = drain_outbox(&db).await;
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["UserRegistered", "SessionsRevoked", "SessionsRevoked", "SessionsRevoked", "SessionsRevoked", "KeywordsChanged"]);
+    let reuse: SessionsRevoked = events[1].decode().unwrap().unwrap();
+    assert_eq!((reuse.reason.as_str(), reuse.session_ids.as_slice()), ("token_reuse", [s1.id].as_slice()));
+
+    // The inbox: a consumer handles an event id once.
+    let id = events[0].id;
+    match &db {
+        Db::Sqlite(p) => {
+            let mut c = p.acquire().await.unwrap();
+            assert!(c.claim_event("wallet", id).await.unwrap());
+            assert!(!c.claim_event("wallet", id).await.unwrap());
+            assert!(c.claim_event("push", id).await.unwrap(), "consumers are independent");
+        }
+        Db::Postgres(p) => {
+            let mut c = p.acquire().await.unwrap();
+            assert!(c.claim_event("wallet", id).await.unwrap());
+            assert!(!c.claim_event("wallet", id).await.unwrap());
+            assert!(c.claim_event("push", id).await.unwrap(), "consumers are independent");
+        }
+    }
+}
+
+/// Many devices presenting one refresh token at once: at most one rotation wins.
+async fn racing_rotation(s: Arc<dyn AccountStore>) {
+    let now = Utc::now();
+    let u = user("racer");
+    s.insert_user(&u, &[]).await.unwrap();
+    let sess = session(u.id, now);
+    s.create_session(&sess, &h("r0")).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.rotate_refresh(&h("r0"), &h(&format!("r{}", i + 1)), now).await.unwrap() })
+        })
+        .collect();
+    let mut rotated = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), Rotation::Rotated { .. }) {
+            rotated += 1;
+        }
+    }
+    assert_eq!(rotated, 1, "exactly one rotation wins");
+}
+
+#[tokio::test]
+async fn store_story_on_sqlite() {
+    let (db, s, _dir) = sqlite().await;
+    story(db, s).await;
+}
+
+#[tokio::test]
+async fn store_story_on_postgres() {
+    let Some((db, s)) = postgres("store_story_on_postgres").await else { return };
+    story(db, s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_rotation_on_sqlite() {
+    let (_db, s, _dir) = sqlite().await;
+    racing_rotation(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_rotation_on_postgres() {
+    let Some((_db, s)) = postgres("racing_rotation_on_postgres").await else { return };
+    racing_rotation(s).await;
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    let (db, _s, _dir) = sqlite().await;
+    store::open(&db, OutboxSignal::default()).await.unwrap();
+}
