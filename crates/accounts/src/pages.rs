@@ -108,9 +108,9 @@ fn field(f: Field<'_>, errors: &FieldErrors) -> Markup {
         label.field.invalid[error.is_some()] {
             span.label { (f.label) }
             @if f.kind == "textarea" {
-                textarea name=(f.name) id=(f.name) aria-invalid=[error.map(|_| "true")] { (f.value) }
+                textarea name=(f.name) id=(f.name) aria-invalid=[error.map(|_| "true")] autofocus[error.is_some()] { (f.value) }
             } @else {
-                input type=(f.kind) name=(f.name) id=(f.name) value=(f.value) aria-invalid=[error.map(|_| "true")]
+                input type=(f.kind) name=(f.name) id=(f.name) value=(f.value) aria-invalid=[error.map(|_| "true")] autofocus[error.is_some()]
                     autocomplete=[f.attrs.iter().find(|(k, _)| *k == "autocomplete").map(|(_, v)| *v)]
                     required[f.attrs.iter().any(|(k, _)| *k == "required")]
                     minlength=[f.attrs.iter().find(|(k, _)| *k == "minlength").map(|(_, v)| *v)]
@@ -440,6 +440,8 @@ async fn reset_confirm_submit(State(accounts): State<Arc<Accounts>>, csrf: CsrfT
 struct ProfileState {
     errors: FieldErrors,
     flash: Option<Flash>,
+    /// The section a success notice belongs to; it is shown there, where the user is looking.
+    flash_at: Option<&'static str>,
     /// Values to put back into a form that failed.
     keywords: Option<String>,
     hood: Option<(String, String, String)>,
@@ -479,8 +481,19 @@ fn profile_view(csrf: &CsrfToken, auth: &gonggu_kernel::auth::AuthUser, me: &Use
         None => (String::new(), String::new(), String::new()),
     });
     let others = sessions.iter().filter(|s| !s.current).count();
+    let (top_flash, section_flash) = match st.flash_at {
+        Some(at) => (None, st.flash.map(|f| (at, f))),
+        None => (st.flash, None),
+    };
+    let notice = |section: &str| -> Markup {
+        html! {
+            @if let Some((at, f)) = &section_flash {
+                @if *at == section { p.flash.(if f.ok { "flash-ok" } else { "flash-error" }) role="status" { (f.text) } }
+            }
+        }
+    };
     layout(
-        Page { title: "내 정보", tab: Tab::Me, user: Some(auth), flash: st.flash },
+        Page { title: "내 정보", tab: Tab::Me, user: Some(auth), flash: top_flash },
         html! {
             h1.page-title { "내 정보" }
             section.card {
@@ -493,6 +506,7 @@ fn profile_view(csrf: &CsrfToken, auth: &gonggu_kernel::auth::AuthUser, me: &Use
             }
             section.card id="keywords" {
                 h2 { "관심 키워드" }
+                (notice("keywords"))
                 @if me.keywords.is_empty() {
                     p.muted { "관심 키워드를 등록하면 맞는 공구가 올라올 때 알려 드려요." }
                 } @else {
@@ -506,6 +520,7 @@ fn profile_view(csrf: &CsrfToken, auth: &gonggu_kernel::auth::AuthUser, me: &Use
             }
             section.card id="neighborhood" {
                 h2 { "우리 동네" }
+                (notice("neighborhood"))
                 form.stack method="post" action="/me/neighborhood" data-validate novalidate {
                     (csrf_field(csrf))
                     (neighborhood_fields(&hname, &hlat, &hlon, e))
@@ -520,6 +535,7 @@ fn profile_view(csrf: &CsrfToken, auth: &gonggu_kernel::auth::AuthUser, me: &Use
             }
             section.card id="email" {
                 h2 { "이메일 변경" }
+                (notice("email"))
                 form.stack method="post" action="/me/email" data-validate novalidate {
                     (csrf_field(csrf))
                     (field(Field { name: "email", label: "새 이메일", kind: "email", value: st.email.as_deref().unwrap_or(""), attrs: &[("autocomplete", "email"), ("required", "")], hint: None }, e))
@@ -535,6 +551,7 @@ fn profile_view(csrf: &CsrfToken, auth: &gonggu_kernel::auth::AuthUser, me: &Use
             }
             section.card id="password" {
                 h2 { "비밀번호 변경" }
+                (notice("password"))
                 form.stack method="post" action="/me/password" data-validate novalidate {
                     (csrf_field(csrf))
                     (field(Field { name: "current_password", label: "현재 비밀번호", kind: "password", value: "", attrs: &[("autocomplete", "current-password"), ("required", "")], hint: None }, e))
@@ -545,6 +562,7 @@ fn profile_view(csrf: &CsrfToken, auth: &gonggu_kernel::auth::AuthUser, me: &Use
             }
             section.card id="sessions" {
                 h2 { "로그인된 기기" }
+                (notice("sessions"))
                 ul.list {
                     @for s in sessions {
                         li.list-item {
@@ -591,9 +609,18 @@ async fn render_profile(accounts: &Accounts, csrf: &CsrfToken, user: &gonggu_ker
 }
 
 async fn profile_page(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, Query(q): Query<PageQuery>) -> Response {
+    let flash_at = match q.msg.as_deref() {
+        Some("keywords") => Some("keywords"),
+        Some("neighborhood" | "neighborhood_cleared") => Some("neighborhood"),
+        Some("email_code_sent" | "email_changed") => Some("email"),
+        Some("password_changed") => Some("password"),
+        Some("session_revoked" | "others_revoked") => Some("sessions"),
+        _ => None,
+    };
     let st = ProfileState {
         show_code_form: q.msg.as_deref() == Some("email_code_sent"),
         flash: flash_for(q.msg.as_deref()),
+        flash_at,
         ..Default::default()
     };
     render_profile(&accounts, &csrf, &user, StatusCode::OK, st).await

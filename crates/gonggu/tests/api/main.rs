@@ -2,6 +2,7 @@
 
 mod accounts;
 mod helpers;
+mod mail;
 mod ops;
 mod pages;
 mod sessions;
