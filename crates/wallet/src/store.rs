@@ -1,0 +1,513 @@
+//! Wallet storage: the ledger. One trait, one implementation per backend, generated from the same
+//! SQL by one macro; `tests/store.rs` and the bank test run against both.
+//!
+//! Every movement is one transaction: claim the idempotency key, lock the two accounts in id order,
+//! move money with guarded updates (`balance >= amount`; the database's CHECK forbids a negative
+//! balance regardless), write the journal entry and its postings, the event, and the stored answer.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gonggu_kernel::{
+    db::Db,
+    events::{Envelope, OutboxExt, OutboxSignal},
+};
+use sqlx::QueryBuilder;
+use uuid::Uuid;
+
+use crate::events::CoinsReceived;
+
+pub const OPENING_BANK_BALANCE: i64 = 100_000;
+const SYSTEM_ACCOUNT: i64 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Movement {
+    /// Bank → wallet.
+    Charge { user_id: Uuid, amount: i64 },
+    /// Wallet → bank.
+    Withdraw { user_id: Uuid, amount: i64 },
+    /// Wallet → another holder's wallet.
+    Transfer { from: Uuid, to: Uuid, amount: i64, memo: Option<String>, deal_id: Option<Uuid> },
+}
+
+impl Movement {
+    pub fn initiator(&self) -> Uuid {
+        match self {
+            Movement::Charge { user_id, .. } | Movement::Withdraw { user_id, .. } => *user_id,
+            Movement::Transfer { from, .. } => *from,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            Movement::Charge { .. } => "charge",
+            Movement::Withdraw { .. } => "withdraw",
+            Movement::Transfer { .. } => "transfer",
+        }
+    }
+    fn amount(&self) -> i64 {
+        match self {
+            Movement::Charge { amount, .. } | Movement::Withdraw { amount, .. } | Movement::Transfer { amount, .. } => *amount,
+        }
+    }
+}
+
+/// A committed movement, as the initiator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub entry_id: Uuid,
+    pub kind: &'static str,
+    pub amount: i64,
+    /// The initiator's wallet and bank balances right after the movement.
+    pub balance: i64,
+    pub bank_balance: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The wallet (charge: the bank account) holds less than the amount.
+    InsufficientFunds,
+    /// A holder of the movement has no accounts.
+    NoSuchHolder,
+}
+
+/// The request's identity for idempotency: per user and key, with a hash of what was asked.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    pub user_id: Uuid,
+    pub key: String,
+    pub request_hash: Vec<u8>,
+}
+
+/// Turns the outcome into the HTTP answer (status, JSON body) that is stored with the key.
+pub type Render<'a> = &'a (dyn Fn(Result<&Receipt, Refusal>) -> (u16, String) + Send + Sync);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Executed {
+    /// Done now (money moved, or the refusal was recorded).
+    Fresh { status: u16, body: String },
+    /// The key was seen before with the same request: its stored answer.
+    Replayed { status: u16, body: String },
+    /// The key was seen before with a different request.
+    KeyReused,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balances {
+    pub balance: i64,
+    pub bank_balance: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    All,
+    Sent,
+    Received,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Newest,
+    Amount,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    pub direction: Direction,
+    pub sort: SortBy,
+    /// Unix milliseconds, inclusive / exclusive.
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// Keyset position: the last row's (amount, seq) for `Amount`, seq for `Newest`.
+    pub after: Option<(i64, i64)>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub seq: i64,
+    pub entry_id: Uuid,
+    pub kind: String,
+    pub amount: i64,
+    /// Signed change of the user's wallet.
+    pub delta: i64,
+    pub balance_after: i64,
+    pub counterpart: Option<String>,
+    pub memo: Option<String>,
+    pub deal_id: Option<Uuid>,
+    pub created_at_ms: i64,
+}
+
+/// What `gonggu wallet verify` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audit {
+    pub accounts: i64,
+    pub entries: i64,
+    pub violations: Vec<String>,
+}
+
+#[async_trait]
+pub trait WalletStore: Send + Sync {
+    /// Opens a wallet and bank account (with the opening deposit) unless the holder has them.
+    /// `event` is the `UserRegistered` id when opened from the event (recorded as processed).
+    async fn open(&self, user_id: Uuid, login_id: &str, now: DateTime<Utc>, event: Option<(&str, Uuid)>) -> sqlx::Result<bool>;
+    async fn holder_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>>;
+    async fn balances(&self, user_id: Uuid) -> sqlx::Result<Option<Balances>>;
+    async fn execute(&self, movement: &Movement, claim: &IdempotencyClaim, now: DateTime<Utc>, render: Render<'_>) -> sqlx::Result<Executed>;
+    async fn history(&self, user_id: Uuid, q: &HistoryQuery) -> sqlx::Result<Vec<HistoryRow>>;
+    /// Sum of every holder's wallet and bank balance (what the system account owes).
+    async fn total_user_money(&self) -> sqlx::Result<i64>;
+    async fn count_entries(&self, kind: &str) -> sqlx::Result<i64>;
+    /// Forgets idempotency keys older than `before`.
+    async fn prune_keys(&self, before: DateTime<Utc>) -> sqlx::Result<u64>;
+    async fn audit(&self) -> sqlx::Result<Audit>;
+}
+
+pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Arc<dyn WalletStore>> {
+    db.migrate(&sqlx::migrate!("./migrations/sqlite"), &sqlx::migrate!("./migrations/postgres")).await?;
+    Ok(match db {
+        Db::Sqlite(pool) => std::sync::Arc::new(SqliteWalletStore { pool: pool.clone(), signal }),
+        Db::Postgres(pool) => std::sync::Arc::new(PgWalletStore { pool: pool.clone(), signal }),
+    })
+}
+
+type HistoryTuple = (i64, Uuid, String, i64, i64, i64, Option<String>, Option<String>, Option<Uuid>, i64);
+
+macro_rules! sql_wallet_store {
+    ($name:ident, $db:ty, $begin:literal, $lock_suffix:literal) => {
+        pub struct $name {
+            pool: sqlx::Pool<$db>,
+            signal: OutboxSignal,
+        }
+
+        impl $name {
+            async fn account_ids(tx: &mut sqlx::Transaction<'static, $db>, user_id: Uuid) -> sqlx::Result<Option<(i64, i64)>> {
+                let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, kind FROM ledger_accounts WHERE user_id = $1")
+                    .bind(user_id).fetch_all(&mut **tx).await?;
+                let wallet = rows.iter().find(|r| r.1 == "wallet").map(|r| r.0);
+                let bank = rows.iter().find(|r| r.1 == "bank").map(|r| r.0);
+                Ok(wallet.zip(bank))
+            }
+
+            /// Moves `amount` from one account to another inside `tx`; `None` when `from` lacks it.
+            async fn post(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                entry: &EntryHead,
+                from: i64,
+                to: i64,
+            ) -> sqlx::Result<Option<(i64, i64)>> {
+                // Lock both rows in id order so that two opposite transfers cannot deadlock.
+                let (lo, hi) = if from < to { (from, to) } else { (to, from) };
+                sqlx::query(concat!("SELECT id FROM ledger_accounts WHERE id IN ($1, $2) ORDER BY id", $lock_suffix))
+                    .bind(lo).bind(hi).execute(&mut **tx).await?;
+                let debited: Option<(i64,)> = sqlx::query_as(
+                    "UPDATE ledger_accounts SET balance = balance - $1 WHERE id = $2 AND (kind = 'system' OR balance >= $1) RETURNING balance",
+                )
+                .bind(entry.amount).bind(from).fetch_optional(&mut **tx).await?;
+                let Some((from_after,)) = debited else { return Ok(None) };
+                let (to_after,): (i64,) = sqlx::query_as("UPDATE ledger_accounts SET balance = balance + $1 WHERE id = $2 RETURNING balance")
+                    .bind(entry.amount).bind(to).fetch_one(&mut **tx).await?;
+                let (seq,): (i64,) = sqlx::query_as(
+                    "INSERT INTO journal_entries (id, kind, amount, initiator, counterparty, memo, deal_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+                )
+                .bind(entry.id).bind(entry.kind).bind(entry.amount).bind(entry.initiator).bind(entry.counterparty)
+                .bind(&entry.memo).bind(entry.deal_id).bind(entry.created_at.timestamp_millis())
+                .fetch_one(&mut **tx).await?;
+                sqlx::query("INSERT INTO postings (entry_seq, account_id, amount, balance_after) VALUES ($1, $2, $3, $4), ($1, $5, $6, $7)")
+                    .bind(seq).bind(from).bind(-entry.amount).bind(from_after)
+                    .bind(to).bind(entry.amount).bind(to_after)
+                    .execute(&mut **tx).await?;
+                Ok(Some((from_after, to_after)))
+            }
+
+            async fn balances_in(tx: &mut sqlx::Transaction<'static, $db>, user_id: Uuid) -> sqlx::Result<Balances> {
+                let rows: Vec<(String, i64)> = sqlx::query_as("SELECT kind, balance FROM ledger_accounts WHERE user_id = $1")
+                    .bind(user_id).fetch_all(&mut **tx).await?;
+                let get = |k: &str| rows.iter().find(|r| r.0 == k).map(|r| r.1).unwrap_or(0);
+                Ok(Balances { balance: get("wallet"), bank_balance: get("bank") })
+            }
+
+            async fn apply(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                m: &Movement,
+                now: DateTime<Utc>,
+            ) -> sqlx::Result<Result<(Receipt, Option<Envelope>), Refusal>> {
+                let user = m.initiator();
+                let Some((wallet, bank)) = Self::account_ids(tx, user).await? else { return Ok(Err(Refusal::NoSuchHolder)) };
+                let mut entry = EntryHead {
+                    id: Uuid::now_v7(),
+                    kind: m.kind(),
+                    amount: m.amount(),
+                    initiator: Some(user),
+                    counterparty: None,
+                    memo: None,
+                    deal_id: None,
+                    created_at: now,
+                };
+                let (from, to, event) = match m {
+                    Movement::Charge { .. } => (bank, wallet, None),
+                    Movement::Withdraw { .. } => (wallet, bank, None),
+                    Movement::Transfer { to: receiver, memo, deal_id, .. } => {
+                        let Some((their_wallet, _)) = Self::account_ids(tx, *receiver).await? else { return Ok(Err(Refusal::NoSuchHolder)) };
+                        entry.counterparty = Some(*receiver);
+                        entry.memo = memo.clone();
+                        entry.deal_id = *deal_id;
+                        let names: Vec<(Uuid, String)> = sqlx::query_as("SELECT user_id, login_id FROM holders WHERE user_id IN ($1, $2)")
+                            .bind(user).bind(*receiver).fetch_all(&mut **tx).await?;
+                        let name = |id: Uuid| names.iter().find(|n| n.0 == id).map(|n| n.1.clone()).unwrap_or_default();
+                        let event = Envelope::new(
+                            &CoinsReceived {
+                                entry_id: entry.id,
+                                receiver_id: *receiver,
+                                receiver_login_id: name(*receiver),
+                                sender_id: user,
+                                sender_login_id: name(user),
+                                amount: entry.amount,
+                                memo: memo.clone(),
+                                deal_id: *deal_id,
+                            },
+                            now,
+                        );
+                        (wallet, their_wallet, Some(event))
+                    }
+                };
+                if Self::post(tx, &entry, from, to).await?.is_none() {
+                    return Ok(Err(Refusal::InsufficientFunds));
+                }
+                let b = Self::balances_in(tx, user).await?;
+                Ok(Ok((Receipt { entry_id: entry.id, kind: entry.kind, amount: entry.amount, balance: b.balance, bank_balance: b.bank_balance, created_at: now }, event)))
+            }
+        }
+
+        #[async_trait]
+        impl WalletStore for $name {
+            async fn open(&self, user_id: Uuid, login_id: &str, now: DateTime<Utc>, event: Option<(&str, Uuid)>) -> sqlx::Result<bool> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                if let Some((consumer, id)) = event {
+                    if !(&mut *tx).claim_event(consumer, id).await? {
+                        return Ok(false);
+                    }
+                }
+                let inserted = sqlx::query("INSERT INTO holders (user_id, login_id, opened_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(user_id).bind(login_id).bind(now.timestamp_millis())
+                    .execute(&mut *tx).await?;
+                if inserted.rows_affected() == 0 {
+                    tx.commit().await?;
+                    return Ok(false);
+                }
+                let (_wallet,): (i64,) = sqlx::query_as("INSERT INTO ledger_accounts (user_id, kind, balance) VALUES ($1, 'wallet', 0) RETURNING id")
+                    .bind(user_id).fetch_one(&mut *tx).await?;
+                let (bank,): (i64,) = sqlx::query_as("INSERT INTO ledger_accounts (user_id, kind, balance) VALUES ($1, 'bank', 0) RETURNING id")
+                    .bind(user_id).fetch_one(&mut *tx).await?;
+                let entry = EntryHead {
+                    id: Uuid::now_v7(),
+                    kind: "opening",
+                    amount: OPENING_BANK_BALANCE,
+                    initiator: Some(user_id),
+                    counterparty: None,
+                    memo: None,
+                    deal_id: None,
+                    created_at: now,
+                };
+                Self::post(&mut tx, &entry, SYSTEM_ACCOUNT, bank).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn holder_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>> {
+                let row: Option<(Uuid,)> = sqlx::query_as("SELECT user_id FROM holders WHERE login_id = $1")
+                    .bind(login_id).fetch_optional(&self.pool).await?;
+                Ok(row.map(|r| r.0))
+            }
+
+            async fn balances(&self, user_id: Uuid) -> sqlx::Result<Option<Balances>> {
+                let rows: Vec<(String, i64)> = sqlx::query_as("SELECT kind, balance FROM ledger_accounts WHERE user_id = $1")
+                    .bind(user_id).fetch_all(&self.pool).await?;
+                if rows.is_empty() {
+                    return Ok(None);
+                }
+                let get = |k: &str| rows.iter().find(|r| r.0 == k).map(|r| r.1).unwrap_or(0);
+                Ok(Some(Balances { balance: get("wallet"), bank_balance: get("bank") }))
+            }
+
+            async fn execute(&self, m: &Movement, claim: &IdempotencyClaim, now: DateTime<Utc>, render: Render<'_>) -> sqlx::Result<Executed> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                // Claim the key first. On PostgreSQL a concurrent duplicate waits here until the
+                // first commits, then finds its stored answer; on SQLite writers are serialised.
+                let claimed = sqlx::query(
+                    "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(claim.user_id).bind(&claim.key).bind(&claim.request_hash).bind(now.timestamp_millis())
+                .execute(&mut *tx).await?;
+                if claimed.rows_affected() == 0 {
+                    let (hash, status, body): (Vec<u8>, Option<i32>, Option<String>) =
+                        sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2")
+                            .bind(claim.user_id).bind(&claim.key).fetch_one(&mut *tx).await?;
+                    tx.rollback().await?;
+                    if hash != claim.request_hash {
+                        return Ok(Executed::KeyReused);
+                    }
+                    return Ok(Executed::Replayed { status: status.unwrap_or(500) as u16, body: body.unwrap_or_default() });
+                }
+                let outcome = Self::apply(&mut tx, m, now).await?;
+                let (status, body) = match &outcome {
+                    Ok((receipt, _)) => render(Ok(receipt)),
+                    Err(refusal) => render(Err(*refusal)),
+                };
+                if let Ok((_, Some(event))) = &outcome {
+                    (&mut *tx).enqueue(event).await?;
+                }
+                sqlx::query("UPDATE idempotency_keys SET status = $1, body = $2 WHERE user_id = $3 AND key = $4")
+                    .bind(status as i32).bind(&body).bind(claim.user_id).bind(&claim.key)
+                    .execute(&mut *tx).await?;
+                tx.commit().await?;
+                if matches!(outcome, Ok((_, Some(_)))) {
+                    self.signal.notify();
+                }
+                Ok(Executed::Fresh { status, body })
+            }
+
+            async fn history(&self, user_id: Uuid, q: &HistoryQuery) -> sqlx::Result<Vec<HistoryRow>> {
+                let mut b = QueryBuilder::<$db>::new(
+                    "SELECT e.seq, e.id, e.kind, e.amount, p.amount, p.balance_after, \
+                     CASE WHEN e.initiator = ",
+                );
+                b.push_bind(user_id);
+                b.push(
+                    " THEN cp.login_id ELSE ini.login_id END, e.memo, e.deal_id, e.created_at \
+                     FROM ledger_accounts a \
+                     JOIN postings p ON p.account_id = a.id \
+                     JOIN journal_entries e ON e.seq = p.entry_seq \
+                     LEFT JOIN holders ini ON ini.user_id = e.initiator \
+                     LEFT JOIN holders cp ON cp.user_id = e.counterparty \
+                     WHERE a.kind = 'wallet' AND a.user_id = ",
+                );
+                b.push_bind(user_id);
+                match q.direction {
+                    Direction::All => {}
+                    Direction::Sent => {
+                        b.push(" AND e.kind = 'transfer' AND p.amount < 0");
+                    }
+                    Direction::Received => {
+                        b.push(" AND e.kind = 'transfer' AND p.amount > 0");
+                    }
+                }
+                if let Some(from) = q.from_ms {
+                    b.push(" AND e.created_at >= ").push_bind(from);
+                }
+                if let Some(to) = q.to_ms {
+                    b.push(" AND e.created_at < ").push_bind(to);
+                }
+                match (q.sort, q.after) {
+                    (SortBy::Newest, Some((_, seq))) => {
+                        b.push(" AND e.seq < ").push_bind(seq);
+                    }
+                    (SortBy::Amount, Some((amount, seq))) => {
+                        b.push(" AND (e.amount < ").push_bind(amount);
+                        b.push(" OR (e.amount = ").push_bind(amount);
+                        b.push(" AND e.seq < ").push_bind(seq).push("))");
+                    }
+                    _ => {}
+                }
+                b.push(match q.sort {
+                    SortBy::Newest => " ORDER BY e.seq DESC",
+                    SortBy::Amount => " ORDER BY e.amount DESC, e.seq DESC",
+                });
+                b.push(" LIMIT ").push_bind(i64::from(q.limit));
+                let rows: Vec<HistoryTuple> = b.build_query_as().fetch_all(&self.pool).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| HistoryRow {
+                        seq: r.0,
+                        entry_id: r.1,
+                        kind: r.2,
+                        amount: r.3,
+                        delta: r.4,
+                        balance_after: r.5,
+                        counterpart: r.6,
+                        memo: r.7,
+                        deal_id: r.8,
+                        created_at_ms: r.9,
+                    })
+                    .collect())
+            }
+
+            async fn total_user_money(&self) -> sqlx::Result<i64> {
+                let (sum,): (Option<i64>,) = sqlx::query_as("SELECT CAST(SUM(balance) AS BIGINT) FROM ledger_accounts WHERE kind <> 'system'")
+                    .fetch_one(&self.pool).await?;
+                Ok(sum.unwrap_or(0))
+            }
+
+            async fn count_entries(&self, kind: &str) -> sqlx::Result<i64> {
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM journal_entries WHERE kind = $1")
+                    .bind(kind).fetch_one(&self.pool).await?;
+                Ok(n)
+            }
+
+            async fn prune_keys(&self, before: DateTime<Utc>) -> sqlx::Result<u64> {
+                Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                    .bind(before.timestamp_millis()).execute(&self.pool).await?.rows_affected())
+            }
+
+            async fn audit(&self) -> sqlx::Result<Audit> {
+                let mut audit = Audit::default();
+                let (accounts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM ledger_accounts").fetch_one(&self.pool).await?;
+                let (entries,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM journal_entries").fetch_one(&self.pool).await?;
+                audit.accounts = accounts;
+                audit.entries = entries;
+                let unbalanced: Vec<(i64, i64, i64)> = sqlx::query_as(
+                    "SELECT e.seq, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT), COUNT(p.account_id) FROM journal_entries e \
+                     LEFT JOIN postings p ON p.entry_seq = e.seq GROUP BY e.seq \
+                     HAVING COALESCE(SUM(p.amount), 0) <> 0 OR COUNT(p.account_id) < 2",
+                )
+                .fetch_all(&self.pool).await?;
+                for (seq, sum, n) in unbalanced {
+                    audit.violations.push(format!("journal entry {seq}: postings sum to {sum} over {n} accounts (must be 0 over at least 2)"));
+                }
+                let drift: Vec<(i64, i64, i64)> = sqlx::query_as(
+                    "SELECT a.id, a.balance, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) FROM ledger_accounts a \
+                     LEFT JOIN postings p ON p.account_id = a.id GROUP BY a.id, a.balance \
+                     HAVING a.balance <> COALESCE(SUM(p.amount), 0)",
+                )
+                .fetch_all(&self.pool).await?;
+                for (id, balance, sum) in drift {
+                    audit.violations.push(format!("account {id}: balance {balance} but its postings sum to {sum}"));
+                }
+                let negative: Vec<(i64, i64)> = sqlx::query_as("SELECT id, balance FROM ledger_accounts WHERE kind <> 'system' AND balance < 0")
+                    .fetch_all(&self.pool).await?;
+                for (id, balance) in negative {
+                    audit.violations.push(format!("account {id}: negative balance {balance}"));
+                }
+                let (total,): (Option<i64>,) = sqlx::query_as("SELECT CAST(SUM(balance) AS BIGINT) FROM ledger_accounts").fetch_one(&self.pool).await?;
+                if total.unwrap_or(0) != 0 {
+                    audit.violations.push(format!("all balances sum to {} (must be 0)", total.unwrap_or(0)));
+                }
+                let stale: Vec<(i64, i64, i64)> = sqlx::query_as(
+                    "SELECT p.entry_seq, p.account_id, p.balance_after FROM postings p \
+                     JOIN (SELECT account_id, MAX(entry_seq) AS last FROM postings GROUP BY account_id) l \
+                       ON l.account_id = p.account_id AND l.last = p.entry_seq \
+                     JOIN ledger_accounts a ON a.id = p.account_id WHERE a.balance <> p.balance_after",
+                )
+                .fetch_all(&self.pool).await?;
+                for (seq, id, after) in stale {
+                    audit.violations.push(format!("account {id}: last posting (entry {seq}) left {after}, balance differs"));
+                }
+                Ok(audit)
+            }
+        }
+    };
+}
+
+struct EntryHead {
+    id: Uuid,
+    kind: &'static str,
+    amount: i64,
+    initiator: Option<Uuid>,
+    counterparty: Option<Uuid>,
+    memo: Option<String>,
+    deal_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+sql_wallet_store!(SqliteWalletStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "");
+sql_wallet_store!(PgWalletStore, sqlx::Postgres, "BEGIN", " FOR UPDATE");
