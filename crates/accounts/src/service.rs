@@ -130,8 +130,40 @@ impl Limits {
     }
 }
 
+/// Recently read profiles. `/api/v1/me` is the hottest authenticated read; serving it from memory
+/// keeps it near the cost of the token check. Entries are dropped on every profile change made
+/// through this instance and live at most `PROFILE_TTL`, which bounds staleness when another
+/// instance changed the profile.
+#[derive(Default)]
+pub struct ProfileCache {
+    entries: dashmap::DashMap<Uuid, (UserView, std::time::Instant)>,
+}
+
+const PROFILE_TTL: Duration = Duration::from_secs(30);
+const PROFILE_CACHE_MAX: usize = 50_000;
+
+impl ProfileCache {
+    fn get(&self, id: Uuid) -> Option<UserView> {
+        let hit = self.entries.get(&id)?;
+        (hit.1.elapsed() < PROFILE_TTL).then(|| hit.0.clone())
+    }
+    fn put(&self, user: UserView) {
+        if self.entries.len() >= PROFILE_CACHE_MAX {
+            self.entries.retain(|_, (_, at)| at.elapsed() < PROFILE_TTL);
+            if self.entries.len() >= PROFILE_CACHE_MAX {
+                self.entries.clear();
+            }
+        }
+        self.entries.insert(user.id, (user, std::time::Instant::now()));
+    }
+    pub fn forget(&self, id: Uuid) {
+        self.entries.remove(&id);
+    }
+}
+
 pub struct Accounts {
     pub store: Arc<dyn AccountStore>,
+    pub profiles: ProfileCache,
     pub auth: Arc<Authenticator>,
     pub hasher: PasswordHasher,
     pub mailer: Mailer,
@@ -300,7 +332,12 @@ impl Accounts {
     }
 
     pub async fn me(&self, user: &AuthUser) -> Result<UserView, ApiError> {
-        Ok(self.user(user.user_id).await?.into())
+        if let Some(view) = self.profiles.get(user.user_id) {
+            return Ok(view);
+        }
+        let view: UserView = self.user(user.user_id).await?.into();
+        self.profiles.put(view.clone());
+        Ok(view)
     }
 
     pub async fn sessions(&self, user: &AuthUser) -> Result<Vec<SessionView>, ApiError> {
@@ -371,6 +408,7 @@ impl Accounts {
             now,
         );
         self.store.set_keywords(record.id, keywords.as_slice(), &event).await?;
+        self.profiles.forget(record.id);
         Ok(UserView { keywords: keywords.into_vec(), ..record.into() })
     }
 
@@ -381,6 +419,7 @@ impl Accounts {
         };
         let record = self.user(user.user_id).await?;
         self.store.set_neighborhood(record.id, n.as_ref()).await?;
+        self.profiles.forget(record.id);
         Ok(UserView { neighborhood: n, ..record.into() })
     }
 
@@ -466,7 +505,9 @@ impl Accounts {
     pub async fn verify_email_change(&self, user: &AuthUser, code: &str) -> Result<UserView, ApiError> {
         let record = self.check_code(Some(user.user_id), CodePurpose::EmailChange, code).await?;
         let email = record.target_email.ok_or_else(|| ApiError::internal(anyhow::anyhow!("email code without target")))?;
-        match self.store.set_email(user.user_id, &email).await {
+        let changed = self.store.set_email(user.user_id, &email).await;
+        self.profiles.forget(user.user_id);
+        match changed {
             Ok(()) => self.me(user).await,
             Err(StoreError::EmailTaken) => Err(email_taken()),
             Err(e) => Err(ApiError::internal(e)),

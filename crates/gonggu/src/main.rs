@@ -22,6 +22,16 @@ enum Command {
     Migrate,
     /// Print the effective settings (secrets hidden) and exit.
     Config,
+    /// Wallet maintenance.
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+}
+
+#[derive(Subcommand)]
+enum WalletCommand {
+    /// Check the ledger: every entry balances, every balance equals the sum of its postings, no
+    /// balance is negative. Exits non-zero on any violation.
+    Verify,
 }
 
 #[tokio::main]
@@ -42,6 +52,19 @@ async fn main() -> std::process::ExitCode {
             println!("{settings:#?}");
             Ok(())
         }
+        Command::Wallet(WalletCommand::Verify) => match gonggu::startup::verify_wallet(&settings).await {
+            Ok(audit) if audit.violations.is_empty() => {
+                println!("ledger OK: {} accounts, {} journal entries, every invariant holds", audit.accounts, audit.entries);
+                Ok(())
+            }
+            Ok(audit) => {
+                for v in &audit.violations {
+                    println!("VIOLATION: {v}");
+                }
+                Err(anyhow::anyhow!("{} ledger invariant violation(s)", audit.violations.len()))
+            }
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

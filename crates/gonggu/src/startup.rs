@@ -13,6 +13,7 @@ use axum::{
     routing::{any, get},
     Extension, Router,
 };
+use gonggu_wallet::{api::WalletState, Wallet};
 use gonggu_accounts::{api::AccountsState, mail::Mailer, password::PasswordHasher, service::Limits, Accounts};
 use gonggu_kernel::{
     auth::Authenticator,
@@ -46,6 +47,7 @@ pub struct Application {
     background: Vec<tokio::task::JoinHandle<()>>,
     databases: Vec<Db>,
     pub accounts: Arc<Accounts>,
+    pub wallet: Arc<Wallet>,
 }
 
 /// Everything a test may want to swap.
@@ -116,16 +118,30 @@ impl Application {
             mailer,
             clock: clock.clone(),
             limits: Limits::default(),
+            profiles: Default::default(),
             code_pepper: derive_key(&secret, b"gonggu one-time codes"),
         });
 
-        let mut background = vec![spawn_relay("accounts", accounts_db.clone(), bus.clone(), accounts_signal, shutdown_rx.clone())];
+        // wallet: money, so SQLite fsyncs every commit.
+        let wallet_db = Db::connect(database_url.as_deref(), &settings.data_dir, "wallet", WALLET_TUNING)
+            .await
+            .context("cannot open the wallet database")?;
+        let wallet_signal = OutboxSignal::default();
+        let wallet_store = gonggu_wallet::store::open(&wallet_db, wallet_signal.clone()).await.context("wallet migrations failed")?;
+        let wallet = Arc::new(Wallet { store: wallet_store.clone(), clock: clock.clone() });
+
+        // Consumers subscribe before any relay starts, so they see every event.
+        let mut background = vec![gonggu_wallet::consumer::spawn(bus.clone(), wallet_store.clone(), shutdown_rx.clone()).await?];
+        background.push(spawn_relay("accounts", accounts_db.clone(), bus.clone(), accounts_signal, shutdown_rx.clone()));
+        background.push(spawn_relay("wallet", wallet_db.clone(), bus.clone(), wallet_signal, shutdown_rx.clone()));
+        background.push(spawn_key_pruner(wallet_store, clock.clone(), shutdown_rx.clone()));
         background.push(spawn_revocation_listener(bus.clone(), auth.clone(), shutdown_rx.clone()).await?);
         background.push(spawn_limit_pruner(accounts.clone(), shutdown_rx.clone()));
 
         // HTTP
         let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
             .merge(gonggu_accounts::api::router(AccountsState { accounts: accounts.clone(), auth: auth.clone() }))
+            .merge(gonggu_wallet::api::router(WalletState { wallet: wallet.clone(), auth: auth.clone() }))
             .split_for_parts();
         let openapi_json = Arc::new(openapi.to_pretty_json()?);
 
@@ -140,7 +156,7 @@ impl Application {
             .merge(shell::router())
             .layer(middleware::from_fn_with_state(web_session.clone(), web::web_session));
 
-        let databases = vec![accounts_db];
+        let databases = vec![accounts_db, wallet_db];
         let ops = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
@@ -180,7 +196,7 @@ impl Application {
         let listener = TcpListener::bind(settings.http.addr)
             .await
             .with_context(|| format!("cannot listen on {} (http.addr / GONGGU_HTTP__ADDR)", settings.http.addr))?;
-        Ok(Self { listener, router, shutdown, shutdown_rx, background, databases, accounts })
+        Ok(Self { listener, router, shutdown, shutdown_rx, background, databases, accounts, wallet })
     }
 
     pub fn port(&self) -> u16 {
@@ -249,6 +265,24 @@ async fn spawn_revocation_listener(bus: Arc<dyn Bus>, auth: Arc<Authenticator>, 
             Ok(())
         }
     }))
+}
+
+const WALLET_TUNING: SqliteTuning = SqliteTuning { synchronous_full: true, max_connections: 8 };
+
+/// Idempotency keys are kept 48 hours (the promise is at least 24).
+fn spawn_key_pruner(store: Arc<dyn gonggu_wallet::store::WalletStore>, clock: Clock, shutdown: tokio_util_shutdown::Shutdown) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => {
+                    if let Err(e) = store.prune_keys(clock.now() - chrono::Duration::hours(48)).await {
+                        tracing::warn!(error = %e, "pruning idempotency keys failed");
+                    }
+                }
+                _ = shutdown.wait() => return,
+            }
+        }
+    })
 }
 
 fn spawn_limit_pruner(accounts: Arc<Accounts>, shutdown: tokio_util_shutdown::Shutdown) -> tokio::task::JoinHandle<()> {
@@ -327,6 +361,19 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let db = Db::connect(url.as_deref(), &settings.data_dir, "accounts", SqliteTuning::default()).await?;
     gonggu_accounts::store::open(&db, OutboxSignal::default()).await?;
     db.close().await;
+    let wallet = Db::connect(url.as_deref(), &settings.data_dir, "wallet", WALLET_TUNING).await?;
+    gonggu_wallet::store::open(&wallet, OutboxSignal::default()).await?;
+    wallet.close().await;
     tracing::info!(backend = db.backend(), "migrations applied");
     Ok(())
+}
+
+/// `gonggu wallet verify`: checks every ledger invariant; an error when any is violated.
+pub async fn verify_wallet(settings: &Settings) -> anyhow::Result<gonggu_wallet::store::Audit> {
+    let url = settings.database.url.as_ref().map(|s| s.expose().to_owned());
+    let db = Db::connect(url.as_deref(), &settings.data_dir, "wallet", WALLET_TUNING).await?;
+    let store = gonggu_wallet::store::open(&db, OutboxSignal::default()).await?;
+    let audit = store.audit().await?;
+    db.close().await;
+    Ok(audit)
 }

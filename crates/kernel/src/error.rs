@@ -153,23 +153,19 @@ impl IntoResponse for ApiError {
 
 /// Edge middleware: stamps the request id into error bodies and logs each error once.
 pub async fn finish_errors(req: Request, next: Next) -> Response {
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // Only the request id is kept: method and path are already on the request's tracing span.
+    let request_id = req.headers().get("x-request-id").cloned();
     let mut res = next.run(req).await;
     let Some(pending) = res.extensions_mut().remove::<PendingError>() else {
         return res;
     };
+    let request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned);
     let status = res.status();
     if status.is_server_error() {
-        tracing::error!(%method, %path, status = status.as_u16(), code = %pending.body.code,
+        tracing::error!(status = status.as_u16(), code = %pending.body.code,
             error.chain = pending.chain.as_deref().unwrap_or(""), "request failed");
     } else {
-        tracing::info!(%method, %path, status = status.as_u16(), code = %pending.body.code, "request rejected");
+        tracing::info!(status = status.as_u16(), code = %pending.body.code, "request rejected");
     }
     let mut body = pending.body;
     body.request_id = request_id;

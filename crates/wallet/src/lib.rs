@@ -2,6 +2,8 @@
 //! ledger that records every movement between them. Publishes `CoinsReceived`; consumes
 //! `UserRegistered` to open wallets.
 
+pub mod api;
+pub mod consumer;
 pub mod domain;
 pub mod events;
 pub mod service;

@@ -16,6 +16,7 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
     pub clock: Clock,
     pub accounts: Arc<gonggu_accounts::Accounts>,
+    pub wallet: Arc<gonggu_wallet::Wallet>,
 }
 
 pub const PASSWORD: &str = "coffee-and-tissues-42";
@@ -39,6 +40,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("app builds");
     let port = app.port();
     let accounts = app.accounts.clone();
+    let wallet = app.wallet.clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -47,6 +49,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         data_dir,
         clock,
         accounts,
+        wallet,
     }
 }
 

@@ -6,3 +6,4 @@ mod mail;
 mod ops;
 mod pages;
 mod sessions;
+mod wallet;

@@ -62,7 +62,7 @@ async fn openapi_document_matches_the_routes() {
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
             documented.push(format!("{} {}", method.to_uppercase(), path));
-            let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
+            let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000").replace("{login_id}", "someone");
             let res = app.api.request(method.to_uppercase().parse().unwrap(), app.url(&concrete)).send().await.unwrap();
             let status = res.status();
             let body = res.text().await.unwrap();
@@ -88,6 +88,12 @@ async fn openapi_document_matches_the_routes() {
         "GET /api/v1/me/sessions",
         "DELETE /api/v1/me/sessions",
         "DELETE /api/v1/me/sessions/{id}",
+        "GET /api/v1/wallet",
+        "POST /api/v1/wallet/charge",
+        "POST /api/v1/wallet/withdraw",
+        "POST /api/v1/wallet/transfers",
+        "GET /api/v1/wallet/transactions",
+        "GET /api/v1/wallet/recipients/{login_id}",
     ]
     .iter()
     .map(|s| s.to_string())
