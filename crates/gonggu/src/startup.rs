@@ -153,6 +153,7 @@ impl Application {
         };
         let pages = Router::new()
             .merge(gonggu_accounts::pages::router(accounts.clone()))
+            .merge(gonggu_wallet::pages::router(wallet.clone()))
             .merge(shell::router())
             .layer(middleware::from_fn_with_state(web_session.clone(), web::web_session));
 
@@ -177,6 +178,7 @@ impl Application {
             .fallback(web::page_not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(Extension(TrustProxy(settings.http.trust_proxy)))
+            .layer(middleware::from_fn(gonggu_kernel::http::finish_writes))
             .layer(middleware::from_fn(telemetry::track_metrics))
             .layer(middleware::from_fn(finish_errors))
             .layer(middleware::from_fn(move |req, next| security_headers(hsts, req, next)))

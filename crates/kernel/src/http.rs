@@ -4,6 +4,7 @@
 use std::{net::{IpAddr, SocketAddr}, time::Duration};
 
 use axum::{
+    response::IntoResponse,
     extract::{ConnectInfo, FromRequestParts, Request},
     http::{header, request::Parts, HeaderName, HeaderValue},
     middleware::Next,
@@ -37,6 +38,19 @@ pub async fn security_headers(hsts: bool, req: Request, next: Next) -> Response 
         set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains");
     }
     res
+}
+
+/// Runs state-changing requests to completion even if the client goes away mid-request: a
+/// cancelled handler could otherwise stop between two statements of a transaction and leave the
+/// rollback to a connection that may wait in the pool. Reads stay cancellable.
+pub async fn finish_writes(req: Request, next: Next) -> Response {
+    if req.method().is_safe() {
+        return next.run(req).await;
+    }
+    match tokio::spawn(next.run(req)).await {
+        Ok(res) => res,
+        Err(e) => crate::ApiError::internal(anyhow::anyhow!("request task failed: {e}")).into_response(),
+    }
 }
 
 /// The caller's address. Behind a reverse proxy (`http.trust_proxy = true`) it is the last

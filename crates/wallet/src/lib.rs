@@ -5,6 +5,7 @@
 pub mod api;
 pub mod consumer;
 pub mod domain;
+pub mod pages;
 pub mod events;
 pub mod service;
 pub mod store;
