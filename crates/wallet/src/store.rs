@@ -282,6 +282,15 @@ macro_rules! sql_wallet_store {
         #[async_trait]
         impl WalletStore for $name {
             async fn open(&self, user_id: Uuid, login_id: &str, now: DateTime<Utc>, event: Option<(&str, Uuid)>) -> sqlx::Result<bool> {
+                if event.is_none() {
+                    // The common case on every request: already open, and a read says so without
+                    // taking the write lock.
+                    let known: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM holders WHERE user_id = $1")
+                        .bind(user_id).fetch_optional(&self.pool).await?;
+                    if known.is_some() {
+                        return Ok(false);
+                    }
+                }
                 let mut tx = self.pool.begin_with($begin).await?;
                 if let Some((consumer, id)) = event {
                     if !(&mut *tx).claim_event(consumer, id).await? {
