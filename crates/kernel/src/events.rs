@@ -45,6 +45,11 @@ impl Envelope {
         }
     }
 
+    /// An envelope for an event named at run time (a family of events sharing one payload shape).
+    pub fn named(event_type: &str, source: &str, payload: serde_json::Value, occurred_at: DateTime<Utc>) -> Self {
+        Self { id: Uuid::now_v7(), event_type: event_type.to_owned(), version: 1, occurred_at, source: source.to_owned(), payload }
+    }
+
     /// The payload, if this envelope carries an `E`.
     pub fn decode<E: Event>(&self) -> Option<serde_json::Result<E>> {
         (self.event_type == E::TYPE).then(|| serde_json::from_value(self.payload.clone()))

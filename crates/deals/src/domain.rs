@@ -1,0 +1,299 @@
+//! Deal value types and the rules for creating one, parsed once at the edge.
+
+use chrono::{DateTime, Duration, Utc};
+use gonggu_kernel::error::FieldErrors;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The 18 categories of the original app, in its order; ids start at 1 (seeded by migration).
+pub const CATEGORIES: [&str; 18] = [
+    "디지털기기", "생활가전", "가구/인테리어", "생활/주방", "유아동", "유아도서", "여성의류", "여성잡화", "남성패션/잡화",
+    "뷰티/미용", "스포츠/레저", "취미/게임/음반", "도서", "티켓/교환권", "가공식품", "반려동물용품", "식물", "기타 물품",
+];
+
+/// The 12 units of the original app (seeded by migration).
+pub const UNITS: [&str; 12] = ["개", "권", "병", "장", "팩", "묶음", "박스", "세트", "자루", "켤레", "g", "kg"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DealStatus {
+    /// Open for joining.
+    Recruiting,
+    /// The tipping point was reached; the buy goes ahead (joining stays open until full or the deadline).
+    Confirmed,
+    /// The host handed the goods over.
+    Completed,
+    /// The host called it off.
+    Cancelled,
+    /// The deadline passed below the tipping point.
+    Failed,
+}
+
+impl DealStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DealStatus::Recruiting => "recruiting",
+            DealStatus::Confirmed => "confirmed",
+            DealStatus::Completed => "completed",
+            DealStatus::Cancelled => "cancelled",
+            DealStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "recruiting" => DealStatus::Recruiting,
+            "confirmed" => DealStatus::Confirmed,
+            "completed" => DealStatus::Completed,
+            "cancelled" => DealStatus::Cancelled,
+            "failed" => DealStatus::Failed,
+            _ => return None,
+        })
+    }
+    /// Whether members may still join, change or leave.
+    pub fn is_open(self) -> bool {
+        matches!(self, DealStatus::Recruiting | DealStatus::Confirmed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MeetingPlace {
+    pub name: String,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// `POST /api/v1/deals` as sent.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NewDealInput {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub category_id: i64,
+    pub product_url: Option<String>,
+    pub total_price: i64,
+    pub shares_total: i64,
+    pub min_shares: Option<i64>,
+    pub host_shares: Option<i64>,
+    pub items_per_share: i64,
+    pub unit: String,
+    pub deadline: DateTime<Utc>,
+    pub meeting_place: Option<MeetingPlace>,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    #[serde(default)]
+    pub image_keys: Vec<String>,
+}
+
+/// A deal that passed every rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDeal {
+    pub title: String,
+    pub description: String,
+    pub category_id: i64,
+    pub product_url: Option<String>,
+    pub total_price: i64,
+    pub shares_total: u32,
+    pub min_shares: u32,
+    pub host_shares: u32,
+    pub items_per_share: u32,
+    pub unit: String,
+    pub deadline: DateTime<Utc>,
+    pub meeting_place: Option<MeetingPlace>,
+    pub keywords: Vec<String>,
+}
+
+pub fn parse_title(raw: &str) -> Result<String, &'static str> {
+    let t = raw.trim();
+    let n = t.chars().count();
+    if !(2..=60).contains(&n) || t.chars().any(char::is_control) {
+        return Err("제목은 2~60자여야 합니다.");
+    }
+    Ok(t.to_owned())
+}
+
+pub fn parse_description(raw: &str) -> Result<String, &'static str> {
+    let d = raw.trim();
+    if d.chars().count() > 5000 {
+        return Err("설명은 5,000자까지 쓸 수 있습니다.");
+    }
+    Ok(d.to_owned())
+}
+
+pub fn parse_url(raw: Option<&str>) -> Result<Option<String>, &'static str> {
+    let Some(u) = raw.map(str::trim).filter(|u| !u.is_empty()) else { return Ok(None) };
+    let lower = u.to_ascii_lowercase();
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') && u.len() <= 2000 && !u.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            Ok(Some(u.to_owned()))
+        }
+        _ => Err("상품 링크는 http:// 또는 https://로 시작하는 주소여야 합니다."),
+    }
+}
+
+pub fn parse_keywords(raw: &[String]) -> Result<Vec<String>, &'static str> {
+    let mut out: Vec<String> = vec![];
+    for k in raw {
+        let k = k.trim();
+        let n = k.chars().count();
+        if n == 0 || n > 20 || k.chars().any(char::is_control) {
+            return Err("키워드는 1~20자여야 합니다.");
+        }
+        if !out.iter().any(|e| e.to_lowercase() == k.to_lowercase()) {
+            out.push(k.to_owned());
+        }
+    }
+    if out.len() > 10 {
+        return Err("키워드는 최대 10개까지 넣을 수 있습니다.");
+    }
+    Ok(out)
+}
+
+pub fn parse_meeting_place(p: Option<&MeetingPlace>) -> Result<Option<MeetingPlace>, (&'static str, &'static str)> {
+    let Some(p) = p else { return Ok(None) };
+    let name = p.name.trim();
+    if name.is_empty() || name.chars().count() > 50 {
+        return Err(("meeting_place.name", "만날 장소는 1~50자여야 합니다."));
+    }
+    if !p.lat.is_finite() || !(-90.0..=90.0).contains(&p.lat) {
+        return Err(("meeting_place.lat", "위도는 -90 이상 90 이하여야 합니다."));
+    }
+    if !p.lon.is_finite() || !(-180.0..=180.0).contains(&p.lon) {
+        return Err(("meeting_place.lon", "경도는 -180 이상 180 이하여야 합니다."));
+    }
+    Ok(Some(MeetingPlace { name: name.to_owned(), lat: p.lat, lon: p.lon }))
+}
+
+pub fn parse_deadline(deadline: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, &'static str> {
+    if deadline < now + Duration::hours(1) || deadline > now + Duration::days(14) {
+        return Err("마감 시간은 지금부터 1시간 뒤에서 14일 뒤 사이여야 합니다.");
+    }
+    Ok(deadline)
+}
+
+impl NewDealInput {
+    /// Checks every rule and reports each broken one by field.
+    pub fn parse(&self, now: DateTime<Utc>) -> Result<NewDeal, FieldErrors> {
+        let mut e = FieldErrors::new();
+        let mut put = |f: &str, m: &str| {
+            e.insert(f.to_owned(), m.to_owned());
+        };
+        let title = parse_title(&self.title).map_err(|m| put("title", m)).ok();
+        let description = parse_description(&self.description).map_err(|m| put("description", m)).ok();
+        if !(1..=CATEGORIES.len() as i64).contains(&self.category_id) {
+            put("category_id", "카테고리를 골라 주세요.");
+        }
+        let product_url = parse_url(self.product_url.as_deref()).map_err(|m| put("product_url", m)).ok();
+        if !(100..=10_000_000).contains(&self.total_price) {
+            put("total_price", "총 금액은 100원 이상 10,000,000원 이하여야 합니다.");
+        }
+        let shares_ok = (2..=100).contains(&self.shares_total);
+        if !shares_ok {
+            put("shares_total", "나눌 몫은 2~100개여야 합니다.");
+        }
+        let min_shares = self.min_shares.unwrap_or(self.shares_total);
+        if shares_ok && !(2..=self.shares_total).contains(&min_shares) {
+            put("min_shares", "최소 인원(몫)은 2개 이상, 전체 몫 이하여야 합니다.");
+        }
+        let host_shares = self.host_shares.unwrap_or(1);
+        if shares_ok && !(1..self.shares_total).contains(&host_shares) {
+            put("host_shares", "내 몫은 1개 이상, 전체 몫보다 적어야 합니다.");
+        }
+        if !(1..=10_000).contains(&self.items_per_share) {
+            put("items_per_share", "한 몫의 수량은 1~10,000이어야 합니다.");
+        }
+        if !UNITS.contains(&self.unit.as_str()) {
+            put("unit", "단위를 골라 주세요.");
+        }
+        let deadline = parse_deadline(self.deadline, now).map_err(|m| put("deadline", m)).ok();
+        let meeting_place = parse_meeting_place(self.meeting_place.as_ref()).map_err(|(f, m)| put(f, m)).ok();
+        let keywords = parse_keywords(&self.keywords).map_err(|m| put("keywords", m)).ok();
+        if !self.image_keys.is_empty() {
+            put("image_keys", "사진 첨부는 아직 지원하지 않습니다.");
+        }
+        if !e.is_empty() {
+            return Err(e);
+        }
+        Ok(NewDeal {
+            title: title.expect("checked"),
+            description: description.expect("checked"),
+            category_id: self.category_id,
+            product_url: product_url.expect("checked"),
+            total_price: self.total_price,
+            shares_total: self.shares_total as u32,
+            min_shares: min_shares as u32,
+            host_shares: host_shares as u32,
+            items_per_share: self.items_per_share as u32,
+            unit: self.unit.clone(),
+            deadline: deadline.expect("checked"),
+            meeting_place: meeting_place.expect("checked"),
+            keywords: keywords.expect("checked"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(now: DateTime<Utc>) -> NewDealInput {
+        NewDealInput {
+            title: "코스트코 휴지 30롤".into(),
+            description: "나눠요".into(),
+            category_id: 4,
+            product_url: Some("https://www.costco.co.kr/p/1".into()),
+            total_price: 25_990,
+            shares_total: 3,
+            min_shares: None,
+            host_shares: None,
+            items_per_share: 10,
+            unit: "개".into(),
+            deadline: now + Duration::days(2),
+            meeting_place: None,
+            keywords: vec!["휴지".into(), "코스트코".into(), "휴지 ".into()],
+            image_keys: vec![],
+        }
+    }
+
+    #[test]
+    fn a_good_deal_parses_with_defaults() {
+        let now = Utc::now();
+        let d = input(now).parse(now).unwrap();
+        assert_eq!((d.min_shares, d.host_shares), (3, 1));
+        assert_eq!(d.keywords, ["휴지", "코스트코"]);
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let now = Utc::now();
+        let cases: Vec<(&str, Box<dyn Fn(&mut NewDealInput)>)> = vec![
+            ("title", Box::new(|i| i.title = "a".into())),
+            ("title", Box::new(|i| i.title = "가".repeat(61))),
+            ("category_id", Box::new(|i| i.category_id = 19)),
+            ("category_id", Box::new(|i| i.category_id = 0)),
+            ("product_url", Box::new(|i| i.product_url = Some("javascript:alert(1)".into()))),
+            ("product_url", Box::new(|i| i.product_url = Some("ftp://x".into()))),
+            ("total_price", Box::new(|i| i.total_price = 99)),
+            ("total_price", Box::new(|i| i.total_price = 10_000_001)),
+            ("shares_total", Box::new(|i| i.shares_total = 1)),
+            ("shares_total", Box::new(|i| i.shares_total = 101)),
+            ("min_shares", Box::new(|i| i.min_shares = Some(1))),
+            ("min_shares", Box::new(|i| i.min_shares = Some(4))),
+            ("host_shares", Box::new(|i| i.host_shares = Some(3))),
+            ("host_shares", Box::new(|i| i.host_shares = Some(0))),
+            ("items_per_share", Box::new(|i| i.items_per_share = 0)),
+            ("unit", Box::new(|i| i.unit = "톤".into())),
+            ("deadline", Box::new(move |i| i.deadline = now + Duration::minutes(59))),
+            ("deadline", Box::new(move |i| i.deadline = now + Duration::days(14) + Duration::minutes(1))),
+            ("keywords", Box::new(|i| i.keywords = (0..11).map(|n| format!("k{n}")).collect())),
+            ("keywords", Box::new(|i| i.keywords = vec![" ".into()])),
+            ("meeting_place.lat", Box::new(|i| i.meeting_place = Some(MeetingPlace { name: "역".into(), lat: 91.0, lon: 0.0 }))),
+        ];
+        for (field, change) in cases {
+            let mut i = input(now);
+            change(&mut i);
+            let e = i.parse(now).unwrap_err();
+            assert!(e.contains_key(field), "{field}: {e:?}");
+        }
+    }
+}

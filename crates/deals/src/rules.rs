@@ -1,0 +1,188 @@
+//! The rules of a deal's life, as pure decisions over the locked deal and its members.
+
+use chrono::{DateTime, Utc};
+use gonggu_kernel::ApiError;
+use uuid::Uuid;
+
+use crate::{
+    domain::DealStatus,
+    store::{DealRecord, MemberRecord, Plan},
+};
+
+fn closed(d: &DealRecord) -> ApiError {
+    let msg = match d.status {
+        DealStatus::Cancelled => "취소된 공구입니다.",
+        DealStatus::Failed => "인원이 모이지 않아 무산된 공구입니다.",
+        DealStatus::Completed => "이미 거래가 끝난 공구입니다.",
+        _ => "마감된 공구입니다.",
+    };
+    ApiError::conflict("deal_closed", msg)
+}
+
+fn ensure_open(d: &DealRecord, now: DateTime<Utc>) -> Result<(), ApiError> {
+    if !d.status.is_open() {
+        return Err(closed(d));
+    }
+    if d.deadline <= now {
+        return Err(ApiError::conflict("deadline_passed", "마감 시간이 지난 공구입니다."));
+    }
+    Ok(())
+}
+
+/// Join with `shares`, or change one's shares to `shares`.
+pub fn set_shares(d: &DealRecord, members: &[MemberRecord], user: Uuid, login_id: &str, shares: i64, now: DateTime<Utc>) -> Result<Plan, ApiError> {
+    if shares < 1 {
+        return Err(ApiError::field("shares", "1개 이상의 몫을 골라 주세요."));
+    }
+    if d.host_id == user {
+        return Err(ApiError::conflict("own_deal", "자신이 연 공구에는 참여할 수 없습니다."));
+    }
+    ensure_open(d, now)?;
+    let current = members.iter().find(|m| m.user_id == user);
+    let old = current.map_or(0, |m| m.shares);
+    if old == shares {
+        return Ok(Plan::default());
+    }
+    let taken = d.shares_taken - old + shares;
+    if taken > d.shares_total {
+        let left = d.shares_total - d.shares_taken + old;
+        return Err(ApiError::conflict("deal_full", format!("남은 몫이 {left}개뿐입니다."))
+            .with_details(serde_json::json!({ "remaining": left })));
+    }
+    if d.status == DealStatus::Confirmed && taken < d.min_shares {
+        return Err(ApiError::conflict("deal_confirmed", "공구가 확정되어 최소 인원 아래로 줄일 수 없습니다."));
+    }
+    let mut plan = Plan {
+        upsert_member: Some(MemberRecord {
+            user_id: user,
+            login_id: login_id.to_owned(),
+            shares,
+            is_host: false,
+            joined_at: current.map_or(now, |m| m.joined_at),
+        }),
+        shares_taken: Some(taken),
+        events: vec![if current.is_some() { "MemberSharesChanged" } else { "MemberJoined" }],
+        actor: Some((user, login_id.to_owned(), shares)),
+        ..Default::default()
+    };
+    if d.status == DealStatus::Recruiting && taken >= d.min_shares {
+        plan.status = Some(DealStatus::Confirmed);
+        plan.events.push("DealConfirmed");
+    }
+    Ok(plan)
+}
+
+pub fn leave(d: &DealRecord, members: &[MemberRecord], user: Uuid, now: DateTime<Utc>) -> Result<Plan, ApiError> {
+    if d.host_id == user {
+        return Err(ApiError::conflict("host_cannot_leave", "공구를 연 사람은 나갈 수 없습니다. 대신 공구를 취소해 주세요."));
+    }
+    let Some(member) = members.iter().find(|m| m.user_id == user) else {
+        return Err(ApiError::not_found("not_a_member", "참여하지 않은 공구입니다."));
+    };
+    if d.status == DealStatus::Confirmed {
+        return Err(ApiError::conflict("deal_confirmed", "확정된 공구에서는 나갈 수 없습니다. 공구를 연 사람과 이야기해 주세요."));
+    }
+    ensure_open(d, now)?;
+    Ok(Plan {
+        remove_member: Some(user),
+        shares_taken: Some(d.shares_taken - member.shares),
+        events: vec!["MemberLeft"],
+        actor: Some((user, member.login_id.clone(), 0)),
+        ..Default::default()
+    })
+}
+
+fn host_only(d: &DealRecord, user: Uuid) -> Result<(), ApiError> {
+    if d.host_id != user {
+        return Err(ApiError::forbidden("not_host", "공구를 연 사람만 할 수 있습니다."));
+    }
+    Ok(())
+}
+
+pub fn cancel(d: &DealRecord, user: Uuid) -> Result<Plan, ApiError> {
+    host_only(d, user)?;
+    if !d.status.is_open() {
+        return Err(closed(d));
+    }
+    Ok(Plan { status: Some(DealStatus::Cancelled), events: vec!["DealCancelled"], ..Default::default() })
+}
+
+pub fn complete(d: &DealRecord, user: Uuid) -> Result<Plan, ApiError> {
+    host_only(d, user)?;
+    match d.status {
+        DealStatus::Confirmed => Ok(Plan { status: Some(DealStatus::Completed), events: vec!["DealCompleted"], ..Default::default() }),
+        DealStatus::Recruiting => Err(ApiError::conflict("not_confirmed", "최소 인원이 모여 확정된 공구만 거래 완료할 수 있습니다.")),
+        _ => Err(closed(d)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn deal(status: DealStatus, taken: i64) -> DealRecord {
+        let now = Utc::now();
+        DealRecord {
+            seq: 1,
+            id: Uuid::now_v7(),
+            host_id: Uuid::from_u128(1),
+            host_login_id: "host".into(),
+            title: "휴지".into(),
+            description: String::new(),
+            category_id: 1,
+            product_url: None,
+            total_price: 10_000,
+            shares_total: 10,
+            shares_taken: taken,
+            min_shares: 5,
+            items_per_share: 1,
+            unit: "개".into(),
+            deadline: now + Duration::days(1),
+            meeting_place: None,
+            keywords: vec![],
+            status,
+            views: 0,
+            created_at: now,
+        }
+    }
+
+    #[test]
+    fn joining_confirms_at_the_tipping_point() {
+        let d = deal(DealStatus::Recruiting, 1);
+        let p = set_shares(&d, &[], Uuid::from_u128(2), "a", 4, Utc::now()).unwrap();
+        assert_eq!((p.shares_taken, p.status), (Some(5), Some(DealStatus::Confirmed)));
+        assert_eq!(p.events, ["MemberJoined", "DealConfirmed"]);
+        let p = set_shares(&d, &[], Uuid::from_u128(2), "a", 3, Utc::now()).unwrap();
+        assert_eq!((p.shares_taken, p.status), (Some(4), None));
+    }
+
+    #[test]
+    fn refusals() {
+        let now = Utc::now();
+        let d = deal(DealStatus::Recruiting, 8);
+        assert_eq!(set_shares(&d, &[], Uuid::from_u128(2), "a", 3, now).unwrap_err().code, "deal_full");
+        assert_eq!(set_shares(&d, &[], Uuid::from_u128(2), "a", 0, now).unwrap_err().code, "validation_failed");
+        assert_eq!(set_shares(&d, &[], Uuid::from_u128(1), "host", 1, now).unwrap_err().code, "own_deal");
+        assert_eq!(set_shares(&deal(DealStatus::Cancelled, 1), &[], Uuid::from_u128(2), "a", 1, now).unwrap_err().code, "deal_closed");
+        let mut late = deal(DealStatus::Recruiting, 1);
+        late.deadline = now - Duration::seconds(1);
+        assert_eq!(set_shares(&late, &[], Uuid::from_u128(2), "a", 1, now).unwrap_err().code, "deadline_passed");
+        assert_eq!(leave(&d, &[], Uuid::from_u128(1), now).unwrap_err().code, "host_cannot_leave");
+        assert_eq!(leave(&d, &[], Uuid::from_u128(3), now).unwrap_err().code, "not_a_member");
+        assert_eq!(cancel(&d, Uuid::from_u128(2)).unwrap_err().code, "not_host");
+        assert_eq!(complete(&d, Uuid::from_u128(1)).unwrap_err().code, "not_confirmed");
+        assert!(complete(&deal(DealStatus::Confirmed, 6), Uuid::from_u128(1)).is_ok());
+    }
+
+    #[test]
+    fn no_leaving_after_confirmation() {
+        let d = deal(DealStatus::Confirmed, 5);
+        let m = MemberRecord { user_id: Uuid::from_u128(2), login_id: "a".into(), shares: 2, is_host: false, joined_at: Utc::now() };
+        assert_eq!(leave(&d, std::slice::from_ref(&m), m.user_id, Utc::now()).unwrap_err().code, "deal_confirmed");
+        assert_eq!(set_shares(&d, std::slice::from_ref(&m), m.user_id, "a", 1, Utc::now()).unwrap_err().code, "deal_confirmed");
+        assert!(set_shares(&d, std::slice::from_ref(&m), m.user_id, "a", 3, Utc::now()).is_ok(), "more is fine");
+        let d = deal(DealStatus::Confirmed, 6);
+        assert!(set_shares(&d, std::slice::from_ref(&m), m.user_id, "a", 1, Utc::now()).is_ok(), "fewer, still at the tipping point");
+    }
+}

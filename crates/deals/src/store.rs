@@ -1,0 +1,406 @@
+//! Deals storage. Every change to a deal runs as one transaction around a pure decision: the store
+//! locks the deal (PostgreSQL `FOR UPDATE`; SQLite `BEGIN IMMEDIATE`), loads it with its members,
+//! asks [`crate::rules`] what to do, applies the plan, writes the events to the outbox and commits.
+//! The database's CHECK on `shares_taken <= shares_total` and the one-row-per-member primary key
+//! hold even if a rule were wrong.
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use gonggu_kernel::{
+    db::Db,
+    events::{Envelope, OutboxExt, OutboxSignal},
+    ApiError,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::{DealStatus, MeetingPlace};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DealRecord {
+    pub seq: i64,
+    pub id: Uuid,
+    pub host_id: Uuid,
+    pub host_login_id: String,
+    pub title: String,
+    pub description: String,
+    pub category_id: i64,
+    pub product_url: Option<String>,
+    pub total_price: i64,
+    pub shares_total: i64,
+    pub shares_taken: i64,
+    pub min_shares: i64,
+    pub items_per_share: i64,
+    pub unit: String,
+    pub deadline: DateTime<Utc>,
+    pub meeting_place: Option<MeetingPlace>,
+    pub keywords: Vec<String>,
+    pub status: DealStatus,
+    pub views: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub user_id: Uuid,
+    pub login_id: String,
+    pub shares: i64,
+    pub is_host: bool,
+    pub joined_at: DateTime<Utc>,
+}
+
+/// What a decision wants done to one deal.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub upsert_member: Option<MemberRecord>,
+    pub remove_member: Option<Uuid>,
+    pub shares_taken: Option<i64>,
+    pub status: Option<DealStatus>,
+    /// Event types to publish (`MemberJoined`, `DealConfirmed`, …), with the acting member if any.
+    pub events: Vec<&'static str>,
+    pub actor: Option<(Uuid, String, i64)>,
+}
+
+pub type Decide<'a> = &'a (dyn Fn(&DealRecord, &[MemberRecord]) -> Result<Plan, ApiError> + Send + Sync);
+
+/// The facts every deal event carries, so chat and push never have to call back.
+#[derive(Debug, Clone, Serialize)]
+pub struct DealFacts {
+    pub deal_id: Uuid,
+    pub title: String,
+    pub host_id: Uuid,
+    pub host_login_id: String,
+    pub status: DealStatus,
+    pub shares_taken: i64,
+    pub shares_total: i64,
+    pub member_ids: Vec<Uuid>,
+    /// The member who joined, changed or left, when the event is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<MemberFact>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberFact {
+    pub user_id: Uuid,
+    pub login_id: String,
+    pub shares: i64,
+}
+
+pub fn facts(deal: &DealRecord, members: &[MemberRecord], actor: Option<&(Uuid, String, i64)>) -> serde_json::Value {
+    serde_json::to_value(DealFacts {
+        deal_id: deal.id,
+        title: deal.title.clone(),
+        host_id: deal.host_id,
+        host_login_id: deal.host_login_id.clone(),
+        status: deal.status,
+        shares_taken: deal.shares_taken,
+        shares_total: deal.shares_total,
+        member_ids: members.iter().map(|m| m.user_id).collect(),
+        member: actor.map(|(id, login, shares)| MemberFact { user_id: *id, login_id: login.clone(), shares: *shares }),
+    })
+    .expect("facts serialise")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Newest,
+    Deadline,
+    Remaining,
+    Popular,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub q: Option<String>,
+    pub category_id: Option<i64>,
+    pub statuses: Vec<DealStatus>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub host_id: Option<Uuid>,
+    pub member_id: Option<Uuid>,
+    pub sort: Option<Sort>,
+    /// Keyset: the last row's sort key and seq.
+    pub after: Option<(i64, i64)>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait DealStore: Send + Sync {
+    async fn create(&self, deal: &DealRecord, host: &MemberRecord, now: DateTime<Utc>) -> sqlx::Result<()>;
+    async fn get(&self, id: Uuid) -> sqlx::Result<Option<DealRecord>>;
+    async fn members(&self, id: Uuid) -> sqlx::Result<Vec<MemberRecord>>;
+    /// Runs `decide` on the locked deal and applies its plan. `Ok(None)`: no such deal.
+    async fn change(&self, id: Uuid, now: DateTime<Utc>, decide: Decide<'_>) -> sqlx::Result<Option<Result<(DealRecord, Vec<MemberRecord>), ApiError>>>;
+    /// Deals still recruiting past their deadline become `failed`; returns how many.
+    async fn fail_overdue(&self, now: DateTime<Utc>) -> sqlx::Result<usize>;
+    /// Publishes `DealDeadlineSoon` once for recruiting deals ending within 24 hours.
+    async fn announce_deadlines(&self, now: DateTime<Utc>) -> sqlx::Result<usize>;
+    async fn list(&self, q: &ListQuery) -> sqlx::Result<Vec<DealRecord>>;
+}
+
+pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Arc<dyn DealStore>> {
+    db.migrate(&sqlx::migrate!("./migrations/sqlite"), &sqlx::migrate!("./migrations/postgres")).await?;
+    Ok(match db {
+        Db::Sqlite(pool) => std::sync::Arc::new(SqliteDealStore { pool: pool.clone(), signal }),
+        Db::Postgres(pool) => std::sync::Arc::new(PgDealStore { pool: pool.clone(), signal }),
+    })
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+}
+
+macro_rules! deal_columns {
+    () => {
+        "seq, id, host_id, host_login_id, title, description, category_id, product_url, total_price, shares_total, shares_taken, \
+         min_shares, items_per_share, unit, deadline, meeting_name, meeting_lat, meeting_lon, keywords, status, views, created_at"
+    };
+}
+
+fn deal_from_row<R: sqlx::Row>(r: &R) -> DealRecord
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Uuid: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<f64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let meeting = match (r.get::<Option<String>, _>("meeting_name"), r.get::<Option<f64>, _>("meeting_lat"), r.get::<Option<f64>, _>("meeting_lon")) {
+        (Some(name), Some(lat), Some(lon)) => Some(MeetingPlace { name, lat, lon }),
+        _ => None,
+    };
+    DealRecord {
+        seq: r.get("seq"),
+        id: r.get("id"),
+        host_id: r.get("host_id"),
+        host_login_id: r.get("host_login_id"),
+        title: r.get("title"),
+        description: r.get("description"),
+        category_id: r.get("category_id"),
+        product_url: r.get("product_url"),
+        total_price: r.get("total_price"),
+        shares_total: r.get("shares_total"),
+        shares_taken: r.get("shares_taken"),
+        min_shares: r.get("min_shares"),
+        items_per_share: r.get("items_per_share"),
+        unit: r.get("unit"),
+        deadline: from_ms(r.get("deadline")),
+        meeting_place: meeting,
+        keywords: serde_json::from_str(&r.get::<String, _>("keywords")).unwrap_or_default(),
+        status: DealStatus::parse(&r.get::<String, _>("status")).unwrap_or(DealStatus::Cancelled),
+        views: r.get("views"),
+        created_at: from_ms(r.get("created_at")),
+    }
+}
+
+type MemberRow = (Uuid, String, i64, bool, i64);
+
+fn member_from_row(r: MemberRow) -> MemberRecord {
+    MemberRecord { user_id: r.0, login_id: r.1, shares: r.2, is_host: r.3, joined_at: from_ms(r.4) }
+}
+
+const MEMBERS_SQL: &str = "SELECT user_id, login_id, CAST(shares AS BIGINT), is_host, joined_at FROM deal_members \
+     WHERE deal_id = $1 ORDER BY is_host DESC, joined_at, user_id";
+
+
+macro_rules! sql_deal_store {
+    ($name:ident, $db:ty, $begin:literal, $lock:literal) => {
+        pub struct $name {
+            pool: sqlx::Pool<$db>,
+            signal: OutboxSignal,
+        }
+
+        #[async_trait]
+        impl DealStore for $name {
+            async fn create(&self, d: &DealRecord, host: &MemberRecord, now: DateTime<Utc>) -> sqlx::Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let mp = d.meeting_place.as_ref();
+                sqlx::query(
+                    "INSERT INTO deals (id, host_id, host_login_id, title, description, category_id, product_url, total_price, shares_total, \
+                     shares_taken, min_shares, items_per_share, unit, deadline, meeting_name, meeting_lat, meeting_lon, keywords, status, \
+                     views, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 0, $20, $20)",
+                )
+                .bind(d.id).bind(d.host_id).bind(&d.host_login_id).bind(&d.title).bind(&d.description).bind(d.category_id)
+                .bind(&d.product_url).bind(d.total_price).bind(d.shares_total as i32).bind(d.shares_taken as i32)
+                .bind(d.min_shares as i32).bind(d.items_per_share as i32).bind(&d.unit).bind(ms(d.deadline))
+                .bind(mp.map(|m| m.name.clone())).bind(mp.map(|m| m.lat)).bind(mp.map(|m| m.lon))
+                .bind(serde_json::to_string(&d.keywords).unwrap_or_else(|_| "[]".into())).bind(d.status.as_str()).bind(ms(d.created_at))
+                .execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO deal_members (deal_id, user_id, login_id, shares, is_host, joined_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(d.id).bind(host.user_id).bind(&host.login_id).bind(host.shares as i32).bind(true).bind(ms(host.joined_at))
+                    .execute(&mut *tx).await?;
+                let mut events = vec!["DealCreated"];
+                if d.status == DealStatus::Confirmed {
+                    events.push("DealConfirmed");
+                }
+                for e in events {
+                    (&mut *tx).enqueue(&Envelope::named(e, "deals", facts(d, std::slice::from_ref(host), None), now)).await?;
+                }
+                tx.commit().await?;
+                self.signal.notify();
+                Ok(())
+            }
+
+            async fn get(&self, id: Uuid) -> sqlx::Result<Option<DealRecord>> {
+                let row = sqlx::query(concat!("SELECT ", deal_columns!(), " FROM deals WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+                Ok(row.as_ref().map(deal_from_row))
+            }
+
+            async fn members(&self, id: Uuid) -> sqlx::Result<Vec<MemberRecord>> {
+                let rows: Vec<MemberRow> = sqlx::query_as(MEMBERS_SQL).bind(id).fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(member_from_row).collect())
+            }
+
+            async fn change(&self, id: Uuid, now: DateTime<Utc>, decide: Decide<'_>) -> sqlx::Result<Option<Result<(DealRecord, Vec<MemberRecord>), ApiError>>> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let row = sqlx::query(concat!("SELECT ", deal_columns!(), " FROM deals WHERE id = $1", $lock)).bind(id).fetch_optional(&mut *tx).await?;
+                let Some(mut deal) = row.as_ref().map(deal_from_row) else { return Ok(None) };
+                let rows: Vec<MemberRow> = sqlx::query_as(MEMBERS_SQL).bind(id).fetch_all(&mut *tx).await?;
+                let mut members: Vec<MemberRecord> = rows.into_iter().map(member_from_row).collect();
+                let plan = match decide(&deal, &members) {
+                    Ok(plan) => plan,
+                    Err(e) => return Ok(Some(Err(e))),
+                };
+                if let Some(m) = &plan.upsert_member {
+                    sqlx::query(
+                        "INSERT INTO deal_members (deal_id, user_id, login_id, shares, is_host, joined_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (deal_id, user_id) DO UPDATE SET shares = excluded.shares",
+                    )
+                    .bind(id).bind(m.user_id).bind(&m.login_id).bind(m.shares as i32).bind(m.is_host).bind(ms(m.joined_at))
+                    .execute(&mut *tx).await?;
+                    match members.iter_mut().find(|x| x.user_id == m.user_id) {
+                        Some(x) => x.shares = m.shares,
+                        None => members.push(m.clone()),
+                    }
+                }
+                if let Some(user) = plan.remove_member {
+                    sqlx::query("DELETE FROM deal_members WHERE deal_id = $1 AND user_id = $2").bind(id).bind(user).execute(&mut *tx).await?;
+                    members.retain(|m| m.user_id != user);
+                }
+                if let Some(taken) = plan.shares_taken {
+                    deal.shares_taken = taken;
+                }
+                if let Some(status) = plan.status {
+                    deal.status = status;
+                }
+                sqlx::query("UPDATE deals SET shares_taken = $1, status = $2, updated_at = $3 WHERE id = $4")
+                    .bind(deal.shares_taken as i32).bind(deal.status.as_str()).bind(ms(now)).bind(id)
+                    .execute(&mut *tx).await?;
+                for e in &plan.events {
+                    (&mut *tx).enqueue(&Envelope::named(e, "deals", facts(&deal, &members, plan.actor.as_ref()), now)).await?;
+                }
+                tx.commit().await?;
+                if !plan.events.is_empty() {
+                    self.signal.notify();
+                }
+                Ok(Some(Ok((deal, members))))
+            }
+
+            async fn fail_overdue(&self, now: DateTime<Utc>) -> sqlx::Result<usize> {
+                let ids: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM deals WHERE status = 'recruiting' AND deadline <= $1")
+                    .bind(ms(now)).fetch_all(&self.pool).await?;
+                let mut failed = 0;
+                for (id,) in ids {
+                    let decide = |d: &DealRecord, _: &[MemberRecord]| -> Result<Plan, ApiError> {
+                        if d.status == DealStatus::Recruiting && d.deadline <= now {
+                            Ok(Plan { status: Some(DealStatus::Failed), events: vec!["DealFailed"], ..Default::default() })
+                        } else {
+                            Ok(Plan::default())
+                        }
+                    };
+                    if let Some(Ok((d, _))) = self.change(id, now, &decide).await? {
+                        failed += usize::from(d.status == DealStatus::Failed);
+                    }
+                }
+                Ok(failed)
+            }
+
+            async fn announce_deadlines(&self, now: DateTime<Utc>) -> sqlx::Result<usize> {
+                let soon = ms(now + chrono::Duration::hours(24));
+                let ids: Vec<(Uuid,)> = sqlx::query_as(
+                    "SELECT id FROM deals WHERE status = 'recruiting' AND NOT deadline_notice_sent AND deadline <= $1 AND deadline > $2",
+                )
+                .bind(soon).bind(ms(now)).fetch_all(&self.pool).await?;
+                let mut sent = 0;
+                for (id,) in ids {
+                    let mut tx = self.pool.begin_with($begin).await?;
+                    let marked = sqlx::query("UPDATE deals SET deadline_notice_sent = TRUE WHERE id = $1 AND NOT deadline_notice_sent")
+                        .bind(id).execute(&mut *tx).await?;
+                    if marked.rows_affected() == 1 {
+                        let row = sqlx::query(concat!("SELECT ", deal_columns!(), " FROM deals WHERE id = $1")).bind(id).fetch_one(&mut *tx).await?;
+                        let deal = deal_from_row(&row);
+                        let rows: Vec<MemberRow> = sqlx::query_as(MEMBERS_SQL).bind(id).fetch_all(&mut *tx).await?;
+                        let members: Vec<MemberRecord> = rows.into_iter().map(member_from_row).collect();
+                        (&mut *tx).enqueue(&Envelope::named("DealDeadlineSoon", "deals", facts(&deal, &members, None), now)).await?;
+                        sent += 1;
+                    }
+                    tx.commit().await?;
+                }
+                if sent > 0 {
+                    self.signal.notify();
+                }
+                Ok(sent)
+            }
+
+            async fn list(&self, q: &ListQuery) -> sqlx::Result<Vec<DealRecord>> {
+                let mut b = sqlx::QueryBuilder::<$db>::new(concat!("SELECT ", deal_columns!(), " FROM deals WHERE 1 = 1"));
+                if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+                    // Substring match, so Korean words match inside longer words (휴지 ⊂ 화장지휴지).
+                    let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+                    b.push(" AND (title LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+                    b.push(" OR description LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+                    b.push(" OR keywords LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+                }
+                if let Some(c) = q.category_id {
+                    b.push(" AND category_id = ").push_bind(c);
+                }
+                if !q.statuses.is_empty() {
+                    b.push(" AND status IN (");
+                    let mut sep = b.separated(", ");
+                    for s in &q.statuses {
+                        sep.push_bind(s.as_str());
+                    }
+                    b.push(")");
+                }
+                if let Some(p) = q.min_price {
+                    b.push(" AND total_price >= ").push_bind(p);
+                }
+                if let Some(p) = q.max_price {
+                    b.push(" AND total_price <= ").push_bind(p);
+                }
+                if let Some(h) = q.host_id {
+                    b.push(" AND host_id = ").push_bind(h);
+                }
+                if let Some(m) = q.member_id {
+                    b.push(" AND id IN (SELECT deal_id FROM deal_members WHERE user_id = ").push_bind(m).push(" AND NOT is_host)");
+                }
+                let key = match q.sort.unwrap_or(Sort::Newest) {
+                    Sort::Newest => "seq",
+                    Sort::Deadline => "deadline",
+                    Sort::Remaining => "(shares_total - shares_taken)",
+                    Sort::Popular => "views",
+                };
+                let ascending = matches!(q.sort, Some(Sort::Deadline) | Some(Sort::Remaining));
+                if let Some((k, seq)) = q.after {
+                    let cmp = if ascending { ">" } else { "<" };
+                    b.push(format!(" AND ({key} {cmp} ")).push_bind(k);
+                    b.push(format!(" OR ({key} = ")).push_bind(k);
+                    b.push(format!(" AND seq {} ", if ascending { ">" } else { "<" })).push_bind(seq).push("))");
+                }
+                let dir = if ascending { "ASC" } else { "DESC" };
+                b.push(format!(" ORDER BY {key} {dir}, seq {dir} LIMIT ")).push_bind(i64::from(q.limit));
+                let rows = b.build().fetch_all(&self.pool).await?;
+                Ok(rows.iter().map(deal_from_row).collect())
+            }
+        }
+    };
+}
+
+sql_deal_store!(SqliteDealStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "");
+sql_deal_store!(PgDealStore, sqlx::Postgres, "BEGIN", " FOR UPDATE");
