@@ -4,4 +4,8 @@
 pub mod domain;
 pub mod money;
 pub mod rules;
+pub mod service;
 pub mod store;
+pub mod api;
+
+pub use service::Deals;

@@ -136,6 +136,7 @@ pub trait DealStore: Send + Sync {
     /// Publishes `DealDeadlineSoon` once for recruiting deals ending within 24 hours.
     async fn announce_deadlines(&self, now: DateTime<Utc>) -> sqlx::Result<usize>;
     async fn list(&self, q: &ListQuery) -> sqlx::Result<Vec<DealRecord>>;
+    async fn host_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>>;
 }
 
 pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Arc<dyn DealStore>> {
@@ -346,6 +347,12 @@ macro_rules! sql_deal_store {
                     self.signal.notify();
                 }
                 Ok(sent)
+            }
+
+            async fn host_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>> {
+                let row: Option<(Uuid,)> = sqlx::query_as("SELECT host_id FROM deals WHERE host_login_id = $1 LIMIT 1")
+                    .bind(login_id).fetch_optional(&self.pool).await?;
+                Ok(row.map(|r| r.0))
             }
 
             async fn list(&self, q: &ListQuery) -> sqlx::Result<Vec<DealRecord>> {

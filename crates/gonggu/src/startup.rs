@@ -13,6 +13,7 @@ use axum::{
     routing::{any, get},
     Extension, Router,
 };
+use gonggu_deals::{api::DealsState, Deals};
 use gonggu_wallet::{api::WalletState, Wallet};
 use gonggu_accounts::{api::AccountsState, mail::Mailer, password::PasswordHasher, service::Limits, Accounts};
 use gonggu_kernel::{
@@ -48,6 +49,8 @@ pub struct Application {
     databases: Vec<Db>,
     pub accounts: Arc<Accounts>,
     pub wallet: Arc<Wallet>,
+    pub deals: Arc<Deals>,
+    pub auth: Arc<Authenticator>,
 }
 
 /// Everything a test may want to swap.
@@ -130,10 +133,20 @@ impl Application {
         let wallet_store = gonggu_wallet::store::open(&wallet_db, wallet_signal.clone()).await.context("wallet migrations failed")?;
         let wallet = Arc::new(Wallet { store: wallet_store.clone(), clock: clock.clone() });
 
+        // deals
+        let deals_db = Db::connect(database_url.as_deref(), &settings.data_dir, "deals", SqliteTuning::default())
+            .await
+            .context("cannot open the deals database")?;
+        let deals_signal = OutboxSignal::default();
+        let deals_store = gonggu_deals::store::open(&deals_db, deals_signal.clone()).await.context("deals migrations failed")?;
+        let deals = Arc::new(Deals { store: deals_store, clock: clock.clone() });
+
         // Consumers subscribe before any relay starts, so they see every event.
         let mut background = vec![gonggu_wallet::consumer::spawn(bus.clone(), wallet_store.clone(), shutdown_rx.clone()).await?];
         background.push(spawn_relay("accounts", accounts_db.clone(), bus.clone(), accounts_signal, shutdown_rx.clone()));
         background.push(spawn_relay("wallet", wallet_db.clone(), bus.clone(), wallet_signal, shutdown_rx.clone()));
+        background.push(spawn_relay("deals", deals_db.clone(), bus.clone(), deals_signal, shutdown_rx.clone()));
+        background.push(spawn_deal_clock(deals.clone(), shutdown_rx.clone()));
         background.push(spawn_key_pruner(wallet_store, clock.clone(), shutdown_rx.clone()));
         background.push(spawn_revocation_listener(bus.clone(), auth.clone(), shutdown_rx.clone()).await?);
         background.push(spawn_limit_pruner(accounts.clone(), shutdown_rx.clone()));
@@ -142,6 +155,7 @@ impl Application {
         let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
             .merge(gonggu_accounts::api::router(AccountsState { accounts: accounts.clone(), auth: auth.clone() }))
             .merge(gonggu_wallet::api::router(WalletState { wallet: wallet.clone(), auth: auth.clone() }))
+            .merge(gonggu_deals::api::router(DealsState { deals: deals.clone(), auth: auth.clone() }))
             .split_for_parts();
         let openapi_json = Arc::new(openapi.to_pretty_json()?);
 
@@ -157,7 +171,7 @@ impl Application {
             .merge(shell::router())
             .layer(middleware::from_fn_with_state(web_session.clone(), web::web_session));
 
-        let databases = vec![accounts_db, wallet_db];
+        let databases = vec![accounts_db, wallet_db, deals_db];
         let ops = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
@@ -198,7 +212,7 @@ impl Application {
         let listener = TcpListener::bind(settings.http.addr)
             .await
             .with_context(|| format!("cannot listen on {} (http.addr / GONGGU_HTTP__ADDR)", settings.http.addr))?;
-        Ok(Self { listener, router, shutdown, shutdown_rx, background, databases, accounts, wallet })
+        Ok(Self { listener, router, shutdown, shutdown_rx, background, databases, accounts, wallet, deals, auth })
     }
 
     pub fn port(&self) -> u16 {
@@ -267,6 +281,22 @@ async fn spawn_revocation_listener(bus: Arc<dyn Bus>, auth: Arc<Authenticator>, 
             Ok(())
         }
     }))
+}
+
+/// Deadlines: every 15 seconds, deals past their deadline below the tipping point fail, and deals
+/// within 24 hours of it are announced once.
+fn spawn_deal_clock(deals: Arc<Deals>, shutdown: tokio_util_shutdown::Shutdown) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = deals.tick().await {
+                tracing::warn!(error = %format!("{e:#}"), "deal deadline pass failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+                _ = shutdown.wait() => return,
+            }
+        }
+    })
 }
 
 const WALLET_TUNING: SqliteTuning = SqliteTuning { synchronous_full: true, max_connections: 8 };
@@ -366,6 +396,9 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let wallet = Db::connect(url.as_deref(), &settings.data_dir, "wallet", WALLET_TUNING).await?;
     gonggu_wallet::store::open(&wallet, OutboxSignal::default()).await?;
     wallet.close().await;
+    let deals = Db::connect(url.as_deref(), &settings.data_dir, "deals", SqliteTuning::default()).await?;
+    gonggu_deals::store::open(&deals, OutboxSignal::default()).await?;
+    deals.close().await;
     tracing::info!(backend = db.backend(), "migrations applied");
     Ok(())
 }

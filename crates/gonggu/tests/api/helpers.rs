@@ -17,6 +17,8 @@ pub struct TestApp {
     pub clock: Clock,
     pub accounts: Arc<gonggu_accounts::Accounts>,
     pub wallet: Arc<gonggu_wallet::Wallet>,
+    pub auth: Arc<gonggu_kernel::auth::Authenticator>,
+    pub deals: Arc<gonggu_deals::Deals>,
 }
 
 pub const PASSWORD: &str = "coffee-and-tissues-42";
@@ -41,6 +43,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let port = app.port();
     let accounts = app.accounts.clone();
     let wallet = app.wallet.clone();
+    let auth = app.auth.clone();
+    let deals = app.deals.clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -50,6 +54,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         clock,
         accounts,
         wallet,
+        auth,
+        deals,
     }
 }
 
@@ -103,6 +109,17 @@ impl TestApp {
         let res = self.login(login_id, PASSWORD).await;
         assert_eq!(res.status(), StatusCode::OK);
         res.json().await.unwrap()
+    }
+
+    /// An access token for a synthetic user, minted with the app's key (for tests that need many
+    /// users of other contexts without paying for sign-up and Argon2 each time).
+    pub fn token_for(&self, login_id: &str) -> String {
+        self.auth.issue(uuid::Uuid::now_v7(), login_id, uuid::Uuid::now_v7(), chrono::Utc::now()).unwrap()
+    }
+
+    /// Runs the deals deadline pass now (instead of waiting for its timer).
+    pub async fn deals_tick(&self) {
+        self.deals.tick().await.unwrap();
     }
 
     pub fn mail_dir(&self) -> PathBuf {

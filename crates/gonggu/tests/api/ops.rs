@@ -94,6 +94,17 @@ async fn openapi_document_matches_the_routes() {
         "POST /api/v1/wallet/transfers",
         "GET /api/v1/wallet/transactions",
         "GET /api/v1/wallet/recipients/{login_id}",
+        "GET /api/v1/categories",
+        "GET /api/v1/deals",
+        "POST /api/v1/deals",
+        "GET /api/v1/deals/{id}",
+        "DELETE /api/v1/deals/{id}",
+        "POST /api/v1/deals/{id}/complete",
+        "GET /api/v1/deals/{id}/members",
+        "PUT /api/v1/deals/{id}/members/me",
+        "DELETE /api/v1/deals/{id}/members/me",
+        "GET /api/v1/me/deals",
+        "GET /api/v1/users/{login_id}/deals",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -1,0 +1,284 @@
+//! What the deals context can do, independent of HTTP.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use gonggu_kernel::{auth::AuthUser, clock::Clock, ApiError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    domain::{DealStatus, MeetingPlace, NewDealInput, CATEGORIES},
+    money, rules,
+    store::{DealRecord, DealStore, ListQuery, MemberRecord, Plan, Sort},
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Category {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct HostView {
+    pub login_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ImageView {
+    pub key: String,
+    pub url: String,
+    pub thumbnail_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct DealView {
+    pub id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub category: Category,
+    pub product_url: Option<String>,
+    pub total_price: i64,
+    /// The larger per-share price when the total does not divide evenly (never more than 1 won apart).
+    pub share_price: i64,
+    pub shares_total: i64,
+    pub shares_taken: i64,
+    pub min_shares: i64,
+    pub items_per_share: i64,
+    pub unit: String,
+    pub deadline: DateTime<Utc>,
+    pub meeting_place: Option<MeetingPlace>,
+    pub keywords: Vec<String>,
+    pub images: Vec<ImageView>,
+    pub host: HostView,
+    pub status: DealStatus,
+    pub views: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct MemberView {
+    pub login_id: String,
+    pub shares: i64,
+    /// What this member owes for their shares, in won.
+    pub amount: i64,
+    pub is_host: bool,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DealPage {
+    pub items: Vec<DealView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct ListParams {
+    /// Words to find in title, description or keywords (substring match, works for Korean).
+    pub q: Option<String>,
+    pub category: Option<i64>,
+    /// `recruiting`, `confirmed`, `completed`, `cancelled`, `failed`, or `open` (recruiting + confirmed).
+    pub status: Option<String>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    /// `newest` (default), `deadline`, `remaining` (fewest shares left first), `popular`.
+    pub sort: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+pub struct Deals {
+    pub store: Arc<dyn DealStore>,
+    pub clock: Clock,
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("deal_not_found", "공구를 찾을 수 없습니다.")
+}
+
+pub fn view(d: &DealRecord) -> DealView {
+    DealView {
+        id: d.id,
+        title: d.title.clone(),
+        description: d.description.clone(),
+        category: Category { id: d.category_id, name: CATEGORIES.get((d.category_id - 1) as usize).copied().unwrap_or("기타 물품").to_owned() },
+        product_url: d.product_url.clone(),
+        total_price: d.total_price,
+        share_price: money::share_price(d.total_price, d.shares_total as u32),
+        shares_total: d.shares_total,
+        shares_taken: d.shares_taken,
+        min_shares: d.min_shares,
+        items_per_share: d.items_per_share,
+        unit: d.unit.clone(),
+        deadline: d.deadline,
+        meeting_place: d.meeting_place.clone(),
+        keywords: d.keywords.clone(),
+        images: vec![],
+        host: HostView { login_id: d.host_login_id.clone() },
+        status: d.status,
+        views: d.views,
+        created_at: d.created_at,
+    }
+}
+
+pub fn member_views(d: &DealRecord, members: &[MemberRecord]) -> Vec<MemberView> {
+    let holdings: Vec<u32> = members.iter().map(|m| m.shares as u32).collect();
+    let amounts = money::amounts(d.total_price, d.shares_total as u32, &holdings);
+    members
+        .iter()
+        .zip(amounts)
+        .map(|(m, amount)| MemberView { login_id: m.login_id.clone(), shares: m.shares, amount, is_host: m.is_host, joined_at: m.joined_at })
+        .collect()
+}
+
+impl Deals {
+    pub fn categories(&self) -> Vec<Category> {
+        CATEGORIES.iter().enumerate().map(|(i, n)| Category { id: i as i64 + 1, name: (*n).to_owned() }).collect()
+    }
+
+    pub async fn create(&self, user: &AuthUser, input: NewDealInput) -> Result<DealView, ApiError> {
+        let now = self.clock.now();
+        let d = input.parse(now).map_err(ApiError::validation)?;
+        let status = if i64::from(d.host_shares) >= i64::from(d.min_shares) { DealStatus::Confirmed } else { DealStatus::Recruiting };
+        let record = DealRecord {
+            seq: 0,
+            id: Uuid::now_v7(),
+            host_id: user.user_id,
+            host_login_id: user.login_id.clone(),
+            title: d.title,
+            description: d.description,
+            category_id: d.category_id,
+            product_url: d.product_url,
+            total_price: d.total_price,
+            shares_total: d.shares_total.into(),
+            shares_taken: d.host_shares.into(),
+            min_shares: d.min_shares.into(),
+            items_per_share: d.items_per_share.into(),
+            unit: d.unit,
+            deadline: d.deadline,
+            meeting_place: d.meeting_place,
+            keywords: d.keywords,
+            status,
+            views: 0,
+            created_at: now,
+        };
+        let host = MemberRecord { user_id: user.user_id, login_id: user.login_id.clone(), shares: d.host_shares.into(), is_host: true, joined_at: now };
+        self.store.create(&record, &host, now).await?;
+        self.get(record.id).await
+    }
+
+    pub async fn get(&self, id: Uuid) -> Result<DealView, ApiError> {
+        Ok(view(&self.store.get(id).await?.ok_or_else(not_found)?))
+    }
+
+    pub async fn members(&self, id: Uuid) -> Result<Vec<MemberView>, ApiError> {
+        let d = self.store.get(id).await?.ok_or_else(not_found)?;
+        let members = self.store.members(id).await?;
+        Ok(member_views(&d, &members))
+    }
+
+    async fn change(&self, id: Uuid, decide: impl Fn(&DealRecord, &[MemberRecord], DateTime<Utc>) -> Result<Plan, ApiError> + Send + Sync) -> Result<(DealRecord, Vec<MemberRecord>), ApiError> {
+        let now = self.clock.now();
+        let f = move |d: &DealRecord, m: &[MemberRecord]| decide(d, m, now);
+        self.store.change(id, now, &f).await?.ok_or_else(not_found)?
+    }
+
+    pub async fn set_shares(&self, user: &AuthUser, id: Uuid, shares: i64) -> Result<(DealView, Vec<MemberView>), ApiError> {
+        let (uid, login) = (user.user_id, user.login_id.clone());
+        let (d, m) = self.change(id, move |d, m, now| rules::set_shares(d, m, uid, &login, shares, now)).await?;
+        Ok((view(&d), member_views(&d, &m)))
+    }
+
+    pub async fn leave(&self, user: &AuthUser, id: Uuid) -> Result<(), ApiError> {
+        let uid = user.user_id;
+        self.change(id, move |d, m, now| rules::leave(d, m, uid, now)).await?;
+        Ok(())
+    }
+
+    pub async fn cancel(&self, user: &AuthUser, id: Uuid) -> Result<DealView, ApiError> {
+        let uid = user.user_id;
+        let (d, _) = self.change(id, move |d, _, _| rules::cancel(d, uid)).await?;
+        Ok(view(&d))
+    }
+
+    pub async fn complete(&self, user: &AuthUser, id: Uuid) -> Result<DealView, ApiError> {
+        let uid = user.user_id;
+        let (d, _) = self.change(id, move |d, _, _| rules::complete(d, uid)).await?;
+        Ok(view(&d))
+    }
+
+    pub async fn list(&self, params: ListParams, host: Option<Uuid>, member: Option<Uuid>) -> Result<DealPage, ApiError> {
+        let sort = match params.sort.as_deref().unwrap_or("newest") {
+            "newest" => Sort::Newest,
+            "deadline" => Sort::Deadline,
+            "remaining" => Sort::Remaining,
+            "popular" => Sort::Popular,
+            "nearest" => return Err(ApiError::field("sort", "가까운 순 정렬은 아직 지원하지 않습니다.")),
+            _ => return Err(ApiError::field("sort", "sort는 newest, deadline, remaining, popular 중 하나입니다.")),
+        };
+        let statuses = match params.status.as_deref() {
+            None | Some("") => vec![],
+            Some("open") => vec![DealStatus::Recruiting, DealStatus::Confirmed],
+            Some(s) => vec![DealStatus::parse(s).ok_or_else(|| ApiError::field("status", "알 수 없는 상태입니다."))?],
+        };
+        if let Some(c) = params.category {
+            if !(1..=CATEGORIES.len() as i64).contains(&c) {
+                return Err(ApiError::field("category", "알 수 없는 카테고리입니다."));
+            }
+        }
+        if let (Some(a), Some(b)) = (params.min_price, params.max_price) {
+            if a > b {
+                return Err(ApiError::field("max_price", "최대 금액은 최소 금액 이상이어야 합니다."));
+            }
+        }
+        let after = params.cursor.as_deref().map(decode_cursor).transpose().map_err(|_| ApiError::bad_request("invalid_cursor", "cursor 값이 올바르지 않습니다."))?;
+        let limit = gonggu_kernel::page::clamp_limit(params.limit);
+        let q = ListQuery {
+            q: params.q.clone(),
+            category_id: params.category,
+            statuses,
+            min_price: params.min_price,
+            max_price: params.max_price,
+            host_id: host,
+            member_id: member,
+            sort: Some(sort),
+            after,
+            limit: limit + 1,
+        };
+        let mut rows = self.store.list(&q).await?;
+        let next_cursor = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|d| {
+                let key = match sort {
+                    Sort::Newest => d.seq,
+                    Sort::Deadline => d.deadline.timestamp_millis(),
+                    Sort::Remaining => d.shares_total - d.shares_taken,
+                    Sort::Popular => d.views,
+                };
+                encode_cursor(key, d.seq)
+            })
+        } else {
+            None
+        };
+        Ok(DealPage { items: rows.iter().map(view).collect(), next_cursor })
+    }
+
+    /// Background work: fail overdue deals and announce deadlines within 24 hours.
+    pub async fn tick(&self) -> anyhow::Result<(usize, usize)> {
+        let now = self.clock.now();
+        Ok((self.store.fail_overdue(now).await?, self.store.announce_deadlines(now).await?))
+    }
+}
+
+fn encode_cursor(key: i64, seq: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{key}:{seq}"))
+}
+
+fn decode_cursor(s: &str) -> Result<(i64, i64), ()> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| ())?;
+    let text = String::from_utf8(raw).map_err(|_| ())?;
+    let (a, b) = text.split_once(':').ok_or(())?;
+    Ok((a.parse().map_err(|_| ())?, b.parse().map_err(|_| ())?))
+}

@@ -1,0 +1,261 @@
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{error_of, spawn_app, spawn_app_with, TestApp};
+
+fn new_deal(shares: i64) -> Value {
+    json!({
+        "title": "코스트코 휴지 30롤",
+        "description": "반씩 나눠요. 역삼역 2번 출구에서 만나요.",
+        "category_id": 4,
+        "product_url": "https://www.costco.co.kr/p/123",
+        "total_price": 25_990,
+        "shares_total": shares,
+        "items_per_share": 10,
+        "unit": "개",
+        "deadline": (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339(),
+        "keywords": ["휴지", "코스트코"],
+    })
+}
+
+async fn create(app: &TestApp, token: &str, body: &Value) -> Value {
+    let res = app.post_json_as("/api/v1/deals", token, body).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json().await.unwrap()
+}
+
+async fn join(app: &TestApp, token: &str, id: &str, shares: i64) -> reqwest::Response {
+    app.put_json_as(&format!("/api/v1/deals/{id}/members/me"), token, &json!({"shares": shares})).await
+}
+
+#[tokio::test]
+async fn create_view_and_categories() {
+    let app = spawn_app().await;
+    let host = app.token_for("host_a");
+    let d = create(&app, &host, &new_deal(3)).await;
+    assert_eq!((d["status"].as_str(), d["shares_taken"].as_i64(), d["min_shares"].as_i64()), (Some("recruiting"), Some(1), Some(3)));
+    assert_eq!(d["share_price"], 8664, "25,990 over 3 shares: 8,664 + 8,663 + 8,663");
+    assert_eq!(d["category"], json!({"id": 4, "name": "생활/주방"}));
+    assert_eq!(d["host"]["login_id"], "host_a");
+    assert_eq!(d["images"], json!([]), "a deal without images is fine");
+    let id = d["id"].as_str().unwrap();
+    let got: Value = app.get(&format!("/api/v1/deals/{id}")).await.json().await.unwrap();
+    assert_eq!(got["title"], "코스트코 휴지 30롤");
+    let cats: Value = app.get("/api/v1/categories").await.json().await.unwrap();
+    assert_eq!(cats["items"].as_array().unwrap().len(), 18);
+    assert_eq!(cats["items"][0], json!({"id": 1, "name": "디지털기기"}));
+    let (status, err) = error_of(app.get("/api/v1/deals/00000000-0000-0000-0000-000000000000").await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::NOT_FOUND, Some("deal_not_found")));
+    let (status, _) = error_of(app.get("/api/v1/deals/not-a-uuid").await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(app.post_json("/api/v1/deals", &new_deal(3)).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn creation_rules_answer_422_by_field() {
+    let app = spawn_app().await;
+    let host = app.token_for("rules_host");
+    let cases = [
+        ("title", json!({"title": "휴"})),
+        ("total_price", json!({"total_price": 50})),
+        ("shares_total", json!({"shares_total": 1})),
+        ("min_shares", json!({"min_shares": 9})),
+        ("product_url", json!({"product_url": "javascript:alert(1)"})),
+        ("deadline", json!({"deadline": chrono::Utc::now().to_rfc3339()})),
+        ("deadline", json!({"deadline": (chrono::Utc::now() + chrono::Duration::days(15)).to_rfc3339()})),
+        ("unit", json!({"unit": "톤"})),
+        ("category_id", json!({"category_id": 99})),
+        ("keywords", json!({"keywords": (0..11).map(|i| format!("k{i}")).collect::<Vec<_>>()})),
+    ];
+    for (field, patch) in cases {
+        let mut body = new_deal(3);
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (status, err) = error_of(app.post_json_as("/api/v1/deals", &host, &body).await).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+        assert!(err["details"]["fields"][field].is_string(), "{field}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn join_change_leave_and_exact_amounts() {
+    let app = spawn_app().await;
+    let host = app.token_for("j_host");
+    let (a, b) = (app.token_for("j_a"), app.token_for("j_b"));
+    let mut body = new_deal(3);
+    body["min_shares"] = json!(2);
+    let d = create(&app, &host, &body).await;
+    let id = d["id"].as_str().unwrap();
+
+    let res = join(&app, &a, id, 1).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let m: Value = res.json().await.unwrap();
+    assert_eq!(m["deal"]["status"], "confirmed", "tipping point reached");
+    let (status, err) = error_of(join(&app, &b, id, 2).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("deal_full")));
+    assert_eq!(err["details"]["remaining"], 1);
+    let m: Value = join(&app, &b, id, 1).await.json().await.unwrap();
+    assert_eq!(m["deal"]["shares_taken"], 3);
+    let amounts: Vec<i64> = m["members"].as_array().unwrap().iter().map(|x| x["amount"].as_i64().unwrap()).collect();
+    assert_eq!(amounts, [8664, 8663, 8663]);
+    assert_eq!(amounts.iter().sum::<i64>(), 25_990);
+    assert_eq!(m["members"][0]["is_host"], true);
+
+    let members: Value = app.get_as(&format!("/api/v1/deals/{id}/members"), &a).await.json().await.unwrap();
+    assert_eq!(members["items"].as_array().unwrap().len(), 3);
+
+    for (token, shares, code) in [(&host, 1, "own_deal"), (&a, 0, "validation_failed"), (&a, -1, "validation_failed")] {
+        let (_, err) = error_of(join(&app, token, id, shares).await).await;
+        assert_eq!(err["code"], code);
+    }
+    let (_, err) = error_of(app.delete_as(&format!("/api/v1/deals/{id}/members/me"), &a).await).await;
+    assert_eq!(err["code"], "deal_confirmed", "no leaving after confirmation");
+    let (_, err) = error_of(app.delete_as(&format!("/api/v1/deals/{id}/members/me"), &host).await).await;
+    assert_eq!(err["code"], "host_cannot_leave");
+
+    // Leaving works while recruiting.
+    let d2 = create(&app, &host, &new_deal(4)).await;
+    let id2 = d2["id"].as_str().unwrap();
+    join(&app, &a, id2, 2).await;
+    assert_eq!(app.delete_as(&format!("/api/v1/deals/{id2}/members/me"), &a).await.status(), StatusCode::NO_CONTENT);
+    let after: Value = app.get(&format!("/api/v1/deals/{id2}")).await.json().await.unwrap();
+    assert_eq!(after["shares_taken"], 1);
+    let (_, err) = error_of(app.delete_as(&format!("/api/v1/deals/{id2}/members/me"), &a).await).await;
+    assert_eq!(err["code"], "not_a_member");
+}
+
+#[tokio::test]
+async fn only_the_host_cancels_or_completes() {
+    let app = spawn_app().await;
+    let host = app.token_for("c_host");
+    let other = app.token_for("c_other");
+    let d = create(&app, &host, &new_deal(2)).await;
+    let id = d["id"].as_str().unwrap();
+    let (status, err) = error_of(app.delete_as(&format!("/api/v1/deals/{id}"), &other).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::FORBIDDEN, Some("not_host")));
+    let (status, _) = error_of(app.post_json_as(&format!("/api/v1/deals/{id}/complete"), &other, &json!({})).await).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, err) = error_of(app.post_json_as(&format!("/api/v1/deals/{id}/complete"), &host, &json!({})).await).await;
+    assert_eq!(err["code"], "not_confirmed");
+    join(&app, &other, id, 1).await;
+    let done: Value = app.post_json_as(&format!("/api/v1/deals/{id}/complete"), &host, &json!({})).await.json().await.unwrap();
+    assert_eq!(done["status"], "completed");
+
+    let d = create(&app, &host, &new_deal(3)).await;
+    let id = d["id"].as_str().unwrap();
+    let cancelled: Value = app.delete_as(&format!("/api/v1/deals/{id}"), &host).await.json().await.unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    let (_, err) = error_of(join(&app, &other, id, 1).await).await;
+    assert_eq!(err["code"], "deal_closed", "no joining a cancelled deal");
+}
+
+#[tokio::test]
+async fn past_deadline_deals_fail_and_refuse_joins() {
+    let app = spawn_app().await;
+    let host = app.token_for("f_host");
+    let d = create(&app, &host, &new_deal(3)).await;
+    let id = d["id"].as_str().unwrap();
+    app.clock.advance(chrono::Duration::days(3) + chrono::Duration::minutes(1));
+    let (_, err) = error_of(join(&app, &app.token_for("late"), id, 1).await).await;
+    assert_eq!(err["code"], "deadline_passed");
+    app.deals_tick().await;
+    let after: Value = app.get(&format!("/api/v1/deals/{id}")).await.json().await.unwrap();
+    assert_eq!(after["status"], "failed");
+}
+
+#[tokio::test]
+async fn browse_search_filter_sort_and_page() {
+    let app = spawn_app().await;
+    let host = app.token_for("b_host");
+    let titles = ["코스트코 휴지 30롤", "제주 감귤 10kg", "생수 2L 24병", "대용량 물티슈", "키친타올 휴지 묶음"];
+    let mut ids = vec![];
+    for (i, t) in titles.iter().enumerate() {
+        let mut body = new_deal(2 + i as i64);
+        body["title"] = json!(t);
+        body["keywords"] = json!([]);
+        body["description"] = json!("");
+        body["total_price"] = json!(10_000 * (i as i64 + 1));
+        ids.push(create(&app, &host, &body).await["id"].as_str().unwrap().to_owned());
+    }
+    let found: Value = app.get("/api/v1/deals?q=%ED%9C%B4%EC%A7%80").await.json().await.unwrap(); // 휴지
+    let names: Vec<&str> = found["items"].as_array().unwrap().iter().map(|d| d["title"].as_str().unwrap()).collect();
+    assert_eq!(names, ["키친타올 휴지 묶음", "코스트코 휴지 30롤"]);
+    let priced: Value = app.get("/api/v1/deals?min_price=20000&max_price=30000").await.json().await.unwrap();
+    assert_eq!(priced["items"].as_array().unwrap().len(), 2);
+    let remaining: Value = app.get("/api/v1/deals?sort=remaining").await.json().await.unwrap();
+    let left: Vec<i64> = remaining["items"].as_array().unwrap().iter().map(|d| d["shares_total"].as_i64().unwrap() - d["shares_taken"].as_i64().unwrap()).collect();
+    assert_eq!(left, [1, 2, 3, 4, 5]);
+
+    // Pages of two never repeat or skip, even when deals are added between pages.
+    let first: Value = app.get("/api/v1/deals?limit=2").await.json().await.unwrap();
+    let mut seen: Vec<String> = first["items"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_owned()).collect();
+    create(&app, &host, &new_deal(2)).await;
+    let mut cursor = first["next_cursor"].as_str().map(str::to_owned);
+    while let Some(c) = cursor {
+        let page: Value = app.get(&format!("/api/v1/deals?limit=2&cursor={c}")).await.json().await.unwrap();
+        seen.extend(page["items"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_owned()));
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+    }
+    let mut expected = ids.clone();
+    expected.reverse();
+    assert_eq!(seen, expected);
+
+    let mine: Value = app.get_as("/api/v1/me/deals?role=host", &host).await.json().await.unwrap();
+    assert_eq!(mine["items"].as_array().unwrap().len(), 6);
+    let public: Value = app.get("/api/v1/users/b_host/deals").await.json().await.unwrap();
+    assert_eq!(public["items"].as_array().unwrap().len(), 6);
+    let joiner = app.token_for("b_joiner");
+    join(&app, &joiner, &ids[2], 1).await;
+    let joined: Value = app.get_as("/api/v1/me/deals?role=member", &joiner).await.json().await.unwrap();
+    assert_eq!(joined["items"].as_array().unwrap().len(), 1);
+
+    for (q, status) in [("sort=cheapest", 422), ("status=open", 200), ("status=weird", 422), ("category=0", 422), ("cursor=%21", 400), ("min_price=5&max_price=1", 422)] {
+        assert_eq!(app.get(&format!("/api/v1/deals?{q}")).await.status().as_u16(), status, "{q}");
+    }
+}
+
+/// 200 buyers race for the 10 shares left: exactly 10 are granted.
+async fn race(app: TestApp) {
+    let host = app.token_for("race_host");
+    let mut body = new_deal(11);
+    body["min_shares"] = json!(11);
+    let d = create(&app, &host, &body).await;
+    let id = Arc::new(d["id"].as_str().unwrap().to_owned());
+    let app = Arc::new(app);
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let (app, id) = (app.clone(), id.clone());
+            tokio::spawn(async move {
+                let token = app.token_for(&format!("buyer_{i}"));
+                join(&app, &token, &id, 1).await.status()
+            })
+        })
+        .collect();
+    let mut granted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::OK => granted += 1,
+            StatusCode::CONFLICT => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(granted, 10);
+    let after: Value = app.get(&format!("/api/v1/deals/{id}")).await.json().await.unwrap();
+    assert_eq!((after["shares_taken"].as_i64(), after["status"].as_str()), (Some(11), Some("confirmed")));
+    let members: Value = app.get_as(&format!("/api/v1/deals/{id}/members"), &host).await.json().await.unwrap();
+    assert_eq!(members["items"].as_array().unwrap().len(), 11);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_overbooking_on_sqlite() {
+    race(spawn_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_overbooking_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("no_overbooking_on_postgres").await else { return };
+    race(spawn_app_with(|s| s.database.url = Some(gonggu::settings::Secret::new(url))).await).await;
+}
