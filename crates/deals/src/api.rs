@@ -17,7 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{
-    domain::NewDealInput,
+    domain::{DealPatch, NewDealInput},
     service::{Category, DealPage, DealView, Deals, ListParams, MemberView},
 };
 
@@ -31,7 +31,7 @@ pub fn router(state: DealsState) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(categories))
         .routes(routes!(list, create))
-        .routes(routes!(get_deal, cancel))
+        .routes(routes!(get_deal, update, cancel))
         .routes(routes!(complete))
         .routes(routes!(members))
         .routes(routes!(join_or_change, leave))
@@ -69,11 +69,20 @@ async fn create(State(s): State<DealsState>, user: AuthUser, Json(input): Json<N
     Ok((StatusCode::CREATED, Json(s.deals.create(&user, input).await?)))
 }
 
-/// One deal.
+/// One deal. A signed-in viewer is counted once per day.
 #[utoipa::path(get, path = "/api/v1/deals/{id}", tag = "deals", params(("id" = Uuid, Path)),
     responses((status = 200, body = DealView), (status = 404, body = ErrorEnvelope)))]
-async fn get_deal(State(s): State<DealsState>, Path(id): Path<String>) -> Result<Json<DealView>, ApiError> {
-    Ok(Json(s.deals.get(deal_id(&id)?).await?))
+async fn get_deal(State(s): State<DealsState>, user: Option<AuthUser>, Path(id): Path<String>) -> Result<Json<DealView>, ApiError> {
+    let viewer = user.map(|u| u.user_id.to_string());
+    Ok(Json(s.deals.open_deal(deal_id(&id)?, viewer.as_deref()).await?))
+}
+
+/// Edit (host only). Price, shares, deadline and title are frozen once someone else joined.
+#[utoipa::path(patch, path = "/api/v1/deals/{id}", tag = "deals", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = DealPatch,
+    responses((status = 200, body = DealView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+              (status = 409, description = "deal_locked, deal_closed", body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn update(State(s): State<DealsState>, user: AuthUser, Path(id): Path<String>, Json(patch): Json<DealPatch>) -> Result<Json<DealView>, ApiError> {
+    Ok(Json(s.deals.update(&user, deal_id(&id)?, patch).await?))
 }
 
 /// Cancel (host only; members are told by event).

@@ -297,3 +297,23 @@ mod tests {
         }
     }
 }
+
+/// `PATCH /api/v1/deals/{id}`: every field optional. Description, keywords and meeting place may
+/// change any time the deal is open; the rest only while nobody but the host has joined.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct DealPatch {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub category_id: Option<i64>,
+    /// An empty string removes the link.
+    pub product_url: Option<String>,
+    pub total_price: Option<i64>,
+    pub shares_total: Option<i64>,
+    pub min_shares: Option<i64>,
+    pub items_per_share: Option<i64>,
+    pub unit: Option<String>,
+    pub deadline: Option<DateTime<Utc>>,
+    pub meeting_place: Option<MeetingPlace>,
+    pub keywords: Option<Vec<String>>,
+    pub image_keys: Option<Vec<String>>,
+}

@@ -186,3 +186,84 @@ mod tests {
         assert!(set_shares(&d, std::slice::from_ref(&m), m.user_id, "a", 1, Utc::now()).is_ok(), "fewer, still at the tipping point");
     }
 }
+
+/// The host edits a deal. Fields that change what members agreed to (price, shares, deadline, …)
+/// are frozen once anyone else joined.
+pub fn edit(d: &DealRecord, members: &[MemberRecord], user: Uuid, p: &crate::domain::DealPatch, now: DateTime<Utc>) -> Result<Plan, ApiError> {
+    use crate::domain::{parse_deadline, parse_description, parse_keywords, parse_meeting_place, parse_title, parse_url, CATEGORIES, UNITS};
+    host_only(d, user)?;
+    if !d.status.is_open() {
+        return Err(closed(d));
+    }
+    let mut e = d.clone();
+    let mut errors = gonggu_kernel::error::FieldErrors::new();
+    let mut put = |f: &str, m: &str| {
+        errors.insert(f.to_owned(), m.to_owned());
+    };
+    if let Some(v) = &p.description {
+        parse_description(v).map(|v| e.description = v).unwrap_or_else(|m| put("description", m));
+    }
+    if let Some(v) = &p.keywords {
+        parse_keywords(v).map(|v| e.keywords = v).unwrap_or_else(|m| put("keywords", m));
+    }
+    if let Some(v) = &p.meeting_place {
+        parse_meeting_place(Some(v)).map(|v| e.meeting_place = v).unwrap_or_else(|(f, m)| put(f, m));
+    }
+    if p.image_keys.as_ref().is_some_and(|k| !k.is_empty()) {
+        put("image_keys", "사진 첨부는 아직 지원하지 않습니다.");
+    }
+    if let Some(v) = &p.title {
+        parse_title(v).map(|v| e.title = v).unwrap_or_else(|m| put("title", m));
+    }
+    if let Some(v) = p.category_id {
+        if (1..=CATEGORIES.len() as i64).contains(&v) { e.category_id = v } else { put("category_id", "카테고리를 골라 주세요.") }
+    }
+    if let Some(v) = &p.product_url {
+        parse_url(Some(v)).map(|v| e.product_url = v).unwrap_or_else(|m| put("product_url", m));
+    }
+    if let Some(v) = p.total_price {
+        if (100..=10_000_000).contains(&v) { e.total_price = v } else { put("total_price", "총 금액은 100원 이상 10,000,000원 이하여야 합니다.") }
+    }
+    if let Some(v) = p.shares_total {
+        if (2..=100).contains(&v) && v >= d.shares_taken { e.shares_total = v } else { put("shares_total", "나눌 몫은 2~100개이고 이미 잡힌 몫보다 적을 수 없습니다.") }
+    }
+    if let Some(v) = p.min_shares {
+        e.min_shares = v;
+    }
+    if e.min_shares < 2 || e.min_shares > e.shares_total {
+        put("min_shares", "최소 인원(몫)은 2개 이상, 전체 몫 이하여야 합니다.");
+    }
+    if let Some(v) = p.items_per_share {
+        if (1..=10_000).contains(&v) { e.items_per_share = v } else { put("items_per_share", "한 몫의 수량은 1~10,000이어야 합니다.") }
+    }
+    if let Some(v) = &p.unit {
+        if UNITS.contains(&v.as_str()) { e.unit = v.clone() } else { put("unit", "단위를 골라 주세요.") }
+    }
+    if let Some(v) = p.deadline {
+        if v != d.deadline {
+            parse_deadline(v, now).map(|v| e.deadline = v).unwrap_or_else(|m| put("deadline", m));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let frozen_changed = e.title != d.title
+        || e.category_id != d.category_id
+        || e.product_url != d.product_url
+        || e.total_price != d.total_price
+        || e.shares_total != d.shares_total
+        || e.min_shares != d.min_shares
+        || e.items_per_share != d.items_per_share
+        || e.unit != d.unit
+        || e.deadline != d.deadline;
+    if frozen_changed && members.iter().any(|m| !m.is_host) {
+        return Err(ApiError::conflict("deal_locked", "다른 사람이 참여한 뒤에는 제목, 가격, 몫, 마감 시간을 바꿀 수 없습니다."));
+    }
+    let mut plan = Plan { events: vec!["DealUpdated"], ..Default::default() };
+    if d.status == DealStatus::Recruiting && d.shares_taken >= e.min_shares {
+        plan.status = Some(DealStatus::Confirmed);
+        plan.events.push("DealConfirmed");
+    }
+    plan.edited = Some(e);
+    Ok(plan)
+}

@@ -173,6 +173,23 @@ impl Deals {
         Ok(view(&self.store.get(id).await?.ok_or_else(not_found)?))
     }
 
+    /// A deal as someone opens it: counts the view once per viewer per day (Asia/Seoul).
+    pub async fn open_deal(&self, id: Uuid, viewer: Option<&str>) -> Result<DealView, ApiError> {
+        if let Some(viewer) = viewer {
+            let day = self.clock.now().with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).expect("offset")).format("%Y-%m-%d").to_string();
+            if self.store.get(id).await?.is_some() {
+                self.store.record_view(id, viewer, &day).await?;
+            }
+        }
+        self.get(id).await
+    }
+
+    pub async fn update(&self, user: &AuthUser, id: Uuid, patch: crate::domain::DealPatch) -> Result<DealView, ApiError> {
+        let uid = user.user_id;
+        let (d, _) = self.change(id, move |d, m, now| rules::edit(d, m, uid, &patch, now)).await?;
+        Ok(view(&d))
+    }
+
     pub async fn members(&self, id: Uuid) -> Result<Vec<MemberView>, ApiError> {
         let d = self.store.get(id).await?.ok_or_else(not_found)?;
         let members = self.store.members(id).await?;

@@ -52,6 +52,8 @@ pub struct MemberRecord {
 /// What a decision wants done to one deal.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
+    /// New values for the deal's editable columns.
+    pub edited: Option<DealRecord>,
     pub upsert_member: Option<MemberRecord>,
     pub remove_member: Option<Uuid>,
     pub shares_taken: Option<i64>,
@@ -137,6 +139,8 @@ pub trait DealStore: Send + Sync {
     async fn announce_deadlines(&self, now: DateTime<Utc>) -> sqlx::Result<usize>;
     async fn list(&self, q: &ListQuery) -> sqlx::Result<Vec<DealRecord>>;
     async fn host_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>>;
+    /// Counts a view unless this viewer already viewed the deal on `day`.
+    async fn record_view(&self, id: Uuid, viewer: &str, day: &str) -> sqlx::Result<()>;
 }
 
 pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Arc<dyn DealStore>> {
@@ -284,6 +288,22 @@ macro_rules! sql_deal_store {
                     sqlx::query("DELETE FROM deal_members WHERE deal_id = $1 AND user_id = $2").bind(id).bind(user).execute(&mut *tx).await?;
                     members.retain(|m| m.user_id != user);
                 }
+                if let Some(e) = &plan.edited {
+                    let mp = e.meeting_place.as_ref();
+                    sqlx::query(
+                        "UPDATE deals SET title = $1, description = $2, category_id = $3, product_url = $4, total_price = $5, shares_total = $6, \
+                         min_shares = $7, items_per_share = $8, unit = $9, deadline = $10, meeting_name = $11, meeting_lat = $12, meeting_lon = $13, \
+                         keywords = $14, deadline_notice_sent = CASE WHEN deadline = $10 THEN deadline_notice_sent ELSE FALSE END WHERE id = $15",
+                    )
+                    .bind(&e.title).bind(&e.description).bind(e.category_id).bind(&e.product_url).bind(e.total_price).bind(e.shares_total as i32)
+                    .bind(e.min_shares as i32).bind(e.items_per_share as i32).bind(&e.unit).bind(ms(e.deadline))
+                    .bind(mp.map(|m| m.name.clone())).bind(mp.map(|m| m.lat)).bind(mp.map(|m| m.lon))
+                    .bind(serde_json::to_string(&e.keywords).unwrap_or_else(|_| "[]".into())).bind(id)
+                    .execute(&mut *tx).await?;
+                    let keep = (deal.seq, deal.id, deal.host_id, deal.host_login_id.clone(), deal.shares_taken, deal.status, deal.views, deal.created_at);
+                    deal = e.clone();
+                    (deal.seq, deal.id, deal.host_id, deal.host_login_id, deal.shares_taken, deal.status, deal.views, deal.created_at) = keep;
+                }
                 if let Some(taken) = plan.shares_taken {
                     deal.shares_taken = taken;
                 }
@@ -347,6 +367,16 @@ macro_rules! sql_deal_store {
                     self.signal.notify();
                 }
                 Ok(sent)
+            }
+
+            async fn record_view(&self, id: Uuid, viewer: &str, day: &str) -> sqlx::Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let first = sqlx::query("INSERT INTO deal_views (deal_id, viewer, day) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(id.to_string()).bind(viewer).bind(day).execute(&mut *tx).await?;
+                if first.rows_affected() == 1 {
+                    sqlx::query("UPDATE deals SET views = views + 1 WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                }
+                tx.commit().await
             }
 
             async fn host_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>> {

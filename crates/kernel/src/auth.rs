@@ -149,6 +149,22 @@ where
     }
 }
 
+/// `Option<AuthUser>`: `None` without an `Authorization` header; a present but bad token is still 401.
+impl<S> axum::extract::OptionalFromRequestParts<S> for AuthUser
+where
+    Arc<Authenticator>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if parts.extensions.get::<AuthUser>().is_none() && !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        <AuthUser as FromRequestParts<S>>::from_request_parts(parts, state).await.map(Some)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,3 +102,11 @@ CREATE TABLE processed_events (
     processed_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (consumer, event_id)
 );
+
+-- One view per viewer per day (Asia/Seoul); `deals.views` counts the rows.
+CREATE TABLE deal_views (
+    deal_id TEXT NOT NULL,
+    viewer  TEXT NOT NULL,
+    day     TEXT NOT NULL,
+    PRIMARY KEY (deal_id, viewer, day)
+);

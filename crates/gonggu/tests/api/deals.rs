@@ -259,3 +259,85 @@ async fn no_overbooking_on_postgres() {
     let Some(url) = gonggu_kernel::testkit::fresh_postgres("no_overbooking_on_postgres").await else { return };
     race(spawn_app_with(|s| s.database.url = Some(gonggu::settings::Secret::new(url))).await).await;
 }
+
+#[tokio::test]
+async fn host_edits_with_frozen_fields_after_a_join() {
+    let app = spawn_app().await;
+    let host = app.token_for("e_host");
+    let other = app.token_for("e_other");
+    let d = create(&app, &host, &new_deal(4)).await;
+    let id = d["id"].as_str().unwrap();
+    let url = app.url(&format!("/api/v1/deals/{id}"));
+    let patch = |body: Value| app.api.patch(&url).bearer_auth(&host).json(&body).send();
+    let res = patch(json!({"total_price": 30_000, "description": "새 설명", "keywords": ["휴지"]})).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!((v["total_price"].as_i64(), v["share_price"].as_i64(), v["description"].as_str()), (Some(30_000), Some(7_500), Some("새 설명")));
+    let (status, err) = error_of(patch(json!({"total_price": 5})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(err["details"]["fields"]["total_price"].is_string());
+    let res = app.api.patch(app.url(&format!("/api/v1/deals/{id}"))).bearer_auth(&other).json(&json!({"description": "hijack"})).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "owner check");
+
+    join(&app, &other, id, 1).await;
+    let (status, err) = error_of(patch(json!({"total_price": 40_000})).await.unwrap()).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("deal_locked")));
+    let res = patch(json!({"description": "만날 장소 바뀜", "meeting_place": {"name": "역삼역 3번 출구", "lat": 37.5, "lon": 127.03}})).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "description and place stay editable");
+    let v: Value = app.get(&format!("/api/v1/deals/{id}")).await.json().await.unwrap();
+    assert_eq!((v["total_price"].as_i64(), v["meeting_place"]["name"].as_str()), (Some(30_000), Some("역삼역 3번 출구")));
+    // Leaving out a field keeps it (no wiping).
+    assert_eq!(v["keywords"], json!(["휴지"]));
+}
+
+#[tokio::test]
+async fn views_count_once_per_viewer_per_day() {
+    let app = spawn_app().await;
+    let host = app.token_for("v_host");
+    let d = create(&app, &host, &new_deal(3)).await;
+    let id = d["id"].as_str().unwrap();
+    let viewer = app.token_for("v_viewer");
+    for _ in 0..3 {
+        app.get_as(&format!("/api/v1/deals/{id}"), &viewer).await;
+    }
+    app.get(&format!("/api/v1/deals/{id}")).await;
+    let v: Value = app.get(&format!("/api/v1/deals/{id}")).await.json().await.unwrap();
+    assert_eq!(v["views"], 1);
+    app.clock.advance(chrono::Duration::days(1));
+    app.get_as(&format!("/api/v1/deals/{id}"), &viewer).await;
+    app.get_as(&format!("/api/v1/deals/{id}"), &app.token_for("v_second")).await;
+    let v: Value = app.get(&format!("/api/v1/deals/{id}")).await.json().await.unwrap();
+    assert_eq!(v["views"], 3);
+    assert_eq!(app.get_as(&format!("/api/v1/deals/{id}"), "bad-token").await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn deal_events_carry_the_members() {
+    let app = spawn_app().await;
+    let host = app.token_for("ev_host");
+    let a = app.token_for("ev_a");
+    let mut body = new_deal(3);
+    body["min_shares"] = json!(2);
+    let d = create(&app, &host, &body).await;
+    let id = d["id"].as_str().unwrap();
+    join(&app, &a, id, 1).await;
+    app.post_json_as(&format!("/api/v1/deals/{id}/complete"), &host, &json!({})).await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data_dir.path().join("deals.db").display())).await.unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT event_type, payload FROM outbox ORDER BY seq").fetch_all(&pool).await.unwrap();
+    let types: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(types, ["DealCreated", "MemberJoined", "DealConfirmed", "DealCompleted"]);
+    let joined: Value = serde_json::from_str(&rows[1].1).unwrap();
+    assert_eq!(joined["title"], "코스트코 휴지 30롤");
+    assert_eq!(joined["host_login_id"], "ev_host");
+    assert_eq!(joined["member_ids"].as_array().unwrap().len(), 2);
+    assert_eq!(joined["member"]["login_id"], "ev_a");
+
+    // 24 hours before the deadline a recruiting deal is announced once.
+    let d2 = create(&app, &host, &new_deal(3)).await;
+    app.clock.advance(chrono::Duration::days(2) + chrono::Duration::hours(1));
+    app.deals_tick().await;
+    app.deals_tick().await;
+    let soon: Vec<(String,)> = sqlx::query_as("SELECT payload FROM outbox WHERE event_type = 'DealDeadlineSoon'").fetch_all(&pool).await.unwrap();
+    assert_eq!(soon.len(), 1);
+    assert!(soon[0].0.contains(d2["id"].as_str().unwrap()));
+}

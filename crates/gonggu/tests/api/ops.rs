@@ -99,6 +99,7 @@ async fn openapi_document_matches_the_routes() {
         "POST /api/v1/deals",
         "GET /api/v1/deals/{id}",
         "DELETE /api/v1/deals/{id}",
+        "PATCH /api/v1/deals/{id}",
         "POST /api/v1/deals/{id}/complete",
         "GET /api/v1/deals/{id}/members",
         "PUT /api/v1/deals/{id}/members/me",
