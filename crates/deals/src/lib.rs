@@ -3,6 +3,7 @@
 
 pub mod domain;
 pub mod money;
+pub mod pages;
 pub mod rules;
 pub mod service;
 pub mod store;

@@ -168,6 +168,7 @@ impl Application {
         let pages = Router::new()
             .merge(gonggu_accounts::pages::router(accounts.clone()))
             .merge(gonggu_wallet::pages::router(wallet.clone()))
+            .merge(gonggu_deals::pages::router(deals.clone()))
             .merge(shell::router())
             .layer(middleware::from_fn_with_state(web_session.clone(), web::web_session));
 
