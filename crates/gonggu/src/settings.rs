@@ -24,6 +24,17 @@ pub struct Settings {
     pub mail: MailSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    #[serde(default)]
+    pub media: MediaSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MediaSettings {
+    /// Unset: images on local disk under `<data_dir>/media`. Set: this S3-compatible bucket
+    /// (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_REGION).
+    pub s3_bucket: Option<String>,
+    /// For S3-compatible services other than AWS (MinIO, R2, …).
+    pub s3_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

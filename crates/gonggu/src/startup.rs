@@ -30,7 +30,6 @@ use tokio::net::TcpListener;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     compression::CompressionLayer,
-    limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
     trace::TraceLayer,
@@ -141,6 +140,12 @@ impl Application {
         let deals_store = gonggu_deals::store::open(&deals_db, deals_signal.clone()).await.context("deals migrations failed")?;
         let deals = Arc::new(Deals { store: deals_store, clock: clock.clone() });
 
+        // media
+        let media = Arc::new(match &settings.media.s3_bucket {
+            Some(bucket) => gonggu_media::Media::s3(bucket, settings.media.s3_endpoint.as_deref()).context("media.s3_bucket")?,
+            None => gonggu_media::Media::local(&settings.data_dir.join("media"))?,
+        });
+
         // Consumers subscribe before any relay starts, so they see every event.
         let mut background = vec![gonggu_wallet::consumer::spawn(bus.clone(), wallet_store.clone(), shutdown_rx.clone()).await?];
         background.push(spawn_relay("accounts", accounts_db.clone(), bus.clone(), accounts_signal, shutdown_rx.clone()));
@@ -156,6 +161,7 @@ impl Application {
             .merge(gonggu_accounts::api::router(AccountsState { accounts: accounts.clone(), auth: auth.clone() }))
             .merge(gonggu_wallet::api::router(WalletState { wallet: wallet.clone(), auth: auth.clone() }))
             .merge(gonggu_deals::api::router(DealsState { deals: deals.clone(), auth: auth.clone() }))
+            .merge(gonggu_media::api::router(gonggu_media::api::MediaState { media: media.clone(), auth: auth.clone() }))
             .split_for_parts();
         let openapi_json = Arc::new(openapi.to_pretty_json()?);
 
@@ -186,6 +192,7 @@ impl Application {
             .route("/api/{*rest}", any(api_not_found))
             .merge(pages)
             .merge(ops)
+            .merge(gonggu_media::api::files(media.clone()))
             .route("/assets/{*path}", get(web::serve_asset))
             .route("/sw.js", get(web::serve_service_worker))
             .route("/manifest.webmanifest", get(web::serve_manifest))
@@ -199,7 +206,8 @@ impl Application {
             .layer(middleware::from_fn(move |req, next| security_headers(hsts, req, next)))
             .layer(CompressionLayer::new())
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-            .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+            // Per-route limits (uploads) override this default.
+            .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
             .layer(CatchPanicLayer::custom(|_| {
                 gonggu_kernel::ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
             }))
