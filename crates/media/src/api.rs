@@ -61,7 +61,12 @@ pub struct UploadList {
     request_body(content_type = "multipart/form-data", description = "one or more `file` fields"),
     responses((status = 201, body = UploadList), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
               (status = 413, body = ErrorEnvelope), (status = 422, description = "not an image, too many pixels, too many files", body = ErrorEnvelope)))]
-async fn upload(State(s): State<MediaState>, user: AuthUser, mut form: Multipart) -> Result<(StatusCode, Json<UploadList>), ApiError> {
+async fn upload(
+    State(s): State<MediaState>,
+    user: AuthUser,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<(StatusCode, Json<UploadList>), ApiError> {
+    let mut form = form.map_err(|_| ApiError::bad_request("malformed_multipart", "multipart/form-data 형식으로 보내 주세요."))?;
     let mut items = vec![];
     let mut index = 0;
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {

@@ -4,6 +4,7 @@ mod accounts;
 mod deals;
 mod helpers;
 mod mail;
+mod media;
 mod ops;
 mod pages;
 mod sessions;

@@ -95,6 +95,7 @@ async fn openapi_document_matches_the_routes() {
         "GET /api/v1/wallet/transactions",
         "GET /api/v1/wallet/recipients/{login_id}",
         "GET /api/v1/categories",
+        "POST /api/v1/media",
         "GET /api/v1/deals",
         "POST /api/v1/deals",
         "GET /api/v1/deals/{id}",
