@@ -100,6 +100,28 @@ pub struct NewDeal {
     pub deadline: DateTime<Utc>,
     pub meeting_place: Option<MeetingPlace>,
     pub keywords: Vec<String>,
+    pub image_keys: Vec<String>,
+}
+
+/// At most five media keys of the form the media context hands out (`<40 hex>.jpg|png`).
+/// Whether they exist is asked of the media catalog by the service.
+pub fn parse_image_keys(raw: &[String]) -> Result<Vec<String>, &'static str> {
+    if raw.len() > 5 {
+        return Err("사진은 5장까지 넣을 수 있습니다.");
+    }
+    let mut out: Vec<String> = vec![];
+    for k in raw {
+        let ok = k.rsplit_once('.').is_some_and(|(h, ext)| {
+            h.len() == 40 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) && matches!(ext, "jpg" | "png")
+        });
+        if !ok {
+            return Err("사진을 찾을 수 없습니다. 다시 올려 주세요.");
+        }
+        if !out.contains(k) {
+            out.push(k.clone());
+        }
+    }
+    Ok(out)
 }
 
 pub fn parse_title(raw: &str) -> Result<String, &'static str> {
@@ -208,9 +230,7 @@ impl NewDealInput {
         let deadline = parse_deadline(self.deadline, now).map_err(|m| put("deadline", m)).ok();
         let meeting_place = parse_meeting_place(self.meeting_place.as_ref()).map_err(|(f, m)| put(f, m)).ok();
         let keywords = parse_keywords(&self.keywords).map_err(|m| put("keywords", m)).ok();
-        if !self.image_keys.is_empty() {
-            put("image_keys", "사진 첨부는 아직 지원하지 않습니다.");
-        }
+        let image_keys = parse_image_keys(&self.image_keys).map_err(|m| put("image_keys", m)).ok();
         if !e.is_empty() {
             return Err(e);
         }
@@ -228,6 +248,7 @@ impl NewDealInput {
             deadline: deadline.expect("checked"),
             meeting_place: meeting_place.expect("checked"),
             keywords: keywords.expect("checked"),
+            image_keys: image_keys.expect("checked"),
         })
     }
 }

@@ -141,6 +141,7 @@ mod tests {
             deadline: now + Duration::days(1),
             meeting_place: None,
             keywords: vec![],
+            images: vec![],
             status,
             views: 0,
             created_at: now,
@@ -209,8 +210,8 @@ pub fn edit(d: &DealRecord, members: &[MemberRecord], user: Uuid, p: &crate::dom
     if let Some(v) = &p.meeting_place {
         parse_meeting_place(Some(v)).map(|v| e.meeting_place = v).unwrap_or_else(|(f, m)| put(f, m));
     }
-    if p.image_keys.as_ref().is_some_and(|k| !k.is_empty()) {
-        put("image_keys", "사진 첨부는 아직 지원하지 않습니다.");
+    if let Some(v) = &p.image_keys {
+        crate::domain::parse_image_keys(v).map(|v| e.images = v).unwrap_or_else(|m| put("image_keys", m));
     }
     if let Some(v) = &p.title {
         parse_title(v).map(|v| e.title = v).unwrap_or_else(|m| put("title", m));

@@ -89,9 +89,23 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
+/// Whether an image key exists in media. In one process the binary answers from the media
+/// context directly; a split deployment answers over HTTP. Deals never reads media's storage.
+#[async_trait::async_trait]
+pub trait ImageCatalog: Send + Sync {
+    async fn exists(&self, key: &str) -> anyhow::Result<bool>;
+}
+
 pub struct Deals {
     pub store: Arc<dyn DealStore>,
     pub clock: Clock,
+    pub images: Arc<dyn ImageCatalog>,
+}
+
+/// `/media/<key>` and its thumbnail `/media/<hash>_t.<ext>`.
+pub fn image_view(key: &str) -> ImageView {
+    let (hash, ext) = key.rsplit_once('.').unwrap_or((key, "jpg"));
+    ImageView { key: key.to_owned(), url: format!("/media/{key}"), thumbnail_url: format!("/media/{hash}_t.{ext}") }
 }
 
 fn not_found() -> ApiError {
@@ -115,7 +129,7 @@ pub fn view(d: &DealRecord) -> DealView {
         deadline: d.deadline,
         meeting_place: d.meeting_place.clone(),
         keywords: d.keywords.clone(),
-        images: vec![],
+        images: d.images.iter().map(|k| image_view(k)).collect(),
         host: HostView { login_id: d.host_login_id.clone() },
         status: d.status,
         views: d.views,
@@ -141,6 +155,7 @@ impl Deals {
     pub async fn create(&self, user: &AuthUser, input: NewDealInput) -> Result<DealView, ApiError> {
         let now = self.clock.now();
         let d = input.parse(now).map_err(ApiError::validation)?;
+        self.check_images(&d.image_keys).await?;
         let status = if i64::from(d.host_shares) >= i64::from(d.min_shares) { DealStatus::Confirmed } else { DealStatus::Recruiting };
         let record = DealRecord {
             seq: 0,
@@ -160,6 +175,7 @@ impl Deals {
             deadline: d.deadline,
             meeting_place: d.meeting_place,
             keywords: d.keywords,
+            images: d.image_keys,
             status,
             views: 0,
             created_at: now,
@@ -184,7 +200,19 @@ impl Deals {
         self.get(id).await
     }
 
+    async fn check_images(&self, keys: &[String]) -> Result<(), ApiError> {
+        for k in keys {
+            if !self.images.exists(k).await? {
+                return Err(ApiError::field("image_keys", "사진을 찾을 수 없습니다. 다시 올려 주세요."));
+            }
+        }
+        Ok(())
+    }
+
     pub async fn update(&self, user: &AuthUser, id: Uuid, patch: crate::domain::DealPatch) -> Result<DealView, ApiError> {
+        if let Some(keys) = &patch.image_keys {
+            self.check_images(keys).await?;
+        }
         let uid = user.user_id;
         let (d, _) = self.change(id, move |d, m, now| rules::edit(d, m, uid, &patch, now)).await?;
         Ok(view(&d))

@@ -35,6 +35,8 @@ pub struct DealRecord {
     pub deadline: DateTime<Utc>,
     pub meeting_place: Option<MeetingPlace>,
     pub keywords: Vec<String>,
+    /// Media keys, the first is the cover.
+    pub images: Vec<String>,
     pub status: DealStatus,
     pub views: i64,
     pub created_at: DateTime<Utc>,
@@ -162,7 +164,7 @@ fn from_ms(v: i64) -> DateTime<Utc> {
 macro_rules! deal_columns {
     () => {
         "seq, id, host_id, host_login_id, title, description, category_id, product_url, total_price, shares_total, shares_taken, \
-         min_shares, items_per_share, unit, deadline, meeting_name, meeting_lat, meeting_lon, keywords, status, views, created_at"
+         min_shares, items_per_share, unit, deadline, meeting_name, meeting_lat, meeting_lon, keywords, images, status, views, created_at"
     };
 }
 
@@ -197,6 +199,7 @@ where
         deadline: from_ms(r.get("deadline")),
         meeting_place: meeting,
         keywords: serde_json::from_str(&r.get::<String, _>("keywords")).unwrap_or_default(),
+        images: serde_json::from_str(&r.get::<String, _>("images")).unwrap_or_default(),
         status: DealStatus::parse(&r.get::<String, _>("status")).unwrap_or(DealStatus::Cancelled),
         views: r.get("views"),
         created_at: from_ms(r.get("created_at")),
@@ -228,14 +231,15 @@ macro_rules! sql_deal_store {
                 sqlx::query(
                     "INSERT INTO deals (id, host_id, host_login_id, title, description, category_id, product_url, total_price, shares_total, \
                      shares_taken, min_shares, items_per_share, unit, deadline, meeting_name, meeting_lat, meeting_lon, keywords, status, \
-                     views, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 0, $20, $20)",
+                     views, created_at, updated_at, images) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 0, $20, $20, $21)",
                 )
                 .bind(d.id).bind(d.host_id).bind(&d.host_login_id).bind(&d.title).bind(&d.description).bind(d.category_id)
                 .bind(&d.product_url).bind(d.total_price).bind(d.shares_total as i32).bind(d.shares_taken as i32)
                 .bind(d.min_shares as i32).bind(d.items_per_share as i32).bind(&d.unit).bind(ms(d.deadline))
                 .bind(mp.map(|m| m.name.clone())).bind(mp.map(|m| m.lat)).bind(mp.map(|m| m.lon))
                 .bind(serde_json::to_string(&d.keywords).unwrap_or_else(|_| "[]".into())).bind(d.status.as_str()).bind(ms(d.created_at))
+                .bind(serde_json::to_string(&d.images).unwrap_or_else(|_| "[]".into()))
                 .execute(&mut *tx).await?;
                 sqlx::query("INSERT INTO deal_members (deal_id, user_id, login_id, shares, is_host, joined_at) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(d.id).bind(host.user_id).bind(&host.login_id).bind(host.shares as i32).bind(true).bind(ms(host.joined_at))
@@ -293,12 +297,13 @@ macro_rules! sql_deal_store {
                     sqlx::query(
                         "UPDATE deals SET title = $1, description = $2, category_id = $3, product_url = $4, total_price = $5, shares_total = $6, \
                          min_shares = $7, items_per_share = $8, unit = $9, deadline = $10, meeting_name = $11, meeting_lat = $12, meeting_lon = $13, \
-                         keywords = $14, deadline_notice_sent = CASE WHEN deadline = $10 THEN deadline_notice_sent ELSE FALSE END WHERE id = $15",
+                         keywords = $14, images = $16, deadline_notice_sent = CASE WHEN deadline = $10 THEN deadline_notice_sent ELSE FALSE END WHERE id = $15",
                     )
                     .bind(&e.title).bind(&e.description).bind(e.category_id).bind(&e.product_url).bind(e.total_price).bind(e.shares_total as i32)
                     .bind(e.min_shares as i32).bind(e.items_per_share as i32).bind(&e.unit).bind(ms(e.deadline))
                     .bind(mp.map(|m| m.name.clone())).bind(mp.map(|m| m.lat)).bind(mp.map(|m| m.lon))
                     .bind(serde_json::to_string(&e.keywords).unwrap_or_else(|_| "[]".into())).bind(id)
+                    .bind(serde_json::to_string(&e.images).unwrap_or_else(|_| "[]".into()))
                     .execute(&mut *tx).await?;
                     let keep = (deal.seq, deal.id, deal.host_id, deal.host_login_id.clone(), deal.shares_taken, deal.status, deal.views, deal.created_at);
                     deal = e.clone();

@@ -138,13 +138,14 @@ impl Application {
             .context("cannot open the deals database")?;
         let deals_signal = OutboxSignal::default();
         let deals_store = gonggu_deals::store::open(&deals_db, deals_signal.clone()).await.context("deals migrations failed")?;
-        let deals = Arc::new(Deals { store: deals_store, clock: clock.clone() });
 
         // media
         let media = Arc::new(match &settings.media.s3_bucket {
             Some(bucket) => gonggu_media::Media::s3(bucket, settings.media.s3_endpoint.as_deref()).context("media.s3_bucket")?,
             None => gonggu_media::Media::local(&settings.data_dir.join("media"))?,
         });
+
+        let deals = Arc::new(Deals { store: deals_store, clock: clock.clone(), images: Arc::new(MediaCatalog(media.clone())) });
 
         // Consumers subscribe before any relay starts, so they see every event.
         let mut background = vec![gonggu_wallet::consumer::spawn(bus.clone(), wallet_store.clone(), shutdown_rx.clone()).await?];
@@ -290,6 +291,16 @@ async fn spawn_revocation_listener(bus: Arc<dyn Bus>, auth: Arc<Authenticator>, 
             Ok(())
         }
     }))
+}
+
+/// Deals asks media whether an image key exists, in-process.
+struct MediaCatalog(Arc<gonggu_media::Media>);
+
+#[async_trait::async_trait]
+impl gonggu_deals::service::ImageCatalog for MediaCatalog {
+    async fn exists(&self, key: &str) -> anyhow::Result<bool> {
+        self.0.exists(key).await
+    }
 }
 
 /// Deadlines: every 15 seconds, deals past their deadline below the tipping point fail, and deals

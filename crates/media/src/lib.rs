@@ -48,6 +48,18 @@ impl Media {
         Ok(Ok(processed))
     }
 
+    /// Whether a key was handed out by this media store.
+    pub async fn exists(&self, key: &str) -> anyhow::Result<bool> {
+        if process::valid_key(key).is_none() {
+            return Ok(false);
+        }
+        match self.store.head(&object_path(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The stored bytes of a key, if any.
     pub async fn get(&self, key: &str) -> anyhow::Result<Option<bytes::Bytes>> {
         match self.store.get(&object_path(key)).await {

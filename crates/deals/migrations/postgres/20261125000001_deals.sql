@@ -60,6 +60,7 @@ CREATE TABLE deals (
     meeting_lat     DOUBLE PRECISION,
     meeting_lon     DOUBLE PRECISION,
     keywords        TEXT NOT NULL DEFAULT '[]',
+    images          TEXT NOT NULL DEFAULT '[]',
     status          TEXT NOT NULL CHECK (status IN ('recruiting', 'confirmed', 'completed', 'cancelled', 'failed')),
     views           BIGINT NOT NULL DEFAULT 0,
     deadline_notice_sent BOOLEAN NOT NULL DEFAULT FALSE,

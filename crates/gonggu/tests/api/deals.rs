@@ -341,3 +341,33 @@ async fn deal_events_carry_the_members() {
     assert_eq!(soon.len(), 1);
     assert!(soon[0].0.contains(d2["id"].as_str().unwrap()));
 }
+
+#[tokio::test]
+async fn deals_carry_uploaded_photos() {
+    let app = spawn_app().await;
+    let host = app.token_for("photo_host");
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(gonggu_media::testdata::jpeg(640, 480)).file_name("a.jpg"));
+    let up: Value = app.api.post(app.url("/api/v1/media")).bearer_auth(&host).multipart(form).send().await.unwrap().json().await.unwrap();
+    let key = up["items"][0]["key"].as_str().unwrap().to_owned();
+    let mut body = new_deal(3);
+    body["image_keys"] = json!([key]);
+    let d = create(&app, &host, &body).await;
+    assert_eq!(d["images"][0]["key"], key.as_str());
+    assert_eq!(d["images"][0]["url"], format!("/media/{key}"));
+    assert_eq!(app.get(d["images"][0]["thumbnail_url"].as_str().unwrap()).await.status(), StatusCode::OK);
+
+    for bad in [json!(["../../etc/passwd"]), json!([format!("{}.jpg", "a".repeat(40))]), json!((0..6).map(|_| key.clone()).collect::<Vec<_>>())] {
+        let mut body = new_deal(3);
+        body["image_keys"] = bad.clone();
+        let (status, err) = error_of(app.post_json_as("/api/v1/deals", &host, &body).await).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert!(err["details"]["fields"]["image_keys"].is_string());
+    }
+    // Photos may be replaced or removed later, even after someone joined.
+    let id = d["id"].as_str().unwrap();
+    join(&app, &app.token_for("photo_joiner"), id, 1).await;
+    let res = app.api.patch(app.url(&format!("/api/v1/deals/{id}"))).bearer_auth(&host).json(&json!({"image_keys": []})).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["images"], json!([]));
+}
