@@ -43,3 +43,14 @@ impl Event for KeywordsChanged {
     const TYPE: &'static str = "KeywordsChanged";
     const SOURCE: &'static str = "accounts";
 }
+
+/// The user's neighbourhood was set or cleared (deals sorts "nearest to me" by it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NeighborhoodChanged {
+    pub user_id: Uuid,
+    pub neighborhood: Option<Neighborhood>,
+}
+impl Event for NeighborhoodChanged {
+    const TYPE: &'static str = "NeighborhoodChanged";
+    const SOURCE: &'static str = "accounts";
+}

@@ -418,7 +418,8 @@ impl Accounts {
             Some(n) => Some(Neighborhood::parse(&n.name, n.lat, n.lon).map_err(|(field, e)| ApiError::field(field, e.0))?),
         };
         let record = self.user(user.user_id).await?;
-        self.store.set_neighborhood(record.id, n.as_ref()).await?;
+        let event = Envelope::new(&crate::events::NeighborhoodChanged { user_id: record.id, neighborhood: n.clone() }, self.now());
+        self.store.set_neighborhood(record.id, n.as_ref(), &event).await?;
         self.profiles.forget(record.id);
         Ok(UserView { neighborhood: n, ..record.into() })
     }

@@ -104,7 +104,7 @@ pub trait AccountStore: Send + Sync {
     async fn set_password(&self, user_id: Uuid, hash: &str, keep: Option<Uuid>, now: DateTime<Utc>, reason: &str) -> sqlx::Result<Vec<Uuid>>;
 
     async fn set_keywords(&self, user_id: Uuid, keywords: &[String], event: &Envelope) -> sqlx::Result<()>;
-    async fn set_neighborhood(&self, user_id: Uuid, n: Option<&Neighborhood>) -> sqlx::Result<()>;
+    async fn set_neighborhood(&self, user_id: Uuid, n: Option<&Neighborhood>, event: &Envelope) -> sqlx::Result<()>;
     async fn set_email(&self, user_id: Uuid, email: &str) -> Result<(), StoreError>;
 
     /// Stores a code, replacing any earlier one for the same user and purpose.
@@ -384,10 +384,14 @@ macro_rules! sql_account_store {
                 Ok(())
             }
 
-            async fn set_neighborhood(&self, user_id: Uuid, n: Option<&Neighborhood>) -> sqlx::Result<()> {
+            async fn set_neighborhood(&self, user_id: Uuid, n: Option<&Neighborhood>, event: &Envelope) -> sqlx::Result<()> {
+                let mut tx = self.begin().await?;
                 sqlx::query("UPDATE users SET neighborhood_name = $1, neighborhood_lat = $2, neighborhood_lon = $3 WHERE id = $4")
                     .bind(n.map(|n| n.name.clone())).bind(n.map(|n| n.lat)).bind(n.map(|n| n.lon)).bind(user_id)
-                    .execute(&self.pool).await?;
+                    .execute(&mut *tx).await?;
+                (&mut *tx).enqueue(event).await?;
+                tx.commit().await?;
+                self.signal.notify();
                 Ok(())
             }
 

@@ -61,7 +61,7 @@ fn h(s: &str) -> Vec<u8> {
 /// Publishes the outbox and returns the event types that came out, in order.
 async fn drain_outbox(db: &Db) -> Vec<Envelope> {
     let bus = InMemoryBus::new();
-    let mut sub = bus.subscribe("test", &[UserRegistered::TYPE, SessionsRevoked::TYPE, KeywordsChanged::TYPE]).await.unwrap();
+    let mut sub = bus.subscribe("test", &[UserRegistered::TYPE, SessionsRevoked::TYPE, KeywordsChanged::TYPE, "NeighborhoodChanged"]).await.unwrap();
     let n = db.relay_outbox_batch(bus.as_ref()).await.unwrap();
     let mut out = vec![];
     for _ in 0..n {
@@ -136,7 +136,8 @@ async fn story(db: Db, s: Arc<dyn AccountStore>) {
     let ev = Envelope::new(&KeywordsChanged { user_id: alice.id, login_id: "alice".into(), keywords: kw.clone() }, now);
     s.set_keywords(alice.id, &kw, &ev).await.unwrap();
     assert_eq!(s.user_by_id(alice.id).await.unwrap().unwrap().keywords, kw);
-    s.set_neighborhood(alice.id, None).await.unwrap();
+    let ev = Envelope::new(&gonggu_accounts::events::NeighborhoodChanged { user_id: alice.id, neighborhood: None }, now);
+    s.set_neighborhood(alice.id, None, &ev).await.unwrap();
     assert!(s.user_by_id(alice.id).await.unwrap().unwrap().neighborhood.is_none());
     assert!(matches!(s.set_email(alice.id, "bob@example.com").await, Err(StoreError::EmailTaken)));
     s.set_email(alice.id, "alice@new.example").await.unwrap();
@@ -158,7 +159,7 @@ async fn story(db: Db, s: Arc<dyn AccountStore>) {
     // The outbox holds every event, in order, and the relay sends each once.
     let events = drain_outbox(&db).await;
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types, ["UserRegistered", "SessionsRevoked", "SessionsRevoked", "SessionsRevoked", "SessionsRevoked", "KeywordsChanged"]);
+    assert_eq!(types, ["UserRegistered", "SessionsRevoked", "SessionsRevoked", "SessionsRevoked", "SessionsRevoked", "KeywordsChanged", "NeighborhoodChanged"]);
     let reuse: SessionsRevoked = events[1].decode().unwrap().unwrap();
     assert_eq!((reuse.reason.as_str(), reuse.session_ids.as_slice()), ("token_reuse", [s1.id].as_slice()));
 

@@ -58,8 +58,8 @@ async fn categories(State(s): State<DealsState>) -> Json<CategoryList> {
 /// Browse deals: search, filters, sort, cursor paging.
 #[utoipa::path(get, path = "/api/v1/deals", tag = "deals", params(ListParams),
     responses((status = 200, body = DealPage), (status = 400, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-async fn list(State(s): State<DealsState>, Query(p): Query<ListParams>) -> Result<Json<DealPage>, ApiError> {
-    Ok(Json(s.deals.list(p, None, None).await?))
+async fn list(State(s): State<DealsState>, user: Option<AuthUser>, Query(p): Query<ListParams>) -> Result<Json<DealPage>, ApiError> {
+    Ok(Json(s.deals.list_for(p, None, None, user.map(|u| u.user_id)).await?))
 }
 
 /// Post a group buy. The host holds `host_shares` (default 1).

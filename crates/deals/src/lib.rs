@@ -1,6 +1,7 @@
 //! The deals context: group buys (공구), their shares and members, and their life cycle
 //! `recruiting → confirmed → completed`, or `cancelled` / `failed`.
 
+pub mod consumer;
 pub mod domain;
 pub mod money;
 pub mod pages;

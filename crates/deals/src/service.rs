@@ -83,8 +83,11 @@ pub struct ListParams {
     pub status: Option<String>,
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
-    /// `newest` (default), `deadline`, `remaining` (fewest shares left first), `popular`.
+    /// `newest` (default), `deadline`, `remaining` (fewest shares left first), `popular`, `nearest`
+    /// (from `lat`/`lon`, or the signed-in user's neighbourhood).
     pub sort: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -255,12 +258,17 @@ impl Deals {
     }
 
     pub async fn list(&self, params: ListParams, host: Option<Uuid>, member: Option<Uuid>) -> Result<DealPage, ApiError> {
+        self.list_for(params, host, member, None).await
+    }
+
+    /// `viewer` lets "nearest" start from the viewer's neighbourhood.
+    pub async fn list_for(&self, params: ListParams, host: Option<Uuid>, member: Option<Uuid>, viewer: Option<Uuid>) -> Result<DealPage, ApiError> {
         let sort = match params.sort.as_deref().unwrap_or("newest") {
             "newest" => Sort::Newest,
             "deadline" => Sort::Deadline,
             "remaining" => Sort::Remaining,
             "popular" => Sort::Popular,
-            "nearest" => return Err(ApiError::field("sort", "가까운 순 정렬은 아직 지원하지 않습니다.")),
+            "nearest" => Sort::Nearest,
             _ => return Err(ApiError::field("sort", "sort는 newest, deadline, remaining, popular 중 하나입니다.")),
         };
         let statuses = match params.status.as_deref() {
@@ -278,6 +286,22 @@ impl Deals {
                 return Err(ApiError::field("max_price", "최대 금액은 최소 금액 이상이어야 합니다."));
             }
         }
+        let near = match (sort, params.lat, params.lon) {
+            (Sort::Nearest, Some(lat), Some(lon)) => {
+                if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+                    return Err(ApiError::field("lat", "위도는 -90~90, 경도는 -180~180이어야 합니다."));
+                }
+                Some((lat, lon))
+            }
+            (Sort::Nearest, _, _) => {
+                let place = match viewer {
+                    Some(v) => self.store.place(v).await?,
+                    None => None,
+                };
+                Some(place.ok_or_else(|| ApiError::field("sort", "가까운 순으로 보려면 내 정보에서 우리 동네를 설정하거나 위치(lat, lon)를 보내 주세요."))?)
+            }
+            _ => None,
+        };
         let after = params.cursor.as_deref().map(decode_cursor).transpose().map_err(|_| ApiError::bad_request("invalid_cursor", "cursor 값이 올바르지 않습니다."))?;
         let limit = gonggu_kernel::page::clamp_limit(params.limit);
         let q = ListQuery {
@@ -289,6 +313,7 @@ impl Deals {
             host_id: host,
             member_id: member,
             sort: Some(sort),
+            near,
             after,
             limit: limit + 1,
         };
@@ -297,6 +322,7 @@ impl Deals {
             rows.truncate(limit as usize);
             rows.last().map(|d| {
                 let key = match sort {
+                    Sort::Nearest => distance_key(near.unwrap_or_default(), d),
                     Sort::Newest => d.seq,
                     Sort::Deadline => d.deadline.timestamp_millis(),
                     Sort::Remaining => d.shares_total - d.shares_taken,
@@ -314,6 +340,18 @@ impl Deals {
     pub async fn tick(&self) -> anyhow::Result<(usize, usize)> {
         let now = self.clock.now();
         Ok((self.store.fail_overdue(now).await?, self.store.announce_deadlines(now).await?))
+    }
+}
+
+/// The same integer the store sorts by for `nearest` (see `DealStore::list`).
+fn distance_key((lat0, lon0): (f64, f64), d: &DealRecord) -> i64 {
+    match &d.meeting_place {
+        None => 9_000_000_000_000_000,
+        Some(p) => {
+            let k = lat0.to_radians().cos();
+            let (dy, dx) = (p.lat - lat0, (p.lon - lon0) * k);
+            ((dy * dy + dx * dx) * 10_000_000_000.0) as i64
+        }
     }
 }
 

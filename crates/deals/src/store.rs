@@ -107,6 +107,7 @@ pub fn facts(deal: &DealRecord, members: &[MemberRecord], actor: Option<&(Uuid, 
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sort {
+    Nearest,
     Newest,
     Deadline,
     Remaining,
@@ -123,6 +124,8 @@ pub struct ListQuery {
     pub host_id: Option<Uuid>,
     pub member_id: Option<Uuid>,
     pub sort: Option<Sort>,
+    /// The point `Nearest` measures from.
+    pub near: Option<(f64, f64)>,
     /// Keyset: the last row's sort key and seq.
     pub after: Option<(i64, i64)>,
     pub limit: u32,
@@ -141,6 +144,9 @@ pub trait DealStore: Send + Sync {
     async fn announce_deadlines(&self, now: DateTime<Utc>) -> sqlx::Result<usize>;
     async fn list(&self, q: &ListQuery) -> sqlx::Result<Vec<DealRecord>>;
     async fn host_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>>;
+    /// Records (or forgets) where a user lives, once per event.
+    async fn set_place(&self, user_id: Uuid, place: Option<(f64, f64)>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
+    async fn place(&self, user_id: Uuid) -> sqlx::Result<Option<(f64, f64)>>;
     /// Counts a view unless this viewer already viewed the deal on `day`.
     async fn record_view(&self, id: Uuid, viewer: &str, day: &str) -> sqlx::Result<()>;
 }
@@ -374,6 +380,27 @@ macro_rules! sql_deal_store {
                 Ok(sent)
             }
 
+            async fn set_place(&self, user_id: Uuid, place: Option<(f64, f64)>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                if !(&mut *tx).claim_event(consumer, event_id).await? {
+                    return Ok(());
+                }
+                match place {
+                    Some((lat, lon)) => {
+                        sqlx::query("INSERT INTO user_places (user_id, lat, lon) VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon")
+                            .bind(user_id).bind(lat).bind(lon).execute(&mut *tx).await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM user_places WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+                    }
+                }
+                tx.commit().await
+            }
+
+            async fn place(&self, user_id: Uuid) -> sqlx::Result<Option<(f64, f64)>> {
+                sqlx::query_as("SELECT lat, lon FROM user_places WHERE user_id = $1").bind(user_id).fetch_optional(&self.pool).await
+            }
+
             async fn record_view(&self, id: Uuid, viewer: &str, day: &str) -> sqlx::Result<()> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let first = sqlx::query("INSERT INTO deal_views (deal_id, viewer, day) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
@@ -395,9 +422,10 @@ macro_rules! sql_deal_store {
                 if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
                     // Substring match, so Korean words match inside longer words (휴지 ⊂ 화장지휴지).
                     let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-                    b.push(" AND (title LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
-                    b.push(" OR description LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
-                    b.push(" OR keywords LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+                    let pattern = pattern.to_lowercase();
+                    b.push(" AND (LOWER(title) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+                    b.push(" OR LOWER(description) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+                    b.push(" OR LOWER(keywords) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
                 }
                 if let Some(c) = q.category_id {
                     b.push(" AND category_id = ").push_bind(c);
@@ -422,13 +450,22 @@ macro_rules! sql_deal_store {
                 if let Some(m) = q.member_id {
                     b.push(" AND id IN (SELECT deal_id FROM deal_members WHERE user_id = ").push_bind(m).push(" AND NOT is_host)");
                 }
+                // Nearest: squared equirectangular distance in units of 1e-10 degree², as an integer
+                // so that keyset paging compares exactly; deals without a place come last.
+                let (lat0, lon0) = q.near.unwrap_or((0.0, 0.0));
+                let k = lat0.to_radians().cos();
+                let distance = format!(
+                    "(CASE WHEN meeting_lat IS NULL THEN 9000000000000000 ELSE CAST(((meeting_lat - ({lat0})) * (meeting_lat - ({lat0})) + \
+                     (meeting_lon - ({lon0})) * ({k}) * (meeting_lon - ({lon0})) * ({k})) * 10000000000 AS BIGINT) END)"
+                );
                 let key = match q.sort.unwrap_or(Sort::Newest) {
+                    Sort::Nearest => distance.as_str(),
                     Sort::Newest => "seq",
                     Sort::Deadline => "deadline",
                     Sort::Remaining => "(shares_total - shares_taken)",
                     Sort::Popular => "views",
                 };
-                let ascending = matches!(q.sort, Some(Sort::Deadline) | Some(Sort::Remaining));
+                let ascending = matches!(q.sort, Some(Sort::Deadline) | Some(Sort::Remaining) | Some(Sort::Nearest));
                 if let Some((k, seq)) = q.after {
                     let cmp = if ascending { ">" } else { "<" };
                     b.push(format!(" AND ({key} {cmp} ")).push_bind(k);

@@ -149,6 +149,7 @@ impl Application {
 
         // Consumers subscribe before any relay starts, so they see every event.
         let mut background = vec![gonggu_wallet::consumer::spawn(bus.clone(), wallet_store.clone(), shutdown_rx.clone()).await?];
+        background.push(gonggu_deals::consumer::spawn(bus.clone(), deals.store.clone(), shutdown_rx.clone()).await?);
         background.push(spawn_relay("accounts", accounts_db.clone(), bus.clone(), accounts_signal, shutdown_rx.clone()));
         background.push(spawn_relay("wallet", wallet_db.clone(), bus.clone(), wallet_signal, shutdown_rx.clone()));
         background.push(spawn_relay("deals", deals_db.clone(), bus.clone(), deals_signal, shutdown_rx.clone()));

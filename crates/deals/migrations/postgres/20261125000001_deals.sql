@@ -111,3 +111,11 @@ CREATE TABLE deal_views (
     day     TEXT NOT NULL,
     PRIMARY KEY (deal_id, viewer, day)
 );
+
+-- Where users live, learnt from accounts' UserRegistered and NeighborhoodChanged events
+-- (for "nearest to me").
+CREATE TABLE user_places (
+    user_id UUID PRIMARY KEY,
+    lat     DOUBLE PRECISION NOT NULL,
+    lon     DOUBLE PRECISION NOT NULL
+);

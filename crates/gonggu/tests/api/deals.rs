@@ -371,3 +371,52 @@ async fn deals_carry_uploaded_photos() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["images"], json!([]));
 }
+
+#[tokio::test]
+async fn nearest_first_from_a_point_or_my_neighbourhood() {
+    let app = spawn_app().await;
+    let host = app.token_for("near_host");
+    // 역삼역, 강남역, 홍대입구역, and one without a place.
+    let places = [("역삼", 37.5007, 127.0365), ("강남", 37.4979, 127.0276), ("홍대", 37.5572, 126.9245)];
+    for (name, lat, lon) in places {
+        let mut body = new_deal(3);
+        body["title"] = json!(format!("{name} 공구"));
+        body["meeting_place"] = json!({"name": name, "lat": lat, "lon": lon});
+        create(&app, &host, &body).await;
+    }
+    let mut body = new_deal(3);
+    body["title"] = json!("장소 미정 공구");
+    create(&app, &host, &body).await;
+
+    let titles = |v: &Value| v["items"].as_array().unwrap().iter().map(|d| d["title"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    // From 신촌 (37.5551, 126.9368): 홍대 is nearest.
+    let v: Value = app.get("/api/v1/deals?sort=nearest&lat=37.5551&lon=126.9368").await.json().await.unwrap();
+    assert_eq!(titles(&v), ["홍대 공구", "강남 공구", "역삼 공구", "장소 미정 공구"]);
+    // Paged by two: same order, nothing repeated.
+    let p1: Value = app.get("/api/v1/deals?sort=nearest&lat=37.5551&lon=126.9368&limit=2").await.json().await.unwrap();
+    let c = p1["next_cursor"].as_str().unwrap();
+    let p2: Value = app.get(&format!("/api/v1/deals?sort=nearest&lat=37.5551&lon=126.9368&limit=2&cursor={c}")).await.json().await.unwrap();
+    assert_eq!([titles(&p1), titles(&p2)].concat(), titles(&v));
+
+    // Without a point: the signed-in user's neighbourhood (learnt from accounts' events).
+    let res = app
+        .post_json("/api/v1/auth/register", &json!({"login_id": "near_me", "email": "near@example.com", "password": crate::helpers::PASSWORD,
+            "neighborhood": {"name": "역삼동", "lat": 37.5006, "lon": 127.0364}}))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let me = app.login("near_me", crate::helpers::PASSWORD).await.json::<Value>().await.unwrap();
+    let token = me["access_token"].as_str().unwrap();
+    let mut ordered = vec![];
+    for _ in 0..100 {
+        let res = app.get_as("/api/v1/deals?sort=nearest", token).await;
+        if res.status() == StatusCode::OK {
+            ordered = titles(&res.json().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(ordered.first().map(String::as_str), Some("역삼 공구"));
+    let (status, err) = error_of(app.get("/api/v1/deals?sort=nearest").await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "no place known for an anonymous visitor");
+    assert!(err["details"]["fields"]["sort"].is_string());
+}
