@@ -168,7 +168,17 @@ async fn past_deadline_deals_fail_and_refuse_joins() {
 
 #[tokio::test]
 async fn browse_search_filter_sort_and_page() {
-    let app = spawn_app().await;
+    browse(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn browse_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("browse_on_postgres").await else { return };
+    let app = spawn_app_with(|s| s.database.url = Some(gonggu::settings::Secret::new(url))).await;
+    browse(app).await;
+}
+
+async fn browse(app: TestApp) {
     let host = app.token_for("b_host");
     let titles = ["코스트코 휴지 30롤", "제주 감귤 10kg", "생수 2L 24병", "대용량 물티슈", "키친타올 휴지 묶음"];
     let mut ids = vec![];
@@ -374,7 +384,16 @@ async fn deals_carry_uploaded_photos() {
 
 #[tokio::test]
 async fn nearest_first_from_a_point_or_my_neighbourhood() {
-    let app = spawn_app().await;
+    nearest(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn nearest_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("nearest_on_postgres").await else { return };
+    nearest(spawn_app_with(|s| s.database.url = Some(gonggu::settings::Secret::new(url))).await).await;
+}
+
+async fn nearest(app: TestApp) {
     let host = app.token_for("near_host");
     // 역삼역, 강남역, 홍대입구역, and one without a place.
     let places = [("역삼", 37.5007, 127.0365), ("강남", 37.4979, 127.0276), ("홍대", 37.5572, 126.9245)];
