@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use gonggu_kernel::{auth::AuthUser, clock::Clock, ApiError};
 use serde::{Deserialize, Serialize};
@@ -302,7 +301,7 @@ impl Deals {
             }
             _ => None,
         };
-        let after = params.cursor.as_deref().map(decode_cursor).transpose().map_err(|_| ApiError::bad_request("invalid_cursor", "cursor 값이 올바르지 않습니다."))?;
+        let after = params.cursor.as_deref().map(gonggu_kernel::page::decode_cursor).transpose().map_err(|_| ApiError::bad_request("invalid_cursor", "cursor 값이 올바르지 않습니다."))?;
         let limit = gonggu_kernel::page::clamp_limit(params.limit);
         let q = ListQuery {
             q: params.q.clone(),
@@ -328,7 +327,7 @@ impl Deals {
                     Sort::Remaining => d.shares_total - d.shares_taken,
                     Sort::Popular => d.views,
                 };
-                encode_cursor(key, d.seq)
+                gonggu_kernel::page::encode_cursor(key, d.seq)
             })
         } else {
             None
@@ -355,13 +354,3 @@ fn distance_key((lat0, lon0): (f64, f64), d: &DealRecord) -> i64 {
     }
 }
 
-fn encode_cursor(key: i64, seq: i64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{key}:{seq}"))
-}
-
-fn decode_cursor(s: &str) -> Result<(i64, i64), ()> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| ())?;
-    let text = String::from_utf8(raw).map_err(|_| ())?;
-    let (a, b) = text.split_once(':').ok_or(())?;
-    Ok((a.parse().map_err(|_| ())?, b.parse().map_err(|_| ())?))
-}

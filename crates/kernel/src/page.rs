@@ -16,8 +16,29 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// Keyset cursors: the last row's sort key and tie-breaking sequence, opaque to clients.
+pub fn encode_cursor(key: i64, seq: i64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{key}:{seq}"))
+}
+
+pub fn decode_cursor(s: &str) -> Result<(i64, i64), ()> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| ())?;
+    let text = String::from_utf8(raw).map_err(|_| ())?;
+    let (a, b) = text.split_once(':').ok_or(())?;
+    Ok((a.parse().map_err(|_| ())?, b.parse().map_err(|_| ())?))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cursor_round_trip() {
+        assert_eq!(super::decode_cursor(&super::encode_cursor(5000, 42)), Ok((5000, 42)));
+        assert_eq!(super::decode_cursor(&super::encode_cursor(-3, 9)), Ok((-3, 9)));
+        assert!(super::decode_cursor("!!").is_err());
+    }
+
     #[test]
     fn limits_are_clamped() {
         assert_eq!(super::clamp_limit(None), 20);

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use base64::Engine;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use gonggu_kernel::{auth::AuthUser, clock::Clock, error::ErrorEnvelope, ApiError};
 use serde::{Deserialize, Serialize};
@@ -258,13 +257,13 @@ impl Wallet {
                 return Err(ApiError::field("to", "끝 날짜는 시작 날짜보다 뒤여야 합니다."));
             }
         }
-        let after = params.cursor.as_deref().map(decode_cursor).transpose().map_err(|_| ApiError::bad_request("invalid_cursor", "cursor 값이 올바르지 않습니다."))?;
+        let after = params.cursor.as_deref().map(gonggu_kernel::page::decode_cursor).transpose().map_err(|_| ApiError::bad_request("invalid_cursor", "cursor 값이 올바르지 않습니다."))?;
         let limit = gonggu_kernel::page::clamp_limit(params.limit);
         let q = HistoryQuery { direction, sort, from_ms, to_ms, after, limit: limit + 1 };
         let mut rows = self.store.history(user.user_id, &q).await?;
         let next_cursor = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
-            rows.last().map(|r| encode_cursor(r.amount, r.seq))
+            rows.last().map(|r| gonggu_kernel::page::encode_cursor(r.amount, r.seq))
         } else {
             None
         };
@@ -313,27 +312,10 @@ fn parse_bound(s: &str, end: bool) -> Result<i64, &'static str> {
     Ok(t.timestamp_millis())
 }
 
-fn encode_cursor(amount: i64, seq: i64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{amount}:{seq}"))
-}
-
-fn decode_cursor(s: &str) -> Result<(i64, i64), ()> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| ())?;
-    let text = String::from_utf8(raw).map_err(|_| ())?;
-    let (a, b) = text.split_once(':').ok_or(())?;
-    Ok((a.parse().map_err(|_| ())?, b.parse().map_err(|_| ())?))
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursor_round_trip() {
-        assert_eq!(decode_cursor(&encode_cursor(5000, 42)), Ok((5000, 42)));
-        assert!(decode_cursor("!!").is_err());
-        assert!(decode_cursor(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("x:1")).is_err());
-    }
 
     #[test]
     fn dates_are_korean_days() {
