@@ -8,6 +8,7 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
+    extract::DefaultBodyLimit,
     extract::{rejection::QueryRejection, Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
@@ -18,7 +19,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use gonggu_kernel::{
     auth::AuthUser,
     error::FieldErrors,
-    web::{csrf_field, error_page, format_kst, layout, urlencode, CsrfForm, CsrfToken, Flash, HasCsrfToken, MaybeWebUser, Page, Tab, WebUser},
+    web::{csrf_field, error_page, format_kst, layout, urlencode, CsrfForm, CsrfMultipart, CsrfToken, MultipartFiles, Flash, HasCsrfToken, MaybeWebUser, Page, Tab, WebUser},
     ApiError,
 };
 use maud::{html, Markup};
@@ -35,10 +36,10 @@ use crate::{
 pub fn router(deals: Arc<Deals>) -> Router {
     Router::new()
         .route("/", get(home))
-        .route("/deals", post(create_submit))
+        .route("/deals", post(create_submit).layer(DefaultBodyLimit::max(PHOTO_FORM_LIMIT)))
         .route("/deals/new", get(new_page))
         .route("/deals/{id}", get(detail_page))
-        .route("/deals/{id}/edit", get(edit_page).post(edit_submit))
+        .route("/deals/{id}/edit", get(edit_page).post(edit_submit).layer(DefaultBodyLimit::max(PHOTO_FORM_LIMIT)))
         .route("/deals/{id}/join", post(join_submit))
         .route("/deals/{id}/leave", post(leave_submit))
         .route("/deals/{id}/cancel", post(cancel_submit))
@@ -46,6 +47,13 @@ pub fn router(deals: Arc<Deals>) -> Router {
         .route("/me/deals", get(my_deals_page))
         .route("/users/{login_id}", get(seller_page))
         .with_state(deals)
+}
+
+/// Five 5 MB photos plus the text fields.
+const PHOTO_FORM_LIMIT: usize = 5 * 5 * 1024 * 1024 + 256 * 1024;
+
+impl MultipartFiles for DealForm {
+    const FILE_FIELD: &'static str = "photos";
 }
 
 macro_rules! csrf_forms {
@@ -822,6 +830,14 @@ struct DealForm {
     lat: String,
     lon: String,
     keywords: String,
+    /// Photos already stored (comma-separated keys), kept across a form that failed validation.
+    image_keys: String,
+    /// "on" to remove the deal's photos when editing.
+    remove_photos: String,
+}
+
+fn kept_keys(raw: &str) -> Vec<String> {
+    raw.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect()
 }
 
 /// The meeting place fields: all blank means none.
@@ -915,8 +931,9 @@ fn deal_form_view(csrf: &CsrfToken, user: &AuthUser, mode: FormMode<'_>, v: &Dea
                 p { a href=(deal_href(deal.id)) { "← " (deal.title) } }
             }
             section.card {
-                form.stack method="post" action=(action) data-validate novalidate {
+                form.stack method="post" action=(action) enctype="multipart/form-data" data-validate novalidate {
                     (csrf_field(csrf))
+                    input type="hidden" name="image_keys" value=(v.image_keys);
                     @if let FormMode::Edit { deal, locked: true } = &mode {
                         fieldset.stack {
                             legend { "바꿀 수 없는 항목" }
@@ -978,8 +995,28 @@ fn deal_form_view(csrf: &CsrfToken, user: &AuthUser, mode: FormMode<'_>, v: &Dea
                         (input(Input { name: "description", label: "상품 설명 (선택)", kind: "textarea", value: &v.description, maxlength: Some("5000"), placeholder: Some("나눌 방법, 거래 시간 등을 적어 주세요."), ..Default::default() }, e))
                         (input(Input { name: "keywords", label: "키워드 (쉼표로 구분, 최대 10개)", value: &v.keywords, placeholder: Some("예: 휴지, 코스트코"), hint: Some("관심 키워드로 등록한 이웃에게 알림이 가요."), ..Default::default() }, e))
                     }
-                    @if matches!(mode, FormMode::Create) {
-                        p.hint { "사진 첨부는 곧 지원할 예정이에요." }
+                    fieldset.stack {
+                        legend { "사진 (선택, 최대 5장)" }
+                        @let kept = kept_keys(&v.image_keys);
+                        @let current: Vec<String> = match &mode {
+                            FormMode::Edit { deal, .. } if kept.is_empty() => deal.images.iter().map(|i| i.key.clone()).collect(),
+                            _ => kept,
+                        };
+                        @if !current.is_empty() {
+                            ul.photo-strip {
+                                @for k in &current { li { img src=(crate::service::image_view(k).thumbnail_url) alt="올린 사진"; } }
+                            }
+                        }
+                        label.field.invalid[e.contains_key("image_keys")] {
+                            span.label { @if current.is_empty() { "사진 고르기" } @else { "새 사진으로 바꾸기" } }
+                            input type="file" name="photos" accept="image/jpeg,image/png,image/webp,image/gif" multiple data-preview="photo-preview";
+                            small.hint { "첫 사진이 대표 사진이 돼요. 한 장에 5MB까지, 위치 정보는 지워서 저장해요." }
+                            small.field-error { @if let Some(m) = e.get("image_keys") { (m) } }
+                        }
+                        ul.photo-strip id="photo-preview" {}
+                        @if matches!(mode, FormMode::Edit { .. }) && !current.is_empty() {
+                            label.check { input type="checkbox" name="remove_photos" value="on"; " 사진 모두 지우기" }
+                        }
                     }
                     button.primary.block type="submit" data-busy-label=(busy) { (submit) }
                 }
@@ -999,9 +1036,27 @@ async fn new_page(State(deals): State<Arc<Deals>>, WebUser(user): WebUser, csrf:
     deal_form_view(&csrf, &user, FormMode::Create, &v, &FieldErrors::new(), None, false).into_response()
 }
 
-async fn create_submit(State(deals): State<Arc<Deals>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<DealForm>) -> Response {
+/// Stores the photos of a form; their keys join the ones kept from an earlier attempt.
+async fn form_photos(deals: &Deals, f: &mut DealForm, files: Vec<Vec<u8>>) -> Result<Option<Vec<String>>, ApiError> {
+    if files.is_empty() {
+        let kept = kept_keys(&f.image_keys);
+        return Ok((!kept.is_empty()).then_some(kept));
+    }
+    let keys = deals.store_photos(files).await?;
+    f.image_keys = keys.join(",");
+    Ok(Some(keys))
+}
+
+async fn create_submit(State(deals): State<Arc<Deals>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfMultipart { form: mut f, files }: CsrfMultipart<DealForm>) -> Response {
     let now = deals.clock.now();
-    let (input, errors) = read_new_deal(&f, now);
+    let photos = form_photos(&deals, &mut f, files).await;
+    let (mut input, mut errors) = read_new_deal(&f, now);
+    match photos {
+        Ok(keys) => input.image_keys = keys.unwrap_or_default(),
+        Err(e) => {
+            errors.extend(split_error(&e).0);
+        }
+    }
     if !errors.is_empty() {
         let flash = Some(Flash::error("입력한 내용을 확인해 주세요."));
         return (StatusCode::UNPROCESSABLE_ENTITY, deal_form_view(&csrf, &user, FormMode::Create, &f, &errors, flash, true)).into_response();
@@ -1061,17 +1116,33 @@ async fn edit_page(State(deals): State<Arc<Deals>>, WebUser(user): WebUser, csrf
     }
 }
 
-async fn edit_submit(State(deals): State<Arc<Deals>>, WebUser(user): WebUser, csrf: CsrfToken, Path(id): Path<String>, CsrfForm(f): CsrfForm<DealForm>) -> Response {
+async fn edit_submit(
+    State(deals): State<Arc<Deals>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    Path(id): Path<String>,
+    CsrfMultipart { form: mut f, files }: CsrfMultipart<DealForm>,
+) -> Response {
     let (deal, locked) = match editable(&deals, &user, &id).await {
         Ok(x) => x,
         Err(res) => return res,
     };
     let mut errors = FieldErrors::new();
+    let image_keys = match form_photos(&deals, &mut f, files).await {
+        Ok(Some(keys)) => Some(keys),
+        Ok(None) if f.remove_photos == "on" => Some(vec![]),
+        Ok(None) => None,
+        Err(e) => {
+            errors.extend(split_error(&e).0);
+            None
+        }
+    };
     let mut patch = DealPatch {
         description: Some(f.description.clone()),
         keywords: Some(split_keywords(&f.keywords)),
         // Blank keeps the current place (the API cannot remove one).
         meeting_place: parse_place(&f, &mut errors),
+        image_keys,
         ..Default::default()
     };
     if !locked {

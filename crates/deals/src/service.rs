@@ -96,6 +96,9 @@ pub struct ListParams {
 #[async_trait::async_trait]
 pub trait ImageCatalog: Send + Sync {
     async fn exists(&self, key: &str) -> anyhow::Result<bool>;
+    /// Stores an uploaded photo (for the no-JavaScript create form); `Err` is the Korean reason
+    /// it was refused.
+    async fn store(&self, bytes: Vec<u8>) -> anyhow::Result<Result<String, String>>;
 }
 
 pub struct Deals {
@@ -209,6 +212,21 @@ impl Deals {
             }
         }
         Ok(())
+    }
+
+    /// Stores photos from a page form; at most five.
+    pub async fn store_photos(&self, files: Vec<Vec<u8>>) -> Result<Vec<String>, ApiError> {
+        if files.len() > 5 {
+            return Err(ApiError::field("image_keys", "사진은 5장까지 넣을 수 있습니다."));
+        }
+        let mut keys = vec![];
+        for bytes in files {
+            match self.images.store(bytes).await? {
+                Ok(key) => keys.push(key),
+                Err(reason) => return Err(ApiError::field("image_keys", reason)),
+            }
+        }
+        Ok(keys)
     }
 
     pub async fn update(&self, user: &AuthUser, id: Uuid, patch: crate::domain::DealPatch) -> Result<DealView, ApiError> {

@@ -302,6 +302,10 @@ impl gonggu_deals::service::ImageCatalog for MediaCatalog {
     async fn exists(&self, key: &str) -> anyhow::Result<bool> {
         self.0.exists(key).await
     }
+
+    async fn store(&self, bytes: Vec<u8>) -> anyhow::Result<Result<String, String>> {
+        Ok(self.0.upload(bytes).await?.map(|p| p.key).map_err(|r| r.message().to_owned()))
+    }
 }
 
 /// Deadlines: every 15 seconds, deals past their deadline below the tipping point fail, and deals

@@ -200,3 +200,21 @@ addEventListener('pageshow', (e) => {
     b.disabled = false;
   }
 });
+
+// Photo previews: <input type=file data-preview="id"> shows the chosen images in #id.
+for (const input of document.querySelectorAll('input[type=file][data-preview]')) {
+  const list = document.getElementById(input.dataset.preview);
+  if (!list) continue;
+  input.addEventListener('change', () => {
+    for (const img of list.querySelectorAll('img')) URL.revokeObjectURL(img.src);
+    list.replaceChildren();
+    for (const file of Array.from(input.files).slice(0, 5)) {
+      const li = document.createElement('li');
+      const img = document.createElement('img');
+      img.src = URL.createObjectURL(file);
+      img.alt = file.name;
+      li.append(img);
+      list.append(li);
+    }
+  });
+}

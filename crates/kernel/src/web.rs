@@ -514,6 +514,64 @@ where
     }
 }
 
+/// A multipart form (a form with files) that passed the same CSRF checks as [`CsrfForm`]. Text
+/// fields become `T` (every field a string); files of the field `file_field` are collected, empty
+/// ones (no file chosen) skipped.
+pub struct CsrfMultipart<T> {
+    pub form: T,
+    pub files: Vec<Vec<u8>>,
+}
+
+pub trait MultipartFiles {
+    /// The name of the file input, e.g. `photos`.
+    const FILE_FIELD: &'static str;
+}
+
+impl<T, S> FromRequest<S> for CsrfMultipart<T>
+where
+    T: DeserializeOwned + HasCsrfToken + MultipartFiles,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let expected = req.extensions().get::<CsrfToken>().cloned();
+        let origin = req.extensions().get::<WebSession>().map(|w| w.public_origin.clone()).unwrap_or_default();
+        if !origin_allowed(req.headers(), &origin) {
+            return Err(CsrfRejected("origin").into_response());
+        }
+        let bad = |why: String| error_page(StatusCode::BAD_REQUEST, "잘못된 요청입니다", &format!("양식을 읽을 수 없습니다: {why}"), None);
+        let mut multipart = axum::extract::Multipart::from_request(req, state).await.map_err(|e| bad(e.body_text()))?;
+        let mut fields = serde_json::Map::new();
+        let mut files = vec![];
+        while let Some(field) = multipart.next_field().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                error_page(StatusCode::PAYLOAD_TOO_LARGE, "파일이 너무 큽니다", "사진은 한 장에 5MB, 한 번에 5장까지 올릴 수 있습니다.", None)
+            } else {
+                bad(e.body_text())
+            }
+        })? {
+            let name = field.name().unwrap_or("").to_owned();
+            if name == T::FILE_FIELD {
+                let bytes = field.bytes().await.map_err(|e| bad(e.body_text()))?;
+                if !bytes.is_empty() {
+                    files.push(bytes.to_vec());
+                }
+            } else {
+                let text = field.text().await.map_err(|e| bad(e.body_text()))?;
+                fields.insert(name, serde_json::Value::String(text));
+            }
+        }
+        let form: T = serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| bad(e.to_string()))?;
+        let Some(expected) = expected else { return Err(CsrfRejected("no cookie").into_response()) };
+        let given = form.csrf_token().as_bytes();
+        if given.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(given, expected.0.as_bytes())) {
+            return Err(CsrfRejected("token mismatch").into_response());
+        }
+        Ok(CsrfMultipart { form, files })
+    }
+}
+
 /// Percent-encodes a string for a query value.
 pub fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
