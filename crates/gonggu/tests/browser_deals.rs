@@ -14,22 +14,18 @@
 
 #[path = "api/helpers.rs"]
 mod helpers;
+#[path = "browser_kit/mod.rs"]
+mod browser_kit;
 
-use std::{
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+use std::time::{Duration, Instant};
+
+use browser_kit::{
+    click_button, field, log_in, query, scroll_into_view, set_value, text_of, type_into, visible_texts, wait_flash, wait_xpath, xq, Browser, Screenshots,
+    WAIT,
 };
-
-use fantoccini::{elements::Element, Client, ClientBuilder, Locator};
-use futures::FutureExt;
+use fantoccini::{Client, Locator};
 use helpers::{spawn_app, TestApp, PASSWORD};
 use serde_json::{json, Value};
-
-/// How long any one wait (an element, a text, a page after a click) may take.
-const WAIT: Duration = Duration::from_secs(10);
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 const HOST: &str = "deal_host";
 const NEIGHBOUR: &str = "deal_neighbour";
@@ -37,35 +33,12 @@ const TITLE: &str = "코스트코 휴지 30롤";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_posts_neighbour_joins_host_cancels() {
-    let Some(chromedriver) = find_chromedriver() else {
-        if std::env::var("GONGGU_REQUIRE_BROWSER").as_deref() == Ok("1") {
-            panic!("chromedriver not found (looked at /usr/bin/chromedriver and on PATH) but GONGGU_REQUIRE_BROWSER=1; install chromium and chromium-driver");
-        }
-        println!("skipped: chromedriver not installed (set GONGGU_REQUIRE_BROWSER=1 to require it)");
-        return;
-    };
-    let started = Instant::now();
-    let shots = Screenshots::new();
+    let Some(browser) = Browser::start("chromedriver-deals.log").await else { return };
     let app = spawn_app().await;
-
-    // Declared before the driver so that they are removed only after the browsers are gone.
-    let host_profile = tempfile::tempdir().expect("temp dir for the host's browser profile");
-    let neighbour_profile = tempfile::tempdir().expect("temp dir for the neighbour's browser profile");
-    let driver = Chromedriver::start(&chromedriver, &shots.dir.join("chromedriver-deals.log")).await;
     // Two sessions, two sets of cookies: two people on two phones.
-    let host = connect(&driver, host_profile.path()).await;
-    let neighbour = connect(&driver, neighbour_profile.path()).await;
-
-    // Run the journey, then end the browser sessions whether it passed or not.
-    let outcome = std::panic::AssertUnwindSafe(journey(&app, &host, &neighbour, &shots)).catch_unwind().await;
-    let _ = host.close().await;
-    let _ = neighbour.close().await;
-    drop(driver);
-    if let Err(panic) = outcome {
-        eprintln!("deals browser test failed; screenshots so far are in {}", shots.dir.display());
-        std::panic::resume_unwind(panic);
-    }
-    println!("deals browser journey passed in {:.1?}; screenshots in {}", started.elapsed(), shots.dir.display());
+    let host = browser.session().await;
+    let neighbour = browser.session().await;
+    browser.run("deals browser", &[&host, &neighbour], journey(&app, &host, &neighbour, &browser.shots)).await;
 }
 
 async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
@@ -111,6 +84,11 @@ async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
     type_into(h, "#lon", "127.0364").await;
     type_into(h, "#description", "30롤을 10롤씩 나눠요.\n저녁 7시 이후에 만나요.").await;
     type_into(h, "#keywords", "휴지, 코스트코").await;
+    // A photo straight from a phone: it carries GPS tags, which the server strips.
+    let photo = std::env::temp_dir().join(format!("gonggu-photo-{}.jpg", uuid::Uuid::new_v4()));
+    std::fs::write(&photo, gonggu_media::testdata::jpeg_with_gps()).unwrap();
+    field(h, "input[name='photos']").await.send_keys(photo.to_str().unwrap()).await.expect("choose a photo");
+    wait_xpath(h, "//ul[@id='photo-preview']/li/img", "photo preview").await;
     shots.take(h, "deals-01-create-form").await;
 
     // ---- 2. The server refuses it with 422: the message sits by the field, the values stay,
@@ -154,6 +132,13 @@ async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
     let facts = text_of(h, "dl.facts").await;
     assert!(facts.contains("10개") && facts.contains("역삼역 2번 출구") && facts.contains("3일 뒤 마감"), "{facts:?}");
     assert!(h.find(Locator::LinkText("공구 수정")).await.is_ok(), "the host may edit");
+    let photos = app.deals.get(uuid::Uuid::parse_str(&id).unwrap()).await.unwrap().images;
+    assert_eq!(photos.len(), 1, "the photo chosen before the refused submit was kept");
+    let shown = h.find(Locator::Css("img[src^='/media/']")).await.expect("the deal shows its photo");
+    let src = shown.attr("src").await.unwrap().unwrap();
+    let served = reqwest::get(app.url(&src)).await.unwrap().bytes().await.unwrap();
+    assert!(!served.windows(4).any(|w| w == b"Exif"), "served without EXIF/GPS");
+    let _ = std::fs::remove_file(&photo);
     assert!(h.find_all(Locator::Css("form[action$='/join']")).await.unwrap().is_empty(), "the host does not join their own deal");
     shots.take(h, "deals-03-created").await;
 
@@ -316,8 +301,13 @@ async fn refusals_are_pages() {
     let csrf = form_login(&app, &host, HOST).await;
     let html = host.get(app.url(&format!("{deal_path}/edit"))).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("바꿀 수 없는 항목") && !html.contains("name=\"total_price\"") && html.contains("name=\"description\""));
-    let form = [("csrf_token", csrf.as_str()), ("description", "저녁 7시 이후"), ("keywords", "휴지, 코스트코"), ("total_price", "1")];
-    let res = host.post(app.url(&format!("{deal_path}/edit"))).form(&form).send().await.unwrap();
+    // The edit form is multipart (it may carry photos).
+    let form = reqwest::multipart::Form::new()
+        .text("csrf_token", csrf.clone())
+        .text("description", "저녁 7시 이후")
+        .text("keywords", "휴지, 코스트코")
+        .text("total_price", "1");
+    let res = host.post(app.url(&format!("{deal_path}/edit"))).multipart(form).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()[header::LOCATION], format!("{deal_path}?msg=updated").as_str());
     let deal = app.deals.get(uuid::Uuid::parse_str(&id).unwrap()).await.unwrap();
@@ -339,14 +329,6 @@ async fn form_login(app: &TestApp, client: &reqwest::Client, login_id: &str) -> 
     token
 }
 
-async fn log_in(app: &TestApp, c: &Client, login_id: &str) {
-    c.goto(&app.url("/login")).await.expect("open /login");
-    type_into(c, "input[name=login_id]", login_id).await;
-    type_into(c, "input[name=password]", PASSWORD).await;
-    click_button(c, "로그인").await;
-    wait_xpath(c, &format!("//a[contains(@class,'topbar-user')][normalize-space()={}]", xq(&format!("{login_id} 님"))), "signed-in top bar").await;
-}
-
 /// The text of a `confirm()` dialog, once it is up.
 async fn alert_text(c: &Client) -> String {
     let deadline = Instant::now() + WAIT;
@@ -357,227 +339,4 @@ async fn alert_text(c: &Client) -> String {
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
-}
-
-// ------------------------------------------------------------------------------ page helpers
-
-/// An XPath string literal (the texts used here contain no apostrophes).
-fn xq(s: &str) -> String {
-    assert!(!s.contains('\''), "xq: {s}");
-    format!("'{s}'")
-}
-
-/// A query parameter of a page URL (`reqwest::Url` is the `url::Url` fantoccini returns).
-fn query(url: &reqwest::Url, key: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
-}
-
-async fn wait_xpath(c: &Client, xpath: &str, what: &str) -> Element {
-    match c.wait().at_most(WAIT).for_element(Locator::XPath(xpath)).await {
-        Ok(e) => e,
-        Err(e) => panic!("waiting for {what} ({xpath}): {e}; page at {}:\n{}", url_of(c).await, body_text(c).await),
-    }
-}
-
-async fn wait_flash(c: &Client, text: &str) -> Element {
-    let flash = wait_xpath(c, &format!("//p[contains(@class,'flash')][normalize-space()={}]", xq(text)), &format!("flash {text:?}")).await;
-    let class = flash.attr("class").await.unwrap().unwrap_or_default();
-    assert!(class.contains("flash-ok"), "flash {text:?} is a success notice: class={class:?}");
-    assert!(flash.is_displayed().await.unwrap(), "flash {text:?} is visible");
-    flash
-}
-
-async fn url_of(c: &Client) -> String {
-    c.current_url().await.map(|u| u.to_string()).unwrap_or_else(|e| format!("<{e}>"))
-}
-
-async fn body_text(c: &Client) -> String {
-    match c.find(Locator::Css("body")).await {
-        Ok(b) => b.text().await.unwrap_or_default(),
-        Err(e) => format!("<{e}>"),
-    }
-}
-
-async fn field(c: &Client, css: &str) -> Element {
-    c.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("field {css}: {e}"))
-}
-
-/// The trimmed text of the first element matching `css`.
-async fn text_of(c: &Client, css: &str) -> String {
-    field(c, css).await.text().await.unwrap_or_else(|e| panic!("text of {css}: {e}")).trim().to_owned()
-}
-
-/// Types like a person (key events, so the page's input listeners run). The field is scrolled
-/// into view and focused by WebDriver rather than tapped (with touch emulation, a quick second
-/// tap at the same point can be taken as a double tap and swallow the keys).
-async fn type_into(c: &Client, css: &str, text: &str) {
-    let el = field(c, css).await;
-    scroll_into_view(c, &el).await;
-    el.send_keys(text).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
-    assert_eq!(el.prop("value").await.unwrap().as_deref(), Some(text), "{css} holds what was typed");
-}
-
-/// Replaces a field's value by selecting all and typing over it.
-async fn set_value(c: &Client, css: &str, text: &str) {
-    let el = field(c, css).await;
-    el.clear().await.unwrap_or_else(|e| panic!("clear {css}: {e}"));
-    el.send_keys(text).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
-    assert_eq!(el.prop("value").await.unwrap().as_deref(), Some(text), "{css} holds what was typed");
-}
-
-async fn scroll_into_view(c: &Client, el: &Element) {
-    let arg = serde_json::to_value(el).expect("element as a script argument");
-    c.execute("arguments[0].scrollIntoView({block: 'center'});", vec![arg]).await.expect("scroll into view");
-}
-
-/// Clicks the submit button with this label (the tab bar and cards have other buttons).
-async fn click_button(c: &Client, label: &str) {
-    let button = wait_xpath(c, &format!("//button[@type='submit'][normalize-space()={}]", xq(label)), &format!("button {label:?}")).await;
-    scroll_into_view(c, &button).await;
-    button.click().await.unwrap_or_else(|e| panic!("click {label:?}: {e}"));
-}
-
-/// Trimmed texts of the matching elements that show something.
-async fn visible_texts(c: &Client, css: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for el in c.find_all(Locator::Css(css)).await.unwrap() {
-        let text = el.text().await.unwrap();
-        if !text.trim().is_empty() {
-            out.push(text.trim().to_owned());
-        }
-    }
-    out
-}
-
-// ------------------------------------------------------------------------------ screenshots
-
-struct Screenshots {
-    dir: PathBuf,
-}
-
-impl Screenshots {
-    fn new() -> Self {
-        let dir = match std::env::var_os("GONGGU_SCREENSHOT_DIR") {
-            Some(d) if !d.is_empty() => PathBuf::from(d),
-            _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots"),
-        };
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create screenshot dir {}: {e}", dir.display()));
-        Self { dir: dir.canonicalize().unwrap_or(dir) }
-    }
-
-    async fn take(&self, c: &Client, name: &str) {
-        let png = c.screenshot().await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
-        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "screenshot {name} is a PNG");
-        let path = self.dir.join(format!("{name}.png"));
-        std::fs::write(&path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    }
-}
-
-// ------------------------------------------------------------------------------ chromedriver
-
-fn find_chromedriver() -> Option<PathBuf> {
-    let fixed = PathBuf::from("/usr/bin/chromedriver");
-    if fixed.is_file() {
-        return Some(fixed);
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join("chromedriver")).find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().unwrap().port()
-}
-
-/// The chromedriver process (in its own process group, so that the browsers it starts go with
-/// it); killed on drop, also when the test panics.
-struct Chromedriver {
-    child: Child,
-    url: String,
-}
-
-impl Chromedriver {
-    async fn start(binary: &Path, log: &Path) -> Self {
-        use std::os::unix::process::CommandExt;
-        let port = free_port();
-        let child = Command::new(binary)
-            .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", log.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
-        let mut driver = Chromedriver { child, url: format!("http://127.0.0.1:{port}") };
-        driver.wait_ready().await;
-        driver
-    }
-
-    async fn wait_ready(&mut self) {
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("chromedriver status") {
-                panic!("chromedriver exited early ({status})");
-            }
-            if let Ok(res) = http.get(format!("{}/status", self.url)).timeout(Duration::from_secs(2)).send().await {
-                if let Ok(body) = res.json::<Value>().await {
-                    if body["value"]["ready"] == json!(true) {
-                        return;
-                    }
-                }
-            }
-            assert!(Instant::now() < deadline, "chromedriver did not answer on {}/status within 20 s", self.url);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Chromedriver {
-    fn drop(&mut self) {
-        // The whole group: chromedriver and any Chromium left behind by a failed test.
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn connect(driver: &Chromedriver, profile: &Path) -> Client {
-    let mut args = vec![
-        "--headless=new".to_owned(),
-        "--no-sandbox".into(),
-        "--disable-gpu".into(),
-        "--disable-dev-shm-usage".into(),
-        "--disable-quic".into(),
-        "--no-first-run".into(),
-        "--disable-background-networking".into(),
-        "--disable-component-update".into(),
-        "--disable-sync".into(),
-        // A phone: the pages are mobile-first.
-        "--window-size=412,915".into(),
-    ];
-    args.push(format!("--user-data-dir={}", profile.display()));
-    // Desktop Chromium will not make a window narrower than 500 px, so the phone screen comes
-    // from device emulation (which also makes it a touch screen).
-    let mut options = json!({
-        "args": args,
-        "mobileEmulation": { "deviceMetrics": { "width": 412, "height": 915, "pixelRatio": 1.0, "touch": true, "mobile": true } },
-    });
-    if Path::new(CHROMIUM).is_file() {
-        options["binary"] = json!(CHROMIUM);
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), json!("chrome"));
-    caps.insert("goog:chromeOptions".into(), options);
-    // fantoccini's connector asks rustls for the process-wide crypto provider, and rustls cannot
-    // pick one by itself here: the dependency tree enables both `ring` (reqwest, lettre) and
-    // `aws-lc-rs` (hyper-rustls via fantoccini). `Err` means one is installed already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = ClientBuilder::rustls().expect("rustls connector");
-    builder.capabilities(caps);
-    builder
-        .connect(&driver.url)
-        .await
-        .unwrap_or_else(|e| panic!("start a Chromium session through {}: {e}", driver.url))
 }
