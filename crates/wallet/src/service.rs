@@ -188,7 +188,7 @@ impl Wallet {
             Movement::Withdraw { .. } => "withdraw",
             Movement::Transfer { .. } => "transfer",
         };
-        let render = move |outcome: Result<&Receipt, Refusal>| -> (u16, String) {
+        let render: crate::store::Render = Arc::new(move |outcome: Result<&Receipt, Refusal>| -> (u16, String) {
             match outcome {
                 Ok(r) => {
                     let view = ReceiptView {
@@ -209,8 +209,8 @@ impl Wallet {
                     (e.status.as_u16(), serde_json::to_string(&ErrorEnvelope { error: e.body() }).unwrap_or_default())
                 }
             }
-        };
-        match self.store.execute(&movement, &claim, self.clock.now(), &render).await? {
+        });
+        match self.store.execute(&movement, &claim, self.clock.now(), render).await? {
             Executed::Fresh { status, body } => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 if !status.is_success() {

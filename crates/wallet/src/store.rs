@@ -11,6 +11,8 @@ use gonggu_kernel::{
     db::Db,
     events::{Envelope, OutboxExt, OutboxSignal},
 };
+use std::sync::Arc;
+
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
@@ -79,7 +81,19 @@ pub struct IdempotencyClaim {
 }
 
 /// Turns the outcome into the HTTP answer (status, JSON body) that is stored with the key.
-pub type Render<'a> = &'a (dyn Fn(Result<&Receipt, Refusal>) -> (u16, String) + Send + Sync);
+pub type Render = Arc<dyn Fn(Result<&Receipt, Refusal>) -> (u16, String) + Send + Sync>;
+
+/// One movement waiting for the SQLite group-commit writer.
+struct Job {
+    movement: Movement,
+    claim: IdempotencyClaim,
+    now: DateTime<Utc>,
+    render: Render,
+    reply: tokio::sync::oneshot::Sender<sqlx::Result<(Executed, bool)>>,
+}
+
+/// Most movements one SQLite commit carries.
+const MAX_BATCH: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Executed {
@@ -152,7 +166,7 @@ pub trait WalletStore: Send + Sync {
     async fn open(&self, user_id: Uuid, login_id: &str, now: DateTime<Utc>, event: Option<(&str, Uuid)>) -> sqlx::Result<bool>;
     async fn holder_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>>;
     async fn balances(&self, user_id: Uuid) -> sqlx::Result<Option<Balances>>;
-    async fn execute(&self, movement: &Movement, claim: &IdempotencyClaim, now: DateTime<Utc>, render: Render<'_>) -> sqlx::Result<Executed>;
+    async fn execute(&self, movement: &Movement, claim: &IdempotencyClaim, now: DateTime<Utc>, render: Render) -> sqlx::Result<Executed>;
     async fn history(&self, user_id: Uuid, q: &HistoryQuery) -> sqlx::Result<Vec<HistoryRow>>;
     /// Sum of every holder's wallet and bank balance (what the system account owes).
     async fn total_user_money(&self) -> sqlx::Result<i64>;
@@ -165,8 +179,16 @@ pub trait WalletStore: Send + Sync {
 pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Arc<dyn WalletStore>> {
     db.migrate(&sqlx::migrate!("./migrations/sqlite"), &sqlx::migrate!("./migrations/postgres")).await?;
     Ok(match db {
-        Db::Sqlite(pool) => std::sync::Arc::new(SqliteWalletStore { pool: pool.clone(), signal }),
-        Db::Postgres(pool) => std::sync::Arc::new(PgWalletStore { pool: pool.clone(), signal }),
+        Db::Sqlite(pool) => {
+            // SQLite has one writer and fsyncs every commit (synchronous = FULL), so movements
+            // that arrive together share one transaction and one fsync ("group commit"); each
+            // keeps its own savepoint, journal entry, idempotency key and answer, and no answer
+            // leaves before its commit is durable.
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(SqliteWalletStore::write_batches(pool.clone(), signal.clone(), rx));
+            std::sync::Arc::new(SqliteWalletStore { pool: pool.clone(), signal, batch: Some(tx) })
+        }
+        Db::Postgres(pool) => std::sync::Arc::new(PgWalletStore { pool: pool.clone(), signal, batch: None }),
     })
 }
 
@@ -177,9 +199,92 @@ macro_rules! sql_wallet_store {
         pub struct $name {
             pool: sqlx::Pool<$db>,
             signal: OutboxSignal,
+            batch: Option<tokio::sync::mpsc::UnboundedSender<Job>>,
         }
 
         impl $name {
+            /// One movement inside an open transaction; the bool says whether an event was queued.
+            async fn execute_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                m: &Movement,
+                claim: &IdempotencyClaim,
+                now: DateTime<Utc>,
+                render: &Render,
+            ) -> sqlx::Result<(Executed, bool)> {
+                // Claim the key first. On PostgreSQL a concurrent duplicate waits here until the
+                // first commits, then finds its stored answer; on SQLite writers are serialised.
+                let claimed = sqlx::query(
+                    "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(claim.user_id).bind(&claim.key).bind(&claim.request_hash).bind(now.timestamp_millis())
+                .execute(&mut **tx).await?;
+                if claimed.rows_affected() == 0 {
+                    let (hash, status, body): (Vec<u8>, Option<i32>, Option<String>) =
+                        sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2")
+                            .bind(claim.user_id).bind(&claim.key).fetch_one(&mut **tx).await?;
+                    if hash != claim.request_hash {
+                        return Ok((Executed::KeyReused, false));
+                    }
+                    return Ok((Executed::Replayed { status: status.unwrap_or(500) as u16, body: body.unwrap_or_default() }, false));
+                }
+                let outcome = Self::apply(tx, m, now).await?;
+                let (status, body) = match &outcome {
+                    Ok((receipt, _)) => render(Ok(receipt)),
+                    Err(refusal) => render(Err(*refusal)),
+                };
+                let evented = matches!(outcome, Ok((_, Some(_))));
+                if let Ok((_, Some(event))) = &outcome {
+                    (&mut **tx).enqueue(event).await?;
+                }
+                sqlx::query("UPDATE idempotency_keys SET status = $1, body = $2 WHERE user_id = $3 AND key = $4")
+                    .bind(status as i32).bind(&body).bind(claim.user_id).bind(&claim.key)
+                    .execute(&mut **tx).await?;
+                Ok((Executed::Fresh { status, body }, evented))
+            }
+
+            /// The group-commit writer: takes whatever movements are waiting (up to
+            /// `MAX_BATCH`), runs each in its own savepoint, commits once, then answers.
+            #[allow(dead_code)]
+            async fn write_batches(pool: sqlx::Pool<$db>, signal: OutboxSignal, mut rx: tokio::sync::mpsc::UnboundedReceiver<Job>) {
+                while let Some(first) = rx.recv().await {
+                    let mut jobs = vec![first];
+                    while jobs.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(job) => jobs.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let mut results: Vec<sqlx::Result<(Executed, bool)>> = Vec::with_capacity(jobs.len());
+                    let committed: sqlx::Result<()> = async {
+                        let mut tx = pool.begin_with($begin).await?;
+                        for job in &jobs {
+                            sqlx::query("SAVEPOINT movement").execute(&mut *tx).await?;
+                            let r = Self::execute_in(&mut tx, &job.movement, &job.claim, job.now, &job.render).await;
+                            if r.is_err() {
+                                sqlx::query("ROLLBACK TO SAVEPOINT movement").execute(&mut *tx).await?;
+                            }
+                            sqlx::query("RELEASE SAVEPOINT movement").execute(&mut *tx).await?;
+                            results.push(r);
+                        }
+                        tx.commit().await
+                    }
+                    .await;
+                    if let Err(e) = committed {
+                        let msg = e.to_string();
+                        for job in jobs {
+                            let _ = job.reply.send(Err(sqlx::Error::Protocol(format!("batch commit failed: {msg}"))));
+                        }
+                        continue;
+                    }
+                    if results.iter().any(|r| matches!(r, Ok((_, true)))) {
+                        signal.notify();
+                    }
+                    for (job, r) in jobs.into_iter().zip(results) {
+                        let _ = job.reply.send(r);
+                    }
+                }
+            }
+
             async fn account_ids(tx: &mut sqlx::Transaction<'static, $db>, user_id: Uuid) -> sqlx::Result<Option<(i64, i64)>> {
                 let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, kind FROM ledger_accounts WHERE user_id = $1")
                     .bind(user_id).fetch_all(&mut **tx).await?;
@@ -339,41 +444,21 @@ macro_rules! sql_wallet_store {
                 Ok(Some(Balances { balance: get("wallet"), bank_balance: get("bank") }))
             }
 
-            async fn execute(&self, m: &Movement, claim: &IdempotencyClaim, now: DateTime<Utc>, render: Render<'_>) -> sqlx::Result<Executed> {
+            async fn execute(&self, m: &Movement, claim: &IdempotencyClaim, now: DateTime<Utc>, render: Render) -> sqlx::Result<Executed> {
+                if let Some(batch) = &self.batch {
+                    let (reply, answer) = tokio::sync::oneshot::channel();
+                    let job = Job { movement: m.clone(), claim: claim.clone(), now, render, reply };
+                    batch.send(job).map_err(|_| sqlx::Error::PoolClosed)?;
+                    let (executed, _) = answer.await.map_err(|_| sqlx::Error::PoolClosed)??;
+                    return Ok(executed);
+                }
                 let mut tx = self.pool.begin_with($begin).await?;
-                // Claim the key first. On PostgreSQL a concurrent duplicate waits here until the
-                // first commits, then finds its stored answer; on SQLite writers are serialised.
-                let claimed = sqlx::query(
-                    "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                )
-                .bind(claim.user_id).bind(&claim.key).bind(&claim.request_hash).bind(now.timestamp_millis())
-                .execute(&mut *tx).await?;
-                if claimed.rows_affected() == 0 {
-                    let (hash, status, body): (Vec<u8>, Option<i32>, Option<String>) =
-                        sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2")
-                            .bind(claim.user_id).bind(&claim.key).fetch_one(&mut *tx).await?;
-                    tx.rollback().await?;
-                    if hash != claim.request_hash {
-                        return Ok(Executed::KeyReused);
-                    }
-                    return Ok(Executed::Replayed { status: status.unwrap_or(500) as u16, body: body.unwrap_or_default() });
-                }
-                let outcome = Self::apply(&mut tx, m, now).await?;
-                let (status, body) = match &outcome {
-                    Ok((receipt, _)) => render(Ok(receipt)),
-                    Err(refusal) => render(Err(*refusal)),
-                };
-                if let Ok((_, Some(event))) = &outcome {
-                    (&mut *tx).enqueue(event).await?;
-                }
-                sqlx::query("UPDATE idempotency_keys SET status = $1, body = $2 WHERE user_id = $3 AND key = $4")
-                    .bind(status as i32).bind(&body).bind(claim.user_id).bind(&claim.key)
-                    .execute(&mut *tx).await?;
+                let (executed, evented) = Self::execute_in(&mut tx, m, claim, now, &render).await?;
                 tx.commit().await?;
-                if matches!(outcome, Ok((_, Some(_)))) {
+                if evented {
                     self.signal.notify();
                 }
-                Ok(Executed::Fresh { status, body })
+                Ok(executed)
             }
 
             async fn history(&self, user_id: Uuid, q: &HistoryQuery) -> sqlx::Result<Vec<HistoryRow>> {

@@ -47,16 +47,16 @@ async fn story(s: Arc<dyn WalletStore>) {
     assert_eq!(s.holder_by_login("bob").await.unwrap(), Some(b));
     assert_eq!(s.balances(a).await.unwrap().unwrap().bank_balance, 100_000);
 
-    let r = s.execute(&Movement::Charge { user_id: a, amount: 60_000 }, &claim(a, "k1", "c60"), now, &render).await.unwrap();
+    let r = s.execute(&Movement::Charge { user_id: a, amount: 60_000 }, &claim(a, "k1", "c60"), now, Arc::new(render)).await.unwrap();
     assert_eq!(r, Executed::Fresh { status: 201, body: "charge:60000:60000".into() });
-    let r = s.execute(&Movement::Charge { user_id: a, amount: 50_000 }, &claim(a, "k2", "c50"), now, &render).await.unwrap();
+    let r = s.execute(&Movement::Charge { user_id: a, amount: 50_000 }, &claim(a, "k2", "c50"), now, Arc::new(render)).await.unwrap();
     assert_eq!(r, Executed::Fresh { status: 409, body: "insufficient".into() }, "bank has 40,000 left");
     let t = Movement::Transfer { from: a, to: b, amount: 25_000, memo: Some("휴지".into()), deal_id: None };
-    assert!(matches!(s.execute(&t, &claim(a, "k3", "t25"), now, &render).await.unwrap(), Executed::Fresh { status: 201, .. }));
-    assert!(matches!(s.execute(&t, &claim(a, "k3", "t25"), now, &render).await.unwrap(), Executed::Replayed { status: 201, .. }));
-    assert_eq!(s.execute(&t, &claim(a, "k3", "t26"), now, &render).await.unwrap(), Executed::KeyReused);
+    assert!(matches!(s.execute(&t, &claim(a, "k3", "t25"), now, Arc::new(render)).await.unwrap(), Executed::Fresh { status: 201, .. }));
+    assert!(matches!(s.execute(&t, &claim(a, "k3", "t25"), now, Arc::new(render)).await.unwrap(), Executed::Replayed { status: 201, .. }));
+    assert_eq!(s.execute(&t, &claim(a, "k3", "t26"), now, Arc::new(render)).await.unwrap(), Executed::KeyReused);
     let over = Movement::Transfer { from: a, to: b, amount: 35_001, memo: None, deal_id: None };
-    assert_eq!(s.execute(&over, &claim(a, "k4", "o"), now, &render).await.unwrap(), Executed::Fresh { status: 409, body: "insufficient".into() });
+    assert_eq!(s.execute(&over, &claim(a, "k4", "o"), now, Arc::new(render)).await.unwrap(), Executed::Fresh { status: 409, body: "insufficient".into() });
     assert_eq!(s.balances(a).await.unwrap().unwrap().balance, 35_000);
     assert_eq!(s.balances(b).await.unwrap().unwrap().balance, 25_000);
     assert_eq!(s.total_user_money().await.unwrap(), 200_000);
@@ -81,12 +81,12 @@ async fn racing_duplicates(s: Arc<dyn WalletStore>) {
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
     s.open(a, "racer_a", now, None).await.unwrap();
     s.open(b, "racer_b", now, None).await.unwrap();
-    s.execute(&Movement::Charge { user_id: a, amount: 10_000 }, &claim(a, "c", "c"), now, &render).await.unwrap();
+    s.execute(&Movement::Charge { user_id: a, amount: 10_000 }, &claim(a, "c", "c"), now, Arc::new(render)).await.unwrap();
     let t = Movement::Transfer { from: a, to: b, amount: 1_000, memo: None, deal_id: None };
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let (s, t) = (s.clone(), t.clone());
-            tokio::spawn(async move { s.execute(&t, &claim(a, "same", "t"), now, &render).await.unwrap() })
+            tokio::spawn(async move { s.execute(&t, &claim(a, "same", "t"), now, Arc::new(render)).await.unwrap() })
         })
         .collect();
     let mut fresh = 0;
@@ -100,14 +100,14 @@ async fn racing_duplicates(s: Arc<dyn WalletStore>) {
     assert_eq!(fresh, 1);
     assert_eq!(s.balances(b).await.unwrap().unwrap().balance, 1_000);
     // And opposite transfers between two accounts at once never deadlock.
-    s.execute(&Movement::Charge { user_id: b, amount: 10_000 }, &claim(b, "c", "c"), now, &render).await.unwrap();
+    s.execute(&Movement::Charge { user_id: b, amount: 10_000 }, &claim(b, "c", "c"), now, Arc::new(render)).await.unwrap();
     let tasks: Vec<_> = (0..40)
         .map(|i| {
             let s = s.clone();
             let (from, to) = if i % 2 == 0 { (a, b) } else { (b, a) };
             tokio::spawn(async move {
                 let m = Movement::Transfer { from, to, amount: 10, memo: None, deal_id: None };
-                s.execute(&m, &claim(from, &format!("x{i}"), "x"), now, &render).await.unwrap()
+                s.execute(&m, &claim(from, &format!("x{i}"), "x"), now, Arc::new(render)).await.unwrap()
             })
         })
         .collect();
