@@ -128,12 +128,18 @@ impl Db {
             Db::Sqlite(pool) => {
                 let rows: Vec<OutboxRow> = sqlx::query_as(SELECT_UNPUBLISHED).fetch_all(pool).await?;
                 let n = rows.len();
+                let mut last = None;
                 for row in rows {
                     let (seq, env) = row_to_envelope(row);
                     bus.publish(&env).await?;
-                    sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2")
+                    last = Some(seq);
+                }
+                // One statement (one commit, one fsync) marks the whole batch: every unpublished
+                // row up to the last one sent was in it, because rows are read in `seq` order.
+                if let Some(last) = last {
+                    sqlx::query("UPDATE outbox SET published_at = $1 WHERE published_at IS NULL AND seq <= $2")
                         .bind(Utc::now())
-                        .bind(seq)
+                        .bind(last)
                         .execute(pool)
                         .await?;
                 }
