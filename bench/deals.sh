@@ -186,8 +186,14 @@ s=$(curl -sS -o "$TMP/r.json" -w '%{http_code}' --max-time 30 -H 'Content-Type: 
 # --- seeding: the rest of the deals through the API, with wrk ------------------------------
 CLK_TCK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime of a process, all threads
-ctx_switches() { # voluntary + involuntary context switches of a process, all its threads
-    cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^(voluntary|nonvoluntary)_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+ctx_switches() { # pid -> "tid switches" per thread (voluntary + involuntary)
+    local t
+    for t in /proc/"$1"/task/*; do
+        awk -v tid="${t##*/}" '/^(voluntary|nonvoluntary)_ctxt_switches:/ { n += $2 } END { if (NR) print tid, n + 0 }' "$t/status" 2>/dev/null || true
+    done
+}
+ctx_delta() { # before-file after-file -> switches of the threads alive at the end (new ones count from 0)
+    awk 'NR == FNR { b[$1] = $2; next } { d += $2 - ($1 in b ? b[$1] : 0) } END { print d + 0 }' "$1" "$2"
 }
 now_s() { date +%s.%N; }
 SEED_N=$((DEALS - 1))
@@ -274,7 +280,7 @@ probe() { # key -> body size and the number of deals in it
     # Deals in the answer: one "share_price" per deal in JSON, one card per deal on the page.
     case $k in
         api_*) ITEMS[$k]=$( (grep -o '"share_price":' "$TMP/probe-$k" || true) | wc -l) ;;
-        home) ITEMS[$k]=$( (grep -o 'class="card deal-card"' "$TMP/probe-$k" || true) | wc -l) ;;
+        home | home_analyzed) ITEMS[$k]=$( (grep -o 'class="card deal-card"' "$TMP/probe-$k" || true) | wc -l) ;;
         home_gzip) ITEMS[$k]=$( (gzip -dc "$TMP/probe-$k" 2>/dev/null || true) | (grep -o 'class="card deal-card"' || true) | wc -l) ;;
         *) ITEMS[$k]="—" ;;
     esac
@@ -311,7 +317,7 @@ parse_wrk() { # key file
     [[ -n ${RPS[$1]} ]] || die "could not parse wrk output $f"
 }
 run_wrk() { # key description server-pid
-    local key=$1 what=$2 pid=$3 t0 c0
+    local key=$1 what=$2 pid=$3 t0
     local -a h=()
     [[ -n ${HDR_OF[$key]:-} ]] && h=(-H "${HDR_OF[$key]}")
     if ((WARMUP_SECONDS > 0)); then
@@ -319,7 +325,7 @@ run_wrk() { # key description server-pid
     fi
     log "measuring $what ($CONNS connections, ${BENCH_SECONDS}s)"
     t0=$(cpu_ticks "$pid")
-    c0=$(ctx_switches "$pid")
+    ctx_switches "$pid" >"$TMP/csw0"
     wrk -t"$THREADS" -c"$CONNS" -d"${BENCH_SECONDS}s" --latency ${h[@]+"${h[@]}"} "${URL_OF[$key]}" >"$RAW/$key.txt" 2>&1 ||
         die "wrk failed, see $RAW/$key.txt"
     CONN_OF[$key]=$CONNS
@@ -330,8 +336,11 @@ run_wrk() { # key description server-pid
     CPU_US[$key]=$(awk -v t="$(($(cpu_ticks "$pid") - t0))" -v hz="$CLK_TCK" -v n="${REQS[$key]}" \
         'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "n/a" }')
     # Context switches per request: threads handing work to each other (e.g. sqlx's SQLite
-    # worker threads and tokio's) show here.
-    CSW[$key]=$(awk -v c="$(($(ctx_switches "$pid") - c0))" -v n="${REQS[$key]}" 'BEGIN { if (n > 0) printf "%.2f", c / n; else print "n/a" }')
+    # worker threads and tokio's) show here. Linux counts them per thread, so a thread that ends
+    # during the run is missing (sqlx closes a connection whose query was abandoned when wrk
+    # hangs up at the end): a lower bound.
+    ctx_switches "$pid" >"$TMP/csw1"
+    CSW[$key]=$(awk -v c="$(ctx_delta "$TMP/csw0" "$TMP/csw1")" -v n="${REQS[$key]}" 'BEGIN { if (n > 0) printf "%.2f", c / n; else print "n/a" }')
 }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "n/a" && b != "n/a" && b > 0) printf "%.1f", 100 * a / b; else print "n/a" }'; }
 sub_us() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "n/a" && b != "n/a") printf "%.1f", a - b; else print "n/a" }'; }
@@ -431,6 +440,29 @@ for f in deals.db deals.db-wal; do
     if [[ -e $TMP/data/$f ]]; then cp "$TMP/data/$f" "$RAW/$f"; fi
 done
 
+# Diagnostic, end to end: the same home page once SQLite's planner has statistics (ANALYZE on
+# this run's own database, nothing else changed; gonggu re-prepares its statements when the
+# schema changes). What the query plan costs over HTTP, and what is left without it.
+ANALYZED=0
+if [[ $DIAGNOSE = 1 ]]; then
+    if ((HAVE_PYTHON)) && python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=30); c.execute("ANALYZE"); c.commit()' \
+        "$TMP/data/deals.db" 2>"$RAW/analyze.err"; then
+        ANALYZED=1
+    elif command -v sqlite3 >/dev/null 2>&1 && sqlite3 -cmd '.timeout 30000' "$TMP/data/deals.db" 'ANALYZE' 2>"$RAW/analyze.err"; then
+        ANALYZED=1
+    fi
+    if ((ANALYZED)); then
+        URL_OF[home_analyzed]=$GG_URL/
+        probe home_analyzed
+        run_wrk home_analyzed "GET / after \`ANALYZE\` on this run's database (diagnostic: the query plan fixed, nothing else)" "$GG_PID"
+        DIAG_KEYS+=(home_analyzed)
+    else
+        log "could not run ANALYZE on the benchmark's database (see $RAW/analyze.err); no row for it"
+    fi
+    LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+    kill -0 "$GG_PID" 2>/dev/null || die "gonggu died during the benchmark (see $GONGGU_LOG)"
+fi
+
 # --- summary ---------------------------------------------------------------------------
 HOME_PCT=$(pct "${RPS[home]}" "${RPS[bare]}")
 RPS_OK=0
@@ -499,7 +531,8 @@ row() { # key
         echo "## Where the home page's time goes"
         echo
         echo "Server CPU per request (user + system, all threads, from \`/proc/<pid>/stat\`), split by the"
-        echo "differences between rows of the table above:"
+        echo "differences between rows of the table above. A difference is only as good as the two rows it"
+        echo "comes from: on a busy machine (see the load average) small or negative ones are noise."
         echo
         echo "| layer | CPU µs/req | from |"
         echo "| --- | ---: | --- |"
@@ -512,10 +545,17 @@ row() { # key
         echo "| … of which SQLite alone | $(sub_us "${SQL_HOME_US}" "${SQL_ALL_US}") | Python's sqlite3, the same two queries |"
         echo "| the page instead of JSON: maud rendering + web session (CSRF cookie) | $(sub_us "${CPU_US[home]}" "${CPU_US[api_open]}") | \`/\` − \`/api/v1/deals?status=open\` |"
         echo "| **the home page** | **${CPU_US[home]}** | \`/\` |"
+        if ((ANALYZED)); then
+            echo "| the home page with the query plan fixed (\`ANALYZE\`, nothing else) | ${CPU_US[home_analyzed]} | \`/\` after \`ANALYZE\` |"
+        fi
         echo "| gzip on top (what a browser asks for) | $(sub_us "${CPU_US[home_gzip]}" "${CPU_US[home]}") | \`/\` gzip − \`/\` |"
         echo
         echo "At ${CPU_US[home]} µs of server CPU per page, $(nproc) cores can serve at most $(awk -v c="${CPU_US[home]}" -v n="$(nproc)" 'BEGIN { if (c > 0) printf "%.0f", n * 1e6 / c; else print "n/a" }') pages/s even with"
         echo "no client on the machine; $GOAL_RPS req/s on $(nproc) cores needs ≤ $(awk -v n="$(nproc)" -v g="$GOAL_RPS" 'BEGIN { printf "%.0f", n * 1e6 / g }') µs per page, less what wrk takes here."
+        if ((ANALYZED)); then
+            echo "With the query plan fixed (planner statistics, diagnostic) the page takes ${CPU_US[home_analyzed]} µs (at most $(awk -v c="${CPU_US[home_analyzed]}" -v n="$(nproc)" 'BEGIN { if (c > 0) printf "%.0f", n * 1e6 / c; else print "n/a" }') pages/s"
+            echo "on $(nproc) cores) and runs at ${RPS[home_analyzed]} req/s with p99 ${P99[home_analyzed]} ms: $(mark "$(awk -v r="${RPS[home_analyzed]}" -v g="$GOAL_RPS" 'BEGIN { print (r + 0 >= g) ? 1 : 0 }')") ≥ $GOAL_RPS req/s, $(mark "$(awk -v p="${P99[home_analyzed]}" -v g="$GOAL_P99_MS" 'BEGIN { print (p != "n/a" && p + 0 <= g) ? 1 : 0 }')") p99 ≤ $GOAL_P99_MS ms."
+        fi
         if ((PROFILE_OK)); then
             echo
             echo "### perf profile of gonggu during \`GET /\` (${p_secs}s, 999 Hz, flat)"

@@ -54,7 +54,11 @@ fn user_agent(headers: &HeaderMap) -> Option<&str> {
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "accounts", request_body = RegisterInput,
     responses((status = 201, body = UserView), (status = 409, description = "login id or email taken", body = ErrorEnvelope),
               (status = 422, description = "validation failed (details.fields)", body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
-async fn register(State(s): State<AccountsState>, ClientIp(ip): ClientIp, Json(input): Json<RegisterInput>) -> Result<(StatusCode, Json<UserView>), ApiError> {
+async fn register(
+    State(s): State<AccountsState>,
+    ClientIp(ip): ClientIp,
+    Json(input): Json<RegisterInput>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
     Ok((StatusCode::CREATED, Json(s.accounts.register(input, ip).await?)))
 }
 
@@ -71,7 +75,11 @@ struct Availability {
 /// Whether a login id is free (for the live check on the sign-up form).
 #[utoipa::path(get, path = "/api/v1/auth/login-id-available", tag = "accounts", params(LoginIdQuery),
     responses((status = 200, body = Availability), (status = 422, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
-async fn login_id_available(State(s): State<AccountsState>, ClientIp(ip): ClientIp, Query(q): Query<LoginIdQuery>) -> Result<Json<Availability>, ApiError> {
+async fn login_id_available(
+    State(s): State<AccountsState>,
+    ClientIp(ip): ClientIp,
+    Query(q): Query<LoginIdQuery>,
+) -> Result<Json<Availability>, ApiError> {
     Ok(Json(Availability { available: s.accounts.login_id_available(&q.login_id, ip).await? }))
 }
 
@@ -85,7 +93,12 @@ pub struct LoginInput {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginInput,
     responses((status = 200, body = TokenPair), (status = 401, description = "unknown id or wrong password (one answer for both)", body = ErrorEnvelope),
               (status = 429, body = ErrorEnvelope)))]
-async fn login(State(s): State<AccountsState>, ClientIp(ip): ClientIp, headers: HeaderMap, Json(input): Json<LoginInput>) -> Result<Json<TokenPair>, ApiError> {
+async fn login(
+    State(s): State<AccountsState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Json(input): Json<LoginInput>,
+) -> Result<Json<TokenPair>, ApiError> {
     Ok(Json(s.accounts.login(&input.login_id, &input.password, user_agent(&headers), ip).await?))
 }
 
@@ -116,7 +129,11 @@ pub struct EmailInput {
 /// Mail a 6-digit reset code. The answer is the same whether or not the address has an account.
 #[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "accounts", request_body = EmailInput,
     responses((status = 202), (status = 422, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
-async fn request_password_reset(State(s): State<AccountsState>, ClientIp(ip): ClientIp, Json(input): Json<EmailInput>) -> Result<StatusCode, ApiError> {
+async fn request_password_reset(
+    State(s): State<AccountsState>,
+    ClientIp(ip): ClientIp,
+    Json(input): Json<EmailInput>,
+) -> Result<StatusCode, ApiError> {
     s.accounts.request_password_reset(&input.email, ip).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -131,7 +148,11 @@ pub struct ResetConfirmInput {
 /// Set a new password with the mailed code (10 minutes, 5 attempts). Ends every session.
 #[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "accounts", request_body = ResetConfirmInput,
     responses((status = 204), (status = 422, description = "invalid_code / code_expired / password rules", body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
-async fn confirm_password_reset(State(s): State<AccountsState>, ClientIp(ip): ClientIp, Json(input): Json<ResetConfirmInput>) -> Result<StatusCode, ApiError> {
+async fn confirm_password_reset(
+    State(s): State<AccountsState>,
+    ClientIp(ip): ClientIp,
+    Json(input): Json<ResetConfirmInput>,
+) -> Result<StatusCode, ApiError> {
     s.accounts.confirm_password_reset(&input.email, &input.code, &input.new_password, ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -151,14 +172,22 @@ pub struct KeywordsInput {
 /// Replace the interest keywords (≤ 20, 1–20 characters each; trimmed; duplicates dropped case-insensitively).
 #[utoipa::path(put, path = "/api/v1/me/keywords", tag = "accounts", security(("bearer" = [])), request_body = KeywordsInput,
     responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-async fn set_keywords(State(s): State<AccountsState>, user: AuthUser, Json(input): Json<KeywordsInput>) -> Result<Json<UserView>, ApiError> {
+async fn set_keywords(
+    State(s): State<AccountsState>,
+    user: AuthUser,
+    Json(input): Json<KeywordsInput>,
+) -> Result<Json<UserView>, ApiError> {
     Ok(Json(s.accounts.set_keywords(&user, &input.keywords).await?))
 }
 
 /// Set the neighbourhood (name, latitude −90…90, longitude −180…180).
 #[utoipa::path(put, path = "/api/v1/me/neighborhood", tag = "accounts", security(("bearer" = [])), request_body = NeighborhoodInput,
     responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-async fn set_neighborhood(State(s): State<AccountsState>, user: AuthUser, Json(input): Json<NeighborhoodInput>) -> Result<Json<UserView>, ApiError> {
+async fn set_neighborhood(
+    State(s): State<AccountsState>,
+    user: AuthUser,
+    Json(input): Json<NeighborhoodInput>,
+) -> Result<Json<UserView>, ApiError> {
     Ok(Json(s.accounts.set_neighborhood(&user, Some(input)).await?))
 }
 
@@ -178,7 +207,11 @@ pub struct PasswordChangeInput {
 /// Change the password; needs the current one and ends every other session.
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "accounts", security(("bearer" = [])), request_body = PasswordChangeInput,
     responses((status = 204), (status = 401, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-async fn change_password(State(s): State<AccountsState>, user: AuthUser, Json(input): Json<PasswordChangeInput>) -> Result<StatusCode, ApiError> {
+async fn change_password(
+    State(s): State<AccountsState>,
+    user: AuthUser,
+    Json(input): Json<PasswordChangeInput>,
+) -> Result<StatusCode, ApiError> {
     s.accounts.change_password(&user, &input.current_password, &input.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -186,7 +219,11 @@ async fn change_password(State(s): State<AccountsState>, user: AuthUser, Json(in
 /// Mail a 6-digit code to the new address; the change happens at `/me/email/verify`.
 #[utoipa::path(post, path = "/api/v1/me/email", tag = "accounts", security(("bearer" = [])), request_body = EmailInput,
     responses((status = 202), (status = 401, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
-async fn request_email_change(State(s): State<AccountsState>, user: AuthUser, Json(input): Json<EmailInput>) -> Result<StatusCode, ApiError> {
+async fn request_email_change(
+    State(s): State<AccountsState>,
+    user: AuthUser,
+    Json(input): Json<EmailInput>,
+) -> Result<StatusCode, ApiError> {
     s.accounts.request_email_change(&user, &input.email).await?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -199,7 +236,11 @@ pub struct CodeInput {
 /// Confirm the email change with the mailed code.
 #[utoipa::path(post, path = "/api/v1/me/email/verify", tag = "accounts", security(("bearer" = [])), request_body = CodeInput,
     responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-async fn verify_email_change(State(s): State<AccountsState>, user: AuthUser, Json(input): Json<CodeInput>) -> Result<Json<UserView>, ApiError> {
+async fn verify_email_change(
+    State(s): State<AccountsState>,
+    user: AuthUser,
+    Json(input): Json<CodeInput>,
+) -> Result<Json<UserView>, ApiError> {
     Ok(Json(s.accounts.verify_email_change(&user, &input.code).await?))
 }
 

@@ -20,7 +20,11 @@ impl LoginId {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         let s = raw.trim().to_ascii_lowercase();
         let ok = (3..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if ok { Ok(Self(s)) } else { Err(Invalid(Self::RULE)) }
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(Invalid(Self::RULE))
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -37,11 +41,17 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
         static RE: OnceLock<Regex> = OnceLock::new();
         let re = RE.get_or_init(|| {
-            Regex::new(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$")
-                .expect("email regex")
+            Regex::new(
+                r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$",
+            )
+            .expect("email regex")
         });
         let s = raw.trim().to_lowercase();
-        if s.len() <= 254 && re.is_match(&s) { Ok(Self(s)) } else { Err(Invalid(Self::RULE)) }
+        if s.len() <= 254 && re.is_match(&s) {
+            Ok(Self(s))
+        } else {
+            Err(Invalid(Self::RULE))
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0

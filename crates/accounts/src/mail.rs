@@ -31,12 +31,7 @@ impl Mailer {
         let from = match self {
             Mailer::File { from, .. } | Mailer::Smtp { from, .. } => from.clone(),
         };
-        let message = Message::builder()
-            .from(from)
-            .to(to.parse()?)
-            .subject(subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)?;
+        let message = Message::builder().from(from).to(to.parse()?).subject(subject).header(ContentType::TEXT_PLAIN).body(body)?;
         match self {
             Mailer::File { dir, transport, .. } => {
                 let id = transport.send(message).await?;

@@ -15,7 +15,10 @@ use axum_extra::extract::cookie::CookieJar;
 use gonggu_kernel::{
     error::FieldErrors,
     http::ClientIp,
-    web::{csrf_field, format_kst, layout, safe_next, urlencode, CsrfForm, CsrfToken, Flash, HasCsrfToken, MaybeWebUser, Page, Tab, WebSession, WebUser},
+    web::{
+        csrf_field, format_kst, layout, safe_next, urlencode, CsrfForm, CsrfToken, Flash, HasCsrfToken, MaybeWebUser, Page, Tab,
+        WebSession, WebUser,
+    },
     ApiError,
 };
 use maud::{html, Markup};
@@ -89,7 +92,13 @@ fn split_error(e: &ApiError) -> (FieldErrors, Option<Flash>) {
 }
 
 fn status_of(e: &ApiError) -> StatusCode {
-    if e.status.is_server_error() { e.status } else if e.status == StatusCode::TOO_MANY_REQUESTS { e.status } else { StatusCode::UNPROCESSABLE_ENTITY }
+    if e.status.is_server_error() {
+        e.status
+    } else if e.status == StatusCode::TOO_MANY_REQUESTS {
+        e.status
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
 }
 
 /// One labelled input with its error slot.
@@ -251,10 +260,8 @@ struct RegisterValues<'a> {
 }
 
 fn register_view(csrf: &CsrfToken, v: RegisterValues<'_>, errors: &FieldErrors, flash: Option<Flash>) -> Markup {
-    let hood_errors: FieldErrors = errors
-        .iter()
-        .filter_map(|(k, m)| k.strip_prefix("neighborhood.").map(|k| (k.to_owned(), m.clone())))
-        .collect();
+    let hood_errors: FieldErrors =
+        errors.iter().filter_map(|(k, m)| k.strip_prefix("neighborhood.").map(|k| (k.to_owned(), m.clone()))).collect();
     layout(
         Page { title: "회원가입", tab: Tab::Me, user: None, flash },
         html! {
@@ -323,7 +330,12 @@ async fn register_page(MaybeWebUser(user): MaybeWebUser, csrf: CsrfToken, Query(
     register_view(&csrf, v, &FieldErrors::new(), None).into_response()
 }
 
-async fn register_submit(State(accounts): State<Arc<Accounts>>, csrf: CsrfToken, ClientIp(ip): ClientIp, CsrfForm(f): CsrfForm<RegisterForm>) -> Response {
+async fn register_submit(
+    State(accounts): State<Arc<Accounts>>,
+    csrf: CsrfToken,
+    ClientIp(ip): ClientIp,
+    CsrfForm(f): CsrfForm<RegisterForm>,
+) -> Response {
     let next = safe_next(f.next.as_deref());
     let values = RegisterValues { login_id: &f.login_id, email: &f.email, name: &f.name, lat: &f.lat, lon: &f.lon, next: &next };
     let neighborhood = match parse_neighborhood(&f.name, &f.lat, &f.lon, "neighborhood.") {
@@ -375,7 +387,12 @@ async fn reset_request_page(csrf: CsrfToken) -> Markup {
     reset_request_view(&csrf, "", &FieldErrors::new(), None)
 }
 
-async fn reset_request_submit(State(accounts): State<Arc<Accounts>>, csrf: CsrfToken, ClientIp(ip): ClientIp, CsrfForm(f): CsrfForm<EmailForm>) -> Response {
+async fn reset_request_submit(
+    State(accounts): State<Arc<Accounts>>,
+    csrf: CsrfToken,
+    ClientIp(ip): ClientIp,
+    CsrfForm(f): CsrfForm<EmailForm>,
+) -> Response {
     match accounts.request_password_reset(&f.email, ip).await {
         Ok(()) => Redirect::to(&format!("/password-reset/confirm?email={}", urlencode(f.email.trim()))).into_response(),
         Err(e) => {
@@ -419,7 +436,12 @@ async fn reset_confirm_page(csrf: CsrfToken, Query(q): Query<PageQuery>) -> Mark
     reset_confirm_view(&csrf, q.email.as_deref().unwrap_or(""), &FieldErrors::new(), flash)
 }
 
-async fn reset_confirm_submit(State(accounts): State<Arc<Accounts>>, csrf: CsrfToken, ClientIp(ip): ClientIp, CsrfForm(f): CsrfForm<ResetConfirmForm>) -> Response {
+async fn reset_confirm_submit(
+    State(accounts): State<Arc<Accounts>>,
+    csrf: CsrfToken,
+    ClientIp(ip): ClientIp,
+    CsrfForm(f): CsrfForm<ResetConfirmForm>,
+) -> Response {
     if f.new_password != f.new_password_confirm {
         let mut errors = FieldErrors::new();
         errors.insert("new_password_confirm".into(), "비밀번호가 일치하지 않습니다.".into());
@@ -451,19 +473,17 @@ struct ProfileState {
 
 fn user_agent_label(ua: Option<&str>) -> String {
     let ua = ua.unwrap_or("");
-    let browser = ["Edg/", "Chrome/", "Firefox/", "Safari/"]
-        .iter()
-        .find(|b| ua.contains(*b))
-        .map(|b| match *b {
-            "Edg/" => "Edge",
-            "Chrome/" => "Chrome",
-            "Firefox/" => "Firefox",
-            _ => "Safari",
-        });
-    let os = [("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"), ("Mac OS", "macOS"), ("Linux", "Linux")]
-        .iter()
-        .find(|(k, _)| ua.contains(k))
-        .map(|(_, v)| *v);
+    let browser = ["Edg/", "Chrome/", "Firefox/", "Safari/"].iter().find(|b| ua.contains(*b)).map(|b| match *b {
+        "Edg/" => "Edge",
+        "Chrome/" => "Chrome",
+        "Firefox/" => "Firefox",
+        _ => "Safari",
+    });
+    let os =
+        [("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"), ("Mac OS", "macOS"), ("Linux", "Linux")]
+            .iter()
+            .find(|(k, _)| ua.contains(k))
+            .map(|(_, v)| *v);
     match (browser, os) {
         (Some(b), Some(o)) => format!("{b} · {o}"),
         (Some(b), None) => b.to_owned(),
@@ -473,7 +493,13 @@ fn user_agent_label(ua: Option<&str>) -> String {
     }
 }
 
-fn profile_view(csrf: &CsrfToken, auth: &gonggu_kernel::auth::AuthUser, me: &UserView, sessions: &[SessionView], st: ProfileState) -> Markup {
+fn profile_view(
+    csrf: &CsrfToken,
+    auth: &gonggu_kernel::auth::AuthUser,
+    me: &UserView,
+    sessions: &[SessionView],
+    st: ProfileState,
+) -> Markup {
     let e = &st.errors;
     let keywords_text = st.keywords.clone().unwrap_or_else(|| me.keywords.join(", "));
     let (hname, hlat, hlon) = st.hood.clone().unwrap_or_else(|| match &me.neighborhood {
@@ -599,7 +625,13 @@ fn profile_view(csrf: &CsrfToken, auth: &gonggu_kernel::auth::AuthUser, me: &Use
     )
 }
 
-async fn render_profile(accounts: &Accounts, csrf: &CsrfToken, user: &gonggu_kernel::auth::AuthUser, status: StatusCode, st: ProfileState) -> Response {
+async fn render_profile(
+    accounts: &Accounts,
+    csrf: &CsrfToken,
+    user: &gonggu_kernel::auth::AuthUser,
+    status: StatusCode,
+    st: ProfileState,
+) -> Response {
     let me = match accounts.me(user).await {
         Ok(me) => me,
         Err(e) => return e.into_response(),
@@ -608,7 +640,12 @@ async fn render_profile(accounts: &Accounts, csrf: &CsrfToken, user: &gonggu_ker
     (status, profile_view(csrf, user, &me, &sessions, st)).into_response()
 }
 
-async fn profile_page(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, Query(q): Query<PageQuery>) -> Response {
+async fn profile_page(
+    State(accounts): State<Arc<Accounts>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    Query(q): Query<PageQuery>,
+) -> Response {
     let flash_at = match q.msg.as_deref() {
         Some("keywords") => Some("keywords"),
         Some("neighborhood" | "neighborhood_cleared") => Some("neighborhood"),
@@ -628,7 +665,15 @@ async fn profile_page(State(accounts): State<Arc<Accounts>>, WebUser(user): WebU
 
 /// After a profile form: success → back to the right section with a notice; failure → the page
 /// again with the messages next to the fields and the typed values kept.
-async fn profile_result<T>(accounts: &Accounts, csrf: &CsrfToken, user: &gonggu_kernel::auth::AuthUser, result: Result<T, ApiError>, ok: &str, anchor: &str, keep: ProfileState) -> Response {
+async fn profile_result<T>(
+    accounts: &Accounts,
+    csrf: &CsrfToken,
+    user: &gonggu_kernel::auth::AuthUser,
+    result: Result<T, ApiError>,
+    ok: &str,
+    anchor: &str,
+    keep: ProfileState,
+) -> Response {
     match result {
         Ok(_) => Redirect::to(&format!("/me?msg={ok}#{anchor}")).into_response(),
         Err(e) => {
@@ -645,10 +690,24 @@ struct KeywordsForm {
     keywords: String,
 }
 
-async fn keywords_submit(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<KeywordsForm>) -> Response {
+async fn keywords_submit(
+    State(accounts): State<Arc<Accounts>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(f): CsrfForm<KeywordsForm>,
+) -> Response {
     let list: Vec<String> = f.keywords.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
     let result = accounts.set_keywords(&user, &list).await;
-    profile_result(&accounts, &csrf, &user, result, "keywords", "keywords", ProfileState { keywords: Some(f.keywords), ..Default::default() }).await
+    profile_result(
+        &accounts,
+        &csrf,
+        &user,
+        result,
+        "keywords",
+        "keywords",
+        ProfileState { keywords: Some(f.keywords), ..Default::default() },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -662,7 +721,12 @@ struct NeighborhoodForm {
     lon: String,
 }
 
-async fn neighborhood_submit(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<NeighborhoodForm>) -> Response {
+async fn neighborhood_submit(
+    State(accounts): State<Arc<Accounts>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(f): CsrfForm<NeighborhoodForm>,
+) -> Response {
     let keep = ProfileState { hood: Some((f.name.clone(), f.lat.clone(), f.lon.clone())), ..Default::default() };
     let result = match parse_neighborhood(&f.name, &f.lat, &f.lon, "") {
         Ok(Some(input)) => accounts.set_neighborhood(&user, Some(input)).await,
@@ -672,14 +736,25 @@ async fn neighborhood_submit(State(accounts): State<Arc<Accounts>>, WebUser(user
     profile_result(&accounts, &csrf, &user, result, "neighborhood", "neighborhood", keep).await
 }
 
-async fn neighborhood_clear(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(_): CsrfForm<OnlyCsrf>) -> Response {
+async fn neighborhood_clear(
+    State(accounts): State<Arc<Accounts>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(_): CsrfForm<OnlyCsrf>,
+) -> Response {
     let result = accounts.set_neighborhood(&user, None).await;
     profile_result(&accounts, &csrf, &user, result, "neighborhood_cleared", "neighborhood", ProfileState::default()).await
 }
 
-async fn email_submit(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<EmailForm>) -> Response {
+async fn email_submit(
+    State(accounts): State<Arc<Accounts>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(f): CsrfForm<EmailForm>,
+) -> Response {
     let result = accounts.request_email_change(&user, &f.email).await;
-    profile_result(&accounts, &csrf, &user, result, "email_code_sent", "email", ProfileState { email: Some(f.email), ..Default::default() }).await
+    profile_result(&accounts, &csrf, &user, result, "email_code_sent", "email", ProfileState { email: Some(f.email), ..Default::default() })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -688,9 +763,15 @@ struct CodeForm {
     code: String,
 }
 
-async fn email_verify_submit(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<CodeForm>) -> Response {
+async fn email_verify_submit(
+    State(accounts): State<Arc<Accounts>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(f): CsrfForm<CodeForm>,
+) -> Response {
     let result = accounts.verify_email_change(&user, &f.code).await;
-    profile_result(&accounts, &csrf, &user, result, "email_changed", "email", ProfileState { show_code_form: true, ..Default::default() }).await
+    profile_result(&accounts, &csrf, &user, result, "email_changed", "email", ProfileState { show_code_form: true, ..Default::default() })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -701,7 +782,12 @@ struct PasswordForm {
     new_password_confirm: String,
 }
 
-async fn password_submit(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<PasswordForm>) -> Response {
+async fn password_submit(
+    State(accounts): State<Arc<Accounts>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(f): CsrfForm<PasswordForm>,
+) -> Response {
     let result = if f.new_password != f.new_password_confirm {
         Err(ApiError::field("new_password_confirm", "비밀번호가 일치하지 않습니다."))
     } else {
@@ -710,12 +796,23 @@ async fn password_submit(State(accounts): State<Arc<Accounts>>, WebUser(user): W
     profile_result(&accounts, &csrf, &user, result, "password_changed", "password", ProfileState::default()).await
 }
 
-async fn session_revoke(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, Path(id): Path<Uuid>, CsrfForm(_): CsrfForm<OnlyCsrf>) -> Response {
+async fn session_revoke(
+    State(accounts): State<Arc<Accounts>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    Path(id): Path<Uuid>,
+    CsrfForm(_): CsrfForm<OnlyCsrf>,
+) -> Response {
     let result = accounts.revoke_session(&user, id).await;
     profile_result(&accounts, &csrf, &user, result, "session_revoked", "sessions", ProfileState::default()).await
 }
 
-async fn sessions_revoke_others(State(accounts): State<Arc<Accounts>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(_): CsrfForm<OnlyCsrf>) -> Response {
+async fn sessions_revoke_others(
+    State(accounts): State<Arc<Accounts>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(_): CsrfForm<OnlyCsrf>,
+) -> Response {
     let result = accounts.revoke_other_sessions(&user).await;
     profile_result(&accounts, &csrf, &user, result, "others_revoked", "sessions", ProfileState::default()).await
 }

@@ -30,10 +30,7 @@ impl PasswordHasher {
     pub fn with_params(permits: usize, params: Params) -> Self {
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let salt = SaltString::generate(&mut OsRng);
-        let dummy = argon
-            .hash_password(crate::random_secret().as_bytes(), &salt)
-            .expect("hash dummy")
-            .to_string();
+        let dummy = argon.hash_password(crate::random_secret().as_bytes(), &salt).expect("hash dummy").to_string();
         Self {
             permits: Arc::new(Semaphore::new(permits.max(1))),
             params,
@@ -52,10 +49,7 @@ impl PasswordHasher {
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
-            argon
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| anyhow::anyhow!("argon2 hash: {e}"))
+            argon.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| anyhow::anyhow!("argon2 hash: {e}"))
         })
         .await?
     }

@@ -45,7 +45,14 @@ pub struct UserView {
 
 impl From<UserRecord> for UserView {
     fn from(u: UserRecord) -> Self {
-        Self { id: u.id, login_id: u.login_id, email: u.email, neighborhood: u.neighborhood, keywords: u.keywords, created_at: u.created_at }
+        Self {
+            id: u.id,
+            login_id: u.login_id,
+            email: u.email,
+            neighborhood: u.neighborhood,
+            keywords: u.keywords,
+            created_at: u.created_at,
+        }
     }
 }
 
@@ -304,10 +311,7 @@ impl Accounts {
             Rotation::Reused { session_id, user_id } => {
                 self.auth.revoke_sessions([session_id], now);
                 tracing::warn!(%user_id, %session_id, "refresh token reused; session family revoked");
-                Err(ApiError::unauthorized(
-                    "refresh_token_reused",
-                    "보안을 위해 이 기기의 로그인을 해제했습니다. 다시 로그인해 주세요.",
-                ))
+                Err(ApiError::unauthorized("refresh_token_reused", "보안을 위해 이 기기의 로그인을 해제했습니다. 다시 로그인해 주세요."))
             }
             Rotation::Rejected => Err(invalid_refresh()),
         }
@@ -447,8 +451,10 @@ impl Accounts {
 
     /// Checks a code; wrong guesses count, and the fifth one burns the code.
     async fn check_code(&self, user_id: Option<Uuid>, purpose: CodePurpose, raw: &str) -> Result<CodeRecord, ApiError> {
-        let expired = || ApiError::field("code", "인증 코드가 만료되었거나 더 이상 사용할 수 없습니다. 새 코드를 요청해 주세요.")
-            .with_code("code_expired");
+        let expired = || {
+            ApiError::field("code", "인증 코드가 만료되었거나 더 이상 사용할 수 없습니다. 새 코드를 요청해 주세요.")
+                .with_code("code_expired")
+        };
         let code = OneTimeCode::parse(raw).map_err(|e| ApiError::field("code", e.0))?;
         let Some(user_id) = user_id else { return Err(expired()) };
         let Some(record) = self.store.code(user_id, purpose).await? else { return Err(expired()) };
@@ -555,11 +561,13 @@ fn subtle_eq(a: &[u8], b: &[u8]) -> subtle::Choice {
 }
 
 fn login_id_taken() -> ApiError {
-    ApiError::conflict("login_id_taken", "이미 사용 중인 아이디입니다.").with_details(serde_json::json!({"fields": {"login_id": "이미 사용 중인 아이디입니다."}}))
+    ApiError::conflict("login_id_taken", "이미 사용 중인 아이디입니다.")
+        .with_details(serde_json::json!({"fields": {"login_id": "이미 사용 중인 아이디입니다."}}))
 }
 
 fn email_taken() -> ApiError {
-    ApiError::conflict("email_taken", "이미 사용 중인 이메일입니다.").with_details(serde_json::json!({"fields": {"email": "이미 사용 중인 이메일입니다."}}))
+    ApiError::conflict("email_taken", "이미 사용 중인 이메일입니다.")
+        .with_details(serde_json::json!({"fields": {"email": "이미 사용 중인 이메일입니다."}}))
 }
 
 /// Lets the web shell renew an expired access cookie in-process.

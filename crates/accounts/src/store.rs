@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gonggu_kernel::{
-    events::{Envelope, OutboxExt, OutboxSignal},
     db::Db,
+    events::{Envelope, OutboxExt, OutboxSignal},
 };
 use uuid::Uuid;
 
@@ -101,7 +101,14 @@ pub trait AccountStore: Send + Sync {
     /// Revokes and publishes `SessionsRevoked` in the same transaction; returns the ids revoked.
     async fn revoke_sessions(&self, user_id: Uuid, which: Revoke, now: DateTime<Utc>, reason: &str) -> sqlx::Result<Vec<Uuid>>;
     /// Sets the hash and revokes every session but `keep`, atomically.
-    async fn set_password(&self, user_id: Uuid, hash: &str, keep: Option<Uuid>, now: DateTime<Utc>, reason: &str) -> sqlx::Result<Vec<Uuid>>;
+    async fn set_password(
+        &self,
+        user_id: Uuid,
+        hash: &str,
+        keep: Option<Uuid>,
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> sqlx::Result<Vec<Uuid>>;
 
     async fn set_keywords(&self, user_id: Uuid, keywords: &[String], event: &Envelope) -> sqlx::Result<()>;
     async fn set_neighborhood(&self, user_id: Uuid, n: Option<&Neighborhood>, event: &Envelope) -> sqlx::Result<()>;
@@ -131,7 +138,9 @@ macro_rules! select_user_where {
     ($column:literal) => {
         concat!(
             "SELECT id, login_id, email, password_hash, neighborhood_name, neighborhood_lat, neighborhood_lon, keywords, created_at ",
-            "FROM users WHERE ", $column, " = $1"
+            "FROM users WHERE ",
+            $column,
+            " = $1"
         )
     };
 }

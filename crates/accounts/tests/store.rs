@@ -61,7 +61,8 @@ fn h(s: &str) -> Vec<u8> {
 /// Publishes the outbox and returns the event types that came out, in order.
 async fn drain_outbox(db: &Db) -> Vec<Envelope> {
     let bus = InMemoryBus::new();
-    let mut sub = bus.subscribe("test", &[UserRegistered::TYPE, SessionsRevoked::TYPE, KeywordsChanged::TYPE, "NeighborhoodChanged"]).await.unwrap();
+    let mut sub =
+        bus.subscribe("test", &[UserRegistered::TYPE, SessionsRevoked::TYPE, KeywordsChanged::TYPE, "NeighborhoodChanged"]).await.unwrap();
     let n = db.relay_outbox_batch(bus.as_ref()).await.unwrap();
     let mut out = vec![];
     for _ in 0..n {
@@ -93,7 +94,9 @@ async fn story(db: Db, s: Arc<dyn AccountStore>) {
     // Sessions: rotation, reuse detection, expiry.
     let s1 = session(alice.id, now);
     s.create_session(&s1, &h("t1")).await.unwrap();
-    let Rotation::Rotated { session: rotated, login_id } = s.rotate_refresh(&h("t1"), &h("t2"), now).await.unwrap() else { panic!("rotate") };
+    let Rotation::Rotated { session: rotated, login_id } = s.rotate_refresh(&h("t1"), &h("t2"), now).await.unwrap() else {
+        panic!("rotate")
+    };
     assert_eq!((rotated.id, login_id.as_str()), (s1.id, "alice"));
     assert_eq!(rotated.expires_at.timestamp(), s1.expires_at.timestamp(), "rotation keeps the absolute end");
     assert_eq!(s.session_by_refresh(&h("t2"), now).await.unwrap().unwrap().id, s1.id);
@@ -144,7 +147,12 @@ async fn story(db: Db, s: Arc<dyn AccountStore>) {
     assert_eq!(s.user_by_email("alice@new.example").await.unwrap().unwrap().id, alice.id);
 
     // One-time codes.
-    let code = CodeRecord { code_hash: h("123456"), target_email: Some("x@example.com".into()), expires_at: now + Duration::minutes(10), attempts: 0 };
+    let code = CodeRecord {
+        code_hash: h("123456"),
+        target_email: Some("x@example.com".into()),
+        expires_at: now + Duration::minutes(10),
+        attempts: 0,
+    };
     s.put_code(alice.id, CodePurpose::EmailChange, &code).await.unwrap();
     assert_eq!(s.bump_code_attempts(alice.id, CodePurpose::EmailChange).await.unwrap(), 1);
     assert_eq!(s.bump_code_attempts(alice.id, CodePurpose::EmailChange).await.unwrap(), 2);
@@ -159,7 +167,18 @@ async fn story(db: Db, s: Arc<dyn AccountStore>) {
     // The outbox holds every event, in order, and the relay sends each once.
     let events = drain_outbox(&db).await;
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types, ["UserRegistered", "SessionsRevoked", "SessionsRevoked", "SessionsRevoked", "SessionsRevoked", "KeywordsChanged", "NeighborhoodChanged"]);
+    assert_eq!(
+        types,
+        [
+            "UserRegistered",
+            "SessionsRevoked",
+            "SessionsRevoked",
+            "SessionsRevoked",
+            "SessionsRevoked",
+            "KeywordsChanged",
+            "NeighborhoodChanged"
+        ]
+    );
     let reuse: SessionsRevoked = events[1].decode().unwrap().unwrap();
     assert_eq!((reuse.reason.as_str(), reuse.session_ids.as_slice()), ("token_reuse", [s1.id].as_slice()));
 

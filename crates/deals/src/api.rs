@@ -65,7 +65,11 @@ async fn list(State(s): State<DealsState>, user: Option<AuthUser>, Query(p): Que
 /// Post a group buy. The host holds `host_shares` (default 1).
 #[utoipa::path(post, path = "/api/v1/deals", tag = "deals", security(("bearer" = [])), request_body = NewDealInput,
     responses((status = 201, body = DealView), (status = 401, body = ErrorEnvelope), (status = 422, description = "each broken rule by field", body = ErrorEnvelope)))]
-async fn create(State(s): State<DealsState>, user: AuthUser, Json(input): Json<NewDealInput>) -> Result<(StatusCode, Json<DealView>), ApiError> {
+async fn create(
+    State(s): State<DealsState>,
+    user: AuthUser,
+    Json(input): Json<NewDealInput>,
+) -> Result<(StatusCode, Json<DealView>), ApiError> {
     Ok((StatusCode::CREATED, Json(s.deals.create(&user, input).await?)))
 }
 
@@ -81,7 +85,12 @@ async fn get_deal(State(s): State<DealsState>, user: Option<AuthUser>, Path(id):
 #[utoipa::path(patch, path = "/api/v1/deals/{id}", tag = "deals", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = DealPatch,
     responses((status = 200, body = DealView), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
               (status = 409, description = "deal_locked, deal_closed", body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-async fn update(State(s): State<DealsState>, user: AuthUser, Path(id): Path<String>, Json(patch): Json<DealPatch>) -> Result<Json<DealView>, ApiError> {
+async fn update(
+    State(s): State<DealsState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(patch): Json<DealPatch>,
+) -> Result<Json<DealView>, ApiError> {
     Ok(Json(s.deals.update(&user, deal_id(&id)?, patch).await?))
 }
 
@@ -127,7 +136,12 @@ struct Membership {
 #[utoipa::path(put, path = "/api/v1/deals/{id}/members/me", tag = "deals", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = SharesInput,
     responses((status = 200, body = Membership), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
               (status = 409, description = "deal_full, deal_closed, deadline_passed, own_deal, deal_confirmed", body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-async fn join_or_change(State(s): State<DealsState>, user: AuthUser, Path(id): Path<String>, Json(input): Json<SharesInput>) -> Result<Json<Membership>, ApiError> {
+async fn join_or_change(
+    State(s): State<DealsState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(input): Json<SharesInput>,
+) -> Result<Json<Membership>, ApiError> {
     let (deal, members) = s.deals.set_shares(&user, deal_id(&id)?, input.shares).await?;
     Ok(Json(Membership { deal, members }))
 }
@@ -164,7 +178,11 @@ async fn my_deals(State(s): State<DealsState>, user: AuthUser, Query(q): Query<R
 /// A user's public hosting history.
 #[utoipa::path(get, path = "/api/v1/users/{login_id}/deals", tag = "deals", params(("login_id" = String, Path), RoleQuery),
     responses((status = 200, body = DealPage)))]
-async fn user_deals(State(s): State<DealsState>, Path(login_id): Path<String>, Query(q): Query<RoleQuery>) -> Result<Json<DealPage>, ApiError> {
+async fn user_deals(
+    State(s): State<DealsState>,
+    Path(login_id): Path<String>,
+    Query(q): Query<RoleQuery>,
+) -> Result<Json<DealPage>, ApiError> {
     let Some(host) = s.deals.store.host_by_login(&login_id.trim().to_ascii_lowercase()).await? else {
         return Ok(Json(DealPage { items: vec![], next_cursor: None }));
     };

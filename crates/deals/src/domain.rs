@@ -7,8 +7,24 @@ use utoipa::ToSchema;
 
 /// The 18 categories of the original app, in its order; ids start at 1 (seeded by migration).
 pub const CATEGORIES: [&str; 18] = [
-    "디지털기기", "생활가전", "가구/인테리어", "생활/주방", "유아동", "유아도서", "여성의류", "여성잡화", "남성패션/잡화",
-    "뷰티/미용", "스포츠/레저", "취미/게임/음반", "도서", "티켓/교환권", "가공식품", "반려동물용품", "식물", "기타 물품",
+    "디지털기기",
+    "생활가전",
+    "가구/인테리어",
+    "생활/주방",
+    "유아동",
+    "유아도서",
+    "여성의류",
+    "여성잡화",
+    "남성패션/잡화",
+    "뷰티/미용",
+    "스포츠/레저",
+    "취미/게임/음반",
+    "도서",
+    "티켓/교환권",
+    "가공식품",
+    "반려동물용품",
+    "식물",
+    "기타 물품",
 ];
 
 /// The 12 units of the original app (seeded by migration).
@@ -146,7 +162,9 @@ pub fn parse_url(raw: Option<&str>) -> Result<Option<String>, &'static str> {
     let lower = u.to_ascii_lowercase();
     let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
     match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') && u.len() <= 2000 && !u.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+        Some(host)
+            if !host.is_empty() && !host.starts_with('/') && u.len() <= 2000 && !u.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
             Ok(Some(u.to_owned()))
         }
         _ => Err("상품 링크는 http:// 또는 https://로 시작하는 주소여야 합니다."),

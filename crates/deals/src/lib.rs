@@ -1,6 +1,7 @@
 //! The deals context: group buys (공구), their shares and members, and their life cycle
 //! `recruiting → confirmed → completed`, or `cancelled` / `failed`.
 
+pub mod api;
 pub mod consumer;
 pub mod domain;
 pub mod money;
@@ -8,6 +9,5 @@ pub mod pages;
 pub mod rules;
 pub mod service;
 pub mod store;
-pub mod api;
 
 pub use service::Deals;

@@ -19,7 +19,10 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use gonggu_kernel::{
     auth::AuthUser,
     error::FieldErrors,
-    web::{csrf_field, error_page, format_kst, layout, urlencode, CsrfForm, CsrfMultipart, CsrfToken, MultipartFiles, Flash, HasCsrfToken, MaybeWebUser, Page, Tab, WebUser},
+    web::{
+        csrf_field, error_page, format_kst, layout, urlencode, CsrfForm, CsrfMultipart, CsrfToken, Flash, HasCsrfToken, MaybeWebUser,
+        MultipartFiles, Page, Tab, WebUser,
+    },
     ApiError,
 };
 use maud::{html, Markup};
@@ -114,7 +117,11 @@ fn deadline_label(d: &DealView, now: DateTime<Utc>) -> String {
         return "마감된 공구".into();
     }
     let days = (d.deadline.with_timezone(&kst()).date_naive() - now.with_timezone(&kst()).date_naive()).num_days();
-    if days <= 0 { "오늘 마감".into() } else { format!("{days}일 뒤 마감") }
+    if days <= 0 {
+        "오늘 마감".into()
+    } else {
+        format!("{days}일 뒤 마감")
+    }
 }
 
 /// Why a deal takes no more changes from members, if it doesn't.
@@ -199,7 +206,11 @@ fn split_error(e: &ApiError) -> (FieldErrors, Option<Flash>) {
 }
 
 fn status_of(e: &ApiError) -> StatusCode {
-    if e.status.is_client_error() || e.status.is_server_error() { e.status } else { StatusCode::UNPROCESSABLE_ENTITY }
+    if e.status.is_client_error() || e.status.is_server_error() {
+        e.status
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
 }
 
 /// `" 25,990 "` → 25990; `None` for blank or not a whole number.
@@ -214,9 +225,8 @@ fn parse_int(raw: &str) -> Option<i64> {
 /// `<input type=datetime-local>` text, read as Asia/Seoul time.
 fn parse_kst_input(raw: &str) -> Option<DateTime<Utc>> {
     let raw = raw.trim();
-    let naive = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
-        .ok()?;
+    let naive =
+        NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M").or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S")).ok()?;
     kst().from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc))
 }
 
@@ -315,13 +325,19 @@ fn more_link(href: Option<String>) -> Markup {
 
 /// `/?q=…&category=…` with the defaults left out.
 fn query_href(path: &str, pairs: &[(&str, Option<&str>)]) -> String {
-    let parts: Vec<String> = pairs.iter().filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| format!("{k}={}", urlencode(v)))).collect();
-    if parts.is_empty() { path.to_owned() } else { format!("{path}?{}", parts.join("&")) }
+    let parts: Vec<String> =
+        pairs.iter().filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| format!("{k}={}", urlencode(v)))).collect();
+    if parts.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", parts.join("&"))
+    }
 }
 
 // ------------------------------------------------------------------------------------ home list
 
-const SORTS: [(&str, &str); 4] = [("newest", "최신순"), ("deadline", "마감 임박순"), ("remaining", "남은 몫 적은 순"), ("popular", "인기순")];
+const SORTS: [(&str, &str); 4] =
+    [("newest", "최신순"), ("deadline", "마감 임박순"), ("remaining", "남은 몫 적은 순"), ("popular", "인기순")];
 const STATUSES: [(&str, &str); 6] =
     [("open", "모집 중"), ("all", "전체"), ("confirmed", "확정"), ("completed", "완료"), ("cancelled", "취소"), ("failed", "무산")];
 
@@ -402,7 +418,11 @@ impl Filters {
     }
 }
 
-async fn home(State(deals): State<Arc<Deals>>, MaybeWebUser(user): MaybeWebUser, query: Result<Query<ListForm>, QueryRejection>) -> Response {
+async fn home(
+    State(deals): State<Arc<Deals>>,
+    MaybeWebUser(user): MaybeWebUser,
+    query: Result<Query<ListForm>, QueryRejection>,
+) -> Response {
     let now = deals.clock.now();
     let form = query.map(|Query(f)| f).map_err(|_| "검색 조건을 읽을 수 없습니다.".to_owned());
     let mut problem = None;
@@ -422,7 +442,11 @@ async fn home(State(deals): State<Arc<Deals>>, MaybeWebUser(user): MaybeWebUser,
     let page = match deals.list(filters.params(cursor.clone()), None, None).await {
         Ok(p) => p,
         Err(e) if e.status.is_client_error() => {
-            problem = Some(if e.code == "invalid_cursor" { "더 보기 주소가 올바르지 않습니다.".to_owned() } else { e.message.clone() });
+            problem = Some(if e.code == "invalid_cursor" {
+                "더 보기 주소가 올바르지 않습니다.".to_owned()
+            } else {
+                e.message.clone()
+            });
             match deals.list(Filters::default().params(None), None, None).await {
                 Ok(p) => p,
                 Err(e) => return failure_page(e, user.as_ref()),
@@ -516,7 +540,15 @@ async fn detail_page(
     render_detail(&deals, user.as_ref(), &csrf, id, StatusCode::OK, flash_for(msg.as_deref()), true).await
 }
 
-async fn render_detail(deals: &Deals, user: Option<&AuthUser>, csrf: &CsrfToken, id: Uuid, status: StatusCode, flash: Option<Flash>, count_view: bool) -> Response {
+async fn render_detail(
+    deals: &Deals,
+    user: Option<&AuthUser>,
+    csrf: &CsrfToken,
+    id: Uuid,
+    status: StatusCode,
+    flash: Option<Flash>,
+    count_view: bool,
+) -> Response {
     // A signed-in viewer counts once a day (Asia/Seoul).
     let viewer = user.filter(|_| count_view).map(|u| u.user_id.to_string());
     let deal = match deals.open_deal(id, viewer.as_deref()).await {
@@ -540,7 +572,14 @@ fn amount_at(d: &DealView, before: i64, k: i64) -> i64 {
     money::amounts(d.total_price, n, &[before.max(0) as u32, k.max(0) as u32])[1]
 }
 
-fn detail_view(d: &DealView, members: &[MemberView], user: Option<&AuthUser>, csrf: &CsrfToken, now: DateTime<Utc>, flash: Option<Flash>) -> Markup {
+fn detail_view(
+    d: &DealView,
+    members: &[MemberView],
+    user: Option<&AuthUser>,
+    csrf: &CsrfToken,
+    now: DateTime<Utc>,
+    flash: Option<Flash>,
+) -> Markup {
     let href = deal_href(d.id);
     let is_host = user.is_some_and(|u| u.login_id == d.host.login_id);
     let mine = user.and_then(|u| members.iter().position(|m| m.login_id == u.login_id && !m.is_host));
@@ -779,7 +818,13 @@ async fn join_submit(
     }
 }
 
-async fn leave_submit(State(deals): State<Arc<Deals>>, MaybeWebUser(user): MaybeWebUser, csrf: CsrfToken, Path(id): Path<String>, CsrfForm(_): CsrfForm<OnlyCsrf>) -> Response {
+async fn leave_submit(
+    State(deals): State<Arc<Deals>>,
+    MaybeWebUser(user): MaybeWebUser,
+    csrf: CsrfToken,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<OnlyCsrf>,
+) -> Response {
     let Some(id) = parse_id(&id) else { return not_found_page(user.as_ref()) };
     let Some(user) = user else { return login_redirect(id) };
     match deals.leave(&user, id).await {
@@ -788,7 +833,13 @@ async fn leave_submit(State(deals): State<Arc<Deals>>, MaybeWebUser(user): Maybe
     }
 }
 
-async fn cancel_submit(State(deals): State<Arc<Deals>>, MaybeWebUser(user): MaybeWebUser, csrf: CsrfToken, Path(id): Path<String>, CsrfForm(_): CsrfForm<OnlyCsrf>) -> Response {
+async fn cancel_submit(
+    State(deals): State<Arc<Deals>>,
+    MaybeWebUser(user): MaybeWebUser,
+    csrf: CsrfToken,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<OnlyCsrf>,
+) -> Response {
     let Some(id) = parse_id(&id) else { return not_found_page(user.as_ref()) };
     let Some(user) = user else { return login_redirect(id) };
     match deals.cancel(&user, id).await {
@@ -797,7 +848,13 @@ async fn cancel_submit(State(deals): State<Arc<Deals>>, MaybeWebUser(user): Mayb
     }
 }
 
-async fn complete_submit(State(deals): State<Arc<Deals>>, MaybeWebUser(user): MaybeWebUser, csrf: CsrfToken, Path(id): Path<String>, CsrfForm(_): CsrfForm<OnlyCsrf>) -> Response {
+async fn complete_submit(
+    State(deals): State<Arc<Deals>>,
+    MaybeWebUser(user): MaybeWebUser,
+    csrf: CsrfToken,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<OnlyCsrf>,
+) -> Response {
     let Some(id) = parse_id(&id) else { return not_found_page(user.as_ref()) };
     let Some(user) = user else { return login_redirect(id) };
     match deals.complete(&user, id).await {
@@ -907,14 +964,27 @@ fn read_new_deal(f: &DealForm, now: DateTime<Utc>) -> (NewDealInput, FieldErrors
 enum FormMode<'a> {
     Create,
     /// `locked`: someone else joined, so title, price, shares and deadline stay as they are.
-    Edit { deal: &'a DealView, locked: bool },
+    Edit {
+        deal: &'a DealView,
+        locked: bool,
+    },
 }
 
-fn deal_form_view(csrf: &CsrfToken, user: &AuthUser, mode: FormMode<'_>, v: &DealForm, errors: &FieldErrors, flash: Option<Flash>, show_per_share: bool) -> Markup {
+fn deal_form_view(
+    csrf: &CsrfToken,
+    user: &AuthUser,
+    mode: FormMode<'_>,
+    v: &DealForm,
+    errors: &FieldErrors,
+    flash: Option<Flash>,
+    show_per_share: bool,
+) -> Markup {
     let e = errors;
     let (title, action, submit, busy, tab) = match &mode {
         FormMode::Create => ("공구 등록".to_owned(), "/deals".to_owned(), "공구 등록하기", "등록하는 중…", Tab::NewDeal),
-        FormMode::Edit { deal, .. } => ("공구 수정".to_owned(), format!("/deals/{}/edit", deal.id), "수정 내용 저장", "저장하는 중…", Tab::Deals),
+        FormMode::Edit { deal, .. } => {
+            ("공구 수정".to_owned(), format!("/deals/{}/edit", deal.id), "수정 내용 저장", "저장하는 중…", Tab::Deals)
+        }
     };
     let locked = matches!(mode, FormMode::Edit { locked: true, .. });
     let categories: Vec<(String, String)> = CATEGORIES.iter().enumerate().map(|(i, n)| ((i + 1).to_string(), (*n).to_owned())).collect();
@@ -1047,7 +1117,12 @@ async fn form_photos(deals: &Deals, f: &mut DealForm, files: Vec<Vec<u8>>) -> Re
     Ok(Some(keys))
 }
 
-async fn create_submit(State(deals): State<Arc<Deals>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfMultipart { form: mut f, files }: CsrfMultipart<DealForm>) -> Response {
+async fn create_submit(
+    State(deals): State<Arc<Deals>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfMultipart { form: mut f, files }: CsrfMultipart<DealForm>,
+) -> Response {
     let now = deals.clock.now();
     let photos = form_photos(&deals, &mut f, files).await;
     let (mut input, mut errors) = read_new_deal(&f, now);
@@ -1059,7 +1134,8 @@ async fn create_submit(State(deals): State<Arc<Deals>>, WebUser(user): WebUser, 
     }
     if !errors.is_empty() {
         let flash = Some(Flash::error("입력한 내용을 확인해 주세요."));
-        return (StatusCode::UNPROCESSABLE_ENTITY, deal_form_view(&csrf, &user, FormMode::Create, &f, &errors, flash, true)).into_response();
+        return (StatusCode::UNPROCESSABLE_ENTITY, deal_form_view(&csrf, &user, FormMode::Create, &f, &errors, flash, true))
+            .into_response();
     }
     match deals.create(&user, input).await {
         Ok(d) => back_to(d.id, "created"),
@@ -1192,7 +1268,11 @@ struct RoleQuery {
     cursor: Option<String>,
 }
 
-async fn my_deals_page(State(deals): State<Arc<Deals>>, WebUser(user): WebUser, query: Result<Query<RoleQuery>, QueryRejection>) -> Response {
+async fn my_deals_page(
+    State(deals): State<Arc<Deals>>,
+    WebUser(user): WebUser,
+    query: Result<Query<RoleQuery>, QueryRejection>,
+) -> Response {
     let now = deals.clock.now();
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let (role, mut problem) = match q.role.as_deref().unwrap_or("host") {
@@ -1203,7 +1283,11 @@ async fn my_deals_page(State(deals): State<Arc<Deals>>, WebUser(user): WebUser, 
     let cursor = if problem.is_some() { None } else { q.cursor.filter(|c| !c.is_empty()) };
     let list = |cursor: Option<String>| {
         let params = ListParams { cursor, ..Default::default() };
-        if role == "host" { deals.list(params, Some(user.user_id), None) } else { deals.list(params, None, Some(user.user_id)) }
+        if role == "host" {
+            deals.list(params, Some(user.user_id), None)
+        } else {
+            deals.list(params, None, Some(user.user_id))
+        }
     };
     let page = match list(cursor).await {
         Ok(p) => p,
@@ -1386,7 +1470,13 @@ mod tests {
         assert!(f.is_err());
         let f = Filters::from_form(&ListForm { sort: Some("cheapest".into()), ..Default::default() });
         assert!(f.is_err());
-        let f = Filters::from_form(&ListForm { q: Some(" 휴지 ".into()), category: Some("4".into()), status: Some("all".into()), ..Default::default() }).unwrap();
+        let f = Filters::from_form(&ListForm {
+            q: Some(" 휴지 ".into()),
+            category: Some("4".into()),
+            status: Some("all".into()),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(f.href(f.category, Some("abc")), "/?q=%ED%9C%B4%EC%A7%80&category=4&status=all&cursor=abc");
         assert_eq!(f.params(None).status, None);
         assert_eq!(Filters::default().href(None, None), "/");

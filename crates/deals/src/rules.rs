@@ -30,7 +30,14 @@ fn ensure_open(d: &DealRecord, now: DateTime<Utc>) -> Result<(), ApiError> {
 }
 
 /// Join with `shares`, or change one's shares to `shares`.
-pub fn set_shares(d: &DealRecord, members: &[MemberRecord], user: Uuid, login_id: &str, shares: i64, now: DateTime<Utc>) -> Result<Plan, ApiError> {
+pub fn set_shares(
+    d: &DealRecord,
+    members: &[MemberRecord],
+    user: Uuid,
+    login_id: &str,
+    shares: i64,
+    now: DateTime<Utc>,
+) -> Result<Plan, ApiError> {
     if shares < 1 {
         return Err(ApiError::field("shares", "1개 이상의 몫을 골라 주세요."));
     }
@@ -46,8 +53,9 @@ pub fn set_shares(d: &DealRecord, members: &[MemberRecord], user: Uuid, login_id
     let taken = d.shares_taken - old + shares;
     if taken > d.shares_total {
         let left = d.shares_total - d.shares_taken + old;
-        return Err(ApiError::conflict("deal_full", format!("남은 몫이 {left}개뿐입니다."))
-            .with_details(serde_json::json!({ "remaining": left })));
+        return Err(
+            ApiError::conflict("deal_full", format!("남은 몫이 {left}개뿐입니다.")).with_details(serde_json::json!({ "remaining": left }))
+        );
     }
     if d.status == DealStatus::Confirmed && taken < d.min_shares {
         return Err(ApiError::conflict("deal_confirmed", "공구가 확정되어 최소 인원 아래로 줄일 수 없습니다."));
@@ -190,8 +198,16 @@ mod tests {
 
 /// The host edits a deal. Fields that change what members agreed to (price, shares, deadline, …)
 /// are frozen once anyone else joined.
-pub fn edit(d: &DealRecord, members: &[MemberRecord], user: Uuid, p: &crate::domain::DealPatch, now: DateTime<Utc>) -> Result<Plan, ApiError> {
-    use crate::domain::{parse_deadline, parse_description, parse_keywords, parse_meeting_place, parse_title, parse_url, CATEGORIES, UNITS};
+pub fn edit(
+    d: &DealRecord,
+    members: &[MemberRecord],
+    user: Uuid,
+    p: &crate::domain::DealPatch,
+    now: DateTime<Utc>,
+) -> Result<Plan, ApiError> {
+    use crate::domain::{
+        parse_deadline, parse_description, parse_keywords, parse_meeting_place, parse_title, parse_url, CATEGORIES, UNITS,
+    };
     host_only(d, user)?;
     if !d.status.is_open() {
         return Err(closed(d));
@@ -217,16 +233,28 @@ pub fn edit(d: &DealRecord, members: &[MemberRecord], user: Uuid, p: &crate::dom
         parse_title(v).map(|v| e.title = v).unwrap_or_else(|m| put("title", m));
     }
     if let Some(v) = p.category_id {
-        if (1..=CATEGORIES.len() as i64).contains(&v) { e.category_id = v } else { put("category_id", "카테고리를 골라 주세요.") }
+        if (1..=CATEGORIES.len() as i64).contains(&v) {
+            e.category_id = v
+        } else {
+            put("category_id", "카테고리를 골라 주세요.")
+        }
     }
     if let Some(v) = &p.product_url {
         parse_url(Some(v)).map(|v| e.product_url = v).unwrap_or_else(|m| put("product_url", m));
     }
     if let Some(v) = p.total_price {
-        if (100..=10_000_000).contains(&v) { e.total_price = v } else { put("total_price", "총 금액은 100원 이상 10,000,000원 이하여야 합니다.") }
+        if (100..=10_000_000).contains(&v) {
+            e.total_price = v
+        } else {
+            put("total_price", "총 금액은 100원 이상 10,000,000원 이하여야 합니다.")
+        }
     }
     if let Some(v) = p.shares_total {
-        if (2..=100).contains(&v) && v >= d.shares_taken { e.shares_total = v } else { put("shares_total", "나눌 몫은 2~100개이고 이미 잡힌 몫보다 적을 수 없습니다.") }
+        if (2..=100).contains(&v) && v >= d.shares_taken {
+            e.shares_total = v
+        } else {
+            put("shares_total", "나눌 몫은 2~100개이고 이미 잡힌 몫보다 적을 수 없습니다.")
+        }
     }
     if let Some(v) = p.min_shares {
         e.min_shares = v;
@@ -235,10 +263,18 @@ pub fn edit(d: &DealRecord, members: &[MemberRecord], user: Uuid, p: &crate::dom
         put("min_shares", "최소 인원(몫)은 2개 이상, 전체 몫 이하여야 합니다.");
     }
     if let Some(v) = p.items_per_share {
-        if (1..=10_000).contains(&v) { e.items_per_share = v } else { put("items_per_share", "한 몫의 수량은 1~10,000이어야 합니다.") }
+        if (1..=10_000).contains(&v) {
+            e.items_per_share = v
+        } else {
+            put("items_per_share", "한 몫의 수량은 1~10,000이어야 합니다.")
+        }
     }
     if let Some(v) = &p.unit {
-        if UNITS.contains(&v.as_str()) { e.unit = v.clone() } else { put("unit", "단위를 골라 주세요.") }
+        if UNITS.contains(&v.as_str()) {
+            e.unit = v.clone()
+        } else {
+            put("unit", "단위를 골라 주세요.")
+        }
     }
     if let Some(v) = p.deadline {
         if v != d.deadline {

@@ -122,7 +122,10 @@ pub fn view(d: &DealRecord) -> DealView {
         id: d.id,
         title: d.title.clone(),
         description: d.description.clone(),
-        category: Category { id: d.category_id, name: CATEGORIES.get((d.category_id - 1) as usize).copied().unwrap_or("기타 물품").to_owned() },
+        category: Category {
+            id: d.category_id,
+            name: CATEGORIES.get((d.category_id - 1) as usize).copied().unwrap_or("기타 물품").to_owned(),
+        },
         product_url: d.product_url.clone(),
         total_price: d.total_price,
         share_price: money::share_price(d.total_price, d.shares_total as u32),
@@ -148,7 +151,13 @@ pub fn member_views(d: &DealRecord, members: &[MemberRecord]) -> Vec<MemberView>
     members
         .iter()
         .zip(amounts)
-        .map(|(m, amount)| MemberView { login_id: m.login_id.clone(), shares: m.shares, amount, is_host: m.is_host, joined_at: m.joined_at })
+        .map(|(m, amount)| MemberView {
+            login_id: m.login_id.clone(),
+            shares: m.shares,
+            amount,
+            is_host: m.is_host,
+            joined_at: m.joined_at,
+        })
         .collect()
 }
 
@@ -185,7 +194,13 @@ impl Deals {
             views: 0,
             created_at: now,
         };
-        let host = MemberRecord { user_id: user.user_id, login_id: user.login_id.clone(), shares: d.host_shares.into(), is_host: true, joined_at: now };
+        let host = MemberRecord {
+            user_id: user.user_id,
+            login_id: user.login_id.clone(),
+            shares: d.host_shares.into(),
+            is_host: true,
+            joined_at: now,
+        };
         self.store.create(&record, &host, now).await?;
         self.get(record.id).await
     }
@@ -197,7 +212,8 @@ impl Deals {
     /// A deal as someone opens it: counts the view once per viewer per day (Asia/Seoul).
     pub async fn open_deal(&self, id: Uuid, viewer: Option<&str>) -> Result<DealView, ApiError> {
         if let Some(viewer) = viewer {
-            let day = self.clock.now().with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).expect("offset")).format("%Y-%m-%d").to_string();
+            let day =
+                self.clock.now().with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).expect("offset")).format("%Y-%m-%d").to_string();
             if self.store.get(id).await?.is_some() {
                 self.store.record_view(id, viewer, &day).await?;
             }
@@ -244,7 +260,11 @@ impl Deals {
         Ok(member_views(&d, &members))
     }
 
-    async fn change(&self, id: Uuid, decide: impl Fn(&DealRecord, &[MemberRecord], DateTime<Utc>) -> Result<Plan, ApiError> + Send + Sync) -> Result<(DealRecord, Vec<MemberRecord>), ApiError> {
+    async fn change(
+        &self,
+        id: Uuid,
+        decide: impl Fn(&DealRecord, &[MemberRecord], DateTime<Utc>) -> Result<Plan, ApiError> + Send + Sync,
+    ) -> Result<(DealRecord, Vec<MemberRecord>), ApiError> {
         let now = self.clock.now();
         let f = move |d: &DealRecord, m: &[MemberRecord]| decide(d, m, now);
         self.store.change(id, now, &f).await?.ok_or_else(not_found)?
@@ -279,7 +299,13 @@ impl Deals {
     }
 
     /// `viewer` lets "nearest" start from the viewer's neighbourhood.
-    pub async fn list_for(&self, params: ListParams, host: Option<Uuid>, member: Option<Uuid>, viewer: Option<Uuid>) -> Result<DealPage, ApiError> {
+    pub async fn list_for(
+        &self,
+        params: ListParams,
+        host: Option<Uuid>,
+        member: Option<Uuid>,
+        viewer: Option<Uuid>,
+    ) -> Result<DealPage, ApiError> {
         let sort = match params.sort.as_deref().unwrap_or("newest") {
             "newest" => Sort::Newest,
             "deadline" => Sort::Deadline,
@@ -315,11 +341,18 @@ impl Deals {
                     Some(v) => self.store.place(v).await?,
                     None => None,
                 };
-                Some(place.ok_or_else(|| ApiError::field("sort", "가까운 순으로 보려면 내 정보에서 우리 동네를 설정하거나 위치(lat, lon)를 보내 주세요."))?)
+                Some(place.ok_or_else(|| {
+                    ApiError::field("sort", "가까운 순으로 보려면 내 정보에서 우리 동네를 설정하거나 위치(lat, lon)를 보내 주세요.")
+                })?)
             }
             _ => None,
         };
-        let after = params.cursor.as_deref().map(gonggu_kernel::page::decode_cursor).transpose().map_err(|_| ApiError::bad_request("invalid_cursor", "cursor 값이 올바르지 않습니다."))?;
+        let after = params
+            .cursor
+            .as_deref()
+            .map(gonggu_kernel::page::decode_cursor)
+            .transpose()
+            .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor 값이 올바르지 않습니다."))?;
         let limit = gonggu_kernel::page::clamp_limit(params.limit);
         let q = ListQuery {
             q: params.q.clone(),
@@ -371,4 +404,3 @@ fn distance_key((lat0, lon0): (f64, f64), d: &DealRecord) -> i64 {
         }
     }
 }
-

@@ -137,7 +137,12 @@ pub trait DealStore: Send + Sync {
     async fn get(&self, id: Uuid) -> sqlx::Result<Option<DealRecord>>;
     async fn members(&self, id: Uuid) -> sqlx::Result<Vec<MemberRecord>>;
     /// Runs `decide` on the locked deal and applies its plan. `Ok(None)`: no such deal.
-    async fn change(&self, id: Uuid, now: DateTime<Utc>, decide: Decide<'_>) -> sqlx::Result<Option<Result<(DealRecord, Vec<MemberRecord>), ApiError>>>;
+    async fn change(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        decide: Decide<'_>,
+    ) -> sqlx::Result<Option<Result<(DealRecord, Vec<MemberRecord>), ApiError>>>;
     /// Deals still recruiting past their deadline become `failed`; returns how many.
     async fn fail_overdue(&self, now: DateTime<Utc>) -> sqlx::Result<usize>;
     /// Publishes `DealDeadlineSoon` once for recruiting deals ending within 24 hours.
@@ -183,7 +188,11 @@ where
     Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     Option<f64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
-    let meeting = match (r.get::<Option<String>, _>("meeting_name"), r.get::<Option<f64>, _>("meeting_lat"), r.get::<Option<f64>, _>("meeting_lon")) {
+    let meeting = match (
+        r.get::<Option<String>, _>("meeting_name"),
+        r.get::<Option<f64>, _>("meeting_lat"),
+        r.get::<Option<f64>, _>("meeting_lon"),
+    ) {
         (Some(name), Some(lat), Some(lon)) => Some(MeetingPlace { name, lat, lon }),
         _ => None,
     };
@@ -220,7 +229,6 @@ fn member_from_row(r: MemberRow) -> MemberRecord {
 
 const MEMBERS_SQL: &str = "SELECT user_id, login_id, CAST(shares AS BIGINT), is_host, joined_at FROM deal_members \
      WHERE deal_id = $1 ORDER BY is_host DESC, joined_at, user_id";
-
 
 macro_rules! sql_deal_store {
     ($name:ident, $db:ty, $begin:literal, $lock:literal) => {

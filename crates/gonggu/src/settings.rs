@@ -133,8 +133,13 @@ impl Settings {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         let url = self.public_url.trim_end_matches('/');
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.split("://").nth(1).is_none_or(|h| h.is_empty() || h.contains('/')) {
-            anyhow::bail!("invalid setting `public_url` (GONGGU_PUBLIC_URL): expected an origin like https://gonggu.example, got {:?}", self.public_url);
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.split("://").nth(1).is_none_or(|h| h.is_empty() || h.contains('/'))
+        {
+            anyhow::bail!(
+                "invalid setting `public_url` (GONGGU_PUBLIC_URL): expected an origin like https://gonggu.example, got {:?}",
+                self.public_url
+            );
         }
         if self.bus == BusKind::Nats {
             if self.nats.url.as_deref().is_none_or(str::is_empty) {

@@ -13,9 +13,8 @@ use axum::{
     routing::{any, get},
     Extension, Router,
 };
-use gonggu_deals::{api::DealsState, Deals};
-use gonggu_wallet::{api::WalletState, Wallet};
 use gonggu_accounts::{api::AccountsState, mail::Mailer, password::PasswordHasher, service::Limits, Accounts};
+use gonggu_deals::{api::DealsState, Deals};
 use gonggu_kernel::{
     auth::Authenticator,
     clock::Clock,
@@ -25,6 +24,7 @@ use gonggu_kernel::{
     http::{security_headers, TrustProxy, BODY_LIMIT, REQUEST_TIMEOUT},
     web::{self, CookieConfig, WebSession},
 };
+use gonggu_wallet::{api::WalletState, Wallet};
 use sha2_free::derive_key;
 use tokio::net::TcpListener;
 use tower_http::{
@@ -86,8 +86,7 @@ impl Application {
     }
 
     pub async fn build_with(settings: Settings, overrides: Overrides) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("cannot create data_dir {}", settings.data_dir.display()))?;
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("cannot create data_dir {}", settings.data_dir.display()))?;
         let clock = overrides.clock.unwrap_or_default();
         // Install the recorder before the first request so that nothing goes uncounted.
         telemetry::metrics_handle();
@@ -102,9 +101,7 @@ impl Application {
             .await
             .context("cannot open the accounts database")?;
         let accounts_signal = OutboxSignal::default();
-        let store = gonggu_accounts::store::open(&accounts_db, accounts_signal.clone())
-            .await
-            .context("accounts migrations failed")?;
+        let store = gonggu_accounts::store::open(&accounts_db, accounts_signal.clone()).await.context("accounts migrations failed")?;
         let mailer = match &settings.mail.smtp_url {
             Some(url) => Mailer::smtp(url.expose(), &settings.mail.from)?,
             None => Mailer::file(settings.data_dir.join("mail"), &settings.mail.from)?,
@@ -210,9 +207,7 @@ impl Application {
             .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
             // Per-route limits (uploads) override this default.
             .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-            .layer(CatchPanicLayer::custom(|_| {
-                gonggu_kernel::ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
-            }))
+            .layer(CatchPanicLayer::custom(|_| gonggu_kernel::ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()))
             .layer(PropagateRequestIdLayer::new(HeaderName::from_static("x-request-id")))
             .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -279,7 +274,11 @@ async fn os_signal() {
 
 /// Other instances (and, in split mode, other services) learn about revoked sessions from
 /// `SessionsRevoked`; in one process this is a second, harmless confirmation.
-async fn spawn_revocation_listener(bus: Arc<dyn Bus>, auth: Arc<Authenticator>, shutdown: tokio_util_shutdown::Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+async fn spawn_revocation_listener(
+    bus: Arc<dyn Bus>,
+    auth: Arc<Authenticator>,
+    shutdown: tokio_util_shutdown::Shutdown,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     use gonggu_accounts::events::SessionsRevoked;
     use gonggu_kernel::events::Event;
     let sub = bus.subscribe("gateway-revocations", &[SessionsRevoked::TYPE]).await?;
@@ -327,7 +326,11 @@ fn spawn_deal_clock(deals: Arc<Deals>, shutdown: tokio_util_shutdown::Shutdown) 
 const WALLET_TUNING: SqliteTuning = SqliteTuning { synchronous_full: true, max_connections: 8 };
 
 /// Idempotency keys are kept 48 hours (the promise is at least 24).
-fn spawn_key_pruner(store: Arc<dyn gonggu_wallet::store::WalletStore>, clock: Clock, shutdown: tokio_util_shutdown::Shutdown) -> tokio::task::JoinHandle<()> {
+fn spawn_key_pruner(
+    store: Arc<dyn gonggu_wallet::store::WalletStore>,
+    clock: Clock,
+    shutdown: tokio_util_shutdown::Shutdown,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::select! {

@@ -78,7 +78,8 @@ async fn bank_test(app: TestApp, verify_env: Vec<(&'static str, String)>) {
 
     let writers: Vec<_> = (0..CLIENTS)
         .map(|c| {
-            let (http, base, users, issued, ok, refused) = (app.api.clone(), app.address.clone(), users.clone(), issued.clone(), ok.clone(), refused.clone());
+            let (http, base, users, issued, ok, refused) =
+                (app.api.clone(), app.address.clone(), users.clone(), issued.clone(), ok.clone(), refused.clone());
             tokio::spawn(async move {
                 let mut rng = rand::rngs::StdRng::seed_from_u64(c as u64);
                 while issued.fetch_add(1, Ordering::Relaxed) < target {
@@ -113,7 +114,8 @@ async fn bank_test(app: TestApp, verify_env: Vec<(&'static str, String)>) {
     let reads = Arc::new(AtomicUsize::new(0));
     let readers: Vec<_> = (0..2)
         .map(|r| {
-            let (store, http, base, users, done, reads) = (app.wallet.store.clone(), app.api.clone(), app.address.clone(), users.clone(), done.clone(), reads.clone());
+            let (store, http, base, users, done, reads) =
+                (app.wallet.store.clone(), app.api.clone(), app.address.clone(), users.clone(), done.clone(), reads.clone());
             tokio::spawn(async move {
                 let mut rng = rand::rngs::StdRng::seed_from_u64(1000 + r);
                 while !done.load(Ordering::Relaxed) {

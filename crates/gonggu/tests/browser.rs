@@ -7,12 +7,14 @@
 //! Screenshots of every step go to `$GONGGU_SCREENSHOT_DIR` (default `target/screenshots/`),
 //! together with `chromedriver.log`.
 
-#[path = "api/helpers.rs"]
-mod helpers;
 #[path = "browser_kit/mod.rs"]
 mod browser_kit;
+#[path = "api/helpers.rs"]
+mod helpers;
 
-use browser_kit::{click_button, query, scroll_into_view, set_value, type_into, visible_texts, wait_flash, wait_xpath, xq, Browser, Screenshots, WAIT};
+use browser_kit::{
+    click_button, query, scroll_into_view, set_value, type_into, visible_texts, wait_flash, wait_xpath, xq, Browser, Screenshots, WAIT,
+};
 use fantoccini::{Client, Locator};
 use helpers::{spawn_app, TestApp, PASSWORD};
 use reqwest::StatusCode;
@@ -43,8 +45,12 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     assert_eq!(c.title().await.unwrap(), "회원가입 · 공구마켓");
     type_into(c, "#login_id", &login_id).await;
     // The live check asks the API after a pause and says the id is free.
-    wait_xpath(c, &format!("//small[@id='login_id-status'][normalize-space()={}]", xq("사용할 수 있는 아이디입니다.")), "login id availability")
-        .await;
+    wait_xpath(
+        c,
+        &format!("//small[@id='login_id-status'][normalize-space()={}]", xq("사용할 수 있는 아이디입니다.")),
+        "login id availability",
+    )
+    .await;
     let status_class = c.find(Locator::Id("login_id-status")).await.unwrap().attr("class").await.unwrap().unwrap_or_default();
     assert!(status_class.contains("status-ok"), "availability message is styled as ok: class={status_class:?}");
     type_into(c, "input[name=email]", &email).await;
@@ -63,7 +69,11 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     assert_eq!(password.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
     let errors = visible_texts(c, "small.field-error").await;
     assert_eq!(errors, vec!["8자 이상 입력해 주세요.".to_owned()], "only the password is wrong");
-    assert_eq!(c.active_element().await.unwrap().attr("id").await.unwrap().as_deref(), Some("password"), "focus moves to the first bad field");
+    assert_eq!(
+        c.active_element().await.unwrap().attr("id").await.unwrap().as_deref(),
+        Some("password"),
+        "focus moves to the first bad field"
+    );
     shots.take(c, "accounts-02-register-error").await;
     let res = app.get(&format!("/api/v1/auth/login-id-available?login_id={login_id}")).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -85,7 +95,12 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     type_into(c, "input[name=login_id]", &login_id).await;
     type_into(c, "input[name=password]", PASSWORD).await;
     click_button(c, "로그인").await;
-    let user_link = wait_xpath(c, &format!("//a[contains(@class,'topbar-user')][normalize-space()={}]", xq(&format!("{login_id} 님"))), "signed-in top bar").await;
+    let user_link = wait_xpath(
+        c,
+        &format!("//a[contains(@class,'topbar-user')][normalize-space()={}]", xq(&format!("{login_id} 님"))),
+        "signed-in top bar",
+    )
+    .await;
     assert_eq!(user_link.attr("href").await.unwrap().as_deref(), Some("/me"));
     assert_eq!(c.current_url().await.unwrap().path(), "/");
     let hero = c.find(Locator::Css("section.hero")).await.unwrap().text().await.unwrap();

@@ -12,16 +12,16 @@
 //! chromedriver the test prints a note and passes unless `GONGGU_REQUIRE_BROWSER=1`. Screenshots
 //! (`deals-*.png`) go to `$GONGGU_SCREENSHOT_DIR` (default `target/screenshots/`).
 
-#[path = "api/helpers.rs"]
-mod helpers;
 #[path = "browser_kit/mod.rs"]
 mod browser_kit;
+#[path = "api/helpers.rs"]
+mod helpers;
 
 use std::time::{Duration, Instant};
 
 use browser_kit::{
-    click_button, field, log_in, query, scroll_into_view, set_value, text_of, type_into, visible_texts, wait_flash, wait_xpath, xq, Browser, Screenshots,
-    WAIT,
+    click_button, field, log_in, query, scroll_into_view, set_value, text_of, type_into, visible_texts, wait_flash, wait_xpath, xq,
+    Browser, Screenshots, WAIT,
 };
 use fantoccini::{Client, Locator};
 use helpers::{spawn_app, TestApp, PASSWORD};
@@ -55,8 +55,21 @@ async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
     let tab = h.find(Locator::Css("nav.tabbar a[aria-current=page]")).await.unwrap().attr("href").await.unwrap();
     assert_eq!(tab.as_deref(), Some("/deals/new"), "the 공구 등록 tab is highlighted");
     for name in [
-        "title", "category_id", "product_url", "total_price", "shares_total", "min_shares", "host_shares", "items_per_share", "unit", "deadline",
-        "name", "lat", "lon", "description", "keywords",
+        "title",
+        "category_id",
+        "product_url",
+        "total_price",
+        "shares_total",
+        "min_shares",
+        "host_shares",
+        "items_per_share",
+        "unit",
+        "deadline",
+        "name",
+        "lat",
+        "lon",
+        "description",
+        "keywords",
     ] {
         h.find(Locator::Css(&format!("form[action='/deals'] [name={name}]"))).await.unwrap_or_else(|e| panic!("field {name}: {e}"));
     }
@@ -64,8 +77,10 @@ async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
     assert_eq!(field(h, "#deadline").await.attr("type").await.unwrap().as_deref(), Some("datetime-local"));
     // The deadline defaults to three days from now, in Seoul time, to the minute.
     let deadline = field(h, "#deadline").await.prop("value").await.unwrap().unwrap_or_default();
-    let shown = chrono::NaiveDateTime::parse_from_str(&deadline, "%Y-%m-%dT%H:%M").unwrap_or_else(|e| panic!("deadline value {deadline:?}: {e}"));
-    let expected = (app.clock.now() + chrono::Duration::days(3)).with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap()).naive_local();
+    let shown =
+        chrono::NaiveDateTime::parse_from_str(&deadline, "%Y-%m-%dT%H:%M").unwrap_or_else(|e| panic!("deadline value {deadline:?}: {e}"));
+    let expected =
+        (app.clock.now() + chrono::Duration::days(3)).with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap()).naive_local();
     assert!((expected - shown).num_seconds().abs() < 60, "default deadline {shown} ≈ {expected} (KST)");
     assert_eq!(field(h, "#host_shares").await.prop("value").await.unwrap().as_deref(), Some("1"), "the host holds one share by default");
     assert_eq!(field(h, "#unit").await.prop("value").await.unwrap().as_deref(), Some("개"));
@@ -280,7 +295,9 @@ async fn refusals_are_pages() {
     let neighbour = browserless();
     let csrf = form_login(&app, &neighbour, NEIGHBOUR).await;
     assert_eq!(neighbour.get(app.url(&format!("{deal_path}/edit"))).send().await.unwrap().status(), StatusCode::FORBIDDEN);
-    let join = |shares: &'static str| neighbour.post(app.url(&format!("{deal_path}/join"))).form(&[("csrf_token", csrf.as_str()), ("shares", shares)]).send();
+    let join = |shares: &'static str| {
+        neighbour.post(app.url(&format!("{deal_path}/join"))).form(&[("csrf_token", csrf.as_str()), ("shares", shares)]).send()
+    };
     let res = join("5").await.unwrap();
     assert_eq!(res.status(), StatusCode::CONFLICT);
     assert!(res.text().await.unwrap().contains("남은 몫이 2개뿐입니다."));
@@ -324,7 +341,12 @@ async fn form_login(app: &TestApp, client: &reqwest::Client, login_id: &str) -> 
     let marker = "name=\"csrf_token\" value=\"";
     let start = html.find(marker).expect("csrf field") + marker.len();
     let token = html[start..].split('"').next().unwrap().to_owned();
-    let res = client.post(app.url("/login")).form(&[("csrf_token", token.as_str()), ("login_id", login_id), ("password", PASSWORD)]).send().await.unwrap();
+    let res = client
+        .post(app.url("/login"))
+        .form(&[("csrf_token", token.as_str()), ("login_id", login_id), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::SEE_OTHER, "form login as {login_id}");
     token
 }

@@ -7,16 +7,16 @@
 //! chromedriver the test prints a note and passes unless `GONGGU_REQUIRE_BROWSER=1`. Screenshots
 //! (`wallet-*.png`) go to `$GONGGU_SCREENSHOT_DIR` (default `target/screenshots/`).
 
-#[path = "api/helpers.rs"]
-mod helpers;
 #[path = "browser_kit/mod.rs"]
 mod browser_kit;
+#[path = "api/helpers.rs"]
+mod helpers;
 
 use std::time::{Duration, Instant};
 
 use browser_kit::{
-    body_text, click_button, field, log_in, query, scroll_into_view, set_value, type_into, url_of, visible_texts, wait_flash, wait_xpath, xq, Browser,
-    Screenshots, WAIT,
+    body_text, click_button, field, log_in, query, scroll_into_view, set_value, type_into, url_of, visible_texts, wait_flash, wait_xpath,
+    xq, Browser, Screenshots, WAIT,
 };
 use fantoccini::{Client, Locator};
 use helpers::{spawn_app, TestApp, PASSWORD};
@@ -66,11 +66,23 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     // ---- 2. Charge 30,000원: the confirmation shows bank and wallet before → after.
     type_into(c, "#charge-amount", "30000").await;
     click_button(c, "충전 금액 확인").await;
-    wait_xpath(c, &format!("//p[contains(@class,'confirm-lead')][normalize-space()={}]", xq("30,000원을 충전합니다")), "charge confirmation").await;
+    wait_xpath(
+        c,
+        &format!("//p[contains(@class,'confirm-lead')][normalize-space()={}]", xq("30,000원을 충전합니다")),
+        "charge confirmation",
+    )
+    .await;
     assert_eq!(c.current_url().await.unwrap().path(), "/wallet/charge/confirm");
     let summary = c.find(Locator::Css("dl.summary")).await.unwrap().text().await.unwrap();
     assert!(summary.contains("100,000원 → 70,000원") && summary.contains("0원 → 30,000원"), "before → after: {summary:?}");
-    let key = c.find(Locator::Css("form[action='/wallet/charge'] input[name=idempotency_key]")).await.unwrap().prop("value").await.unwrap().unwrap_or_default();
+    let key = c
+        .find(Locator::Css("form[action='/wallet/charge'] input[name=idempotency_key]"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
     assert!(uuid::Uuid::parse_str(&key).is_ok(), "a fresh idempotency key in the form: {key:?}");
     shots.take(c, "wallet-02-charge-confirm").await;
     click_button(c, "충전하기").await;
@@ -104,14 +116,22 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     let to = c.find(Locator::Id("transfer-to")).await.unwrap();
     assert_eq!(to.attr("aria-invalid").await.unwrap().as_deref(), Some("true"));
     assert_eq!(c.find(Locator::Id("transfer-amount")).await.unwrap().prop("value").await.unwrap().as_deref(), Some("12000"));
-    assert!(c.find_all(Locator::Css("form[action='/wallet/transfer']")).await.unwrap().is_empty(), "no confirmation for an unknown recipient");
+    assert!(
+        c.find_all(Locator::Css("form[action='/wallet/transfer']")).await.unwrap().is_empty(),
+        "no confirmation for an unknown recipient"
+    );
     shots.take(c, "wallet-04-unknown-recipient").await;
 
     // ---- 5. Fix the id, add a memo: the confirmation names the recipient and the amount.
     set_value(c, "#transfer-to", "pay_receiver").await;
     type_into(c, "#transfer-memo", "휴지 값").await;
     click_button(c, "받는 사람 확인").await;
-    wait_xpath(c, &format!("//p[contains(@class,'confirm-lead')][normalize-space()={}]", xq("pay_receiver님에게 12,000원을 보냅니다")), "transfer confirmation").await;
+    wait_xpath(
+        c,
+        &format!("//p[contains(@class,'confirm-lead')][normalize-space()={}]", xq("pay_receiver님에게 12,000원을 보냅니다")),
+        "transfer confirmation",
+    )
+    .await;
     assert_eq!(c.find(Locator::Id("confirm-to")).await.unwrap().text().await.unwrap().trim(), "pay_receiver");
     assert_eq!(c.find(Locator::Id("confirm-amount")).await.unwrap().text().await.unwrap().trim(), "12,000원");
     assert_eq!(c.find(Locator::Id("confirm-memo")).await.unwrap().text().await.unwrap().trim(), "휴지 값");
@@ -130,7 +150,11 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
 
     // ---- 6. More than the balance: a warning, a link to charge, and no way to send.
     c.goto(&app.url("/wallet/transfer?to=pay_receiver&amount=50000")).await.unwrap();
-    assert_eq!(c.find(Locator::Id("transfer-amount")).await.unwrap().prop("value").await.unwrap().as_deref(), Some("50000"), "pre-filled from the link");
+    assert_eq!(
+        c.find(Locator::Id("transfer-amount")).await.unwrap().prop("value").await.unwrap().as_deref(),
+        Some("50000"),
+        "pre-filled from the link"
+    );
     click_button(c, "받는 사람 확인").await;
     let warning = wait_xpath(c, "//div[contains(@class,'flash-error')]", "insufficient balance warning").await;
     assert!(warning.text().await.unwrap().contains("잔액(18,000원)이 부족합니다"), "warning: {:?}", warning.text().await);
@@ -174,7 +198,12 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     // A broken filter is a notice on the page, not a crash.
     c.goto(&app.url("/wallet/history?from=2026-13-01")).await.unwrap();
     wait_xpath(c, "//p[contains(@class,'flash-error')][normalize-space()='조회 조건을 확인해 주세요.']", "invalid filter notice").await;
-    wait_xpath(c, "//input[@id='from']/following-sibling::small[contains(@class,'field-error')][normalize-space()!='']", "date error by the field").await;
+    wait_xpath(
+        c,
+        "//input[@id='from']/following-sibling::small[contains(@class,'field-error')][normalize-space()!='']",
+        "date error by the field",
+    )
+    .await;
 
     // ---- 8. Log out; the receiver logs in and finds the money and the memo.
     log_out(app, c).await;
@@ -194,7 +223,12 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     // ---- 9. The receiver takes 2,000원 out to the bank, through its confirmation.
     type_into(c, "#withdraw-amount", "2000").await;
     click_button(c, "환전 금액 확인").await;
-    wait_xpath(c, &format!("//p[contains(@class,'confirm-lead')][normalize-space()={}]", xq("2,000원을 환전합니다")), "withdraw confirmation").await;
+    wait_xpath(
+        c,
+        &format!("//p[contains(@class,'confirm-lead')][normalize-space()={}]", xq("2,000원을 환전합니다")),
+        "withdraw confirmation",
+    )
+    .await;
     let summary = c.find(Locator::Css("dl.summary")).await.unwrap().text().await.unwrap();
     assert!(summary.contains("100,000원 → 102,000원") && summary.contains("12,000원 → 10,000원"), "before → after: {summary:?}");
     click_button(c, "환전하기").await;

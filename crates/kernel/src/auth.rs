@@ -81,11 +81,9 @@ impl Authenticator {
 
     /// Checks signature, algorithm, issuer, audience, expiry and revocation.
     pub fn verify(&self, token: &str) -> Result<AuthUser, TokenError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
-            match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            }
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
         })?;
         let c = data.claims;
         if self.revoked.contains_key(&c.sid) {
@@ -207,7 +205,15 @@ mod tests {
     #[test]
     fn wrong_audience_is_rejected() {
         let a = auth();
-        let claims = Claims { sub: Uuid::now_v7(), lid: "a".into(), sid: Uuid::now_v7(), iss: ISSUER.into(), aud: "other".into(), iat: 0, exp: Utc::now().timestamp() + 600 };
+        let claims = Claims {
+            sub: Uuid::now_v7(),
+            lid: "a".into(),
+            sid: Uuid::now_v7(),
+            iss: ISSUER.into(),
+            aud: "other".into(),
+            iat: 0,
+            exp: Utc::now().timestamp() + 600,
+        };
         let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
         assert_eq!(a.verify(&t), Err(TokenError::Invalid));
     }

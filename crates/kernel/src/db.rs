@@ -32,16 +32,9 @@ impl Default for SqliteTuning {
 
 impl Db {
     /// `database_url` unset → `<data_dir>/<context>.db`; a `postgres://` URL → schema `<context>`.
-    pub async fn connect(
-        database_url: Option<&str>,
-        data_dir: &Path,
-        context: &str,
-        tuning: SqliteTuning,
-    ) -> anyhow::Result<Db> {
+    pub async fn connect(database_url: Option<&str>, data_dir: &Path, context: &str, tuning: SqliteTuning) -> anyhow::Result<Db> {
         match database_url {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Self::connect_postgres(url, context).await
-            }
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Self::connect_postgres(url, context).await,
             Some(url) if url.starts_with("sqlite:") => {
                 let opts = SqliteConnectOptions::from_str(url)?;
                 Ok(Db::Sqlite(Self::sqlite_pool(opts, tuning).await?))
@@ -66,11 +59,7 @@ impl Db {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
-        Ok(SqlitePoolOptions::new()
-            .max_connections(tuning.max_connections)
-            .min_connections(1)
-            .connect_with(opts)
-            .await?)
+        Ok(SqlitePoolOptions::new().max_connections(tuning.max_connections).min_connections(1).connect_with(opts).await?)
     }
 
     async fn connect_postgres(url: &str, schema: &str) -> anyhow::Result<Db> {
@@ -81,11 +70,7 @@ impl Db {
         sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&admin).await?;
         admin.close().await;
         let opts = base.options([("search_path", schema)]);
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
-            .await?;
+        let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect_with(opts).await?;
         Ok(Db::Postgres(pool))
     }
 

@@ -78,8 +78,7 @@ impl ApiError {
     /// 422 with one message per offending field.
     pub fn validation(fields: FieldErrors) -> Self {
         let first = fields.values().next().cloned().unwrap_or_else(|| "입력값을 확인해 주세요.".into());
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", first)
-            .with_details(serde_json::json!({ "fields": fields }))
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", first).with_details(serde_json::json!({ "fields": fields }))
     }
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         let mut f = FieldErrors::new();
@@ -96,11 +95,8 @@ impl ApiError {
         e
     }
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
-        let mut e = Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.",
-        );
+        let mut e =
+            Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.");
         e.source = Some(source.into());
         e
     }
@@ -108,12 +104,7 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
     }
     pub fn body(&self) -> ErrorBody {
-        ErrorBody {
-            code: self.code.to_owned(),
-            message: self.message.clone(),
-            details: self.details.clone(),
-            request_id: None,
-        }
+        ErrorBody { code: self.code.to_owned(), message: self.message.clone(), details: self.details.clone(), request_id: None }
     }
 }
 
@@ -204,20 +195,15 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         JsonRejection::JsonDataError(e) => {
             let text = e.body_text();
             let field = field_from_serde_message(&text);
-            ApiError::field(field.as_deref().unwrap_or("body"), "값의 형식이 올바르지 않습니다.")
-                .with_details(serde_json::json!({
-                    "fields": { field.as_deref().unwrap_or("body"): "값의 형식이 올바르지 않습니다." },
-                    "reason": text,
-                }))
+            ApiError::field(field.as_deref().unwrap_or("body"), "값의 형식이 올바르지 않습니다.").with_details(serde_json::json!({
+                "fields": { field.as_deref().unwrap_or("body"): "값의 형식이 올바르지 않습니다." },
+                "reason": text,
+            }))
         }
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Content-Type: application/json 으로 보내 주세요.",
-        ),
-        JsonRejection::BytesRejection(_) => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "요청 본문이 너무 큽니다.")
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Content-Type: application/json 으로 보내 주세요.")
         }
+        JsonRejection::BytesRejection(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "요청 본문이 너무 큽니다."),
         other => ApiError::bad_request("malformed_json", "JSON 형식이 올바르지 않습니다.")
             .with_details(serde_json::json!({ "reason": other.body_text() })),
     }
@@ -273,7 +259,11 @@ mod tests {
 
     #[test]
     fn finds_missing_field() {
-        assert_eq!(field_from_serde_message("Failed to deserialize the JSON body into the target type: missing field `email` at line 1 column 2").as_deref(), Some("email"));
+        assert_eq!(
+            field_from_serde_message("Failed to deserialize the JSON body into the target type: missing field `email` at line 1 column 2")
+                .as_deref(),
+            Some("email")
+        );
     }
 
     #[test]

@@ -79,17 +79,15 @@ macro_rules! impl_outbox {
         #[async_trait]
         impl OutboxExt for $conn {
             async fn enqueue(&mut self, env: &Envelope) -> sqlx::Result<()> {
-                sqlx::query(
-                    "INSERT INTO outbox (id, event_type, version, occurred_at, source, payload) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(env.id)
-                .bind(&env.event_type)
-                .bind(env.version)
-                .bind(env.occurred_at)
-                .bind(&env.source)
-                .bind(env.payload.to_string())
-                .execute(&mut *self)
-                .await?;
+                sqlx::query("INSERT INTO outbox (id, event_type, version, occurred_at, source, payload) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(env.id)
+                    .bind(&env.event_type)
+                    .bind(env.version)
+                    .bind(env.occurred_at)
+                    .bind(&env.source)
+                    .bind(env.payload.to_string())
+                    .execute(&mut *self)
+                    .await?;
                 Ok(())
             }
 
@@ -147,18 +145,13 @@ impl Db {
             }
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                let rows: Vec<OutboxRow> = sqlx::query_as(&format!("{SELECT_UNPUBLISHED} FOR UPDATE SKIP LOCKED"))
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let rows: Vec<OutboxRow> =
+                    sqlx::query_as(&format!("{SELECT_UNPUBLISHED} FOR UPDATE SKIP LOCKED")).fetch_all(&mut *tx).await?;
                 let n = rows.len();
                 for row in rows {
                     let (seq, env) = row_to_envelope(row);
                     bus.publish(&env).await?;
-                    sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2")
-                        .bind(Utc::now())
-                        .bind(seq)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2").bind(Utc::now()).bind(seq).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(n)
@@ -297,10 +290,7 @@ impl Bus for InMemoryBus {
 
     async fn subscribe(&self, _consumer: &str, event_types: &[&str]) -> anyhow::Result<Subscription> {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.subscribers
-            .write()
-            .await
-            .push((event_types.iter().map(|s| s.to_string()).collect(), tx));
+        self.subscribers.write().await.push((event_types.iter().map(|s| s.to_string()).collect(), tx));
         Ok(Subscription::new(rx))
     }
 }

@@ -1,13 +1,16 @@
 //! Cross-cutting HTTP pieces: the middleware every service wears, security headers and the
 //! client address used for rate limits.
 
-use std::{net::{IpAddr, SocketAddr}, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 
 use axum::{
-    response::IntoResponse,
     extract::{ConnectInfo, FromRequestParts, Request},
     http::{header, request::Parts, HeaderName, HeaderValue},
     middleware::Next,
+    response::IntoResponse,
     response::Response,
 };
 
@@ -78,11 +81,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
                 return Ok(ClientIp(ip));
             }
         }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([127, 0, 0, 1]));
         Ok(ClientIp(peer))
     }
 }

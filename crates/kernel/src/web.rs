@@ -50,12 +50,7 @@ static OFFLINE: &[u8] = include_bytes!("../assets/offline.html");
 
 fn hashes() -> &'static Vec<(&'static str, String)> {
     static H: OnceLock<Vec<(&'static str, String)>> = OnceLock::new();
-    H.get_or_init(|| {
-        ASSETS
-            .iter()
-            .map(|a| (a.path, hex(&Sha256::digest(a.bytes)[..6])))
-            .collect()
-    })
+    H.get_or_init(|| ASSETS.iter().map(|a| (a.path, hex(&Sha256::digest(a.bytes)[..6]))).collect())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -85,13 +80,7 @@ pub fn build_version() -> &'static str {
 
 pub async fn serve_asset(Path(path): Path<String>) -> Response {
     match ASSETS.iter().find(|a| a.path == path) {
-        Some(a) => (
-            [
-                (header::CONTENT_TYPE, a.content_type),
-                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
-            ],
-            a.bytes,
-        )
+        Some(a) => ([(header::CONTENT_TYPE, a.content_type), (header::CACHE_CONTROL, "public, max-age=31536000, immutable")], a.bytes)
             .into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
@@ -105,14 +94,7 @@ pub async fn serve_service_worker() -> Response {
         .replace("__APP_CSS__", &asset_url("app.css"))
         .replace("__APP_JS__", &asset_url("app.js"))
         .replace("__ICON_192__", &asset_url("icons/icon-192.png"));
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }
 
 pub async fn serve_manifest() -> Response {
@@ -120,14 +102,7 @@ pub async fn serve_manifest() -> Response {
         .replace("__ICON_192__", &asset_url("icons/icon-192.png"))
         .replace("__ICON_512__", &asset_url("icons/icon-512.png"))
         .replace("__MASKABLE_512__", &asset_url("icons/maskable-512.png"));
-    (
-        [
-            (header::CONTENT_TYPE, "application/manifest+json"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/manifest+json"), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }
 
 pub async fn serve_offline() -> Response {
@@ -270,22 +245,29 @@ pub struct CookieConfig {
 
 impl CookieConfig {
     pub fn access_name(&self) -> &'static str {
-        if self.secure { "__Host-gonggu_access" } else { "gonggu_access" }
+        if self.secure {
+            "__Host-gonggu_access"
+        } else {
+            "gonggu_access"
+        }
     }
     pub fn refresh_name(&self) -> &'static str {
-        if self.secure { "__Host-gonggu_refresh" } else { "gonggu_refresh" }
+        if self.secure {
+            "__Host-gonggu_refresh"
+        } else {
+            "gonggu_refresh"
+        }
     }
     pub fn csrf_name(&self) -> &'static str {
-        if self.secure { "__Host-gonggu_csrf" } else { "gonggu_csrf" }
+        if self.secure {
+            "__Host-gonggu_csrf"
+        } else {
+            "gonggu_csrf"
+        }
     }
 
     pub fn cookie(&self, name: &'static str, value: String, max_age: Option<time_compat::Duration>) -> Cookie<'static> {
-        let mut c = Cookie::build((name, value))
-            .path("/")
-            .http_only(true)
-            .secure(self.secure)
-            .same_site(SameSite::Lax)
-            .build();
+        let mut c = Cookie::build((name, value)).path("/").http_only(true).secure(self.secure).same_site(SameSite::Lax).build();
         if let Some(age) = max_age {
             c.set_max_age(age);
         }
@@ -300,8 +282,11 @@ impl CookieConfig {
 
     /// Cookies for a fresh login (or refresh): access for 15 minutes, refresh until the session's absolute end.
     pub fn session_cookies(&self, jar: CookieJar, access: String, refresh: String, refresh_secs: i64) -> CookieJar {
-        jar.add(self.cookie(self.access_name(), access, Some(time_compat::Duration::seconds(15 * 60))))
-            .add(self.cookie(self.refresh_name(), refresh, Some(time_compat::Duration::seconds(refresh_secs.max(0)))))
+        jar.add(self.cookie(self.access_name(), access, Some(time_compat::Duration::seconds(15 * 60)))).add(self.cookie(
+            self.refresh_name(),
+            refresh,
+            Some(time_compat::Duration::seconds(refresh_secs.max(0))),
+        ))
     }
 
     pub fn clear_session(&self, jar: CookieJar) -> CookieJar {
@@ -328,7 +313,12 @@ pub struct RefreshedSession {
 /// to every context's page middleware so an expired access cookie is renewed in-process.
 #[async_trait]
 pub trait SessionRefresher: Send + Sync {
-    async fn refresh(&self, refresh_token: &str, user_agent: Option<&str>, ip: Option<std::net::IpAddr>) -> Result<RefreshedSession, ApiError>;
+    async fn refresh(
+        &self,
+        refresh_token: &str,
+        user_agent: Option<&str>,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<RefreshedSession, ApiError>;
 }
 
 #[derive(Clone)]
@@ -416,9 +406,7 @@ impl<S: Send + Sync> FromRequestParts<S> for WebUser {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<AuthUser>() {
             Some(u) => Ok(WebUser(u.clone())),
-            None => Err(LoginRedirect(
-                parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into()),
-            )),
+            None => Err(LoginRedirect(parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into()))),
         }
     }
 }
@@ -546,7 +534,12 @@ where
         let mut files = vec![];
         while let Some(field) = multipart.next_field().await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                error_page(StatusCode::PAYLOAD_TOO_LARGE, "파일이 너무 큽니다", "사진은 한 장에 5MB, 한 번에 5장까지 올릴 수 있습니다.", None)
+                error_page(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "파일이 너무 큽니다",
+                    "사진은 한 장에 5MB, 한 번에 5장까지 올릴 수 있습니다.",
+                    None,
+                )
             } else {
                 bad(e.body_text())
             }
@@ -638,15 +631,7 @@ pub fn format_kst(t: chrono::DateTime<chrono::Utc>) -> String {
     use chrono::{Datelike, Timelike};
     let k = t.with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).expect("valid offset"));
     let (pm, h12) = k.hour12();
-    format!(
-        "{}년 {}월 {}일 {} {}:{:02}",
-        k.year(),
-        k.month(),
-        k.day(),
-        if pm { "오후" } else { "오전" },
-        h12,
-        k.minute()
-    )
+    format!("{}년 {}월 {}일 {} {}:{:02}", k.year(), k.month(), k.day(), if pm { "오후" } else { "오전" }, h12, k.minute())
 }
 
 #[cfg(test)]

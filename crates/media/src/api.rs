@@ -80,10 +80,20 @@ async fn upload(
         let stored = s.media.upload(bytes.to_vec()).await?;
         let p = stored.map_err(|r| {
             let e = ApiError::field("file", r.message()).with_details(serde_json::json!({"fields": {"file": r.message()}, "index": index}));
-            if r == process::Rejected::TooLarge { e.with_code("file_too_large") } else { e }
+            if r == process::Rejected::TooLarge {
+                e.with_code("file_too_large")
+            } else {
+                e
+            }
         })?;
         tracing::info!(user = %user.user_id, key = %p.key, bytes = p.image.len(), "image stored");
-        items.push(Uploaded { url: crate::url(&p.key), thumbnail_url: crate::url(&p.thumbnail_key), key: p.key, width: p.width, height: p.height });
+        items.push(Uploaded {
+            url: crate::url(&p.key),
+            thumbnail_url: crate::url(&p.thumbnail_key),
+            key: p.key,
+            width: p.width,
+            height: p.height,
+        });
         index += 1;
     }
     if items.is_empty() {

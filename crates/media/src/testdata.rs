@@ -50,4 +50,3 @@ pub fn jpeg_with_gps() -> Vec<u8> {
     out.extend(&plain[2..]);
     out
 }
-

@@ -69,7 +69,12 @@ pub struct AmountInput {
     responses((status = 201, body = ReceiptView), (status = 400, description = "missing Idempotency-Key", body = ErrorEnvelope),
               (status = 401, body = ErrorEnvelope), (status = 409, description = "insufficient_balance", body = ErrorEnvelope),
               (status = 422, description = "amount out of range, or key reused with another body", body = ErrorEnvelope)))]
-async fn charge(State(s): State<WalletState>, user: AuthUser, headers: HeaderMap, Json(input): Json<AmountInput>) -> Result<MoneyAnswer, ApiError> {
+async fn charge(
+    State(s): State<WalletState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    Json(input): Json<AmountInput>,
+) -> Result<MoneyAnswer, ApiError> {
     s.wallet.charge(&user, idempotency_key(&headers), input.amount).await
 }
 
@@ -78,7 +83,12 @@ async fn charge(State(s): State<WalletState>, user: AuthUser, headers: HeaderMap
     params(("Idempotency-Key" = String, Header, description = "unique per operation, e.g. a UUID")),
     responses((status = 201, body = ReceiptView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
               (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-async fn withdraw(State(s): State<WalletState>, user: AuthUser, headers: HeaderMap, Json(input): Json<AmountInput>) -> Result<MoneyAnswer, ApiError> {
+async fn withdraw(
+    State(s): State<WalletState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    Json(input): Json<AmountInput>,
+) -> Result<MoneyAnswer, ApiError> {
     s.wallet.withdraw(&user, idempotency_key(&headers), input.amount).await
 }
 
@@ -97,7 +107,12 @@ pub struct TransferBody {
     responses((status = 201, body = ReceiptView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
               (status = 404, description = "recipient_not_found", body = ErrorEnvelope), (status = 409, description = "insufficient_balance", body = ErrorEnvelope),
               (status = 422, description = "validation, self_transfer, idempotency_key_reused", body = ErrorEnvelope)))]
-async fn transfer(State(s): State<WalletState>, user: AuthUser, headers: HeaderMap, Json(b): Json<TransferBody>) -> Result<MoneyAnswer, ApiError> {
+async fn transfer(
+    State(s): State<WalletState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    Json(b): Json<TransferBody>,
+) -> Result<MoneyAnswer, ApiError> {
     let input = TransferInput { to_login_id: b.to_login_id, amount: b.amount, memo: b.memo, deal_id: b.deal_id };
     s.wallet.transfer(&user, idempotency_key(&headers), input).await
 }
@@ -105,7 +120,11 @@ async fn transfer(State(s): State<WalletState>, user: AuthUser, headers: HeaderM
 /// Wallet history, newest first or largest first, cursor-paged.
 #[utoipa::path(get, path = "/api/v1/wallet/transactions", tag = "wallet", security(("bearer" = [])), params(HistoryParams),
     responses((status = 200, body = TransactionPage), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-async fn transactions(State(s): State<WalletState>, user: AuthUser, Query(q): Query<HistoryParams>) -> Result<Json<TransactionPage>, ApiError> {
+async fn transactions(
+    State(s): State<WalletState>,
+    user: AuthUser,
+    Query(q): Query<HistoryParams>,
+) -> Result<Json<TransactionPage>, ApiError> {
     Ok(Json(s.wallet.history(&user, q).await?))
 }
 

@@ -5,8 +5,8 @@
 pub mod api;
 pub mod consumer;
 pub mod domain;
-pub mod pages;
 pub mod events;
+pub mod pages;
 pub mod service;
 pub mod store;
 

@@ -94,7 +94,11 @@ fn page_message(e: ApiError) -> ApiError {
 
 /// Client errors keep their status (404 unknown recipient, 409 insufficient balance, 422 …).
 fn status_of(e: &ApiError) -> StatusCode {
-    if e.status.is_client_error() || e.status.is_server_error() { e.status } else { StatusCode::UNPROCESSABLE_ENTITY }
+    if e.status.is_client_error() || e.status.is_server_error() {
+        e.status
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
 }
 
 /// `"12000"` → 12000 won, with Korean messages for everything else (the form sends text so that
@@ -106,7 +110,12 @@ fn parse_amount(raw: &str) -> Result<Amount, String> {
     }
     if !cleaned.bytes().all(|b| b.is_ascii_digit()) {
         let negative = cleaned.starts_with('-') && cleaned[1..].bytes().all(|b| b.is_ascii_digit());
-        return Err(if negative { "금액은 1원 이상이어야 합니다." } else { "금액은 1원 단위 숫자로 입력해 주세요." }.into());
+        return Err(if negative {
+            "금액은 1원 이상이어야 합니다."
+        } else {
+            "금액은 1원 단위 숫자로 입력해 주세요."
+        }
+        .into());
     }
     let won = cleaned.parse::<i64>().unwrap_or(i64::MAX);
     Amount::parse(won).map_err(|e| e.0.to_owned())
@@ -396,19 +405,39 @@ fn answer_ok(answer: MoneyAnswer) -> Result<(), ApiError> {
     Err(ApiError::new(answer.status, "replayed_refusal", message))
 }
 
-async fn charge_confirm(State(wallet): State<Arc<Wallet>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<AmountForm>) -> Response {
+async fn charge_confirm(
+    State(wallet): State<Arc<Wallet>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(f): CsrfForm<AmountForm>,
+) -> Response {
     move_confirm(&wallet, &csrf, &user, Move::Charge, &f).await
 }
 
-async fn charge_submit(State(wallet): State<Arc<Wallet>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<AmountForm>) -> Response {
+async fn charge_submit(
+    State(wallet): State<Arc<Wallet>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(f): CsrfForm<AmountForm>,
+) -> Response {
     move_submit(&wallet, &csrf, &user, Move::Charge, &f).await
 }
 
-async fn withdraw_confirm(State(wallet): State<Arc<Wallet>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<AmountForm>) -> Response {
+async fn withdraw_confirm(
+    State(wallet): State<Arc<Wallet>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(f): CsrfForm<AmountForm>,
+) -> Response {
     move_confirm(&wallet, &csrf, &user, Move::Withdraw, &f).await
 }
 
-async fn withdraw_submit(State(wallet): State<Arc<Wallet>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<AmountForm>) -> Response {
+async fn withdraw_submit(
+    State(wallet): State<Arc<Wallet>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(f): CsrfForm<AmountForm>,
+) -> Response {
     move_submit(&wallet, &csrf, &user, Move::Withdraw, &f).await
 }
 
@@ -439,11 +468,23 @@ struct TransferForm {
 
 impl TransferForm {
     fn values(&self) -> TransferValues {
-        TransferValues { to_login_id: self.to_login_id.clone(), amount: self.amount.clone(), memo: self.memo.clone(), deal_id: self.deal_id.clone() }
+        TransferValues {
+            to_login_id: self.to_login_id.clone(),
+            amount: self.amount.clone(),
+            memo: self.memo.clone(),
+            deal_id: self.deal_id.clone(),
+        }
     }
 }
 
-fn transfer_view(csrf: &CsrfToken, user: &AuthUser, view: &WalletView, v: &TransferValues, errors: &FieldErrors, flash: Option<Flash>) -> Markup {
+fn transfer_view(
+    csrf: &CsrfToken,
+    user: &AuthUser,
+    view: &WalletView,
+    v: &TransferValues,
+    errors: &FieldErrors,
+    flash: Option<Flash>,
+) -> Markup {
     layout(
         Page { title: "송금하기", tab: Tab::Wallet, user: Some(user), flash },
         html! {
@@ -458,7 +499,12 @@ fn transfer_view(csrf: &CsrfToken, user: &AuthUser, view: &WalletView, v: &Trans
     )
 }
 
-async fn transfer_page(State(wallet): State<Arc<Wallet>>, WebUser(user): WebUser, csrf: CsrfToken, Query(q): Query<TransferQuery>) -> Response {
+async fn transfer_page(
+    State(wallet): State<Arc<Wallet>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    Query(q): Query<TransferQuery>,
+) -> Response {
     let view = match load_summary(&wallet, &user).await {
         Ok(v) => v,
         Err(res) => return res,
@@ -472,7 +518,15 @@ async fn transfer_page(State(wallet): State<Arc<Wallet>>, WebUser(user): WebUser
     transfer_view(&csrf, &user, &view, &v, &FieldErrors::new(), None).into_response()
 }
 
-async fn render_transfer(wallet: &Wallet, csrf: &CsrfToken, user: &AuthUser, status: StatusCode, v: &TransferValues, errors: &FieldErrors, flash: Option<Flash>) -> Response {
+async fn render_transfer(
+    wallet: &Wallet,
+    csrf: &CsrfToken,
+    user: &AuthUser,
+    status: StatusCode,
+    v: &TransferValues,
+    errors: &FieldErrors,
+    flash: Option<Flash>,
+) -> Response {
     match load_summary(wallet, user).await {
         Ok(view) => (status, transfer_view(csrf, user, &view, v, errors, flash)).into_response(),
         Err(res) => res,
@@ -489,7 +543,11 @@ struct CheckedTransfer {
 
 /// Checks the form the way the service will, and that the recipient exists.
 /// Errors come back as (status, field messages, notice).
-async fn check_transfer(wallet: &Wallet, user: &AuthUser, f: &TransferForm) -> Result<CheckedTransfer, (StatusCode, FieldErrors, Option<Flash>)> {
+async fn check_transfer(
+    wallet: &Wallet,
+    user: &AuthUser,
+    f: &TransferForm,
+) -> Result<CheckedTransfer, (StatusCode, FieldErrors, Option<Flash>)> {
     let mut errors = FieldErrors::new();
     let mut status = StatusCode::UNPROCESSABLE_ENTITY;
     let mut flash = None;
@@ -581,7 +639,12 @@ fn back_to_form(t: &CheckedTransfer) -> String {
     url
 }
 
-async fn transfer_confirm(State(wallet): State<Arc<Wallet>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<TransferForm>) -> Response {
+async fn transfer_confirm(
+    State(wallet): State<Arc<Wallet>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(f): CsrfForm<TransferForm>,
+) -> Response {
     match check_transfer(&wallet, &user, &f).await {
         Ok(t) => match load_summary(&wallet, &user).await {
             Ok(view) => transfer_confirm_view(&csrf, &user, &view, &t).into_response(),
@@ -591,18 +654,26 @@ async fn transfer_confirm(State(wallet): State<Arc<Wallet>>, WebUser(user): WebU
     }
 }
 
-async fn transfer_submit(State(wallet): State<Arc<Wallet>>, WebUser(user): WebUser, csrf: CsrfToken, CsrfForm(f): CsrfForm<TransferForm>) -> Response {
+async fn transfer_submit(
+    State(wallet): State<Arc<Wallet>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(f): CsrfForm<TransferForm>,
+) -> Response {
     let result = match parse_amount(&f.amount) {
         Err(msg) => Err(ApiError::field("amount", msg)),
         Ok(amount) => {
             let deal_id = match f.deal_id.trim() {
                 "" => Ok(None),
-                d => Uuid::parse_str(d).map(Some).map_err(|_| ApiError::bad_request("invalid_deal", "공구 정보가 올바르지 않습니다. 공구 페이지에서 다시 시작해 주세요.")),
+                d => Uuid::parse_str(d).map(Some).map_err(|_| {
+                    ApiError::bad_request("invalid_deal", "공구 정보가 올바르지 않습니다. 공구 페이지에서 다시 시작해 주세요.")
+                }),
             };
             match deal_id {
                 Err(e) => Err(e),
                 Ok(deal_id) => {
-                    let input = TransferInput { to_login_id: f.to_login_id.clone(), amount: amount.won(), memo: Some(f.memo.clone()), deal_id };
+                    let input =
+                        TransferInput { to_login_id: f.to_login_id.clone(), amount: amount.won(), memo: Some(f.memo.clone()), deal_id };
                     let key = Some(f.idempotency_key.as_str()).filter(|k| !k.trim().is_empty());
                     wallet.transfer(&user, key, input).await
                 }
@@ -815,7 +886,13 @@ mod tests {
 
     #[test]
     fn more_link_keeps_filters() {
-        let q = HistoryQuery { direction: Some("sent".into()), sort: None, from: Some("2026-11-01".into()), to: None, cursor: Some("old".into()) };
+        let q = HistoryQuery {
+            direction: Some("sent".into()),
+            sort: None,
+            from: Some("2026-11-01".into()),
+            to: None,
+            cursor: Some("old".into()),
+        };
         assert_eq!(q.url_with_cursor("abc"), "/wallet/history?direction=sent&from=2026-11-01&cursor=abc");
     }
 

@@ -162,7 +162,8 @@ impl Wallet {
             // the same request valid, which is the behaviour a retrying client wants.
             return Err(ApiError::not_found("recipient_not_found", "받는 사람을 찾을 수 없습니다."));
         };
-        let movement = Movement::Transfer { from: user.user_id, to: receiver, amount: amount.won(), memo: memo.clone(), deal_id: input.deal_id };
+        let movement =
+            Movement::Transfer { from: user.user_id, to: receiver, amount: amount.won(), memo: memo.clone(), deal_id: input.deal_id };
         self.run_with_key(user, key, fingerprint, movement, Some(to)).await
     }
 
@@ -171,14 +172,32 @@ impl Wallet {
         IdempotencyKey::parse(raw).map_err(|e| ApiError::bad_request("invalid_idempotency_key", e.0))
     }
 
-    async fn run(&self, user: &AuthUser, key: Option<&str>, fingerprint: String, movement: Movement, to: Option<String>) -> Result<MoneyAnswer, ApiError> {
+    async fn run(
+        &self,
+        user: &AuthUser,
+        key: Option<&str>,
+        fingerprint: String,
+        movement: Movement,
+        to: Option<String>,
+    ) -> Result<MoneyAnswer, ApiError> {
         let key = self.key(key)?;
         self.run_with_key(user, key, fingerprint, movement, to).await
     }
 
-    async fn run_with_key(&self, user: &AuthUser, key: IdempotencyKey, fingerprint: String, movement: Movement, to: Option<String>) -> Result<MoneyAnswer, ApiError> {
+    async fn run_with_key(
+        &self,
+        user: &AuthUser,
+        key: IdempotencyKey,
+        fingerprint: String,
+        movement: Movement,
+        to: Option<String>,
+    ) -> Result<MoneyAnswer, ApiError> {
         self.ensure_open(user).await?;
-        let claim = IdempotencyClaim { user_id: user.user_id, key: key.as_str().to_owned(), request_hash: Sha256::digest(fingerprint.as_bytes()).to_vec() };
+        let claim = IdempotencyClaim {
+            user_id: user.user_id,
+            key: key.as_str().to_owned(),
+            request_hash: Sha256::digest(fingerprint.as_bytes()).to_vec(),
+        };
         let (memo, deal_id) = match &movement {
             Movement::Transfer { memo, deal_id, .. } => (memo.clone(), *deal_id),
             _ => (None, None),
@@ -224,11 +243,9 @@ impl Wallet {
                 }
                 Ok(MoneyAnswer { status, body, replayed: false })
             }
-            Executed::Replayed { status, body } => Ok(MoneyAnswer {
-                status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                body,
-                replayed: true,
-            }),
+            Executed::Replayed { status, body } => {
+                Ok(MoneyAnswer { status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body, replayed: true })
+            }
             Executed::KeyReused => Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -257,7 +274,12 @@ impl Wallet {
                 return Err(ApiError::field("to", "끝 날짜는 시작 날짜보다 뒤여야 합니다."));
             }
         }
-        let after = params.cursor.as_deref().map(gonggu_kernel::page::decode_cursor).transpose().map_err(|_| ApiError::bad_request("invalid_cursor", "cursor 값이 올바르지 않습니다."))?;
+        let after = params
+            .cursor
+            .as_deref()
+            .map(gonggu_kernel::page::decode_cursor)
+            .transpose()
+            .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor 값이 올바르지 않습니다."))?;
         let limit = gonggu_kernel::page::clamp_limit(params.limit);
         let q = HistoryQuery { direction, sort, from_ms, to_ms, after, limit: limit + 1 };
         let mut rows = self.store.history(user.user_id, &q).await?;
@@ -312,7 +334,6 @@ fn parse_bound(s: &str, end: bool) -> Result<i64, &'static str> {
     Ok(t.timestamp_millis())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +346,9 @@ mod tests {
         let to = parse_bound("2026-11-25", true).unwrap();
         assert_eq!(to - from, 24 * 3600 * 1000);
         assert!(parse_bound("2026-13-01", false).is_err());
-        assert_eq!(parse_bound("2026-11-25T00:00:00Z", false).unwrap(), Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap().timestamp_millis());
+        assert_eq!(
+            parse_bound("2026-11-25T00:00:00Z", false).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap().timestamp_millis()
+        );
     }
 }

@@ -56,7 +56,10 @@ async fn story(s: Arc<dyn WalletStore>) {
     assert!(matches!(s.execute(&t, &claim(a, "k3", "t25"), now, Arc::new(render)).await.unwrap(), Executed::Replayed { status: 201, .. }));
     assert_eq!(s.execute(&t, &claim(a, "k3", "t26"), now, Arc::new(render)).await.unwrap(), Executed::KeyReused);
     let over = Movement::Transfer { from: a, to: b, amount: 35_001, memo: None, deal_id: None };
-    assert_eq!(s.execute(&over, &claim(a, "k4", "o"), now, Arc::new(render)).await.unwrap(), Executed::Fresh { status: 409, body: "insufficient".into() });
+    assert_eq!(
+        s.execute(&over, &claim(a, "k4", "o"), now, Arc::new(render)).await.unwrap(),
+        Executed::Fresh { status: 409, body: "insufficient".into() }
+    );
     assert_eq!(s.balances(a).await.unwrap().unwrap().balance, 35_000);
     assert_eq!(s.balances(b).await.unwrap().unwrap().balance, 25_000);
     assert_eq!(s.total_user_money().await.unwrap(), 200_000);

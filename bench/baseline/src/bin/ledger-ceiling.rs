@@ -181,7 +181,9 @@ impl FromStr for Extras {
                 "relay" => e.relay = true,
                 "batchrelay" => e.batch_relay = true,
                 "lean" => e.lean = true,
-                other => bail!("unknown extra {other:?} (reads, idem, lookups, postings, balances, outbox, relay, batchrelay, lean, all, none)"),
+                other => {
+                    bail!("unknown extra {other:?} (reads, idem, lookups, postings, balances, outbox, relay, batchrelay, lean, all, none)")
+                }
             }
         }
         if (e.relay || e.batch_relay) && !(e.outbox || e.lean) {
@@ -832,16 +834,17 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let extras: Extras = args.extras.parse()?;
     anyhow::ensure!(args.accounts >= 2, "--accounts must be at least 2");
-    anyhow::ensure!(args.clients >= 1 && args.seconds >= 1 && args.max_amount >= 1, "--clients, --seconds and --max-amount must be positive");
+    anyhow::ensure!(
+        args.clients >= 1 && args.seconds >= 1 && args.max_amount >= 1,
+        "--clients, --seconds and --max-amount must be positive"
+    );
     let pool_size = args.pool.unwrap_or(match args.engine {
         Engine::Sqlite => 8,
         Engine::Postgres => 16,
     });
 
     let mut world = World {
-        users: (0..args.accounts)
-            .map(|i| User { user_id: Uuid::new_v4(), login_id: format!("ceiling_{i:02}"), wallet: 0 })
-            .collect(),
+        users: (0..args.accounts).map(|i| User { user_id: Uuid::new_v4(), login_id: format!("ceiling_{i:02}"), wallet: 0 }).collect(),
         extras,
         max_amount: args.max_amount,
         writer: args.serialize_writes.then(|| tokio::sync::Mutex::new(())),
@@ -1078,8 +1081,13 @@ async fn main() -> Result<()> {
     println!("window            {elapsed:.2} s after {} s warm-up", args.warmup_seconds);
     println!("committed         {committed} transfers ({tps:.0} transfers/s), {refused} refused, {errors} errors (whole run)");
     println!("latency           p50 {:.2} ms, p99 {:.2} ms", percentile(&latencies, 0.50), percentile(&latencies, 0.99));
-    println!("CPU per transfer  this process {cpu_us} µs, server processes ({}) {server_cpu_us} µs", server_name.as_deref().unwrap_or("none"));
-    println!("disk              {flushes} device flushes per transfer; WAL {wal_bytes} bytes and {wal_syncs} syncs per transfer (PostgreSQL)");
+    println!(
+        "CPU per transfer  this process {cpu_us} µs, server processes ({}) {server_cpu_us} µs",
+        server_name.as_deref().unwrap_or("none")
+    );
+    println!(
+        "disk              {flushes} device flushes per transfer; WAL {wal_bytes} bytes and {wal_syncs} syncs per transfer (PostgreSQL)"
+    );
     if let Some(r) = relayed {
         println!("relay             {r} outbox rows marked published");
     }

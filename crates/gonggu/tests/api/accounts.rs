@@ -73,7 +73,14 @@ async fn every_registration_rule_answers_422_with_its_field() {
             body[k] = v.clone();
         }
         // A different client each time, so the sign-up rate limit stays out of the way.
-        let res = app.api.post(app.url("/api/v1/auth/register")).header("x-forwarded-for", format!("192.0.2.{i}")).json(&body).send().await.unwrap();
+        let res = app
+            .api
+            .post(app.url("/api/v1/auth/register"))
+            .header("x-forwarded-for", format!("192.0.2.{i}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let (status, err) = error_of(res).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {body}");
         assert_eq!(err["code"], "validation_failed");
@@ -89,11 +96,13 @@ async fn every_registration_rule_answers_422_with_its_field() {
 #[tokio::test]
 async fn malformed_and_mistyped_bodies() {
     let app = spawn_app().await;
-    let res = app.api.post(app.url("/api/v1/auth/register")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let res =
+        app.api.post(app.url("/api/v1/auth/register")).header("content-type", "application/json").body("{not json").send().await.unwrap();
     let (status, err) = error_of(res).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
 
-    let (status, err) = error_of(app.post_json("/api/v1/auth/register", &json!({"login_id": 5, "email": "a@b.co", "password": PASSWORD})).await).await;
+    let (status, err) =
+        error_of(app.post_json("/api/v1/auth/register", &json!({"login_id": 5, "email": "a@b.co", "password": PASSWORD})).await).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(err["details"]["fields"]["login_id"].is_string(), "{err}");
 
@@ -114,9 +123,16 @@ async fn malformed_and_mistyped_bodies() {
 async fn duplicate_login_id_and_email_conflict() {
     let app = spawn_app().await;
     app.register("dup_user").await;
-    let (status, err) = error_of(app.post_json("/api/v1/auth/register", &json!({"login_id": "DUP_USER", "email": "other@example.com", "password": PASSWORD})).await).await;
+    let (status, err) = error_of(
+        app.post_json("/api/v1/auth/register", &json!({"login_id": "DUP_USER", "email": "other@example.com", "password": PASSWORD})).await,
+    )
+    .await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("login_id_taken")));
-    let (status, err) = error_of(app.post_json("/api/v1/auth/register", &json!({"login_id": "another", "email": "Dup_User@Example.com", "password": PASSWORD})).await).await;
+    let (status, err) = error_of(
+        app.post_json("/api/v1/auth/register", &json!({"login_id": "another", "email": "Dup_User@Example.com", "password": PASSWORD}))
+            .await,
+    )
+    .await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("email_taken")));
 }
 
@@ -197,7 +213,11 @@ async fn keywords_are_trimmed_deduplicated_and_bounded() {
     let me: serde_json::Value = app.get_as("/api/v1/me", token).await.json().await.unwrap();
     assert_eq!(me["keywords"], json!(["휴지", "Costco", "생수"]), "persisted");
 
-    for bad in [json!({"keywords": [""]}), json!({"keywords": ["가".repeat(21)]}), json!({"keywords": (0..21).map(|i| format!("k{i}")).collect::<Vec<_>>()})] {
+    for bad in [
+        json!({"keywords": [""]}),
+        json!({"keywords": ["가".repeat(21)]}),
+        json!({"keywords": (0..21).map(|i| format!("k{i}")).collect::<Vec<_>>()}),
+    ] {
         let (status, err) = error_of(app.put_json_as("/api/v1/me/keywords", token, &bad).await).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         assert!(err["details"]["fields"]["keywords"].is_string());
@@ -240,7 +260,9 @@ async fn protected_endpoints_need_a_valid_token() {
     assert_eq!((status, err["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")));
     let res = app.api.get(app.url("/api/v1/me")).header("authorization", "Basic abc").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    for (method, path) in [("PUT", "/api/v1/me/keywords"), ("POST", "/api/v1/me/password"), ("GET", "/api/v1/me/sessions"), ("POST", "/api/v1/me/email")] {
+    for (method, path) in
+        [("PUT", "/api/v1/me/keywords"), ("POST", "/api/v1/me/password"), ("GET", "/api/v1/me/sessions"), ("POST", "/api/v1/me/email")]
+    {
         let res = app.api.request(method.parse().unwrap(), app.url(path)).json(&json!({})).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
     }
@@ -253,14 +275,27 @@ async fn password_change_needs_the_current_password_and_ends_other_sessions() {
     let laptop: serde_json::Value = app.login("pw_user", PASSWORD).await.json().await.unwrap();
     let phone_token = phone["access_token"].as_str().unwrap();
 
-    let (status, err) = error_of(app.post_json_as("/api/v1/me/password", phone_token, &json!({"current_password": "wrong-one-123", "new_password": "a-brand-new-secret"})).await).await;
+    let (status, err) = error_of(
+        app.post_json_as(
+            "/api/v1/me/password",
+            phone_token,
+            &json!({"current_password": "wrong-one-123", "new_password": "a-brand-new-secret"}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(err["details"]["fields"]["current_password"].is_string());
-    let (status, err) = error_of(app.post_json_as("/api/v1/me/password", phone_token, &json!({"current_password": PASSWORD, "new_password": "short"})).await).await;
+    let (status, err) = error_of(
+        app.post_json_as("/api/v1/me/password", phone_token, &json!({"current_password": PASSWORD, "new_password": "short"})).await,
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(err["details"]["fields"]["new_password"].is_string());
 
-    let res = app.post_json_as("/api/v1/me/password", phone_token, &json!({"current_password": PASSWORD, "new_password": "a-brand-new-secret"})).await;
+    let res = app
+        .post_json_as("/api/v1/me/password", phone_token, &json!({"current_password": PASSWORD, "new_password": "a-brand-new-secret"}))
+        .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 
     // This device keeps working; the other one is logged out (access and refresh).
@@ -317,13 +352,18 @@ async fn password_reset_flow_and_enumeration_resistance() {
     assert_eq!(unknown.status(), StatusCode::ACCEPTED);
     assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
     let code = app.code_for("reset_user@example.com").await;
-    assert!(!std::fs::read_dir(app.mail_dir()).unwrap().any(|e| std::fs::read_to_string(e.unwrap().path()).unwrap().contains("nobody@example.com")));
+    assert!(!std::fs::read_dir(app.mail_dir())
+        .unwrap()
+        .any(|e| std::fs::read_to_string(e.unwrap().path()).unwrap().contains("nobody@example.com")));
 
     let confirm = |email: &str, code: &str, pw: &str| json!({"email": email, "code": code, "new_password": pw});
     // Unknown address: the same kind of answer as a bad code.
-    let (status, err) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &confirm("nobody@example.com", "123456", "new-secret-pass")).await).await;
+    let (status, err) =
+        error_of(app.post_json("/api/v1/auth/password-reset/confirm", &confirm("nobody@example.com", "123456", "new-secret-pass")).await)
+            .await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("code_expired")));
-    let (status, err) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &confirm("reset_user@example.com", &code, "password")).await).await;
+    let (status, err) =
+        error_of(app.post_json("/api/v1/auth/password-reset/confirm", &confirm("reset_user@example.com", &code, "password")).await).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(err["details"]["fields"]["new_password"].is_string());
 
@@ -333,7 +373,10 @@ async fn password_reset_flow_and_enumeration_resistance() {
     assert_eq!(app.login("reset_user", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
     // Every earlier session ended.
     assert_eq!(app.get_as("/api/v1/me", old["access_token"].as_str().unwrap()).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(app.post_json("/api/v1/auth/refresh", &json!({"refresh_token": old["refresh_token"]})).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.post_json("/api/v1/auth/refresh", &json!({"refresh_token": old["refresh_token"]})).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -344,14 +387,35 @@ async fn reset_code_allows_five_attempts_then_burns() {
     let code = app.code_for("guess_user@example.com").await;
     let wrong = if code == "999999" { "888888" } else { "999999" };
     for i in 1..=4 {
-        let (_, err) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &json!({"email": "guess_user@example.com", "code": wrong, "new_password": "new-secret-pass"})).await).await;
+        let (_, err) = error_of(
+            app.post_json(
+                "/api/v1/auth/password-reset/confirm",
+                &json!({"email": "guess_user@example.com", "code": wrong, "new_password": "new-secret-pass"}),
+            )
+            .await,
+        )
+        .await;
         assert_eq!(err["code"], "invalid_code", "attempt {i}");
         assert!(err["message"].as_str().unwrap().contains(&format!("{}회", 5 - i)), "{err}");
     }
-    let (_, err) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &json!({"email": "guess_user@example.com", "code": wrong, "new_password": "new-secret-pass"})).await).await;
+    let (_, err) = error_of(
+        app.post_json(
+            "/api/v1/auth/password-reset/confirm",
+            &json!({"email": "guess_user@example.com", "code": wrong, "new_password": "new-secret-pass"}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(err["code"], "code_expired", "fifth wrong guess burns the code");
     // Even the right code no longer works.
-    let (_, err) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &json!({"email": "guess_user@example.com", "code": code, "new_password": "new-secret-pass"})).await).await;
+    let (_, err) = error_of(
+        app.post_json(
+            "/api/v1/auth/password-reset/confirm",
+            &json!({"email": "guess_user@example.com", "code": code, "new_password": "new-secret-pass"}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(err["code"], "code_expired");
 }
 
@@ -362,7 +426,14 @@ async fn reset_code_expires_after_ten_minutes() {
     app.post_json("/api/v1/auth/password-reset", &json!({"email": "slow_user@example.com"})).await;
     let code = app.code_for("slow_user@example.com").await;
     app.clock.advance(chrono::Duration::minutes(10) + chrono::Duration::seconds(1));
-    let (_, err) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &json!({"email": "slow_user@example.com", "code": code, "new_password": "new-secret-pass"})).await).await;
+    let (_, err) = error_of(
+        app.post_json(
+            "/api/v1/auth/password-reset/confirm",
+            &json!({"email": "slow_user@example.com", "code": code, "new_password": "new-secret-pass"}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(err["code"], "code_expired");
 }
 

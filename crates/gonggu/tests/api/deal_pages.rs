@@ -18,14 +18,22 @@ async fn signed_in_browser(app: &TestApp, login_id: &str) -> (reqwest::Client, S
     app.register(login_id).await;
     let client = browser();
     let token = csrf_token(&client.get(app.url("/login")).send().await.unwrap().text().await.unwrap());
-    let res = client.post(app.url("/login")).form(&[("csrf_token", token.as_str()), ("login_id", login_id), ("password", PASSWORD)]).send().await.unwrap();
+    let res = client
+        .post(app.url("/login"))
+        .form(&[("csrf_token", token.as_str()), ("login_id", login_id), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let token = csrf_token(&client.get(app.url("/deals/new")).send().await.unwrap().text().await.unwrap());
     (client, token)
 }
 
 fn deal_form(csrf: &str, title: &str) -> multipart::Form {
-    let deadline = (chrono::Utc::now() + chrono::Duration::days(2)).with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap()).format("%Y-%m-%dT%H:%M").to_string();
+    let deadline = (chrono::Utc::now() + chrono::Duration::days(2))
+        .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap())
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
     multipart::Form::new()
         .text("csrf_token", csrf.to_owned())
         .text("title", title.to_owned())
@@ -64,7 +72,8 @@ async fn a_failed_form_keeps_its_photos_and_bad_files_are_named() {
     let marker = "name=\"image_keys\" value=\"";
     let kept = html[html.find(marker).unwrap() + marker.len()..].split('"').next().unwrap().to_owned();
     assert!(kept.ends_with(".jpg"), "kept: {kept}");
-    let res = client.post(app.url("/deals")).multipart(deal_form(&csrf, "사진 유지 공구").text("image_keys", kept.clone())).send().await.unwrap();
+    let res =
+        client.post(app.url("/deals")).multipart(deal_form(&csrf, "사진 유지 공구").text("image_keys", kept.clone())).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let page = app.get("/api/v1/deals?q=%EC%82%AC%EC%A7%84").await.json::<serde_json::Value>().await.unwrap();
     assert_eq!(page["items"][0]["images"][0]["key"], kept.as_str());

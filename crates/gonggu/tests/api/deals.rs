@@ -196,7 +196,12 @@ async fn browse(app: TestApp) {
     let priced: Value = app.get("/api/v1/deals?min_price=20000&max_price=30000").await.json().await.unwrap();
     assert_eq!(priced["items"].as_array().unwrap().len(), 2);
     let remaining: Value = app.get("/api/v1/deals?sort=remaining").await.json().await.unwrap();
-    let left: Vec<i64> = remaining["items"].as_array().unwrap().iter().map(|d| d["shares_total"].as_i64().unwrap() - d["shares_taken"].as_i64().unwrap()).collect();
+    let left: Vec<i64> = remaining["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["shares_total"].as_i64().unwrap() - d["shares_taken"].as_i64().unwrap())
+        .collect();
     assert_eq!(left, [1, 2, 3, 4, 5]);
 
     // Pages of two never repeat or skip, even when deals are added between pages.
@@ -222,7 +227,14 @@ async fn browse(app: TestApp) {
     let joined: Value = app.get_as("/api/v1/me/deals?role=member", &joiner).await.json().await.unwrap();
     assert_eq!(joined["items"].as_array().unwrap().len(), 1);
 
-    for (q, status) in [("sort=cheapest", 422), ("status=open", 200), ("status=weird", 422), ("category=0", 422), ("cursor=%21", 400), ("min_price=5&max_price=1", 422)] {
+    for (q, status) in [
+        ("sort=cheapest", 422),
+        ("status=open", 200),
+        ("status=weird", 422),
+        ("category=0", 422),
+        ("cursor=%21", 400),
+        ("min_price=5&max_price=1", 422),
+    ] {
         assert_eq!(app.get(&format!("/api/v1/deals?{q}")).await.status().as_u16(), status, "{q}");
     }
 }
@@ -282,17 +294,29 @@ async fn host_edits_with_frozen_fields_after_a_join() {
     let res = patch(json!({"total_price": 30_000, "description": "새 설명", "keywords": ["휴지"]})).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let v: Value = res.json().await.unwrap();
-    assert_eq!((v["total_price"].as_i64(), v["share_price"].as_i64(), v["description"].as_str()), (Some(30_000), Some(7_500), Some("새 설명")));
+    assert_eq!(
+        (v["total_price"].as_i64(), v["share_price"].as_i64(), v["description"].as_str()),
+        (Some(30_000), Some(7_500), Some("새 설명"))
+    );
     let (status, err) = error_of(patch(json!({"total_price": 5})).await.unwrap()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(err["details"]["fields"]["total_price"].is_string());
-    let res = app.api.patch(app.url(&format!("/api/v1/deals/{id}"))).bearer_auth(&other).json(&json!({"description": "hijack"})).send().await.unwrap();
+    let res = app
+        .api
+        .patch(app.url(&format!("/api/v1/deals/{id}")))
+        .bearer_auth(&other)
+        .json(&json!({"description": "hijack"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN, "owner check");
 
     join(&app, &other, id, 1).await;
     let (status, err) = error_of(patch(json!({"total_price": 40_000})).await.unwrap()).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("deal_locked")));
-    let res = patch(json!({"description": "만날 장소 바뀜", "meeting_place": {"name": "역삼역 3번 출구", "lat": 37.5, "lon": 127.03}})).await.unwrap();
+    let res = patch(json!({"description": "만날 장소 바뀜", "meeting_place": {"name": "역삼역 3번 출구", "lat": 37.5, "lon": 127.03}}))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK, "description and place stay editable");
     let v: Value = app.get(&format!("/api/v1/deals/{id}")).await.json().await.unwrap();
     assert_eq!((v["total_price"].as_i64(), v["meeting_place"]["name"].as_str()), (Some(30_000), Some("역삼역 3번 출구")));
@@ -347,7 +371,8 @@ async fn deal_events_carry_the_members() {
     app.clock.advance(chrono::Duration::days(2) + chrono::Duration::hours(1));
     app.deals_tick().await;
     app.deals_tick().await;
-    let soon: Vec<(String,)> = sqlx::query_as("SELECT payload FROM outbox WHERE event_type = 'DealDeadlineSoon'").fetch_all(&pool).await.unwrap();
+    let soon: Vec<(String,)> =
+        sqlx::query_as("SELECT payload FROM outbox WHERE event_type = 'DealDeadlineSoon'").fetch_all(&pool).await.unwrap();
     assert_eq!(soon.len(), 1);
     assert!(soon[0].0.contains(d2["id"].as_str().unwrap()));
 }
@@ -367,7 +392,9 @@ async fn deals_carry_uploaded_photos() {
     assert_eq!(d["images"][0]["url"], format!("/media/{key}"));
     assert_eq!(app.get(d["images"][0]["thumbnail_url"].as_str().unwrap()).await.status(), StatusCode::OK);
 
-    for bad in [json!(["../../etc/passwd"]), json!([format!("{}.jpg", "a".repeat(40))]), json!((0..6).map(|_| key.clone()).collect::<Vec<_>>())] {
+    for bad in
+        [json!(["../../etc/passwd"]), json!([format!("{}.jpg", "a".repeat(40))]), json!((0..6).map(|_| key.clone()).collect::<Vec<_>>())]
+    {
         let mut body = new_deal(3);
         body["image_keys"] = bad.clone();
         let (status, err) = error_of(app.post_json_as("/api/v1/deals", &host, &body).await).await;
@@ -377,7 +404,8 @@ async fn deals_carry_uploaded_photos() {
     // Photos may be replaced or removed later, even after someone joined.
     let id = d["id"].as_str().unwrap();
     join(&app, &app.token_for("photo_joiner"), id, 1).await;
-    let res = app.api.patch(app.url(&format!("/api/v1/deals/{id}"))).bearer_auth(&host).json(&json!({"image_keys": []})).send().await.unwrap();
+    let res =
+        app.api.patch(app.url(&format!("/api/v1/deals/{id}"))).bearer_auth(&host).json(&json!({"image_keys": []})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["images"], json!([]));
 }
@@ -419,8 +447,11 @@ async fn nearest(app: TestApp) {
 
     // Without a point: the signed-in user's neighbourhood (learnt from accounts' events).
     let res = app
-        .post_json("/api/v1/auth/register", &json!({"login_id": "near_me", "email": "near@example.com", "password": crate::helpers::PASSWORD,
-            "neighborhood": {"name": "역삼동", "lat": 37.5006, "lon": 127.0364}}))
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"login_id": "near_me", "email": "near@example.com", "password": crate::helpers::PASSWORD,
+            "neighborhood": {"name": "역삼동", "lat": 37.5006, "lon": 127.0364}}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let me = app.login("near_me", crate::helpers::PASSWORD).await.json::<Value>().await.unwrap();

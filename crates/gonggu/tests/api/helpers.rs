@@ -37,9 +37,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.http.trust_proxy = true;
     configure(&mut settings);
     let clock = Clock::manual(chrono::Utc::now());
-    let app = Application::build_with(settings, Overrides { clock: Some(clock.clone()), ..Default::default() })
-        .await
-        .expect("app builds");
+    let app = Application::build_with(settings, Overrides { clock: Some(clock.clone()), ..Default::default() }).await.expect("app builds");
     let port = app.port();
     let accounts = app.accounts.clone();
     let wallet = app.wallet.clone();

@@ -63,7 +63,10 @@ async fn reset_codes_go_out_over_smtp_when_configured() {
     assert!(message.contains("To: smtp_user@example.com"), "{message}");
     let code = extract_code(&message);
     let res = app
-        .post_json("/api/v1/auth/password-reset/confirm", &json!({"email": "smtp_user@example.com", "code": code, "new_password": "via-smtp-secret"}))
+        .post_json(
+            "/api/v1/auth/password-reset/confirm",
+            &json!({"email": "smtp_user@example.com", "code": code, "new_password": "via-smtp-secret"}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.mail_count(), 0, "nothing written to the file outbox when SMTP is configured");

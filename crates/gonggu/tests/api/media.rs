@@ -20,7 +20,12 @@ async fn upload(app: &TestApp, token: Option<&str>, files: Vec<(&str, Vec<u8>)>)
 async fn uploads_are_stripped_of_gps_and_all_files_are_returned() {
     let app = spawn_app().await;
     let token = app.token_for("photo_user");
-    let res = upload(&app, Some(&token), vec![("a.png", gonggu_media::testdata::jpeg_with_gps()), ("b.png", gonggu_media::testdata::jpeg(800, 600))]).await;
+    let res = upload(
+        &app,
+        Some(&token),
+        vec![("a.png", gonggu_media::testdata::jpeg_with_gps()), ("b.png", gonggu_media::testdata::jpeg(800, 600))],
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();
     let items = body["items"].as_array().unwrap();

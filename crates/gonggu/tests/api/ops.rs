@@ -66,7 +66,10 @@ async fn openapi_document_matches_the_routes() {
             let res = app.api.request(method.to_uppercase().parse().unwrap(), app.url(&concrete)).send().await.unwrap();
             let status = res.status();
             let body = res.text().await.unwrap();
-            assert!(!body.contains("route_not_found") && status != StatusCode::METHOD_NOT_ALLOWED, "{method} {path} is documented but not routed ({status}: {body})");
+            assert!(
+                !body.contains("route_not_found") && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is documented but not routed ({status}: {body})"
+            );
         }
     }
     documented.sort();

@@ -55,7 +55,13 @@ async fn register_and_login_through_forms() {
     assert!(res.headers()[header::LOCATION].to_str().unwrap().starts_with("/login?msg=registered"));
 
     // Server-side rule messages appear next to the field.
-    let mut form = vec![("csrf_token", token.as_str()), ("login_id", "form_user"), ("email", "x@example.com"), ("password", PASSWORD), ("password_confirm", PASSWORD)];
+    let mut form = vec![
+        ("csrf_token", token.as_str()),
+        ("login_id", "form_user"),
+        ("email", "x@example.com"),
+        ("password", PASSWORD),
+        ("password_confirm", PASSWORD),
+    ];
     let res = client.post(app.url("/register")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("이미 사용 중인 아이디입니다."));
@@ -80,7 +86,12 @@ async fn wrong_password_on_the_login_page() {
     app.register("page_user").await;
     let client = browser();
     let token = csrf_token(&client.get(app.url("/login")).send().await.unwrap().text().await.unwrap());
-    let res = client.post(app.url("/login")).form(&[("csrf_token", token.as_str()), ("login_id", "page_user"), ("password", "nope-nope-nope")]).send().await.unwrap();
+    let res = client
+        .post(app.url("/login"))
+        .form(&[("csrf_token", token.as_str()), ("login_id", "page_user"), ("password", "nope-nope-nope")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert!(res.text().await.unwrap().contains("아이디 또는 비밀번호가 올바르지 않습니다."));
 }
@@ -92,10 +103,16 @@ async fn forms_without_a_matching_csrf_token_are_rejected() {
     let client = browser();
     client.get(app.url("/login")).send().await.unwrap();
     // No token at all.
-    let res = client.post(app.url("/login")).form(&[("csrf_token", ""), ("login_id", "csrf_user"), ("password", PASSWORD)]).send().await.unwrap();
+    let res =
+        client.post(app.url("/login")).form(&[("csrf_token", ""), ("login_id", "csrf_user"), ("password", PASSWORD)]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // A made-up token.
-    let res = client.post(app.url("/login")).form(&[("csrf_token", "A".repeat(43).as_str()), ("login_id", "csrf_user"), ("password", PASSWORD)]).send().await.unwrap();
+    let res = client
+        .post(app.url("/login"))
+        .form(&[("csrf_token", "A".repeat(43).as_str()), ("login_id", "csrf_user"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // Missing field entirely.
     let res = client.post(app.url("/login")).form(&[("login_id", "csrf_user"), ("password", PASSWORD)]).send().await.unwrap();
@@ -176,12 +193,32 @@ async fn profile_forms_update_and_logout_ends_the_session() {
     form_login(&app, &client, "prof_user").await;
     let token = csrf_token(&client.get(app.url("/me")).send().await.unwrap().text().await.unwrap());
 
-    let res = client.post(app.url("/me/neighborhood")).form(&[("csrf_token", token.as_str()), ("name", "연남동"), ("lat", "37.56"), ("lon", "126.92")]).send().await.unwrap();
+    let res = client
+        .post(app.url("/me/neighborhood"))
+        .form(&[("csrf_token", token.as_str()), ("name", "연남동"), ("lat", "37.56"), ("lon", "126.92")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let res = client.post(app.url("/me/neighborhood")).form(&[("csrf_token", token.as_str()), ("name", "연남동"), ("lat", "99"), ("lon", "126.92")]).send().await.unwrap();
+    let res = client
+        .post(app.url("/me/neighborhood"))
+        .form(&[("csrf_token", token.as_str()), ("name", "연남동"), ("lat", "99"), ("lon", "126.92")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("위도는 -90 이상 90 이하여야 합니다."));
-    let res = client.post(app.url("/me/password")).form(&[("csrf_token", token.as_str()), ("current_password", "wrong-wrong"), ("new_password", "another-fine-pass"), ("new_password_confirm", "another-fine-pass")]).send().await.unwrap();
+    let res = client
+        .post(app.url("/me/password"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("current_password", "wrong-wrong"),
+            ("new_password", "another-fine-pass"),
+            ("new_password_confirm", "another-fine-pass"),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("현재 비밀번호가 올바르지 않습니다."));
 

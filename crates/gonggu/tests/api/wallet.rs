@@ -47,7 +47,10 @@ async fn charge_withdraw_and_their_limits() {
     let res = money(&app, "/api/v1/wallet/charge", &token, Some(&key()), &json!({"amount": 30000})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let receipt: Value = res.json().await.unwrap();
-    assert_eq!((receipt["kind"].as_str(), receipt["amount"].as_i64(), receipt["balance"].as_i64(), receipt["bank_balance"].as_i64()), (Some("charge"), Some(30000), Some(30000), Some(70000)));
+    assert_eq!(
+        (receipt["kind"].as_str(), receipt["amount"].as_i64(), receipt["balance"].as_i64(), receipt["bank_balance"].as_i64()),
+        (Some("charge"), Some(30000), Some(30000), Some(70000))
+    );
 
     let res = money(&app, "/api/v1/wallet/withdraw", &token, Some(&key()), &json!({"amount": 10000})).await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -57,7 +60,11 @@ async fn charge_withdraw_and_their_limits() {
     assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("insufficient_balance")));
     let (status, err) = error_of(money(&app, "/api/v1/wallet/charge", &token, Some(&key()), &json!({"amount": 80001})).await).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("insufficient_balance")));
-    assert_eq!(wallet(&app, &token).await, json!({"login_id": "charger", "balance": 20000, "bank_balance": 80000}), "refusals moved nothing");
+    assert_eq!(
+        wallet(&app, &token).await,
+        json!({"login_id": "charger", "balance": 20000, "bank_balance": 80000}),
+        "refusals moved nothing"
+    );
 
     for bad in [json!({"amount": 0}), json!({"amount": -5000}), json!({"amount": 10_000_001})] {
         for path in ["/api/v1/wallet/charge", "/api/v1/wallet/withdraw"] {
@@ -83,10 +90,20 @@ async fn transfers_and_their_rules() {
     money(&app, "/api/v1/wallet/charge", &alice, Some(&key()), &json!({"amount": 50000})).await;
     let deal = uuid::Uuid::now_v7();
 
-    let res = money(&app, "/api/v1/wallet/transfers", &alice, Some(&key()), &json!({"to_login_id": "BOB_PAY", "amount": 12345, "memo": " 휴지 값 ", "deal_id": deal})).await;
+    let res = money(
+        &app,
+        "/api/v1/wallet/transfers",
+        &alice,
+        Some(&key()),
+        &json!({"to_login_id": "BOB_PAY", "amount": 12345, "memo": " 휴지 값 ", "deal_id": deal}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let r: Value = res.json().await.unwrap();
-    assert_eq!((r["to_login_id"].as_str(), r["memo"].as_str(), r["balance"].as_i64()), (Some("bob_pay"), Some("휴지 값"), Some(50000 - 12345)));
+    assert_eq!(
+        (r["to_login_id"].as_str(), r["memo"].as_str(), r["balance"].as_i64()),
+        (Some("bob_pay"), Some("휴지 값"), Some(50000 - 12345))
+    );
     assert_eq!(r["deal_id"], json!(deal));
     assert_eq!(wallet(&app, &bob).await["balance"], 12345);
 
@@ -108,7 +125,10 @@ async fn transfers_and_their_rules() {
     assert_eq!(wallet(&app, &bob).await["balance"], 12345);
 
     // Recipient check for the confirmation step.
-    assert_eq!(app.get_as("/api/v1/wallet/recipients/Bob_Pay", &alice).await.json::<Value>().await.unwrap(), json!({"login_id": "bob_pay"}));
+    assert_eq!(
+        app.get_as("/api/v1/wallet/recipients/Bob_Pay", &alice).await.json::<Value>().await.unwrap(),
+        json!({"login_id": "bob_pay"})
+    );
     assert_eq!(app.get_as("/api/v1/wallet/recipients/ghost", &alice).await.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.get_as("/api/v1/wallet/recipients/alice_pay", &alice).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.get("/api/v1/wallet").await.status(), StatusCode::UNAUTHORIZED);
@@ -133,7 +153,9 @@ async fn a_replayed_key_returns_the_stored_answer_without_moving_money_again() {
     assert_eq!(wallet(&app, &alice).await["balance"], 7000, "moved once");
 
     // Same key, other body → 422, nothing moves.
-    let (status, err) = error_of(money(&app, "/api/v1/wallet/transfers", &alice, Some(&k), &json!({"to_login_id": "replay_b", "amount": 4000})).await).await;
+    let (status, err) =
+        error_of(money(&app, "/api/v1/wallet/transfers", &alice, Some(&k), &json!({"to_login_id": "replay_b", "amount": 4000})).await)
+            .await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("idempotency_key_reused")));
     // Same key on another endpoint is another body too.
     let (status, _) = error_of(money(&app, "/api/v1/wallet/charge", &alice, Some(&k), &json!({"amount": 3000})).await).await;
@@ -183,15 +205,26 @@ async fn history_filters_sorts_and_pages() {
     let bob = holder(&app, "hist_b").await;
     money(&app, "/api/v1/wallet/charge", &alice, Some(&key()), &json!({"amount": 50000})).await;
     for amount in [1000, 5000, 3000] {
-        money(&app, "/api/v1/wallet/transfers", &alice, Some(&key()), &json!({"to_login_id": "hist_b", "amount": amount, "memo": format!("m{amount}")})).await;
+        money(
+            &app,
+            "/api/v1/wallet/transfers",
+            &alice,
+            Some(&key()),
+            &json!({"to_login_id": "hist_b", "amount": amount, "memo": format!("m{amount}")}),
+        )
+        .await;
     }
     money(&app, "/api/v1/wallet/charge", &bob, Some(&key()), &json!({"amount": 2000})).await;
     money(&app, "/api/v1/wallet/transfers", &bob, Some(&key()), &json!({"to_login_id": "hist_a", "amount": 700})).await;
 
     let page: Value = app.get_as("/api/v1/wallet/transactions", &alice).await.json().await.unwrap();
     let items = page["items"].as_array().unwrap();
-    let kinds: Vec<(&str, &str, i64)> = items.iter().map(|i| (i["kind"].as_str().unwrap(), i["direction"].as_str().unwrap(), i["amount"].as_i64().unwrap())).collect();
-    assert_eq!(kinds, [("transfer", "in", 700), ("transfer", "out", 3000), ("transfer", "out", 5000), ("transfer", "out", 1000), ("charge", "in", 50000)]);
+    let kinds: Vec<(&str, &str, i64)> =
+        items.iter().map(|i| (i["kind"].as_str().unwrap(), i["direction"].as_str().unwrap(), i["amount"].as_i64().unwrap())).collect();
+    assert_eq!(
+        kinds,
+        [("transfer", "in", 700), ("transfer", "out", 3000), ("transfer", "out", 5000), ("transfer", "out", 1000), ("charge", "in", 50000)]
+    );
     assert_eq!(items[0]["counterpart"], "hist_b");
     assert_eq!(items[1]["counterpart"], "hist_b");
     assert_eq!(items[1]["memo"], "m3000");
@@ -229,7 +262,13 @@ async fn history_filters_sorts_and_pages() {
     let none: Value = app.get_as(&format!("/api/v1/wallet/transactions?from={tomorrow}"), &alice).await.json().await.unwrap();
     assert_eq!(none["items"].as_array().unwrap().len(), 0);
 
-    for (q, status) in [("direction=up", 422), ("sort=cheapest", 422), ("from=yesterday", 422), ("cursor=%21%21", 400), ("from=2026-11-25&to=2026-11-01", 422)] {
+    for (q, status) in [
+        ("direction=up", 422),
+        ("sort=cheapest", 422),
+        ("from=yesterday", 422),
+        ("cursor=%21%21", 400),
+        ("from=2026-11-25&to=2026-11-01", 422),
+    ] {
         let res = app.get_as(&format!("/api/v1/wallet/transactions?{q}"), &alice).await;
         assert_eq!(res.status().as_u16(), status, "{q}");
     }
@@ -241,13 +280,17 @@ async fn coins_received_goes_through_the_outbox() {
     let alice = holder(&app, "evt_a").await;
     let _ = holder(&app, "evt_b").await;
     money(&app, "/api/v1/wallet/charge", &alice, Some(&key()), &json!({"amount": 1000})).await;
-    money(&app, "/api/v1/wallet/transfers", &alice, Some(&key()), &json!({"to_login_id": "evt_b", "amount": 400, "memo": "고마워요"})).await;
+    money(&app, "/api/v1/wallet/transfers", &alice, Some(&key()), &json!({"to_login_id": "evt_b", "amount": 400, "memo": "고마워요"}))
+        .await;
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data_dir.path().join("wallet.db").display())).await.unwrap();
     let rows: Vec<(String, String)> = sqlx::query_as("SELECT event_type, payload FROM outbox").fetch_all(&pool).await.unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].0, "CoinsReceived");
     let payload: Value = serde_json::from_str(&rows[0].1).unwrap();
-    assert_eq!((payload["receiver_login_id"].as_str(), payload["sender_login_id"].as_str(), payload["amount"].as_i64(), payload["memo"].as_str()), (Some("evt_b"), Some("evt_a"), Some(400), Some("고마워요")));
+    assert_eq!(
+        (payload["receiver_login_id"].as_str(), payload["sender_login_id"].as_str(), payload["amount"].as_i64(), payload["memo"].as_str()),
+        (Some("evt_b"), Some("evt_a"), Some(400), Some("고마워요"))
+    );
 }
 
 #[tokio::test]
@@ -258,7 +301,10 @@ async fn the_journal_is_immutable_in_the_database() {
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data_dir.path().join("wallet.db").display())).await.unwrap();
     assert!(sqlx::query("UPDATE postings SET amount = 999999").execute(&pool).await.is_err());
     assert!(sqlx::query("DELETE FROM journal_entries").execute(&pool).await.is_err());
-    assert!(sqlx::query("UPDATE ledger_accounts SET balance = -1 WHERE kind = 'wallet'").execute(&pool).await.is_err(), "no negative balance");
+    assert!(
+        sqlx::query("UPDATE ledger_accounts SET balance = -1 WHERE kind = 'wallet'").execute(&pool).await.is_err(),
+        "no negative balance"
+    );
     let audit = app.wallet.store.audit().await.unwrap();
     assert!(audit.violations.is_empty(), "{:?}", audit.violations);
 }

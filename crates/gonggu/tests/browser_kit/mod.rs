@@ -92,7 +92,12 @@ pub async fn log_in(app: &TestApp, c: &Client, login_id: &str) {
     type_into(c, "input[name=login_id]", login_id).await;
     type_into(c, "input[name=password]", PASSWORD).await;
     click_button(c, "로그인").await;
-    wait_xpath(c, &format!("//a[contains(@class,'topbar-user')][normalize-space()={}]", xq(&format!("{login_id} 님"))), "signed-in top bar").await;
+    wait_xpath(
+        c,
+        &format!("//a[contains(@class,'topbar-user')][normalize-space()={}]", xq(&format!("{login_id} 님"))),
+        "signed-in top bar",
+    )
+    .await;
 }
 
 // ------------------------------------------------------------------------------ page helpers
@@ -314,8 +319,5 @@ pub async fn connect(driver: &Chromedriver, profile: &Path) -> Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = ClientBuilder::rustls().expect("rustls connector");
     builder.capabilities(caps);
-    builder
-        .connect(&driver.url)
-        .await
-        .unwrap_or_else(|e| panic!("start a Chromium session through {}: {e}", driver.url))
+    builder.connect(&driver.url).await.unwrap_or_else(|e| panic!("start a Chromium session through {}: {e}", driver.url))
 }
