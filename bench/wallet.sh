@@ -413,7 +413,7 @@ run_engine() { # sqlite|postgres
             log "$engine: diagnostic ledger-ceiling ${d#* }"
             if [[ $engine = sqlite ]]; then rm -f "$dir"/ceiling.db*; fi
             "$BIN/ledger-ceiling" "${c_args[@]}" "${d_args[@]}" >"$f" 2>&1 || die "ledger-ceiling ${d#* } failed on $engine (see $f)"
-            DIAG[$d]="$(result_field "$f" tps | awk '{ printf "%.0f", $1 }')|$(result_field "$f" p99_ms)|$(result_field "$f" cpu_us)|$(result_field "$f" server_cpu_us)|$(result_field "$f" flushes)|$(result_field "$f" wal_bytes)"
+            DIAG[$d]="$(result_field "$f" tps | awk '{ printf "%.0f", $1 }')|$(result_field "$f" p99_ms)|$(result_field "$f" cpu_us)|$(result_field "$f" server_cpu_us)|$(result_field "$f" flushes)|$(result_field "$f" wal_bytes)|$(result_field "$f" backlog)"
         done
     fi
 
@@ -545,24 +545,25 @@ name_of() { [[ $1 = sqlite ]] && echo "SQLite (WAL, synchronous=FULL)" || echo "
         echo "per HTTP transfer** in gonggu (synchronous=FULL fsyncs the WAL once per commit; SQLite commits one at a time)."
     fi
     echo
-    echo "| engine | run | transfers/s | p99 ms | app / client CPU µs | database server CPU µs | device flushes | WAL bytes |"
-    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "| engine | run | transfers/s | p99 ms | app / client CPU µs | database server CPU µs | device flushes | WAL bytes | outbox backlog at the end |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     for engine in $ENGINES; do
-        printf '| %s | HTTP API (gonggu) | %s | %s | %s | %s | %s | %s |\n' "$engine" "${HTTP_TPS[$engine]}" "${P99[$engine]}" \
-            "${GG_CPU[$engine]}" "${PG_CPU[$engine]}" "${FLUSH[$engine]}" "${WALB[$engine]}"
+        printf '| %s | HTTP API (gonggu) | %s | %s | %s | %s | %s | %s | %s |\n' "$engine" "${HTTP_TPS[$engine]}" "${P99[$engine]}" \
+            "${GG_CPU[$engine]}" "${PG_CPU[$engine]}" "${FLUSH[$engine]}" "${WALB[$engine]}" "${BACKLOG[$engine]}"
         if [[ $DIAGNOSE = 1 ]]; then
             for d in "${DIAG_RUNS[@]}"; do
                 [[ $d = "$engine "* && -n ${DIAG[$d]:-} ]] || continue
-                IFS='|' read -r d_tps d_p99 d_cpu d_srv d_fl d_wal <<<"${DIAG[$d]}"
+                IFS='|' read -r d_tps d_p99 d_cpu d_srv d_fl d_wal d_bl <<<"${DIAG[$d]}"
                 [[ $engine = sqlite ]] && d_srv="—" && d_wal="—"
-                printf '| %s | %s: `ledger-ceiling %s` | %s | %s | %s | %s | %s | %s |\n' "$engine" "${DIAG_WHAT[$d]}" "${d#* }" \
-                    "$d_tps" "$d_p99" "$d_cpu" "$d_srv" "$d_fl" "$d_wal"
+                [[ $d_bl = n/a ]] && d_bl="—"
+                printf '| %s | %s: `ledger-ceiling %s` | %s | %s | %s | %s | %s | %s | %s |\n' "$engine" "${DIAG_WHAT[$d]}" "${d#* }" \
+                    "$d_tps" "$d_p99" "$d_cpu" "$d_srv" "$d_fl" "$d_wal" "$d_bl"
             done
         fi
         srv=${CEIL_SRV[$engine]}
         wal=${CEIL_WALB[$engine]}
         [[ $engine = sqlite ]] && srv="—" && wal="—"
-        printf '| %s | **raw ceiling**, one transfer per transaction: `ledger-ceiling` | %s | %s | %s | %s | %s | %s |\n' "$engine" "${CEIL_TPS[$engine]}" "${CEIL_P99[$engine]}" \
+        printf '| %s | **raw ceiling**, one transfer per transaction: `ledger-ceiling` | %s | %s | %s | %s | %s | %s | — |\n' "$engine" "${CEIL_TPS[$engine]}" "${CEIL_P99[$engine]}" \
             "${CEIL_CPU[$engine]}" "$srv" "${CEIL_FLUSH[$engine]}" "$wal"
     done
     echo

@@ -20,8 +20,8 @@
 //!
 //! For finding where the application's time goes, `--extras` adds back, one by one, the other
 //! statements the wallet runs per transfer (see `Extras`); `--extras all` is the wallet's
-//! statement sequence without HTTP, and `--extras all,relay` adds the outbox relay, which marks
-//! each published row in a statement of its own, as `gonggu_kernel::events` does.
+//! statement sequence without HTTP, and `--extras all,relay` adds the outbox relay as
+//! `gonggu_kernel::events` runs it.
 //! `--group-commit 64` hands the transfers to one writer task that commits up to 64 at a time,
 //! each in a savepoint, as the wallet does on SQLite; `--extras lean` and `batchrelay` are the
 //! statement sequence and relay proposed for the wallet, measured the same way.
@@ -96,7 +96,7 @@ struct Args {
     #[arg(long)]
     pool: Option<u32>,
     /// Comma-separated statements of the wallet to add back: reads, idem, lookups, postings,
-    /// balances, outbox, relay, batchrelay, lean; `all` = every one of the first six;
+    /// balances, outbox, relay, batchrelay, writerrelay, lean; `all` = every one of the first six;
     /// `none` (default) = the minimal shape. See `Extras`.
     #[arg(long, default_value = "none")]
     extras: String,
@@ -145,12 +145,18 @@ struct Extras {
     balances: bool,
     /// `INSERT INTO outbox` of a `CoinsReceived` envelope.
     outbox: bool,
-    /// A relay task like `gonggu_kernel::events::spawn_relay`: woken after each commit, selects up
-    /// to 100 unpublished rows and marks each published — on SQLite one autocommit UPDATE per row.
+    /// A relay task like `gonggu_kernel::events::spawn_relay` as it is now: woken after each
+    /// commit (polling every second anyway), it selects up to 100 unpublished rows and marks them
+    /// published — on SQLite with one autocommit UPDATE for the batch (`… WHERE published_at IS
+    /// NULL AND seq <= last`), on PostgreSQL with one UPDATE per row in the batch's transaction.
     relay: bool,
-    /// The relay with the fix proposed for it: the whole batch marked published with one UPDATE
-    /// (one commit per batch instead of one per row).
+    /// Proposed for PostgreSQL: the relay marks the batch with one UPDATE (`seq = ANY($1)`) in
+    /// its transaction. On SQLite the same as `relay` (which already does that).
     batch_relay: bool,
+    /// Proposed for SQLite, with `--group-commit`: the relay reads on the pool but hands its
+    /// "mark published up to seq" to the group-commit writer, which runs it inside its next
+    /// batch — so the relay never waits for the write lock in SQLite's busy handler.
+    writer_relay: bool,
     /// Not the wallet's sequence but the one proposed for `crates/wallet/src/store.rs`: the same
     /// rows written (journal, postings, outbox, the idempotency key with its stored answer) in
     /// fewer statements — see `body_lean`.
@@ -180,17 +186,20 @@ impl FromStr for Extras {
                 "outbox" => e.outbox = true,
                 "relay" => e.relay = true,
                 "batchrelay" => e.batch_relay = true,
+                "writerrelay" => e.writer_relay = true,
                 "lean" => e.lean = true,
                 other => {
-                    bail!("unknown extra {other:?} (reads, idem, lookups, postings, balances, outbox, relay, batchrelay, lean, all, none)")
+                    bail!(
+                        "unknown extra {other:?} (reads, idem, lookups, postings, balances, outbox, relay, batchrelay, writerrelay, lean, all, none)"
+                    )
                 }
             }
         }
-        if (e.relay || e.batch_relay) && !(e.outbox || e.lean) {
-            bail!("extras `relay` and `batchrelay` need `outbox` or `lean`");
+        if e.any_relay() && !(e.outbox || e.lean) {
+            bail!("the relay extras need `outbox` or `lean`");
         }
-        if e.relay && e.batch_relay {
-            bail!("extras `relay` and `batchrelay` exclude each other");
+        if [e.relay, e.batch_relay, e.writer_relay].iter().filter(|x| **x).count() > 1 {
+            bail!("extras `relay`, `batchrelay` and `writerrelay` exclude each other");
         }
         if e.lean && (e.reads || e.idem || e.lookups || e.postings || e.balances || e.outbox) {
             bail!("extra `lean` is a whole statement sequence of its own; combine it only with `relay` or `batchrelay`");
@@ -211,6 +220,7 @@ impl Extras {
             (self.outbox, "outbox"),
             (self.relay, "relay"),
             (self.batch_relay, "batchrelay"),
+            (self.writer_relay, "writerrelay"),
             (self.lean, "lean"),
         ] {
             if on {
@@ -227,7 +237,7 @@ impl Extras {
         self.lookups || self.balances || self.lean
     }
     fn any_relay(&self) -> bool {
-        self.relay || self.batch_relay
+        self.relay || self.batch_relay || self.writer_relay
     }
 }
 
@@ -297,13 +307,28 @@ enum Outcome {
     Duplicate,
 }
 
-/// A transfer waiting for the group-commit writer (`--group-commit`).
-struct Job {
-    from: usize,
-    to: usize,
-    amount: i64,
-    key: String,
-    reply: tokio::sync::oneshot::Sender<sqlx::Result<Outcome>>,
+/// Work for the group-commit writer (`--group-commit`).
+enum Job {
+    Transfer {
+        from: usize,
+        to: usize,
+        amount: i64,
+        key: String,
+        reply: tokio::sync::oneshot::Sender<sqlx::Result<Outcome>>,
+    },
+    /// `writerrelay`: mark the outbox published up to `last`, inside the writer's batch.
+    MarkPublished {
+        last: i64,
+        reply: tokio::sync::oneshot::Sender<sqlx::Result<Outcome>>,
+    },
+}
+
+impl Job {
+    fn reply(self, r: sqlx::Result<Outcome>) {
+        let _ = match self {
+            Job::Transfer { reply, .. } | Job::MarkPublished { reply, .. } => reply.send(r),
+        };
+    }
 }
 
 macro_rules! engine {
@@ -496,8 +521,21 @@ macro_rules! engine {
                         };
                         let mut tx = pool.begin_with($begin).await?;
                         for job in &jobs {
+                            let (from, to, amount, key) = match job {
+                                Job::Transfer { from, to, amount, key, .. } => (*from, *to, *amount, key),
+                                Job::MarkPublished { last, .. } => {
+                                    let r = sqlx::query("UPDATE outbox SET published_at = $1 WHERE published_at IS NULL AND seq <= $2")
+                                        .bind(chrono::Utc::now())
+                                        .bind(*last)
+                                        .execute(&mut *tx)
+                                        .await
+                                        .map(|_| Outcome::Committed);
+                                    results.push(r);
+                                    continue;
+                                }
+                            };
                             sqlx::query("SAVEPOINT movement").execute(&mut *tx).await?;
-                            let r = body(&mut tx, &w, job.from, job.to, job.amount, &job.key).await;
+                            let r = body(&mut tx, &w, from, to, amount, key).await;
                             if !matches!(r, Ok(Outcome::Committed | Outcome::Refused)) {
                                 sqlx::query("ROLLBACK TO SAVEPOINT movement").execute(&mut *tx).await?;
                             }
@@ -510,63 +548,27 @@ macro_rules! engine {
                     if let Err(e) = committed {
                         let msg = e.to_string();
                         for job in jobs {
-                            let _ = job.reply.send(Err(sqlx::Error::Protocol(format!("batch commit failed: {msg}"))));
+                            job.reply(Err(sqlx::Error::Protocol(format!("batch commit failed: {msg}"))));
                         }
                         continue;
                     }
-                    if w.extras.any_relay() && results.iter().any(|r| matches!(r, Ok(Outcome::Committed))) {
+                    let moved = jobs.iter().zip(&results).any(|(j, r)| matches!(j, Job::Transfer { .. }) && matches!(r, Ok(Outcome::Committed)));
+                    if w.extras.any_relay() && moved {
                         signal.notify_one();
                     }
                     for (job, r) in jobs.into_iter().zip(results) {
-                        let _ = job.reply.send(r);
+                        job.reply(r);
                     }
                 }
-            }
-
-            /// The relay with the proposed fix: the batch is marked published with one UPDATE.
-            /// (On PostgreSQL in one transaction with the `FOR UPDATE SKIP LOCKED` SELECT, as now.)
-            pub async fn relay_batch_once(pool: &Pool, w: &World) -> sqlx::Result<usize> {
-                let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET published_at = ");
-                let n = if $pg {
-                    let mut tx = pool.begin().await?;
-                    let rows: Vec<OutboxRow> = sqlx::query_as(&format!("{SELECT_UNPUBLISHED} FOR UPDATE SKIP LOCKED")).fetch_all(&mut *tx).await?;
-                    if !rows.is_empty() {
-                        q.push_bind(chrono::Utc::now()).push(" WHERE seq IN (");
-                        let mut sep = q.separated(", ");
-                        for r in &rows {
-                            sep.push_bind(r.0);
-                        }
-                        q.push(")");
-                        q.build().execute(&mut *tx).await?;
-                    }
-                    tx.commit().await?;
-                    rows.len()
-                } else {
-                    let rows: Vec<OutboxRow> = sqlx::query_as(SELECT_UNPUBLISHED).fetch_all(pool).await?;
-                    if !rows.is_empty() {
-                        let _writing = match &w.writer {
-                            Some(m) => Some(m.lock().await),
-                            None => None,
-                        };
-                        q.push_bind(chrono::Utc::now()).push(" WHERE seq IN (");
-                        let mut sep = q.separated(", ");
-                        for r in &rows {
-                            sep.push_bind(r.0);
-                        }
-                        q.push(")");
-                        q.build().execute(pool).await?;
-                    }
-                    rows.len()
-                };
-                Ok(n)
             }
 
             type OutboxRow = (i64, Uuid, String, i32, chrono::DateTime<chrono::Utc>, String, String);
             const SELECT_UNPUBLISHED: &str = "SELECT seq, id, event_type, version, occurred_at, source, payload FROM outbox \
                  WHERE published_at IS NULL ORDER BY seq LIMIT 100";
 
-            /// One batch of `gonggu_kernel::events::Db::relay_outbox_batch`, statement for statement.
-            pub async fn relay_batch(pool: &Pool, w: &World) -> sqlx::Result<usize> {
+            /// One batch of the relay (`Db::relay_outbox_batch` in `gonggu_kernel::events`), in the
+            /// mode the extras ask for (see `Extras::relay`, `batch_relay`, `writer_relay`).
+            pub async fn relay_batch(pool: &Pool, w: &World, writer: Option<&tokio::sync::mpsc::UnboundedSender<Job>>) -> sqlx::Result<usize> {
                 if $pg {
                     let _writing = match &w.writer {
                         Some(m) => Some(m.lock().await),
@@ -574,19 +576,45 @@ macro_rules! engine {
                     };
                     let mut tx = pool.begin().await?;
                     let rows: Vec<OutboxRow> = sqlx::query_as(&format!("{SELECT_UNPUBLISHED} FOR UPDATE SKIP LOCKED")).fetch_all(&mut *tx).await?;
-                    for row in &rows {
-                        sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2").bind(chrono::Utc::now()).bind(row.0).execute(&mut *tx).await?;
+                    if w.extras.batch_relay {
+                        if !rows.is_empty() {
+                            let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+                            let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE outbox SET published_at = ");
+                            q.push_bind(chrono::Utc::now()).push(" WHERE seq IN (");
+                            let mut sep = q.separated(", ");
+                            for s in seqs {
+                                sep.push_bind(s);
+                            }
+                            q.push(")");
+                            q.build().execute(&mut *tx).await?;
+                        }
+                    } else {
+                        for row in &rows {
+                            sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2").bind(chrono::Utc::now()).bind(row.0).execute(&mut *tx).await?;
+                        }
                     }
                     tx.commit().await?;
                     Ok(rows.len())
                 } else {
                     let rows: Vec<OutboxRow> = sqlx::query_as(SELECT_UNPUBLISHED).fetch_all(pool).await?;
-                    for row in &rows {
-                        let _writing = match &w.writer {
-                            Some(m) => Some(m.lock().await),
-                            None => None,
-                        };
-                        sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2").bind(chrono::Utc::now()).bind(row.0).execute(pool).await?;
+                    let Some(last) = rows.last().map(|r| r.0) else { return Ok(0) };
+                    match (w.extras.writer_relay, writer) {
+                        (true, Some(writer)) => {
+                            let (reply, done) = tokio::sync::oneshot::channel();
+                            writer.send(Job::MarkPublished { last, reply }).map_err(|_| sqlx::Error::PoolClosed)?;
+                            done.await.map_err(|_| sqlx::Error::PoolClosed)??;
+                        }
+                        _ => {
+                            let _writing = match &w.writer {
+                                Some(m) => Some(m.lock().await),
+                                None => None,
+                            };
+                            sqlx::query("UPDATE outbox SET published_at = $1 WHERE published_at IS NULL AND seq <= $2")
+                                .bind(chrono::Utc::now())
+                                .bind(last)
+                                .execute(pool)
+                                .await?;
+                        }
                     }
                     Ok(rows.len())
                 }
@@ -606,6 +634,10 @@ macro_rules! engine {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            pub async fn backlog(pool: &Pool) -> Option<i64> {
+                sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL").fetch_one(pool).await.ok().map(|r| r.0)
             }
 
             pub async fn totals(pool: &Pool, postings: bool) -> Result<(i64, i64, i64)> {
@@ -740,15 +772,19 @@ impl Pools {
     ) -> sqlx::Result<Outcome> {
         self.reads_only(w, from, to).await?;
         let (reply, answer) = tokio::sync::oneshot::channel();
-        writer.send(Job { from, to, amount, key, reply }).map_err(|_| sqlx::Error::PoolClosed)?;
+        writer.send(Job::Transfer { from, to, amount, key, reply }).map_err(|_| sqlx::Error::PoolClosed)?;
         answer.await.map_err(|_| sqlx::Error::PoolClosed)?
     }
-    async fn relay_batch(&self, w: &World) -> sqlx::Result<usize> {
-        match (self, w.extras.batch_relay) {
-            (Pools::Sqlite(p), false) => lite::relay_batch(p, w).await,
-            (Pools::Sqlite(p), true) => lite::relay_batch_once(p, w).await,
-            (Pools::Postgres(p), false) => pg::relay_batch(p, w).await,
-            (Pools::Postgres(p), true) => pg::relay_batch_once(p, w).await,
+    async fn relay_batch(&self, w: &World, writer: Option<&tokio::sync::mpsc::UnboundedSender<Job>>) -> sqlx::Result<usize> {
+        match self {
+            Pools::Sqlite(p) => lite::relay_batch(p, w, writer).await,
+            Pools::Postgres(p) => pg::relay_batch(p, w, writer).await,
+        }
+    }
+    async fn backlog(&self) -> Option<i64> {
+        match self {
+            Pools::Sqlite(p) => lite::backlog(p).await,
+            Pools::Postgres(p) => pg::backlog(p).await,
         }
     }
     async fn totals(&self, postings: bool) -> Result<(i64, i64, i64)> {
@@ -837,6 +873,10 @@ async fn main() -> Result<()> {
     anyhow::ensure!(
         args.clients >= 1 && args.seconds >= 1 && args.max_amount >= 1,
         "--clients, --seconds and --max-amount must be positive"
+    );
+    anyhow::ensure!(
+        !extras.writer_relay || (args.group_commit > 0 && args.engine == Engine::Sqlite),
+        "extra `writerrelay` needs --engine sqlite and --group-commit"
     );
     let pool_size = args.pool.unwrap_or(match args.engine {
         Engine::Sqlite => 8,
@@ -974,10 +1014,11 @@ async fn main() -> Result<()> {
 
     let relay = extras.any_relay().then(|| {
         let (pools, world, counters, signal) = (pools.clone(), world.clone(), counters.clone(), relay_signal.clone());
+        let writer = group_tx.clone();
         tokio::spawn(async move {
             let mut relayed = 0u64;
             loop {
-                match pools.relay_batch(&world).await {
+                match pools.relay_batch(&world, writer.as_ref()).await {
                     Ok(n) => {
                         relayed += n as u64;
                         if n == 100 {
@@ -994,7 +1035,7 @@ async fn main() -> Result<()> {
                 }
                 tokio::select! {
                     _ = signal.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
             }
         })
@@ -1021,16 +1062,15 @@ async fn main() -> Result<()> {
     let server1 = server_name.as_deref().map(ticks_of);
     let flush1 = args.block_dev.as_deref().and_then(block_flushes);
     let wal1 = pools.wal().await;
+    // Events the relay had not published yet when the window closed.
+    let backlog = if extras.any_relay() { pools.backlog().await } else { None };
 
     counters.stop.store(true, Ordering::Relaxed);
     let mut latencies: Vec<u32> = Vec::new();
     for w in workers {
         latencies.extend(w.await?);
     }
-    drop(group_tx);
-    if let Some(writer) = group_writer {
-        writer.await?;
-    }
+    // The relay first (it may hold a sender to the writer and wait for its answer), then the writer.
     let relayed = match relay {
         Some(r) => {
             relay_signal.notify_one();
@@ -1038,6 +1078,10 @@ async fn main() -> Result<()> {
         }
         None => None,
     };
+    drop(group_tx);
+    if let Some(writer) = group_writer {
+        writer.await?;
+    }
     latencies.sort_unstable();
 
     let committed = c1 - c0;
@@ -1089,7 +1133,10 @@ async fn main() -> Result<()> {
         "disk              {flushes} device flushes per transfer; WAL {wal_bytes} bytes and {wal_syncs} syncs per transfer (PostgreSQL)"
     );
     if let Some(r) = relayed {
-        println!("relay             {r} outbox rows marked published");
+        println!(
+            "relay             {r} outbox rows marked published; {} unpublished when the window closed",
+            backlog.map(|b| b.to_string()).unwrap_or_else(|| "?".into())
+        );
     }
     for e in counters.first_errors.lock().unwrap().iter() {
         println!("error             {e}");
@@ -1103,7 +1150,7 @@ async fn main() -> Result<()> {
     println!(
         "RESULT engine={} extras={} clients={} pool={pool_size} group_commit={} serialize_writes={} seconds={elapsed:.2} transfers={committed} refused={refused} errors={errors} \
          tps={tps:.1} p50_ms={:.2} p99_ms={:.2} cpu_us={cpu_us} server_cpu_us={server_cpu_us} flushes={flushes} wal_bytes={wal_bytes} \
-         wal_syncs={wal_syncs} sum_ok={} journal_ok={}",
+         wal_syncs={wal_syncs} backlog={} sum_ok={} journal_ok={}",
         match args.engine {
             Engine::Sqlite => "sqlite",
             Engine::Postgres => "postgres",
@@ -1114,6 +1161,7 @@ async fn main() -> Result<()> {
         args.serialize_writes as u8,
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.99),
+        backlog.map(|b| b.to_string()).unwrap_or_else(|| "n/a".into()),
         sum_ok as u8,
         journal_ok as u8,
     );
