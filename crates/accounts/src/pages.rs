@@ -2,7 +2,7 @@
 //! Plain HTML forms that work without JavaScript; `app.js` adds the live id check, inline
 //! validation and geolocation on top.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     extract::{Path, Query, State},
@@ -16,8 +16,8 @@ use gonggu_kernel::{
     error::FieldErrors,
     http::ClientIp,
     web::{
-        csrf_field, format_kst, layout, safe_next, urlencode, CsrfForm, CsrfToken, Flash, HasCsrfToken, MaybeWebUser, Page, Tab,
-        WebSession, WebUser,
+        csrf_field, format_kst, layout, safe_next, split_error, urlencode, CsrfForm, CsrfToken, Flash, MaybeWebUser, Page, Tab, WebSession,
+        WebUser,
     },
     ApiError,
 };
@@ -46,10 +46,17 @@ pub fn router(accounts: Arc<Accounts>) -> Router {
         .with_state(accounts)
 }
 
-macro_rules! csrf_forms {
-    ($($t:ty),*) => { $(impl HasCsrfToken for $t { fn csrf_token(&self) -> &str { &self.csrf_token } })* };
-}
-csrf_forms!(LoginForm, RegisterForm, OnlyCsrf, EmailForm, ResetConfirmForm, KeywordsForm, NeighborhoodForm, CodeForm, PasswordForm);
+gonggu_kernel::csrf_forms!(
+    LoginForm,
+    RegisterForm,
+    OnlyCsrf,
+    EmailForm,
+    ResetConfirmForm,
+    KeywordsForm,
+    NeighborhoodForm,
+    CodeForm,
+    PasswordForm
+);
 
 /// Messages a redirect can ask the next page to show (`?msg=`), so no text travels in URLs.
 fn flash_for(code: Option<&str>) -> Option<Flash> {
@@ -74,21 +81,6 @@ struct PageQuery {
     next: Option<String>,
     msg: Option<String>,
     email: Option<String>,
-}
-
-/// Splits an API error into per-field messages and a page-level notice.
-fn split_error(e: &ApiError) -> (FieldErrors, Option<Flash>) {
-    let fields: FieldErrors = e
-        .details
-        .as_ref()
-        .and_then(|d| d.get("fields"))
-        .and_then(|f| serde_json::from_value::<BTreeMap<String, String>>(f.clone()).ok())
-        .unwrap_or_default();
-    if fields.is_empty() {
-        (fields, Some(Flash::error(e.message.clone())))
-    } else {
-        (fields, None)
-    }
 }
 
 fn status_of(e: &ApiError) -> StatusCode {
@@ -351,7 +343,7 @@ async fn register_submit(
     match accounts.register(input, ip).await {
         Ok(_) => Redirect::to(&format!("/login?msg=registered&next={}", urlencode(&next))).into_response(),
         Err(e) => {
-            let (errors, flash) = split_error(&e);
+            let (errors, flash) = split_error(&e, None);
             (status_of(&e), register_view(&csrf, values, &errors, flash)).into_response()
         }
     }
@@ -396,7 +388,7 @@ async fn reset_request_submit(
     match accounts.request_password_reset(&f.email, ip).await {
         Ok(()) => Redirect::to(&format!("/password-reset/confirm?email={}", urlencode(f.email.trim()))).into_response(),
         Err(e) => {
-            let (errors, flash) = split_error(&e);
+            let (errors, flash) = split_error(&e, None);
             (status_of(&e), reset_request_view(&csrf, &f.email, &errors, flash)).into_response()
         }
     }
@@ -450,7 +442,7 @@ async fn reset_confirm_submit(
     match accounts.confirm_password_reset(&f.email, &f.code, &f.new_password, ip).await {
         Ok(()) => Redirect::to("/login?msg=password_reset").into_response(),
         Err(e) => {
-            let (errors, flash) = split_error(&e);
+            let (errors, flash) = split_error(&e, None);
             (status_of(&e), reset_confirm_view(&csrf, &f.email, &errors, flash)).into_response()
         }
     }
@@ -677,7 +669,7 @@ async fn profile_result<T>(
     match result {
         Ok(_) => Redirect::to(&format!("/me?msg={ok}#{anchor}")).into_response(),
         Err(e) => {
-            let (errors, flash) = split_error(&e);
+            let (errors, flash) = split_error(&e, None);
             render_profile(accounts, csrf, user, status_of(&e), ProfileState { errors, flash, ..keep }).await
         }
     }

@@ -5,7 +5,7 @@
 //! Money shown here is exact: a deal's total is split into shares that add up to the total to
 //! the won (`crate::money`), so "내 몫" is what the member really owes for their position.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     extract::DefaultBodyLimit,
@@ -20,8 +20,8 @@ use gonggu_kernel::{
     auth::AuthUser,
     error::FieldErrors,
     web::{
-        csrf_field, error_page, format_kst, layout, urlencode, CsrfForm, CsrfMultipart, CsrfToken, Flash, HasCsrfToken, MaybeWebUser,
-        MultipartFiles, Page, Tab, WebUser,
+        csrf_field, error_page, error_status, format_kst, layout, split_error, urlencode, CsrfForm, CsrfMultipart, CsrfToken, Flash,
+        MaybeWebUser, MultipartFiles, Page, Tab, WebUser,
     },
     ApiError,
 };
@@ -59,10 +59,7 @@ impl MultipartFiles for DealForm {
     const FILE_FIELD: &'static str = "photos";
 }
 
-macro_rules! csrf_forms {
-    ($($t:ty),*) => { $(impl HasCsrfToken for $t { fn csrf_token(&self) -> &str { &self.csrf_token } })* };
-}
-csrf_forms!(DealForm, JoinForm, OnlyCsrf);
+gonggu_kernel::csrf_forms!(DealForm, JoinForm, OnlyCsrf);
 
 /// Messages a redirect can ask the next page to show (`?msg=`), so no text travels in URLs.
 fn flash_for(code: Option<&str>) -> Option<Flash> {
@@ -188,29 +185,6 @@ fn failure_page(e: ApiError, user: Option<&AuthUser>) -> Response {
         return error_page(e.status, "일시적인 오류입니다", &e.message, user);
     }
     error_page(e.status, "요청을 처리할 수 없습니다", &e.message, user)
-}
-
-/// Field messages from an API error's `details.fields`, or a page-level notice when it has none.
-fn split_error(e: &ApiError) -> (FieldErrors, Option<Flash>) {
-    let fields: FieldErrors = e
-        .details
-        .as_ref()
-        .and_then(|d| d.get("fields"))
-        .and_then(|f| serde_json::from_value::<BTreeMap<String, String>>(f.clone()).ok())
-        .unwrap_or_default();
-    if fields.is_empty() {
-        (fields, Some(Flash::error(e.message.clone())))
-    } else {
-        (fields, Some(Flash::error("입력한 내용을 확인해 주세요.")))
-    }
-}
-
-fn status_of(e: &ApiError) -> StatusCode {
-    if e.status.is_client_error() || e.status.is_server_error() {
-        e.status
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    }
 }
 
 /// `" 25,990 "` → 25990; `None` for blank or not a whole number.
@@ -793,7 +767,7 @@ async fn refused(deals: &Deals, user: &AuthUser, csrf: &CsrfToken, id: Uuid, e: 
     if e.code == "deal_not_found" || e.status.is_server_error() {
         return failure_page(e, Some(user));
     }
-    render_detail(deals, Some(user), csrf, id, status_of(&e), Some(Flash::error(e.message.clone())), false).await
+    render_detail(deals, Some(user), csrf, id, error_status(&e), Some(Flash::error(e.message.clone())), false).await
 }
 
 async fn join_submit(
@@ -1129,7 +1103,7 @@ async fn create_submit(
     match photos {
         Ok(keys) => input.image_keys = keys.unwrap_or_default(),
         Err(e) => {
-            errors.extend(split_error(&e).0);
+            errors.extend(split_error(&e, Some("입력한 내용을 확인해 주세요.")).0);
         }
     }
     if !errors.is_empty() {
@@ -1141,8 +1115,8 @@ async fn create_submit(
         Ok(d) => back_to(d.id, "created"),
         Err(e) if e.status.is_server_error() => failure_page(e, Some(&user)),
         Err(e) => {
-            let (errors, flash) = split_error(&e);
-            (status_of(&e), deal_form_view(&csrf, &user, FormMode::Create, &f, &errors, flash, true)).into_response()
+            let (errors, flash) = split_error(&e, Some("입력한 내용을 확인해 주세요."));
+            (error_status(&e), deal_form_view(&csrf, &user, FormMode::Create, &f, &errors, flash, true)).into_response()
         }
     }
 }
@@ -1209,7 +1183,7 @@ async fn edit_submit(
         Ok(None) if f.remove_photos == "on" => Some(vec![]),
         Ok(None) => None,
         Err(e) => {
-            errors.extend(split_error(&e).0);
+            errors.extend(split_error(&e, Some("입력한 내용을 확인해 주세요.")).0);
             None
         }
     };
@@ -1252,9 +1226,9 @@ async fn edit_submit(
         Ok(d) => back_to(d.id, "updated"),
         Err(e) if e.status.is_server_error() || e.code == "deal_not_found" => failure_page(e, Some(&user)),
         Err(e) => {
-            let (errors, flash) = split_error(&e);
+            let (errors, flash) = split_error(&e, Some("입력한 내용을 확인해 주세요."));
             let show = FormMode::Edit { deal: &deal, locked: locked || e.code == "deal_locked" };
-            (status_of(&e), deal_form_view(&csrf, &user, show, &f, &errors, flash, true)).into_response()
+            (error_status(&e), deal_form_view(&csrf, &user, show, &f, &errors, flash, true)).into_response()
         }
     }
 }

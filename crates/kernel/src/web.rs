@@ -565,6 +565,30 @@ where
     }
 }
 
+/// Splits an API error for a form page: per-field messages, and a page notice — the error's own
+/// message when no field is named, else `summary` if given.
+pub fn split_error(e: &ApiError, summary: Option<&str>) -> (crate::error::FieldErrors, Option<Flash>) {
+    let fields: crate::error::FieldErrors =
+        e.details.as_ref().and_then(|d| d.get("fields")).and_then(|f| serde_json::from_value(f.clone()).ok()).unwrap_or_default();
+    let flash = if fields.is_empty() { Some(Flash::error(e.message.clone())) } else { summary.map(Flash::error) };
+    (fields, flash)
+}
+
+/// The status a page answers a refused form with: the error's own 4xx/5xx.
+pub fn error_status(e: &ApiError) -> StatusCode {
+    if e.status.is_client_error() || e.status.is_server_error() {
+        e.status
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
+/// Implements [`HasCsrfToken`] for form types that have a `csrf_token: String` field.
+#[macro_export]
+macro_rules! csrf_forms {
+    ($($t:ty),* $(,)?) => { $(impl $crate::web::HasCsrfToken for $t { fn csrf_token(&self) -> &str { &self.csrf_token } })* };
+}
+
 /// Percent-encodes a string for a query value.
 pub fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

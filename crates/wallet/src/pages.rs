@@ -6,7 +6,7 @@
 //! will happen, with a fresh idempotency key in a hidden field; the final POST moves the money
 //! with that key, so a double click or a resubmitted confirmation replays instead of paying twice.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     extract::{Query, State},
@@ -18,7 +18,9 @@ use axum::{
 use gonggu_kernel::{
     auth::AuthUser,
     error::FieldErrors,
-    web::{csrf_field, error_page, format_kst, layout, urlencode, CsrfForm, CsrfToken, Flash, HasCsrfToken, Page, Tab, WebUser},
+    web::{
+        csrf_field, error_page, error_status, format_kst, layout, split_error, urlencode, CsrfForm, CsrfToken, Flash, Page, Tab, WebUser,
+    },
     ApiError,
 };
 use maud::{html, Markup};
@@ -44,10 +46,7 @@ pub fn router(wallet: Arc<Wallet>) -> Router {
         .with_state(wallet)
 }
 
-macro_rules! csrf_forms {
-    ($($t:ty),*) => { $(impl HasCsrfToken for $t { fn csrf_token(&self) -> &str { &self.csrf_token } })* };
-}
-csrf_forms!(AmountForm, TransferForm);
+gonggu_kernel::csrf_forms!(AmountForm, TransferForm);
 
 /// The original service's words, shown wherever money leaves for another member.
 const DISCLAIMER: &str = "우리동네 공구마켓은 회원간의 송금에 책임을 지지 않으며, 실물 거래 현장에서 송금할 것을 강력히 권장합니다.";
@@ -66,21 +65,6 @@ fn won(n: i64) -> String {
     format!("{}원", format_won(n))
 }
 
-/// Field messages from an API error's `details.fields`, or a page-level notice when it has none.
-fn split_error(e: &ApiError) -> (FieldErrors, Option<Flash>) {
-    let fields: FieldErrors = e
-        .details
-        .as_ref()
-        .and_then(|d| d.get("fields"))
-        .and_then(|f| serde_json::from_value::<BTreeMap<String, String>>(f.clone()).ok())
-        .unwrap_or_default();
-    if fields.is_empty() {
-        (fields, Some(Flash::error(e.message.clone())))
-    } else {
-        (fields, None)
-    }
-}
-
 /// The service speaks of the API's `Idempotency-Key` header; on a page, the key is the hidden
 /// field of a confirmation screen.
 fn page_message(e: ApiError) -> ApiError {
@@ -90,15 +74,6 @@ fn page_message(e: ApiError) -> ApiError {
         _ => return e,
     };
     ApiError { message: message.to_owned(), ..e }
-}
-
-/// Client errors keep their status (404 unknown recipient, 409 insufficient balance, 422 …).
-fn status_of(e: &ApiError) -> StatusCode {
-    if e.status.is_client_error() || e.status.is_server_error() {
-        e.status
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    }
 }
 
 /// `"12000"` → 12000 won, with Korean messages for everything else (the form sends text so that
@@ -389,8 +364,8 @@ async fn move_submit(wallet: &Wallet, csrf: &CsrfToken, user: &AuthUser, mv: Mov
     match result.and_then(answer_ok).map_err(page_message) {
         Ok(()) => Redirect::to(&format!("/wallet?msg={ok}")).into_response(),
         Err(e) => {
-            let (errors, flash) = split_error(&e);
-            render_wallet(wallet, csrf, user, status_of(&e), mv.keep(&form.amount, errors, flash)).await
+            let (errors, flash) = split_error(&e, None);
+            render_wallet(wallet, csrf, user, error_status(&e), mv.keep(&form.amount, errors, flash)).await
         }
     }
 }
@@ -572,7 +547,7 @@ async fn check_transfer(
             Ok(login_id) => recipient = Some(login_id),
             Err(e) if e.status.is_server_error() => return Err((e.status, FieldErrors::new(), Some(Flash::error(e.message)))),
             Err(e) => {
-                let (fields, _) = split_error(&e);
+                let (fields, _) = split_error(&e, None);
                 let msg = fields.get("to_login_id").cloned().unwrap_or(e.message.clone());
                 errors.insert("to_login_id".into(), msg);
                 if e.status == StatusCode::NOT_FOUND {
@@ -683,12 +658,12 @@ async fn transfer_submit(
     match result.and_then(answer_ok).map_err(page_message) {
         Ok(()) => Redirect::to("/wallet?msg=sent").into_response(),
         Err(e) => {
-            let (mut errors, mut flash) = split_error(&e);
+            let (mut errors, mut flash) = split_error(&e, None);
             if e.code == "recipient_not_found" {
                 errors.insert("to_login_id".into(), e.message.clone());
                 flash = None;
             }
-            render_transfer(&wallet, &csrf, &user, status_of(&e), &f.values(), &errors, flash).await
+            render_transfer(&wallet, &csrf, &user, error_status(&e), &f.values(), &errors, flash).await
         }
     }
 }
@@ -776,7 +751,7 @@ fn select_options(current: Option<&str>, options: &[(&str, &str)]) -> Markup {
 
 /// Service messages about the query, said for people using the filter form.
 fn history_error(e: &ApiError) -> (FieldErrors, Flash) {
-    let (mut fields, _) = split_error(e);
+    let (mut fields, _) = split_error(e, None);
     for (name, msg) in [("direction", "보기 조건을 다시 골라 주세요."), ("sort", "정렬 조건을 다시 골라 주세요.")] {
         if let Some(m) = fields.get_mut(name) {
             *m = msg.to_owned();
@@ -805,7 +780,7 @@ async fn history_page(State(wallet): State<Arc<Wallet>>, WebUser(user): WebUser,
         Err(e) if e.status.is_server_error() => return page_failure(&e, &user),
         Err(e) => {
             let (errors, flash) = history_error(&e);
-            (status_of(&e), None, errors, Some(flash))
+            (error_status(&e), None, errors, Some(flash))
         }
     };
     let body = html! {
