@@ -438,7 +438,10 @@ macro_rules! sql_deal_store {
                 if let Some(c) = q.category_id {
                     b.push(" AND category_id = ").push_bind(c);
                 }
-                if !q.statuses.is_empty() {
+                let open = [DealStatus::Recruiting, DealStatus::Confirmed];
+                if q.statuses.len() == 2 && open.iter().all(|s| q.statuses.contains(s)) {
+                    b.push(" AND is_open = TRUE");
+                } else if !q.statuses.is_empty() {
                     b.push(" AND status IN (");
                     let mut sep = b.separated(", ");
                     for s in &q.statuses {

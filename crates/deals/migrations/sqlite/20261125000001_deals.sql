@@ -62,6 +62,7 @@ CREATE TABLE deals (
     keywords        TEXT NOT NULL DEFAULT '[]',
     images          TEXT NOT NULL DEFAULT '[]',
     status          TEXT NOT NULL CHECK (status IN ('recruiting', 'confirmed', 'completed', 'cancelled', 'failed')),
+    is_open         INTEGER GENERATED ALWAYS AS (status IN ('recruiting', 'confirmed')) VIRTUAL,
     views           BIGINT NOT NULL DEFAULT 0,
     deadline_notice_sent BOOLEAN NOT NULL DEFAULT FALSE,
     created_at      BIGINT NOT NULL,
@@ -71,6 +72,8 @@ CREATE TABLE deals (
     CHECK (min_shares BETWEEN 2 AND shares_total)
 );
 CREATE INDEX deals_status_deadline ON deals (status, deadline);
+-- The home page: open deals, newest first, without sorting every open deal.
+CREATE INDEX deals_open_newest ON deals (is_open, seq);
 CREATE INDEX deals_host ON deals (host_id, seq);
 
 -- One row per member per deal; the host is a member too.
