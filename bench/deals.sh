@@ -116,7 +116,7 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
     local p
     for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 30000))
+        p=$((20000 + RANDOM % 12000))  # below the kernel's ephemeral range (32768+)
         if ! port_in_use "$p"; then echo "$p"; return 0; fi
     done
     die "no free port found"

@@ -127,7 +127,7 @@ impl Application {
             .context("cannot open the wallet database")?;
         let wallet_signal = OutboxSignal::default();
         let wallet_store = gonggu_wallet::store::open(&wallet_db, wallet_signal.clone()).await.context("wallet migrations failed")?;
-        let wallet = Arc::new(Wallet { store: wallet_store.clone(), clock: clock.clone() });
+        let wallet = Arc::new(Wallet::new(wallet_store.clone(), clock.clone()));
 
         // deals
         let deals_db = Db::connect(database_url.as_deref(), &settings.data_dir, "deals", SqliteTuning::default())

@@ -73,6 +73,34 @@ pub struct MoneyAnswer {
 pub struct Wallet {
     pub store: Arc<dyn WalletStore>,
     pub clock: Clock,
+    holders: HolderCache,
+}
+
+/// Holders are never removed and login ids never change, so what this process has seen stays
+/// true: it spares the "is the wallet open?" read and the recipient lookup on every movement.
+/// Misses are not remembered (a login id may be registered a moment later).
+#[derive(Default)]
+struct HolderCache {
+    open: dashmap::DashSet<Uuid>,
+    by_login: dashmap::DashMap<String, Uuid>,
+}
+
+/// Beyond this many entries the cache starts over rather than grow without bound.
+const HOLDER_CACHE_CAP: usize = 100_000;
+
+impl HolderCache {
+    fn remember_open(&self, user_id: Uuid) {
+        if self.open.len() >= HOLDER_CACHE_CAP {
+            self.open.clear();
+        }
+        self.open.insert(user_id);
+    }
+    fn remember_login(&self, login_id: &str, user_id: Uuid) {
+        if self.by_login.len() >= HOLDER_CACHE_CAP {
+            self.by_login.clear();
+        }
+        self.by_login.insert(login_id.to_owned(), user_id);
+    }
 }
 
 fn insufficient() -> ApiError {
@@ -96,10 +124,29 @@ pub struct TransferInput {
 }
 
 impl Wallet {
+    pub fn new(store: Arc<dyn WalletStore>, clock: Clock) -> Self {
+        Wallet { store, clock, holders: HolderCache::default() }
+    }
+
     /// Opens the caller's wallet on first use (users who existed before the wallet did).
     pub async fn ensure_open(&self, user: &AuthUser) -> Result<(), ApiError> {
+        if self.holders.open.contains(&user.user_id) {
+            return Ok(());
+        }
         self.store.open(user.user_id, &user.login_id, self.clock.now(), None).await?;
+        self.holders.remember_open(user.user_id);
         Ok(())
+    }
+
+    async fn holder_by_login(&self, login_id: &str) -> Result<Option<Uuid>, ApiError> {
+        if let Some(id) = self.holders.by_login.get(login_id) {
+            return Ok(Some(*id));
+        }
+        let found = self.store.holder_by_login(login_id).await?;
+        if let Some(id) = found {
+            self.holders.remember_login(login_id, id);
+        }
+        Ok(found)
     }
 
     pub async fn summary(&self, user: &AuthUser) -> Result<WalletView, ApiError> {
@@ -114,7 +161,7 @@ impl Wallet {
         if login_id == user.login_id {
             return Err(ApiError::field("to_login_id", "자신에게는 보낼 수 없습니다.").with_code("self_transfer"));
         }
-        match self.store.holder_by_login(&login_id).await? {
+        match self.holder_by_login(&login_id).await? {
             Some(_) => Ok(login_id),
             None => Err(ApiError::not_found("recipient_not_found", "받는 사람을 찾을 수 없습니다.")),
         }
@@ -149,7 +196,7 @@ impl Wallet {
         };
         // The key is checked before the recipient so a replay answers even if things changed since.
         let key = self.key(key)?;
-        let receiver = self.store.holder_by_login(&to).await?;
+        let receiver = self.holder_by_login(&to).await?;
         let memo = memo.map(|m| m.as_str().to_owned());
         let fingerprint = format!(
             "transfer|{to}|{}|{}|{}",

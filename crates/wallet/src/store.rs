@@ -1,9 +1,10 @@
 //! Wallet storage: the ledger. One trait, one implementation per backend, generated from the same
 //! SQL by one macro; `tests/store.rs` and the bank test run against both.
 //!
-//! Every movement is one transaction: claim the idempotency key, lock the two accounts in id order,
-//! move money with guarded updates (`balance >= amount`; the database's CHECK forbids a negative
-//! balance regardless), write the journal entry and its postings, the event, and the stored answer.
+//! Every movement is one transaction: find and lock its accounts in id order (one statement), move
+//! money with guarded updates (`balance >= amount`; the database's CHECK forbids a negative balance
+//! regardless), write the journal entry and its postings, the event, and last the idempotency key
+//! with the stored answer — a key that already exists undoes the whole try (see `execute_in`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -105,6 +106,14 @@ pub enum Executed {
     KeyReused,
 }
 
+/// What one try of a movement came to inside its transaction.
+enum Attempt {
+    /// Ready to commit; the bool says whether an event was queued.
+    Done(Executed, bool),
+    /// The key was already used: undo everything the try wrote, then answer from the stored row.
+    Duplicate,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Balances {
     pub balance: i64,
@@ -203,30 +212,17 @@ macro_rules! sql_wallet_store {
         }
 
         impl $name {
-            /// One movement inside an open transaction; the bool says whether an event was queued.
+            /// One movement inside an open transaction. The idempotency key is written last, together
+            /// with its answer: if it already exists (0 rows) the caller undoes everything this wrote
+            /// and answers from the stored row. On PostgreSQL a concurrent duplicate waits on the key's
+            /// unique index until the first transaction commits, then sees the conflict.
             async fn execute_in(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 m: &Movement,
                 claim: &IdempotencyClaim,
                 now: DateTime<Utc>,
                 render: &Render,
-            ) -> sqlx::Result<(Executed, bool)> {
-                // Claim the key first. On PostgreSQL a concurrent duplicate waits here until the
-                // first commits, then finds its stored answer; on SQLite writers are serialised.
-                let claimed = sqlx::query(
-                    "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                )
-                .bind(claim.user_id).bind(&claim.key).bind(&claim.request_hash).bind(now.timestamp_millis())
-                .execute(&mut **tx).await?;
-                if claimed.rows_affected() == 0 {
-                    let (hash, status, body): (Vec<u8>, Option<i32>, Option<String>) =
-                        sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2")
-                            .bind(claim.user_id).bind(&claim.key).fetch_one(&mut **tx).await?;
-                    if hash != claim.request_hash {
-                        return Ok((Executed::KeyReused, false));
-                    }
-                    return Ok((Executed::Replayed { status: status.unwrap_or(500) as u16, body: body.unwrap_or_default() }, false));
-                }
+            ) -> sqlx::Result<Attempt> {
                 let outcome = Self::apply(tx, m, now).await?;
                 let (status, body) = match &outcome {
                     Ok((receipt, _)) => render(Ok(receipt)),
@@ -236,10 +232,28 @@ macro_rules! sql_wallet_store {
                 if let Ok((_, Some(event))) = &outcome {
                     (&mut **tx).enqueue(event).await?;
                 }
-                sqlx::query("UPDATE idempotency_keys SET status = $1, body = $2 WHERE user_id = $3 AND key = $4")
-                    .bind(status as i32).bind(&body).bind(claim.user_id).bind(&claim.key)
-                    .execute(&mut **tx).await?;
-                Ok((Executed::Fresh { status, body }, evented))
+                let claimed = sqlx::query(
+                    "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at, status, body) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(claim.user_id).bind(&claim.key).bind(&claim.request_hash).bind(now.timestamp_millis())
+                .bind(status as i32).bind(&body)
+                .execute(&mut **tx).await?;
+                if claimed.rows_affected() == 0 {
+                    return Ok(Attempt::Duplicate);
+                }
+                Ok(Attempt::Done(Executed::Fresh { status, body }, evented))
+            }
+
+            /// The answer stored with a key that was already used.
+            async fn stored_answer<'e, E: sqlx::Executor<'e, Database = $db>>(conn: E, claim: &IdempotencyClaim) -> sqlx::Result<Executed> {
+                let (hash, status, body): (Vec<u8>, Option<i32>, Option<String>) =
+                    sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2")
+                        .bind(claim.user_id).bind(&claim.key).fetch_one(conn).await?;
+                if hash != claim.request_hash {
+                    return Ok(Executed::KeyReused);
+                }
+                Ok(Executed::Replayed { status: status.unwrap_or(500) as u16, body: body.unwrap_or_default() })
             }
 
             /// The group-commit writer: takes whatever movements are waiting (up to
@@ -259,10 +273,17 @@ macro_rules! sql_wallet_store {
                         let mut tx = pool.begin_with($begin).await?;
                         for job in &jobs {
                             sqlx::query("SAVEPOINT movement").execute(&mut *tx).await?;
-                            let r = Self::execute_in(&mut tx, &job.movement, &job.claim, job.now, &job.render).await;
-                            if r.is_err() {
-                                sqlx::query("ROLLBACK TO SAVEPOINT movement").execute(&mut *tx).await?;
-                            }
+                            let r = match Self::execute_in(&mut tx, &job.movement, &job.claim, job.now, &job.render).await {
+                                Ok(Attempt::Done(executed, evented)) => Ok((executed, evented)),
+                                Ok(Attempt::Duplicate) => {
+                                    sqlx::query("ROLLBACK TO SAVEPOINT movement").execute(&mut *tx).await?;
+                                    Self::stored_answer(&mut *tx, &job.claim).await.map(|e| (e, false))
+                                }
+                                Err(e) => {
+                                    sqlx::query("ROLLBACK TO SAVEPOINT movement").execute(&mut *tx).await?;
+                                    Err(e)
+                                }
+                            };
                             sqlx::query("RELEASE SAVEPOINT movement").execute(&mut *tx).await?;
                             results.push(r);
                         }
@@ -285,25 +306,14 @@ macro_rules! sql_wallet_store {
                 }
             }
 
-            async fn account_ids(tx: &mut sqlx::Transaction<'static, $db>, user_id: Uuid) -> sqlx::Result<Option<(i64, i64)>> {
-                let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, kind FROM ledger_accounts WHERE user_id = $1")
-                    .bind(user_id).fetch_all(&mut **tx).await?;
-                let wallet = rows.iter().find(|r| r.1 == "wallet").map(|r| r.0);
-                let bank = rows.iter().find(|r| r.1 == "bank").map(|r| r.0);
-                Ok(wallet.zip(bank))
-            }
-
-            /// Moves `amount` from one account to another inside `tx`; `None` when `from` lacks it.
+            /// Moves `amount` from one account to another inside `tx` and journals it; `None` when
+            /// `from` lacks the money. Callers hold the rows' locks (taken in id order, see `apply`).
             async fn post(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 entry: &EntryHead,
                 from: i64,
                 to: i64,
             ) -> sqlx::Result<Option<(i64, i64)>> {
-                // Lock both rows in id order so that two opposite transfers cannot deadlock.
-                let (lo, hi) = if from < to { (from, to) } else { (to, from) };
-                sqlx::query(concat!("SELECT id FROM ledger_accounts WHERE id IN ($1, $2) ORDER BY id", $lock_suffix))
-                    .bind(lo).bind(hi).execute(&mut **tx).await?;
                 let debited: Option<(i64,)> = sqlx::query_as(
                     "UPDATE ledger_accounts SET balance = balance - $1 WHERE id = $2 AND (kind = 'system' OR balance >= $1) RETURNING balance",
                 )
@@ -325,20 +335,27 @@ macro_rules! sql_wallet_store {
                 Ok(Some((from_after, to_after)))
             }
 
-            async fn balances_in(tx: &mut sqlx::Transaction<'static, $db>, user_id: Uuid) -> sqlx::Result<Balances> {
-                let rows: Vec<(String, i64)> = sqlx::query_as("SELECT kind, balance FROM ledger_accounts WHERE user_id = $1")
-                    .bind(user_id).fetch_all(&mut **tx).await?;
-                let get = |k: &str| rows.iter().find(|r| r.0 == k).map(|r| r.1).unwrap_or(0);
-                Ok(Balances { balance: get("wallet"), bank_balance: get("bank") })
-            }
-
             async fn apply(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 m: &Movement,
                 now: DateTime<Utc>,
             ) -> sqlx::Result<Result<(Receipt, Option<Envelope>), Refusal>> {
                 let user = m.initiator();
-                let Some((wallet, bank)) = Self::account_ids(tx, user).await? else { return Ok(Err(Refusal::NoSuchHolder)) };
+                let receiver = match m {
+                    Movement::Transfer { to, .. } => *to,
+                    _ => user,
+                };
+                // One statement finds and locks every row the movement touches — the initiator's
+                // wallet and bank, the receiver's wallet — in id order, so that two opposite
+                // transfers cannot deadlock; it also brings the holders' login ids for the event.
+                let rows: Vec<(i64, Uuid, String, i64, String)> = sqlx::query_as(concat!(
+                    "SELECT a.id, a.user_id, a.kind, a.balance, h.login_id FROM ledger_accounts a JOIN holders h ON h.user_id = a.user_id \
+                     WHERE (a.user_id = $1 OR (a.user_id = $2 AND a.kind = 'wallet')) ORDER BY a.id",
+                    $lock_suffix
+                ))
+                .bind(user).bind(receiver).fetch_all(&mut **tx).await?;
+                let find = |u: Uuid, kind: &str| rows.iter().find(|r| r.1 == u && r.2 == kind);
+                let (Some(wallet), Some(bank)) = (find(user, "wallet"), find(user, "bank")) else { return Ok(Err(Refusal::NoSuchHolder)) };
                 let mut entry = EntryHead {
                     id: Uuid::now_v7(),
                     kind: m.kind(),
@@ -350,37 +367,38 @@ macro_rules! sql_wallet_store {
                     created_at: now,
                 };
                 let (from, to, event) = match m {
-                    Movement::Charge { .. } => (bank, wallet, None),
-                    Movement::Withdraw { .. } => (wallet, bank, None),
+                    Movement::Charge { .. } => (bank.0, wallet.0, None),
+                    Movement::Withdraw { .. } => (wallet.0, bank.0, None),
                     Movement::Transfer { to: receiver, memo, deal_id, .. } => {
-                        let Some((their_wallet, _)) = Self::account_ids(tx, *receiver).await? else { return Ok(Err(Refusal::NoSuchHolder)) };
+                        let Some(theirs) = find(*receiver, "wallet") else { return Ok(Err(Refusal::NoSuchHolder)) };
                         entry.counterparty = Some(*receiver);
                         entry.memo = memo.clone();
                         entry.deal_id = *deal_id;
-                        let names: Vec<(Uuid, String)> = sqlx::query_as("SELECT user_id, login_id FROM holders WHERE user_id IN ($1, $2)")
-                            .bind(user).bind(*receiver).fetch_all(&mut **tx).await?;
-                        let name = |id: Uuid| names.iter().find(|n| n.0 == id).map(|n| n.1.clone()).unwrap_or_default();
                         let event = Envelope::new(
                             &CoinsReceived {
                                 entry_id: entry.id,
                                 receiver_id: *receiver,
-                                receiver_login_id: name(*receiver),
+                                receiver_login_id: theirs.4.clone(),
                                 sender_id: user,
-                                sender_login_id: name(user),
+                                sender_login_id: wallet.4.clone(),
                                 amount: entry.amount,
                                 memo: memo.clone(),
                                 deal_id: *deal_id,
                             },
                             now,
                         );
-                        (wallet, their_wallet, Some(event))
+                        (wallet.0, theirs.0, Some(event))
                     }
                 };
-                if Self::post(tx, &entry, from, to).await?.is_none() {
+                let Some((from_after, to_after)) = Self::post(tx, &entry, from, to).await? else {
                     return Ok(Err(Refusal::InsufficientFunds));
-                }
-                let b = Self::balances_in(tx, user).await?;
-                Ok(Ok((Receipt { entry_id: entry.id, kind: entry.kind, amount: entry.amount, balance: b.balance, bank_balance: b.bank_balance, created_at: now }, event)))
+                };
+                let (balance, bank_balance) = match m {
+                    Movement::Charge { .. } => (to_after, from_after),
+                    Movement::Withdraw { .. } => (from_after, to_after),
+                    Movement::Transfer { .. } => (from_after, bank.3),
+                };
+                Ok(Ok((Receipt { entry_id: entry.id, kind: entry.kind, amount: entry.amount, balance, bank_balance, created_at: now }, event)))
             }
         }
 
@@ -453,12 +471,19 @@ macro_rules! sql_wallet_store {
                     return Ok(executed);
                 }
                 let mut tx = self.pool.begin_with($begin).await?;
-                let (executed, evented) = Self::execute_in(&mut tx, m, claim, now, &render).await?;
-                tx.commit().await?;
-                if evented {
-                    self.signal.notify();
+                match Self::execute_in(&mut tx, m, claim, now, &render).await? {
+                    Attempt::Done(executed, evented) => {
+                        tx.commit().await?;
+                        if evented {
+                            self.signal.notify();
+                        }
+                        Ok(executed)
+                    }
+                    Attempt::Duplicate => {
+                        tx.rollback().await?;
+                        Self::stored_answer(&self.pool, claim).await
+                    }
                 }
-                Ok(executed)
             }
 
             async fn history(&self, user_id: Uuid, q: &HistoryQuery) -> sqlx::Result<Vec<HistoryRow>> {
@@ -604,4 +629,4 @@ struct EntryHead {
 }
 
 sql_wallet_store!(SqliteWalletStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "");
-sql_wallet_store!(PgWalletStore, sqlx::Postgres, "BEGIN", " FOR UPDATE");
+sql_wallet_store!(PgWalletStore, sqlx::Postgres, "BEGIN", " FOR UPDATE OF a");
