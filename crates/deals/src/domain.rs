@@ -5,6 +5,10 @@ use gonggu_kernel::error::FieldErrors;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// A deal's total price, in won.
+pub const MIN_TOTAL_PRICE: i64 = 100;
+pub const MAX_TOTAL_PRICE: i64 = 10_000_000;
+
 /// The 18 categories of the original app, in its order; ids start at 1 (seeded by migration).
 pub const CATEGORIES: [&str; 18] = [
     "디지털기기",
@@ -224,7 +228,7 @@ impl NewDealInput {
             put("category_id", "카테고리를 골라 주세요.");
         }
         let product_url = parse_url(self.product_url.as_deref()).map_err(|m| put("product_url", m)).ok();
-        if !(100..=10_000_000).contains(&self.total_price) {
+        if !(MIN_TOTAL_PRICE..=MAX_TOTAL_PRICE).contains(&self.total_price) {
             put("total_price", "총 금액은 100원 이상 10,000,000원 이하여야 합니다.");
         }
         let shares_ok = (2..=100).contains(&self.shares_total);
@@ -352,7 +356,16 @@ pub struct DealPatch {
     pub items_per_share: Option<i64>,
     pub unit: Option<String>,
     pub deadline: Option<DateTime<Utc>>,
-    pub meeting_place: Option<MeetingPlace>,
+    /// Absent keeps the place; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<MeetingPlace>, nullable)]
+    pub meeting_place: Option<Option<MeetingPlace>>,
     pub keywords: Option<Vec<String>>,
     pub image_keys: Option<Vec<String>>,
+}
+
+/// For a field where `null` means something (remove) and absence means "leave as is": a present
+/// field becomes `Some(value or None)`; an absent one stays `None` through `#[serde(default)]`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }

@@ -2,6 +2,7 @@
 //! `recruiting → confirmed → completed`, or `cancelled` / `failed`.
 
 pub mod api;
+pub mod cache;
 pub mod consumer;
 pub mod domain;
 pub mod money;

@@ -30,7 +30,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::{
-    domain::{DealPatch, DealStatus, MeetingPlace, NewDealInput, CATEGORIES, UNITS},
+    domain::{DealPatch, DealStatus, MeetingPlace, NewDealInput, CATEGORIES, MAX_TOTAL_PRICE, UNITS},
     money,
     service::{DealPage, DealView, ListParams, MemberView},
     Deals,
@@ -310,8 +310,8 @@ fn query_href(path: &str, pairs: &[(&str, Option<&str>)]) -> String {
 
 // ------------------------------------------------------------------------------------ home list
 
-const SORTS: [(&str, &str); 4] =
-    [("newest", "최신순"), ("deadline", "마감 임박순"), ("remaining", "남은 몫 적은 순"), ("popular", "인기순")];
+const SORTS: [(&str, &str); 5] =
+    [("newest", "최신순"), ("deadline", "마감 임박순"), ("remaining", "남은 몫 적은 순"), ("popular", "인기순"), ("nearest", "가까운 순")];
 const STATUSES: [(&str, &str); 6] =
     [("open", "모집 중"), ("all", "전체"), ("confirmed", "확정"), ("completed", "완료"), ("cancelled", "취소"), ("failed", "무산")];
 
@@ -322,22 +322,37 @@ struct ListForm {
     category: Option<String>,
     status: Option<String>,
     sort: Option<String>,
+    min_price: Option<String>,
+    max_price: Option<String>,
     cursor: Option<String>,
     msg: Option<String>,
 }
 
-/// The list's filters, checked; the defaults (open deals, newest first) when absent.
+/// The list's filters, checked; the defaults (open deals, newest first, any price) when absent.
 #[derive(Clone)]
 struct Filters {
     q: String,
     category: Option<i64>,
     status: &'static str,
     sort: &'static str,
+    /// Total price range in won, inclusive.
+    min_price: Option<i64>,
+    max_price: Option<i64>,
 }
 
 impl Default for Filters {
     fn default() -> Self {
-        Filters { q: String::new(), category: None, status: "open", sort: "newest" }
+        Filters { q: String::new(), category: None, status: "open", sort: "newest", min_price: None, max_price: None }
+    }
+}
+
+/// A price box: blank is no bound; digits with optional commas ("10,000") are won.
+fn price_bound(raw: Option<&str>, which: &str) -> Result<Option<i64>, String> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else { return Ok(None) };
+    let digits: String = raw.chars().filter(|c| *c != ',').collect();
+    match digits.parse::<i64>() {
+        Ok(n) if (0..=MAX_TOTAL_PRICE).contains(&n) => Ok(Some(n)),
+        _ => Err(format!("{which} 금액은 0원에서 {}원 사이의 숫자로 입력해 주세요.", group_digits(MAX_TOTAL_PRICE))),
     }
 }
 
@@ -359,7 +374,14 @@ impl Filters {
             None => "newest",
             Some(s) => SORTS.iter().find(|(k, _)| *k == s).map(|(k, _)| *k).ok_or_else(|| "알 수 없는 정렬 방식입니다.".to_owned())?,
         };
-        Ok(Filters { q, category, status, sort })
+        let min_price = price_bound(f.min_price.as_deref(), "최소")?;
+        let max_price = price_bound(f.max_price.as_deref(), "최대")?;
+        if let (Some(a), Some(b)) = (min_price, max_price) {
+            if a > b {
+                return Err("최대 금액은 최소 금액 이상이어야 합니다.".into());
+            }
+        }
+        Ok(Filters { q, category, status, sort, min_price, max_price })
     }
 
     fn params(&self, cursor: Option<String>) -> ListParams {
@@ -368,6 +390,8 @@ impl Filters {
             category: self.category,
             status: (self.status != "all").then(|| self.status.to_owned()),
             sort: Some(self.sort.to_owned()),
+            min_price: self.min_price,
+            max_price: self.max_price,
             cursor: cursor.filter(|c| !c.is_empty()),
             ..Default::default()
         }
@@ -375,6 +399,7 @@ impl Filters {
 
     fn href(&self, category: Option<i64>, cursor: Option<&str>) -> String {
         let cat = category.map(|c| c.to_string());
+        let (min, max) = (self.min_price.map(|p| p.to_string()), self.max_price.map(|p| p.to_string()));
         query_href(
             "/",
             &[
@@ -382,13 +407,20 @@ impl Filters {
                 ("category", cat.as_deref()),
                 ("status", (self.status != "open").then_some(self.status)),
                 ("sort", (self.sort != "newest").then_some(self.sort)),
+                ("min_price", min.as_deref()),
+                ("max_price", max.as_deref()),
                 ("cursor", cursor),
             ],
         )
     }
 
     fn is_default(&self) -> bool {
-        self.q.is_empty() && self.category.is_none() && self.status == "open" && self.sort == "newest"
+        self.q.is_empty()
+            && self.category.is_none()
+            && self.status == "open"
+            && self.sort == "newest"
+            && self.min_price.is_none()
+            && self.max_price.is_none()
     }
 }
 
@@ -413,11 +445,16 @@ async fn home(
             (Filters::default(), None, None)
         }
     };
-    let page = match deals.list(filters.params(cursor.clone()), None, None).await {
+    let viewer = user.as_ref().map(|u| u.user_id);
+    let page = match deals.list_for(filters.params(cursor.clone()), None, None, viewer).await {
         Ok(p) => p,
         Err(e) if e.status.is_client_error() => {
             problem = Some(if e.code == "invalid_cursor" {
                 "더 보기 주소가 올바르지 않습니다.".to_owned()
+            } else if filters.sort == "nearest" && user.is_none() {
+                "가까운 순은 로그인한 뒤 내 정보에서 우리 동네를 설정하면 볼 수 있어요.".to_owned()
+            } else if filters.sort == "nearest" {
+                "가까운 순으로 보려면 내 정보에서 우리 동네를 설정해 주세요.".to_owned()
             } else {
                 e.message.clone()
             });
@@ -472,6 +509,16 @@ fn home_view(user: Option<&AuthUser>, f: &Filters, page: &DealPage, now: DateTim
                     label.field {
                         span.label { "상태" }
                         select name="status" id="status" { @for (k, v) in STATUSES { option value=(k) selected[k == f.status] { (v) } } }
+                    }
+                }
+                div.row {
+                    label.field {
+                        span.label { "최소 금액 (원)" }
+                        input type="text" name="min_price" id="min_price" inputmode="numeric" pattern="[0-9,]*" value=[f.min_price] placeholder="0";
+                    }
+                    label.field {
+                        span.label { "최대 금액 (원)" }
+                        input type="text" name="max_price" id="max_price" inputmode="numeric" pattern="[0-9,]*" value=[f.max_price] placeholder="제한 없음";
                     }
                 }
                 button.primary.block type="submit" { "검색" }
@@ -1190,8 +1237,8 @@ async fn edit_submit(
     let mut patch = DealPatch {
         description: Some(f.description.clone()),
         keywords: Some(split_keywords(&f.keywords)),
-        // Blank keeps the current place (the API cannot remove one).
-        meeting_place: parse_place(&f, &mut errors),
+        // All three blank removes the place.
+        meeting_place: Some(parse_place(&f, &mut errors)),
         image_keys,
         ..Default::default()
     };

@@ -224,7 +224,7 @@ pub fn edit(
         parse_keywords(v).map(|v| e.keywords = v).unwrap_or_else(|m| put("keywords", m));
     }
     if let Some(v) = &p.meeting_place {
-        parse_meeting_place(Some(v)).map(|v| e.meeting_place = v).unwrap_or_else(|(f, m)| put(f, m));
+        parse_meeting_place(v.as_ref()).map(|v| e.meeting_place = v).unwrap_or_else(|(f, m)| put(f, m));
     }
     if let Some(v) = &p.image_keys {
         crate::domain::parse_image_keys(v).map(|v| e.images = v).unwrap_or_else(|m| put("image_keys", m));
@@ -243,7 +243,7 @@ pub fn edit(
         parse_url(Some(v)).map(|v| e.product_url = v).unwrap_or_else(|m| put("product_url", m));
     }
     if let Some(v) = p.total_price {
-        if (100..=10_000_000).contains(&v) {
+        if (crate::domain::MIN_TOTAL_PRICE..=crate::domain::MAX_TOTAL_PRICE).contains(&v) {
             e.total_price = v
         } else {
             put("total_price", "총 금액은 100원 이상 10,000,000원 이하여야 합니다.")

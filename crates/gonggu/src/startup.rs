@@ -142,7 +142,11 @@ impl Application {
             None => gonggu_media::Media::local(&settings.data_dir.join("media"))?,
         });
 
-        let deals = Arc::new(Deals { store: deals_store, clock: clock.clone(), images: Arc::new(MediaCatalog(media.clone())) });
+        let deals = Arc::new(Deals {
+            store: gonggu_deals::cache::FirstPageCache::wrap(deals_store),
+            clock: clock.clone(),
+            images: Arc::new(MediaCatalog(media.clone())),
+        });
 
         // Consumers subscribe before any relay starts, so they see every event.
         let mut background = vec![gonggu_wallet::consumer::spawn(bus.clone(), wallet_store.clone(), shutdown_rx.clone()).await?];

@@ -59,7 +59,14 @@ impl Db {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
-        Ok(SqlitePoolOptions::new().max_connections(tuning.max_connections).min_connections(1).connect_with(opts).await?)
+        // A connection to a local file cannot have gone away, so skip the ping sqlx would otherwise
+        // send through the connection's worker thread on every acquire.
+        Ok(SqlitePoolOptions::new()
+            .max_connections(tuning.max_connections)
+            .min_connections(1)
+            .test_before_acquire(false)
+            .connect_with(opts)
+            .await?)
     }
 
     async fn connect_postgres(url: &str, schema: &str) -> anyhow::Result<Db> {

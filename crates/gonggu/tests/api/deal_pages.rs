@@ -90,3 +90,100 @@ async fn a_failed_form_keeps_its_photos_and_bad_files_are_named() {
     let res = client.post(app.url("/deals")).multipart(deal_form("", "토큰 없는 공구")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_edit_form_changes_and_removes_the_meeting_place() {
+    let app = spawn_app().await;
+    let (client, csrf) = signed_in_browser(&app, "page_place").await;
+    let form = deal_form(&csrf, "장소 있는 공구").text("name", "역삼역 2번 출구").text("lat", "37.5006").text("lon", "127.0364");
+    let res = client.post(app.url("/deals")).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let location = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let id = location.trim_start_matches("/deals/").split('?').next().unwrap().to_owned();
+    let place =
+        || async { app.get(&format!("/api/v1/deals/{id}")).await.json::<serde_json::Value>().await.unwrap()["meeting_place"].clone() };
+    assert_eq!(place().await["name"], "역삼역 2번 출구");
+
+    let edit = client.get(app.url(&format!("/deals/{id}/edit"))).send().await.unwrap().text().await.unwrap();
+    assert!(edit.contains("value=\"역삼역 2번 출구\""), "the form shows the current place");
+    let res = client
+        .post(app.url(&format!("/deals/{id}/edit")))
+        .multipart(deal_form(&csrf, "장소 있는 공구").text("name", "선릉역 1번 출구").text("lat", "37.5045").text("lon", "127.0490"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{:?}", res.text().await);
+    assert_eq!(place().await["name"], "선릉역 1번 출구");
+
+    // Emptying the three fields removes the place.
+    let res = client.post(app.url(&format!("/deals/{id}/edit"))).multipart(deal_form(&csrf, "장소 있는 공구")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{:?}", res.text().await);
+    assert!(place().await.is_null());
+}
+
+#[tokio::test]
+async fn the_home_page_filters_by_price_and_sorts_by_distance() {
+    let app = spawn_app().await;
+    let host = app.token_for("home_host");
+    // (title, total price, meeting place)
+    let deals = [
+        ("홍대 생수 공구", 9_000, (37.5572, 126.9245)),
+        ("강남 휴지 공구", 30_000, (37.4979, 127.0276)),
+        ("역삼 쌀 공구", 120_000, (37.5007, 127.0365)),
+    ];
+    for (title, price, (lat, lon)) in deals {
+        let body = serde_json::json!({
+            "title": title, "category_id": 4, "total_price": price, "shares_total": 3, "items_per_share": 1, "unit": "개",
+            "deadline": (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339(),
+            "meeting_place": {"name": title, "lat": lat, "lon": lon},
+        });
+        assert_eq!(app.post_json_as("/api/v1/deals", &host, &body).await.status(), StatusCode::CREATED);
+    }
+    let order = |html: &str| {
+        let mut found: Vec<(usize, &str)> = deals.iter().filter_map(|(t, _, _)| html.find(t).map(|i| (i, *t))).collect();
+        found.sort();
+        found.into_iter().map(|(_, t)| t.to_owned()).collect::<Vec<_>>()
+    };
+
+    let res = app.get("/?min_price=10%2C000&max_price=100000").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert_eq!(order(&html), ["강남 휴지 공구"], "only the deal between 10,000 and 100,000 won");
+    assert!(html.contains("name=\"min_price\"") && html.contains("value=\"10000\""), "the form keeps the bound");
+
+    let res = app.get("/?min_price=abc").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("최소 금액은 0원에서 10,000,000원 사이의 숫자로 입력해 주세요."), "a named reason");
+    assert_eq!(order(&html).len(), 3, "and the default list");
+    let res = app.get("/?min_price=50000&max_price=1000").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("최대 금액은 최소 금액 이상이어야 합니다."));
+
+    // 가까운 순: needs a neighbourhood; an anonymous visitor is told how to get one.
+    let res = app.get("/?sort=nearest").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("가까운 순은 로그인한 뒤 내 정보에서 우리 동네를 설정하면 볼 수 있어요."));
+    let (client, csrf) = signed_in_browser(&app, "home_near").await;
+    let res = client.get(app.url("/?sort=nearest")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("가까운 순으로 보려면 내 정보에서 우리 동네를 설정해 주세요."));
+    // Living in 신촌, 홍대 is nearest.
+    let res = client
+        .post(app.url("/me/neighborhood"))
+        .form(&[("csrf_token", csrf.as_str()), ("name", "신촌동"), ("lat", "37.5551"), ("lon", "126.9368")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{:?}", res.text().await);
+    let mut seen = vec![];
+    for _ in 0..100 {
+        let res = client.get(app.url("/?sort=nearest")).send().await.unwrap();
+        if res.status() == StatusCode::OK {
+            seen = order(&res.text().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, ["홍대 생수 공구", "강남 휴지 공구", "역삼 쌀 공구"]);
+}

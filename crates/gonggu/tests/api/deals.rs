@@ -322,6 +322,17 @@ async fn host_edits_with_frozen_fields_after_a_join() {
     assert_eq!((v["total_price"].as_i64(), v["meeting_place"]["name"].as_str()), (Some(30_000), Some("역삼역 3번 출구")));
     // Leaving out a field keeps it (no wiping).
     assert_eq!(v["keywords"], json!(["휴지"]));
+    let res = patch(json!({"description": "장소는 채팅으로"})).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let v: Value = app.get(&format!("/api/v1/deals/{id}")).await.json().await.unwrap();
+    assert_eq!(v["meeting_place"]["name"], "역삼역 3번 출구", "an absent meeting_place is kept");
+    let res = patch(json!({"meeting_place": null})).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "null removes the place");
+    let v: Value = app.get(&format!("/api/v1/deals/{id}")).await.json().await.unwrap();
+    assert!(v["meeting_place"].is_null(), "{v}");
+    let (status, err) = error_of(patch(json!({"meeting_place": {"name": "", "lat": 37.5, "lon": 127.0}})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(err["details"]["fields"]["meeting_place.name"].is_string(), "{err}");
 }
 
 #[tokio::test]
