@@ -8,6 +8,7 @@ pub mod domain;
 pub mod money;
 pub mod pages;
 pub mod rules;
+pub mod search;
 pub mod service;
 pub mod store;
 

@@ -14,7 +14,10 @@ use gonggu_kernel::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::{DealStatus, MeetingPlace};
+use crate::{
+    domain::{DealStatus, MeetingPlace},
+    search,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DealRecord {
@@ -159,8 +162,16 @@ pub trait DealStore: Send + Sync {
 pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Arc<dyn DealStore>> {
     db.migrate(&sqlx::migrate!("./migrations/sqlite"), &sqlx::migrate!("./migrations/postgres")).await?;
     Ok(match db {
-        Db::Sqlite(pool) => std::sync::Arc::new(SqliteDealStore { pool: pool.clone(), signal }),
-        Db::Postgres(pool) => std::sync::Arc::new(PgDealStore { pool: pool.clone(), signal }),
+        Db::Sqlite(pool) => {
+            let store = SqliteDealStore { pool: pool.clone(), signal };
+            store.index_missing().await?;
+            std::sync::Arc::new(store)
+        }
+        Db::Postgres(pool) => {
+            let store = PgDealStore { pool: pool.clone(), signal };
+            store.index_missing().await?;
+            std::sync::Arc::new(store)
+        }
     })
 }
 
@@ -237,16 +248,48 @@ macro_rules! sql_deal_store {
             signal: OutboxSignal,
         }
 
+        impl $name {
+            /// Replaces a deal's bigrams in the search index.
+            async fn index_text(tx: &mut sqlx::Transaction<'static, $db>, seq: i64, text: &str) -> sqlx::Result<()> {
+                sqlx::query("DELETE FROM deal_grams WHERE deal_seq = $1").bind(seq).execute(&mut **tx).await?;
+                let grams: Vec<String> = search::grams(text).into_iter().collect();
+                // Well under either engine's limit on bound parameters per statement.
+                for chunk in grams.chunks(1_000) {
+                    let mut b = sqlx::QueryBuilder::<$db>::new("INSERT INTO deal_grams (gram, deal_seq) ");
+                    b.push_values(chunk, |mut row, g| {
+                        row.push_bind(g.as_str()).push_bind(seq);
+                    });
+                    b.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            /// Indexes the deals written before the search index existed.
+            async fn index_missing(&self) -> sqlx::Result<usize> {
+                let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+                    "SELECT seq, title, description, keywords FROM deals d WHERE NOT EXISTS (SELECT 1 FROM deal_grams g WHERE g.deal_seq = d.seq)",
+                )
+                .fetch_all(&self.pool).await?;
+                for (seq, title, description, keywords) in &rows {
+                    let keywords: Vec<String> = serde_json::from_str(keywords).unwrap_or_default();
+                    let mut tx = self.pool.begin_with($begin).await?;
+                    Self::index_text(&mut tx, *seq, &search::searchable(title, description, &keywords)).await?;
+                    tx.commit().await?;
+                }
+                Ok(rows.len())
+            }
+        }
+
         #[async_trait]
         impl DealStore for $name {
             async fn create(&self, d: &DealRecord, host: &MemberRecord, now: DateTime<Utc>) -> sqlx::Result<()> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let mp = d.meeting_place.as_ref();
-                sqlx::query(
+                let seq = sqlx::query(
                     "INSERT INTO deals (id, host_id, host_login_id, title, description, category_id, product_url, total_price, shares_total, \
                      shares_taken, min_shares, items_per_share, unit, deadline, meeting_name, meeting_lat, meeting_lon, keywords, status, \
                      views, created_at, updated_at, images) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 0, $20, $20, $21)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 0, $20, $20, $21) RETURNING seq",
                 )
                 .bind(d.id).bind(d.host_id).bind(&d.host_login_id).bind(&d.title).bind(&d.description).bind(d.category_id)
                 .bind(&d.product_url).bind(d.total_price).bind(d.shares_total as i32).bind(d.shares_taken as i32)
@@ -254,7 +297,9 @@ macro_rules! sql_deal_store {
                 .bind(mp.map(|m| m.name.clone())).bind(mp.map(|m| m.lat)).bind(mp.map(|m| m.lon))
                 .bind(serde_json::to_string(&d.keywords).unwrap_or_else(|_| "[]".into())).bind(d.status.as_str()).bind(ms(d.created_at))
                 .bind(serde_json::to_string(&d.images).unwrap_or_else(|_| "[]".into()))
-                .execute(&mut *tx).await?;
+                .fetch_one(&mut *tx).await?;
+                let seq: i64 = sqlx::Row::get(&seq, 0);
+                Self::index_text(&mut tx, seq, &search::searchable(&d.title, &d.description, &d.keywords)).await?;
                 sqlx::query("INSERT INTO deal_members (deal_id, user_id, login_id, shares, is_host, joined_at) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(d.id).bind(host.user_id).bind(&host.login_id).bind(host.shares as i32).bind(true).bind(ms(host.joined_at))
                     .execute(&mut *tx).await?;
@@ -319,6 +364,13 @@ macro_rules! sql_deal_store {
                     .bind(serde_json::to_string(&e.keywords).unwrap_or_else(|_| "[]".into())).bind(id)
                     .bind(serde_json::to_string(&e.images).unwrap_or_else(|_| "[]".into()))
                     .execute(&mut *tx).await?;
+                    let (before, after) = (
+                        search::searchable(&deal.title, &deal.description, &deal.keywords),
+                        search::searchable(&e.title, &e.description, &e.keywords),
+                    );
+                    if before != after {
+                        Self::index_text(&mut tx, deal.seq, &after).await?;
+                    }
                     let keep = (deal.seq, deal.id, deal.host_id, deal.host_login_id.clone(), deal.shares_taken, deal.status, deal.views, deal.created_at);
                     deal = e.clone();
                     (deal.seq, deal.id, deal.host_id, deal.host_login_id, deal.shares_taken, deal.status, deal.views, deal.created_at) = keep;
@@ -431,6 +483,9 @@ macro_rules! sql_deal_store {
                     // Substring match, so Korean words match inside longer words (휴지 ⊂ 화장지휴지).
                     let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
                     let pattern = pattern.to_lowercase();
+                    for gram in search::query_grams(&text.to_lowercase()) {
+                        b.push(" AND seq IN (SELECT deal_seq FROM deal_grams WHERE gram = ").push_bind(gram).push(")");
+                    }
                     b.push(" AND (LOWER(title) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
                     b.push(" OR LOWER(description) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
                     b.push(" OR LOWER(keywords) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");

@@ -193,6 +193,28 @@ async fn browse(app: TestApp) {
     let found: Value = app.get("/api/v1/deals?q=%ED%9C%B4%EC%A7%80").await.json().await.unwrap(); // 휴지
     let names: Vec<&str> = found["items"].as_array().unwrap().iter().map(|d| d["title"].as_str().unwrap()).collect();
     assert_eq!(names, ["키친타올 휴지 묶음", "코스트코 휴지 30롤"]);
+    let search = |q: &'static str| {
+        let app = &app;
+        async move {
+            let res = app.api.get(app.url("/api/v1/deals")).query(&[("q", q)]).send().await.unwrap();
+            let v: Value = res.json().await.unwrap();
+            v["items"].as_array().unwrap().iter().map(|d| d["title"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("휴").await, ["키친타올 휴지 묶음", "코스트코 휴지 30롤"], "one letter scans");
+    assert_eq!(search("스트코 휴").await, ["코스트코 휴지 30롤"], "across a space");
+    assert_eq!(search("COSTCO").await, Vec::<String>::new());
+    assert_eq!(search("감귤10").await, Vec::<String>::new(), "all bigrams present is not enough: the substring must be");
+    // The index follows edits: a new description is found, the old one is not.
+    let res = app
+        .patch_json_as(&format!("/api/v1/deals/{}", ids[1]), &host, &json!({"description": "한라봉도 섞어요", "keywords": ["Costco"]}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(search("한라봉").await, ["제주 감귤 10kg"]);
+    assert_eq!(search("costco").await, ["제주 감귤 10kg"], "keywords, case-insensitive");
+    let res = app.patch_json_as(&format!("/api/v1/deals/{}", ids[1]), &host, &json!({"description": "", "keywords": []})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(search("한라봉").await, Vec::<String>::new());
     let priced: Value = app.get("/api/v1/deals?min_price=20000&max_price=30000").await.json().await.unwrap();
     assert_eq!(priced["items"].as_array().unwrap().len(), 2);
     let remaining: Value = app.get("/api/v1/deals?sort=remaining").await.json().await.unwrap();
@@ -480,4 +502,28 @@ async fn nearest(app: TestApp) {
     let (status, err) = error_of(app.get("/api/v1/deals?sort=nearest").await).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "no place known for an anonymous visitor");
     assert!(err["details"]["fields"]["sort"].is_string());
+}
+
+#[tokio::test]
+async fn deals_written_before_the_search_index_are_indexed_when_the_store_opens() {
+    let app = spawn_app().await;
+    let host = app.token_for("old_host");
+    let mut body = new_deal(3);
+    body["title"] = json!("오래된 참기름 공구");
+    create(&app, &host, &body).await;
+    let db = gonggu_kernel::db::Db::connect(None, app.data_dir.path(), "deals", Default::default()).await.unwrap();
+    let gonggu_kernel::db::Db::Sqlite(pool) = &db else { unreachable!() };
+    sqlx::query("DELETE FROM deal_grams").execute(pool).await.unwrap();
+    let found = |store: Arc<dyn gonggu_deals::store::DealStore>| async move {
+        let q = gonggu_deals::store::ListQuery { q: Some("참기름".into()), limit: 10, ..Default::default() };
+        store.list(&q).await.unwrap().len()
+    };
+    // Without its bigrams the deal is invisible to search (the index narrows before LIKE) ...
+    let res = app.api.get(app.url("/api/v1/deals")).query(&[("q", "참기름")]).send().await.unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["items"], json!([]));
+    // ... until the store opens again, as at the next start.
+    let bare = gonggu_deals::store::open(&db, Default::default()).await.unwrap();
+    assert_eq!(found(bare).await, 1, "re-indexed on open");
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM deal_grams WHERE gram = '참기'").fetch_one(pool).await.unwrap();
+    assert_eq!(n, 1);
 }

@@ -74,6 +74,10 @@ impl TestApp {
         self.api.put(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
     }
 
+    pub async fn patch_json_as(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.api.patch(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.api.get(self.url(path)).send().await.expect("request")
     }

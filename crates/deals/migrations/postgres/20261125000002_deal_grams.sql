@@ -1,0 +1,8 @@
+-- The search index: the distinct pairs of adjacent characters of each deal's title, description
+-- and keywords (see src/search.rs). Deals from before this table are indexed when the store opens.
+CREATE TABLE deal_grams (
+    gram     TEXT NOT NULL,
+    deal_seq BIGINT NOT NULL REFERENCES deals (seq),
+    PRIMARY KEY (gram, deal_seq)
+);
+CREATE INDEX deal_grams_by_deal ON deal_grams (deal_seq);
