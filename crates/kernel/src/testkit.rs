@@ -13,7 +13,21 @@ pub async fn fresh_postgres(test: &str) -> Option<String> {
     };
     use sqlx::{Connection, Executor};
     let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect to GONGGU_TEST_DATABASE_URL");
-    let name = format!("gonggu_test_{}", uuid::Uuid::new_v4().simple());
+    // A test's pools live until the test ends, so nothing can drop its database then; instead
+    // every new one clears those left by runs more than an hour old (the name says when).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let old: Vec<(String,)> = sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'gonggu\\_test\\_%'")
+        .fetch_all(&mut conn)
+        .await
+        .expect("list test databases");
+    for (db,) in old {
+        let born = db.strip_prefix("gonggu_test_").and_then(|rest| rest.split('_').next()).and_then(|t| t.parse::<u64>().ok());
+        // Names without a time are from before this rule: as stale as can be.
+        if born.is_none_or(|t| t + 3600 < now) {
+            let _ = conn.execute(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)").as_str()).await;
+        }
+    }
+    let name = format!("gonggu_test_{now}_{}", uuid::Uuid::new_v4().simple());
     conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
     let _ = conn.close().await;
     let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
