@@ -22,8 +22,10 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_SECONDS=${BENCH_SECONDS:-10}
-WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-2}
+BENCH_NAME=deals-bench
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+read_common_knobs
 DEALS=${BENCH_DEALS:-10000}
 CANCEL_PCT=${BENCH_CANCEL_PCT:-10}
 DIAGNOSE=${BENCH_DIAGNOSE:-1}
@@ -37,125 +39,24 @@ SEARCH_WORD=휴지
 CATEGORY=4
 PASSWORD=coffee-and-tissues-42
 
-[[ $BENCH_SECONDS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_SECONDS must be a positive integer, got '$BENCH_SECONDS'" >&2; exit 2; }
-[[ $WARMUP_SECONDS =~ ^[0-9]+$ ]] || { echo "BENCH_WARMUP_SECONDS must be an integer, got '$WARMUP_SECONDS'" >&2; exit 2; }
 [[ $DEALS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_DEALS must be a positive integer, got '$DEALS'" >&2; exit 2; }
 [[ $CANCEL_PCT =~ ^[0-9]+$ ]] && ((CANCEL_PCT <= 100)) || { echo "BENCH_CANCEL_PCT must be 0..100, got '$CANCEL_PCT'" >&2; exit 2; }
 [[ $DIAGNOSE = 0 || $DIAGNOSE = 1 ]] || { echo "BENCH_DIAGNOSE must be 0 or 1, got '$DIAGNOSE'" >&2; exit 2; }
 
-OUT=$ROOT/bench/out
-STAMP=$(date +%Y-%m-%d-%H%M%S)
-RAW=$OUT/raw-deals-$STAMP
+make_out_dirs raw-deals
 SUMMARY=$OUT/deals-$STAMP.md
 GONGGU_LOG=$OUT/gonggu-deals-$STAMP.log
 BASELINE_LOG=$OUT/baseline-deals-$STAMP.log
-mkdir -p "$OUT" "$RAW"
 
-log() { printf '[deals-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-
-# --- cleanup: everything started here is stopped on any exit ------------------------------
-PIDS=()
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/gonggu-deals-bench.XXXXXX")
-stop_pid() {
-    local pid=$1
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-forget_pid() { # a pid stopped already: no longer cleanup's business
-    local p kept=()
-    for p in ${PIDS[@]+"${PIDS[@]}"}; do [[ $p = "$1" ]] || kept+=("$p"); done
-    PIDS=(${kept[@]+"${kept[@]}"})
-}
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    local pid
-    for pid in ${PIDS[@]+"${PIDS[@]}"}; do
-        stop_pid "$pid"
-    done
-    rm -rf "$TMP"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# --- tools -----------------------------------------------------------------------------
-apt_install() {
-    local sudo=""
-    if [[ $(id -u) -ne 0 ]]; then sudo=sudo; fi
-    log "installing $* with apt-get"
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
-}
-missing=()
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
-command -v wrk >/dev/null 2>&1 || die "wrk is still missing after apt-get"
+start_cleanup
+install_tools
 HAVE_PYTHON=0
 if command -v python3 >/dev/null 2>&1 && python3 -c 'import sqlite3' 2>/dev/null; then HAVE_PYTHON=1; fi
 HAVE_PERF=0
 if [[ $DIAGNOSE = 1 ]] && command -v perf >/dev/null 2>&1; then HAVE_PERF=1; fi
 
-# --- build -----------------------------------------------------------------------------
-log "building gonggu and bench-baseline (release; this can take several minutes)"
-(cd "$ROOT" && cargo build --release -p gonggu -p gonggu-bench-baseline) >&2
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
-[[ $BIN = /* ]] || BIN=$ROOT/$BIN
-[[ -x $BIN/gonggu && -x $BIN/bench-baseline ]] || die "release binaries not found in $BIN"
-
-# --- servers ---------------------------------------------------------------------------
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 12000))  # below the kernel's ephemeral range (32768+)
-        if ! port_in_use "$p"; then echo "$p"; return 0; fi
-    done
-    die "no free port found"
-}
-wait_up() { # name pid url
-    for _ in $(seq 300); do
-        kill -0 "$2" 2>/dev/null || die "$1 exited during start-up (see its log)"
-        if curl -fsS -o /dev/null --max-time 1 "$3" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    die "$1 did not answer $3 within 30 s"
-}
-
-BASE_PORT=$(free_port)
-"$BIN/bench-baseline" "127.0.0.1:$BASE_PORT" >"$BASELINE_LOG" 2>&1 &
-BASE_PID=$!
-PIDS+=("$BASE_PID")
-
-GG_PORT=$(free_port)
-while [[ $GG_PORT = "$BASE_PORT" ]]; do GG_PORT=$(free_port); done
-mkdir -p "$TMP/data"
-# Started from the temp dir so that no ./gonggu.toml of the work tree is picked up.
-(
-    cd "$TMP"
-    exec env GONGGU_DATA_DIR="$TMP/data" \
-        GONGGU_HTTP__ADDR="127.0.0.1:$GG_PORT" \
-        GONGGU_PUBLIC_URL="http://127.0.0.1:$GG_PORT" \
-        GONGGU_HTTP__TRUST_PROXY=true \
-        GONGGU_LOG__FILTER=warn \
-        "$BIN/gonggu" serve
-) >"$GONGGU_LOG" 2>&1 &
-GG_PID=$!
-PIDS+=("$GG_PID")
-
-BASE_URL=http://127.0.0.1:$BASE_PORT
-GG_URL=http://127.0.0.1:$GG_PORT
-wait_up bench-baseline "$BASE_PID" "$BASE_URL/bare"
-wait_up gonggu "$GG_PID" "$GG_URL/healthz"
-log "baseline on $BASE_URL (pid $BASE_PID), gonggu on $GG_URL (pid $GG_PID)"
+build_release "gonggu and bench-baseline" gonggu bench-baseline
+start_servers
 
 # --- hosts: register and log in, each from its own X-Forwarded-For address ----------------
 # (sign-up is limited to 10/hour and login to 30/min per address).
@@ -164,15 +65,8 @@ HOSTS_FILE=$TMP/hosts.txt
 for ((i = 0; i < HOSTS; i++)); do
     login=$(printf 'dh_%02d' "$i")
     ip="10.9.$((i / 200)).$((i % 200 + 1))"
-    s=$(curl -sS -o "$TMP/r.json" -w '%{http_code}' --max-time 30 -H 'Content-Type: application/json' -H "X-Forwarded-For: $ip" \
-        -d "{\"login_id\":\"$login\",\"email\":\"$login@example.com\",\"password\":\"$PASSWORD\"}" "$GG_URL/api/v1/auth/register")
-    [[ $s = 201 ]] || die "register $login answered $s: $(cat "$TMP/r.json")"
-    s=$(curl -sS -o "$TMP/r.json" -w '%{http_code}' --max-time 30 -H 'Content-Type: application/json' -H "X-Forwarded-For: $ip" \
-        -d "{\"login_id\":\"$login\",\"password\":\"$PASSWORD\"}" "$GG_URL/api/v1/auth/login")
-    [[ $s = 200 ]] || die "login $login answered $s: $(cat "$TMP/r.json")"
-    token=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' "$TMP/r.json")
-    [[ -n $token ]] || die "no access_token in the login answer for $login"
-    echo "$login $token" >>"$HOSTS_FILE"
+    sign_up "$GG_URL" "$login" "$ip" "$TMP/r.json"
+    echo "$login $ACCESS_TOKEN" >>"$HOSTS_FILE"
 done
 # One deal by hand, so a broken setup fails here with a readable answer (it counts as one of
 # the deals).
@@ -184,16 +78,11 @@ s=$(curl -sS -o "$TMP/r.json" -w '%{http_code}' --max-time 30 -H 'Content-Type: 
 [[ $s = 201 ]] || die "a probe deal answered $s: $(cat "$TMP/r.json")"
 
 # --- seeding: the rest of the deals through the API, with wrk ------------------------------
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime of a process, all threads
 ctx_switches() { # pid -> "tid switches" per thread (voluntary + involuntary)
     local t
     for t in /proc/"$1"/task/*; do
         awk -v tid="${t##*/}" '/^(voluntary|nonvoluntary)_ctxt_switches:/ { n += $2 } END { if (NR) print tid, n + 0 }' "$t/status" 2>/dev/null || true
     done
-}
-ctx_delta() { # before-file after-file -> switches of the threads alive at the end (new ones count from 0)
-    awk 'NR == FNR { b[$1] = $2; next } { d += $2 - ($1 in b ? b[$1] : 0) } END { print d + 0 }' "$1" "$2"
 }
 now_s() { date +%s.%N; }
 SEED_N=$((DEALS - 1))
@@ -296,71 +185,40 @@ cp "$TMP/probe-home" "$RAW/home.html"
 log "bodies: home ${BYTES[home]} bytes (${ITEMS[home]} cards), category list ${BYTES[api_category]} bytes, search ${BYTES[api_search]} bytes"
 
 # --- wrk helpers -----------------------------------------------------------------------
-declare -A RPS P50 P99 NON2XX SOCKERR REQS CONN_OF WHAT_OF CPU_US PID_OF CSW
-to_ms() { # "612.5us" / "1.20ms" / "2.01s" / "1.5m" -> milliseconds
-    awk -v v="$1" 'BEGIN {
-        n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u)
-        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : (u == "h") ? 3600000 : -1
-        if (v == "" || f < 0) print "n/a"; else printf "%.2f\n", n * f
-    }'
-}
-parse_wrk() { # key file
-    local f=$2
-    RPS[$1]=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$f")
-    P50[$1]=$(to_ms "$(awk '/Latency Distribution/ { d = 1; next } d && $1 == "50%" { print $2; exit }' "$f")")
-    P99[$1]=$(to_ms "$(awk '/Latency Distribution/ { d = 1; next } d && $1 == "99%" { print $2; exit }' "$f")")
-    NON2XX[$1]=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$f")
-    NON2XX[$1]=${NON2XX[$1]:-0}
-    SOCKERR[$1]=$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$f")
-    SOCKERR[$1]=${SOCKERR[$1]:-0}
-    REQS[$1]=$(awk '/ requests in / { print $1 }' "$f")
-    [[ -n ${RPS[$1]} ]] || die "could not parse wrk output $f"
-}
-run_wrk() { # key description server-pid
-    local key=$1 what=$2 pid=$3 t0
+declare -A PID_OF CSW
+measure() { # key description server-pid: URL_OF[key] (with HDR_OF[key]) after a warm-up
+    local key=$1 what=$2 pid=$3
     local -a h=()
     [[ -n ${HDR_OF[$key]:-} ]] && h=(-H "${HDR_OF[$key]}")
-    if ((WARMUP_SECONDS > 0)); then
-        wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP_SECONDS}s" ${h[@]+"${h[@]}"} "${URL_OF[$key]}" >/dev/null 2>&1 || true
-    fi
-    log "measuring $what ($CONNS connections, ${BENCH_SECONDS}s)"
-    t0=$(cpu_ticks "$pid")
+    warm "$CONNS" "${URL_OF[$key]}" ${h[@]+"${h[@]}"}
     ctx_switches "$pid" >"$TMP/csw0"
-    wrk -t"$THREADS" -c"$CONNS" -d"${BENCH_SECONDS}s" --latency ${h[@]+"${h[@]}"} "${URL_OF[$key]}" >"$RAW/$key.txt" 2>&1 ||
-        die "wrk failed, see $RAW/$key.txt"
-    CONN_OF[$key]=$CONNS
-    WHAT_OF[$key]=$what
+    run_wrk "$key" "$what" "$CONNS" "$BENCH_SECONDS" "$pid" ${h[@]+"${h[@]}"} "${URL_OF[$key]}"
     PID_OF[$key]=$pid
-    parse_wrk "$key" "$RAW/$key.txt"
-    # The server's CPU time per request: steadier than req/s when the machine is shared.
-    CPU_US[$key]=$(awk -v t="$(($(cpu_ticks "$pid") - t0))" -v hz="$CLK_TCK" -v n="${REQS[$key]}" \
-        'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "n/a" }')
     # Context switches per request: threads handing work to each other (e.g. sqlx's SQLite
     # worker threads and tokio's) show here. Linux counts them per thread, so a thread that ends
     # during the run is missing (sqlx closes a connection whose query was abandoned when wrk
     # hangs up at the end): a lower bound.
     ctx_switches "$pid" >"$TMP/csw1"
-    CSW[$key]=$(awk -v c="$(ctx_delta "$TMP/csw0" "$TMP/csw1")" -v n="${REQS[$key]}" 'BEGIN { if (n > 0) printf "%.2f", c / n; else print "n/a" }')
+    CSW[$key]=$(awk -v c="$(sum_delta "$TMP/csw0" "$TMP/csw1")" -v n="${REQS[$key]}" 'BEGIN { if (n > 0) printf "%.2f", c / n; else print "n/a" }')
 }
-pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "n/a" && b != "n/a" && b > 0) printf "%.1f", 100 * a / b; else print "n/a" }'; }
 sub_us() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "n/a" && b != "n/a") printf "%.1f", a - b; else print "n/a" }'; }
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_BEFORE=$(load_avg)
 
 # --- 1-5: the measurements ---------------------------------------------------------------
-run_wrk bare "GET /bare — bare axum handler (baseline)" "$BASE_PID"
-run_wrk healthz "GET /healthz — gonggu middleware only (diagnostic)" "$GG_PID"
-run_wrk api_category "GET /api/v1/deals?category=$CATEGORY&limit=20 — 20 items, category filter" "$GG_PID"
-run_wrk api_search "GET /api/v1/deals?q=$SEARCH_WORD&limit=20 — substring search" "$GG_PID"
-run_wrk home "GET / — home page, anonymous (open deals, newest first, 20 cards)" "$GG_PID"
+measure bare "GET /bare — bare axum handler (baseline)" "$BASE_PID"
+measure healthz "GET /healthz — gonggu middleware only (diagnostic)" "$GG_PID"
+measure api_category "GET /api/v1/deals?category=$CATEGORY&limit=20 — 20 items, category filter" "$GG_PID"
+measure api_search "GET /api/v1/deals?q=$SEARCH_WORD&limit=20 — substring search" "$GG_PID"
+measure home "GET / — home page, anonymous (open deals, newest first, 20 cards)" "$GG_PID"
 
 # --- diagnostics -----------------------------------------------------------------------
 if [[ $DIAGNOSE = 1 ]]; then
-    run_wrk api_open "GET /api/v1/deals?status=open&limit=20 — the home page's list as JSON (diagnostic)" "$GG_PID"
-    run_wrk api_all "GET /api/v1/deals?limit=20 — no filter (diagnostic)" "$GG_PID"
-    run_wrk home_gzip "GET / with Accept-Encoding: gzip — what a browser gets (diagnostic)" "$GG_PID"
+    measure api_open "GET /api/v1/deals?status=open&limit=20 — the home page's list as JSON (diagnostic)" "$GG_PID"
+    measure api_all "GET /api/v1/deals?limit=20 — no filter (diagnostic)" "$GG_PID"
+    measure home_gzip "GET / with Accept-Encoding: gzip — what a browser gets (diagnostic)" "$GG_PID"
 fi
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_AFTER=$(load_avg)
 kill -0 "$GG_PID" 2>/dev/null || die "gonggu died during the benchmark (see $GONGGU_LOG)"
 
 # A CPU profile of gonggu during a short extra home-page run (perf slows the server a little,
@@ -425,9 +283,8 @@ if [[ $DIAGNOSE = 1 ]]; then
         log "query plans and SQLite-only timings on a copy of deals.db (bench/deals_plan.py)"
         if python3 "$ROOT/bench/deals_plan.py" "$TMP/data/deals.db" "$TMP/plan" 0.5 >"$RAW/plans.md" 2>"$RAW/plans.err"; then
             PLAN_MD=$(grep -v '^RESULT ' "$RAW/plans.md")
-            sql_us() { awk -v k="$1_us" '/^RESULT / { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$RAW/plans.md"; }
-            SQL_HOME_US=$(sql_us home)
-            SQL_ALL_US=$(sql_us all)
+            SQL_HOME_US=$(result_field "$RAW/plans.md" home_us)
+            SQL_ALL_US=$(result_field "$RAW/plans.md" all_us)
             SQL_HOME_US=${SQL_HOME_US:-n/a}
             SQL_ALL_US=${SQL_ALL_US:-n/a}
         else
@@ -460,13 +317,13 @@ if [[ $DIAGNOSE = 1 ]]; then
     if ((ANALYZED)); then
         URL_OF[home_analyzed]=$GG_URL/
         probe home_analyzed
-        run_wrk home_analyzed "GET / after \`ANALYZE\` on this run's database (diagnostic: the query plan fixed, nothing else)" "$GG_PID"
+        measure home_analyzed "GET / after \`ANALYZE\` on this run's database (diagnostic: the query plan fixed, nothing else)" "$GG_PID"
         DIAG_KEYS+=(home_analyzed)
         if ((PROFILE_OK)) && profile_home home-analyzed; then PROFILE2_OK=1; fi
     else
         log "could not run ANALYZE on the benchmark's database (see $RAW/analyze.err); no row for it"
     fi
-    LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+    LOAD_AFTER=$(load_avg)
     kill -0 "$GG_PID" 2>/dev/null || die "gonggu died during the benchmark (see $GONGGU_LOG)"
 fi
 
@@ -474,7 +331,7 @@ fi
 HOME_PCT=$(pct "${RPS[home]}" "${RPS[bare]}")
 RPS_OK=0
 P99_OK=0
-awk -v r="${RPS[home]}" -v g="$GOAL_RPS" 'BEGIN { exit !(r + 0 >= g) }' && RPS_OK=1
+ge "${RPS[home]}" "$GOAL_RPS" && RPS_OK=1
 awk -v p="${P99[home]}" -v g="$GOAL_P99_MS" 'BEGIN { exit !(p != "n/a" && p + 0 <= g) }' && P99_OK=1
 MEETS=$((RPS_OK && P99_OK))
 mark() { if (($1)); then echo "✅"; else echo "❌"; fi; }
@@ -483,11 +340,7 @@ if ((MEETS)); then
 else
     VERDICT="❌ misses the goal (≥ ${GOAL_RPS} req/s and p99 ≤ ${GOAL_P99_MS} ms)"
 fi
-CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-MEMORY=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]]; then COMMIT="$COMMIT (work tree has uncommitted changes)"; fi
-SERVER_WARNINGS=$(grep -ciE '"level":"(WARN|ERROR)"|panicked' "$GONGGU_LOG" || true)
+SERVER_WARNINGS=$(warning_lines "$GONGGU_LOG")
 DB_BYTES=$(($(stat -c %s "$TMP/data/deals.db" 2>/dev/null || echo 0) + $(stat -c %s "$TMP/data/deals.db-wal" 2>/dev/null || echo 0)))
 
 row() { # key
@@ -501,16 +354,11 @@ row() { # key
 {
     echo "# 공구마켓 deals benchmark — $(date '+%Y-%m-%d %H:%M:%S %Z')"
     echo
-    echo "| machine | |"
-    echo "| --- | --- |"
-    echo "| cores (nproc) | $(nproc) |"
-    echo "| CPU | ${CPU_MODEL:-unknown} |"
-    echo "| memory | $MEMORY |"
-    echo "| kernel | $(uname -r) |"
+    machine_rows memory
     echo "| date | $(date -u '+%Y-%m-%dT%H:%M:%SZ') |"
-    echo "| git commit | $COMMIT |"
+    echo "| git commit | $(git_commit) |"
     echo "| load average (1/5/15 min) before the measurements / at their end (includes the benchmark's own load) | $LOAD_BEFORE / $LOAD_AFTER |"
-    echo "| tools | $(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }'), $(rustc --version 2>/dev/null || echo rustc unknown) |"
+    echo "| tools | $(tool_versions) |"
     echo "| settings | ${BENCH_SECONDS}s per measurement after ${WARMUP_SECONDS}s warm-up of the same URL; $CONNS connections, wrk $THREADS threads; SQLite in a fresh temp dir (WAL, synchronous=NORMAL, pool of 8) |"
     echo "| data | $DEALS deals posted through \`POST /api/v1/deals\` by $HOSTS hosts ($SEED_RATE deals/s, $SEED_CONNS connections), $SEED_CANCELLED of them then cancelled by their host: $OPEN_DEALS open; deals.db + WAL $((DB_BYTES / 1024)) KiB |"
     echo

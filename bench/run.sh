@@ -14,8 +14,10 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_SECONDS=${BENCH_SECONDS:-10}
-WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-2}
+BENCH_NAME=bench
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+read_common_knobs
 THREADS=2
 CONNS=64
 LOGIN_CONNS=100
@@ -25,111 +27,15 @@ LOGIN_ID=bench_user
 EMAIL=bench@example.com
 PASSWORD=coffee-and-tissues-42
 
-[[ $BENCH_SECONDS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_SECONDS must be a positive integer, got '$BENCH_SECONDS'" >&2; exit 2; }
-[[ $WARMUP_SECONDS =~ ^[0-9]+$ ]] || { echo "BENCH_WARMUP_SECONDS must be an integer, got '$WARMUP_SECONDS'" >&2; exit 2; }
-
-OUT=$ROOT/bench/out
-STAMP=$(date +%Y-%m-%d-%H%M%S)
-RAW=$OUT/raw-$STAMP
+make_out_dirs raw
 SUMMARY=$OUT/accounts-$STAMP.md
 GONGGU_LOG=$OUT/gonggu-$STAMP.log
 BASELINE_LOG=$OUT/baseline-$STAMP.log
-mkdir -p "$OUT" "$RAW"
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-
-# --- cleanup: everything started here is stopped on any exit ------------------------------
-PIDS=()
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/gonggu-bench.XXXXXX")
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    local pid
-    for pid in ${PIDS[@]+"${PIDS[@]}"}; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in ${PIDS[@]+"${PIDS[@]}"}; do
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# --- tools -----------------------------------------------------------------------------
-apt_install() {
-    local sudo=""
-    if [[ $(id -u) -ne 0 ]]; then sudo=sudo; fi
-    log "installing $* with apt-get"
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
-}
-missing=()
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
-command -v wrk >/dev/null 2>&1 || die "wrk is still missing after apt-get"
-
-# --- build -----------------------------------------------------------------------------
-log "building gonggu and bench-baseline (release; this can take several minutes)"
-(cd "$ROOT" && cargo build --release -p gonggu -p gonggu-bench-baseline) >&2
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
-[[ $BIN = /* ]] || BIN=$ROOT/$BIN
-[[ -x $BIN/gonggu && -x $BIN/bench-baseline ]] || die "release binaries not found in $BIN"
-
-# --- servers ---------------------------------------------------------------------------
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 12000))  # below the kernel's ephemeral range (32768+)
-        if ! port_in_use "$p"; then echo "$p"; return 0; fi
-    done
-    die "no free port found"
-}
-wait_up() { # name pid url
-    for _ in $(seq 300); do
-        kill -0 "$2" 2>/dev/null || die "$1 exited during start-up (see its log)"
-        if curl -fsS -o /dev/null --max-time 1 "$3" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    die "$1 did not answer $3 within 30 s"
-}
-
-BASE_PORT=$(free_port)
-"$BIN/bench-baseline" "127.0.0.1:$BASE_PORT" >"$BASELINE_LOG" 2>&1 &
-BASE_PID=$!
-PIDS+=("$BASE_PID")
-
-GG_PORT=$(free_port)
-while [[ $GG_PORT = "$BASE_PORT" ]]; do GG_PORT=$(free_port); done
-mkdir -p "$TMP/data"
-# Started from the temp dir so that no ./gonggu.toml of the work tree is picked up.
-(
-    cd "$TMP"
-    exec env GONGGU_DATA_DIR="$TMP/data" \
-        GONGGU_HTTP__ADDR="127.0.0.1:$GG_PORT" \
-        GONGGU_PUBLIC_URL="http://127.0.0.1:$GG_PORT" \
-        GONGGU_HTTP__TRUST_PROXY=true \
-        GONGGU_LOG__FILTER=warn \
-        "$BIN/gonggu" serve
-) >"$GONGGU_LOG" 2>&1 &
-GG_PID=$!
-PIDS+=("$GG_PID")
-
-BASE_URL=http://127.0.0.1:$BASE_PORT
-GG_URL=http://127.0.0.1:$GG_PORT
-wait_up bench-baseline "$BASE_PID" "$BASE_URL/bare"
-wait_up gonggu "$GG_PID" "$GG_URL/healthz"
-log "baseline on $BASE_URL (pid $BASE_PID), gonggu on $GG_URL (pid $GG_PID)"
+start_cleanup
+install_tools
+build_release "gonggu and bench-baseline" gonggu bench-baseline
+start_servers
 
 # --- account and token -----------------------------------------------------------------
 # Each call carries its own X-Forwarded-For so the per-address limits never bite.
@@ -158,55 +64,7 @@ ME_BYTES=$(wc -c <"$TMP/me.json")
 BARE_BYTES=$(curl -sS "$BASE_URL/bare" | wc -c)
 log "registered $LOGIN_ID; /api/v1/me body $ME_BYTES bytes, /bare body $BARE_BYTES bytes"
 
-# --- wrk helpers -----------------------------------------------------------------------
-declare -A RPS P50 P99 NON2XX SOCKERR REQS CONN_OF WHAT_OF STATUSES CPU_US
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime of a process, all threads
-to_ms() { # "612.5us" / "1.20ms" / "2.01s" / "1.5m" -> milliseconds
-    awk -v v="$1" 'BEGIN {
-        n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u)
-        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : (u == "h") ? 3600000 : -1
-        if (v == "" || f < 0) print "n/a"; else printf "%.2f\n", n * f
-    }'
-}
-parse_wrk() { # key file
-    local f=$2
-    RPS[$1]=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$f")
-    P50[$1]=$(to_ms "$(awk '/Latency Distribution/ { d = 1; next } d && $1 == "50%" { print $2; exit }' "$f")")
-    P99[$1]=$(to_ms "$(awk '/Latency Distribution/ { d = 1; next } d && $1 == "99%" { print $2; exit }' "$f")")
-    NON2XX[$1]=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$f")
-    NON2XX[$1]=${NON2XX[$1]:-0}
-    SOCKERR[$1]=$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$f")
-    SOCKERR[$1]=${SOCKERR[$1]:-0}
-    REQS[$1]=$(awk '/ requests in / { print $1 }' "$f")
-    STATUSES[$1]=$(awk '/^status [0-9]+: / { printf "%s%s %s", sep, $2, $3; sep = ", " }' "$f" | sed 's/: / × /g; s/:$//')
-    [[ -n ${RPS[$1]} ]] || die "could not parse wrk output $f"
-}
-run_wrk() { # key description conns seconds server-pid|- wrk-args... (output kept in $RAW/<key>.txt)
-    local key=$1 what=$2 conns=$3 secs=$4 pid=$5 t0=""
-    shift 5
-    log "measuring $what ($conns connections, ${secs}s)"
-    [[ $pid = - ]] || t0=$(cpu_ticks "$pid")
-    wrk -t"$THREADS" -c"$conns" -d"${secs}s" --latency "$@" >"$RAW/$key.txt" 2>&1 || die "wrk failed, see $RAW/$key.txt"
-    CONN_OF[$key]=$conns
-    WHAT_OF[$key]=$what
-    parse_wrk "$key" "$RAW/$key.txt"
-    # The server's CPU time per request: steadier than req/s when the machine is shared.
-    CPU_US[$key]="—"
-    if [[ $pid != - ]]; then
-        CPU_US[$key]=$(awk -v t="$(($(cpu_ticks "$pid") - t0))" -v hz="$CLK_TCK" -v n="${REQS[$key]}" \
-            'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "n/a" }')
-    fi
-}
-warm() { # conns url wrk-args...
-    local conns=$1 url=$2
-    shift 2
-    ((WARMUP_SECONDS > 0)) || return 0
-    wrk -t"$THREADS" -c"$conns" -d"${WARMUP_SECONDS}s" "$@" "$url" >/dev/null 2>&1 || true
-}
-pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", 100 * a / b; else print "n/a" }'; }
-
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_BEFORE=$(load_avg)
 
 # --- 1-3: throughput against the baseline ----------------------------------------------
 AUTH=(-H "Authorization: Bearer $TOKEN")
@@ -248,7 +106,7 @@ WHAT_OF[login_flood]="POST /api/v1/auth/login — the flood during the row above
 parse_wrk login_flood "$RAW/login_flood.txt"
 CPU_US[login_flood]="—"
 
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_AFTER=$(load_avg)
 kill -0 "$GG_PID" 2>/dev/null || die "gonggu died during the benchmark (see $GONGGU_LOG)"
 
 # --- summary ---------------------------------------------------------------------------
@@ -256,18 +114,15 @@ RATIO=$(pct "${RPS[me]}" "${RPS[bare]}")
 HEALTHZ_RATIO=$(pct "${RPS[healthz]}" "${RPS[bare]}")
 ME_VS_HEALTHZ=$(pct "${RPS[me]}" "${RPS[healthz]}")
 FLOOD_KEEP=$(pct "${RPS[me_flood]}" "${RPS[me_alone]}")
-if awk -v r="$RATIO" -v g="$GOAL_PCT" 'BEGIN { exit !(r + 0 >= g) }'; then
+if ge "$RATIO" "$GOAL_PCT"; then
     VERDICT="✅ meets the goal (≥ ${GOAL_PCT} %)"
     MEETS=1
 else
     VERDICT="❌ below the goal (≥ ${GOAL_PCT} %)"
     MEETS=0
 fi
-CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]]; then COMMIT="$COMMIT (work tree has uncommitted changes)"; fi
 HASH_WORKERS=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))
-SERVER_WARNINGS=$(grep -ciE '"level":"(WARN|ERROR)"|panicked' "$GONGGU_LOG" || true)
+SERVER_WARNINGS=$(warning_lines "$GONGGU_LOG")
 
 row() { # key
     local k=$1 extra=""
@@ -280,15 +135,11 @@ row() { # key
 {
     echo "# 공구마켓 accounts benchmark — $(date '+%Y-%m-%d %H:%M:%S %Z')"
     echo
-    echo "| machine | |"
-    echo "| --- | --- |"
-    echo "| cores (nproc) | $(nproc) |"
-    echo "| CPU | ${CPU_MODEL:-unknown} |"
-    echo "| kernel | $(uname -r) |"
+    machine_rows
     echo "| date | $(date -u '+%Y-%m-%dT%H:%M:%SZ') |"
-    echo "| git commit | $COMMIT |"
+    echo "| git commit | $(git_commit) |"
     echo "| load average (1/5/15 min) before the run / at its end (includes the benchmark's own load) | $LOAD_BEFORE / $LOAD_AFTER |"
-    echo "| tools | $(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }'), $(rustc --version 2>/dev/null || echo rustc unknown) |"
+    echo "| tools | $(tool_versions) |"
     echo "| settings | ${BENCH_SECONDS}s per measurement after ${WARMUP_SECONDS}s warm-up, wrk ${THREADS} threads; SQLite in a fresh temp dir; Argon2id hash workers: $HASH_WORKERS |"
     echo "| bodies | /api/v1/me $ME_BYTES bytes, /bare $BARE_BYTES bytes |"
     echo

@@ -23,8 +23,10 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH_SECONDS=${BENCH_SECONDS:-10}
-WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-2}
+BENCH_NAME=wallet-bench
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+read_common_knobs
 BANK_TRANSFERS=${GONGGU_BANK_TRANSFERS:-20000}
 ENGINES=${BENCH_ENGINES:-sqlite postgres}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
@@ -37,109 +39,45 @@ CHARGE=100000
 PASSWORD=coffee-and-tissues-42
 declare -A GOAL=([sqlite]=2000 [postgres]=1500)
 
-[[ $BENCH_SECONDS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_SECONDS must be a positive integer, got '$BENCH_SECONDS'" >&2; exit 2; }
-[[ $WARMUP_SECONDS =~ ^[0-9]+$ ]] || { echo "BENCH_WARMUP_SECONDS must be an integer, got '$WARMUP_SECONDS'" >&2; exit 2; }
 [[ $BANK_TRANSFERS =~ ^[0-9]+$ ]] || { echo "GONGGU_BANK_TRANSFERS must be an integer, got '$BANK_TRANSFERS'" >&2; exit 2; }
 for e in $ENGINES; do
     [[ $e = sqlite || $e = postgres ]] || { echo "BENCH_ENGINES: unknown engine '$e' (sqlite, postgres)" >&2; exit 2; }
 done
 [[ $PG_URL =~ ^postgres(ql)?://[^/]+$ ]] || { echo "BENCH_PG_URL must be postgres://user@host:port without a database, got '$PG_URL'" >&2; exit 2; }
 
-OUT=$ROOT/bench/out
-STAMP=$(date +%Y-%m-%d-%H%M%S)
-RAW=$OUT/raw-wallet-$STAMP
+make_out_dirs raw-wallet
 SUMMARY=$OUT/wallet-$STAMP.md
-mkdir -p "$OUT" "$RAW"
 
-log() { printf '[wallet-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-
-# --- cleanup: everything started or created here goes away on any exit ----------------------
-PIDS=()
+# The benchmark's own PostgreSQL databases go with the rest on any exit.
 PG_DBS=()
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/gonggu-wallet-bench.XXXXXX")
-stop_pid() {
-    local pid=$1
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-forget_pid() { # a pid stopped already: no longer cleanup's business
-    local p kept=()
-    for p in ${PIDS[@]+"${PIDS[@]}"}; do [[ $p = "$1" ]] || kept+=("$p"); done
-    PIDS=(${kept[@]+"${kept[@]}"})
-}
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    local pid db
-    for pid in ${PIDS[@]+"${PIDS[@]}"}; do
-        stop_pid "$pid"
-    done
+drop_pg_dbs() {
+    local db
     for db in ${PG_DBS[@]+"${PG_DBS[@]}"}; do
         psql -d "$PG_URL/postgres" -Atqc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 ||
             log "could not drop database $db; drop it by hand"
     done
-    rm -rf "$TMP"
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# 10 s rather than 5 for each process to stop: gonggu is stopped mid-run here, before
+# `gonggu wallet verify` reads its database.
+STOP_GRACE=100
+start_cleanup drop_pg_dbs
 
 # --- tools -----------------------------------------------------------------------------
-apt_install() {
-    local sudo=""
-    if [[ $(id -u) -ne 0 ]]; then sudo=sudo; fi
-    log "installing $* with apt-get"
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
-}
-missing=()
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-if [[ $ENGINES = *postgres* ]] && ! command -v psql >/dev/null 2>&1; then missing+=(postgresql-client); fi
-if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
-command -v wrk >/dev/null 2>&1 || die "wrk is still missing after apt-get"
+extra_packages=()
+if [[ $ENGINES = *postgres* ]] && ! command -v psql >/dev/null 2>&1; then extra_packages+=(postgresql-client); fi
+install_tools ${extra_packages[@]+"${extra_packages[@]}"}
 if [[ $ENGINES = *postgres* ]]; then
     psql -d "$PG_URL/postgres" -Atqc 'SELECT 1' >/dev/null 2>&1 ||
         die "PostgreSQL is not reachable at $PG_URL/postgres (start it, set BENCH_PG_URL, or BENCH_ENGINES=sqlite)"
 fi
 
 # --- build -----------------------------------------------------------------------------
-log "building gonggu, ledger-ceiling and the bank test (release; this can take several minutes)"
-(cd "$ROOT" && cargo build --release -p gonggu -p gonggu-bench-baseline) >&2
+build_release "gonggu, ledger-ceiling and the bank test" gonggu ledger-ceiling
 if ((BANK_TRANSFERS > 0)); then
     (cd "$ROOT" && cargo test --release -p gonggu --test bank --no-run) >&2
 fi
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
-[[ $BIN = /* ]] || BIN=$ROOT/$BIN
-[[ -x $BIN/gonggu && -x $BIN/ledger-ceiling ]] || die "release binaries not found in $BIN"
 
 # --- measuring helpers -----------------------------------------------------------------
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local p
-    for _ in $(seq 100); do
-        p=$((20000 + RANDOM % 12000))  # below the kernel's ephemeral range (32768+)
-        if ! port_in_use "$p"; then echo "$p"; return 0; fi
-    done
-    die "no free port found"
-}
-wait_up() { # name pid url
-    for _ in $(seq 300); do
-        kill -0 "$2" 2>/dev/null || die "$1 exited during start-up (see its log)"
-        if curl -fsS -o /dev/null --max-time 1 "$3" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    die "$1 did not answer $3 within 30 s"
-}
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime of a process, all threads
 comm_ticks() { # name -> "pid ticks" for every process called that (e.g. all postgres backends)
     local f c pid
     for f in /proc/[0-9]*/comm; do
@@ -149,9 +87,6 @@ comm_ticks() { # name -> "pid ticks" for every process called that (e.g. all pos
         pid=${pid%/comm}
         awk -v p="$pid" '{ print p, $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || true
     done
-}
-ticks_between() { # before-file after-file -> ticks used by the processes alive at the end
-    awk 'NR == FNR { b[$1] = $2; next } { t += $2 - ($1 in b ? b[$1] : 0) } END { print t + 0 }' "$1" "$2"
 }
 # The block device under the temp dir, for its flush counter (fsyncs that reach the disk).
 BLOCK_DEV=""
@@ -167,16 +102,7 @@ flushes() { if [[ -n $BLOCK_DEV ]]; then awk '{ print $16 }' "/sys/block/$BLOCK_
 pg_wal() { # db -> "wal-bytes wal-syncs" (cluster-wide; pg_stat_wal lags up to 1 s)
     psql -d "$PG_URL/$1" -Atqc "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint || ' ' || wal_sync FROM pg_stat_wal" 2>/dev/null || echo ""
 }
-to_ms() { # "612.5us" / "1.20ms" / "2.01s" / "1.5m" -> milliseconds
-    awk -v v="$1" 'BEGIN {
-        n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u)
-        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : (u == "h") ? 3600000 : -1
-        if (v == "" || f < 0) print "n/a"; else printf "%.2f\n", n * f
-    }'
-}
 div() { awk -v a="$1" -v b="$2" -v f="${3:-%.1f}" 'BEGIN { if (a != "" && b > 0) printf f, a / b; else print "n/a" }'; }
-pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "n/a" && b != "n/a" && b > 0) printf "%.1f", 100 * a / b; else print "n/a" }'; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "n/a" && a + 0 >= b + 0) }'; }
 outbox_backlog() { # engine data-dir db -> outbox rows not yet published (empty when it cannot tell)
     if [[ $1 = sqlite ]]; then
         command -v python3 >/dev/null 2>&1 || return 0
@@ -195,9 +121,6 @@ wait_drained() { # engine data-dir db -> seconds until the outbox relay has publ
         sleep 0.2
     done
     echo $((SECONDS - t0))
-}
-result_field() { # file key -> value from ledger-ceiling's RESULT line
-    awk -v k="$2" '/^RESULT / { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$1"
 }
 
 declare -A HTTP_RPS HTTP_TPS P50 P99 MADE REFUSED OTHER STATUSES SOCKERR GG_CPU PG_CPU FLUSH WALB WALS
@@ -239,42 +162,24 @@ run_engine() { # sqlite|postgres
 
     port=$(free_port)
     url=http://127.0.0.1:$port
-    # Started from the temp dir so that no ./gonggu.toml of the work tree is picked up.
-    (
-        cd "$dir"
-        exec env GONGGU_DATA_DIR="$dir/data" \
-            GONGGU_HTTP__ADDR="127.0.0.1:$port" \
-            GONGGU_PUBLIC_URL="$url" \
-            GONGGU_HTTP__TRUST_PROXY=true \
-            GONGGU_LOG__FILTER=warn \
-            ${env_db[@]+"${env_db[@]}"} \
-            "$BIN/gonggu" serve
-    ) >"$log_file" 2>&1 &
+    start_gonggu "$dir" "$port" "$log_file" ${env_db[@]+"${env_db[@]}"}
     gg_pid=$!
-    PIDS+=("$gg_pid")
     wait_up gonggu "$gg_pid" "$url/healthz"
     log "$engine: gonggu on $url (pid $gg_pid); creating $USERS users"
 
     # Users: register, log in and charge each one, every user from its own X-Forwarded-For
     # address (sign-up is limited to 10/hour and login to 30/min per address).
-    local users_file=$dir/users.txt i login ip s token
+    local users_file=$dir/users.txt i login ip s
     : >"$users_file"
     for ((i = 0; i < USERS; i++)); do
         login=$(printf 'wb_%02d' "$i")
         ip="10.$idx.$((i / 200)).$((i % 200 + 1))"
+        sign_up "$url" "$login" "$ip" "$dir/r.json" "$engine: "
         s=$(curl -sS -o "$dir/r.json" -w '%{http_code}' --max-time 30 -H 'Content-Type: application/json' -H "X-Forwarded-For: $ip" \
-            -d "{\"login_id\":\"$login\",\"email\":\"$login@example.com\",\"password\":\"$PASSWORD\"}" "$url/api/v1/auth/register")
-        [[ $s = 201 ]] || die "$engine: register $login answered $s: $(cat "$dir/r.json")"
-        s=$(curl -sS -o "$dir/r.json" -w '%{http_code}' --max-time 30 -H 'Content-Type: application/json' -H "X-Forwarded-For: $ip" \
-            -d "{\"login_id\":\"$login\",\"password\":\"$PASSWORD\"}" "$url/api/v1/auth/login")
-        [[ $s = 200 ]] || die "$engine: login $login answered $s: $(cat "$dir/r.json")"
-        token=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' "$dir/r.json")
-        [[ -n $token ]] || die "$engine: no access_token in the login answer for $login"
-        s=$(curl -sS -o "$dir/r.json" -w '%{http_code}' --max-time 30 -H 'Content-Type: application/json' -H "X-Forwarded-For: $ip" \
-            -H "Authorization: Bearer $token" -H "Idempotency-Key: bench-charge-$STAMP-$i" \
+            -H "Authorization: Bearer $ACCESS_TOKEN" -H "Idempotency-Key: bench-charge-$STAMP-$i" \
             -d "{\"amount\":$CHARGE}" "$url/api/v1/wallet/charge")
         [[ $s = 201 ]] || die "$engine: charge for $login answered $s: $(cat "$dir/r.json")"
-        echo "$login $token" >>"$users_file"
+        echo "$login $ACCESS_TOKEN" >>"$users_file"
     done
     # One transfer by hand, so a broken setup fails here with a readable answer.
     s=$(curl -sS -o "$dir/r.json" -w '%{http_code}' --max-time 30 -H 'Content-Type: application/json' \
@@ -313,20 +218,19 @@ run_engine() { # sqlite|postgres
     fi
 
     local secs reqs
-    HTTP_RPS[$engine]=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$f")
+    HTTP_RPS[$engine]=$(wrk_rps "$f")
     [[ -n ${HTTP_RPS[$engine]} ]] || die "could not parse wrk output $f"
-    reqs=$(awk '/ requests in / { print $1 }' "$f")
+    reqs=$(wrk_requests "$f")
     secs=$(awk '/ requests in / { v = $4; sub(/,$/, "", v); print v }' "$f")
     secs=$(awk -v ms="$(to_ms "$secs")" 'BEGIN { printf "%.3f", ms / 1000 }')
-    P50[$engine]=$(to_ms "$(awk '/Latency Distribution/ { d = 1; next } d && $1 == "50%" { print $2; exit }' "$f")")
-    P99[$engine]=$(to_ms "$(awk '/Latency Distribution/ { d = 1; next } d && $1 == "99%" { print $2; exit }' "$f")")
+    P50[$engine]=$(wrk_latency_ms "$f" 50)
+    P99[$engine]=$(wrk_latency_ms "$f" 99)
     MADE[$engine]=$(awk '/^transfers: / { print $2 }' "$f")
     REFUSED[$engine]=$(awk '/^transfers: / { print $5 }' "$f")
     OTHER[$engine]=$(awk '/^transfers: / { print $8 }' "$f")
     # Every status but 201, e.g. "409 × 3, 500 × 1".
     STATUSES[$engine]=$(awk '/^status [0-9]+: / && $2 != "201:" { c = $2; sub(/:$/, "", c); printf "%s%s × %s", sep, c, $3; sep = ", " }' "$f")
-    SOCKERR[$engine]=$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$f")
-    SOCKERR[$engine]=${SOCKERR[$engine]:-0}
+    SOCKERR[$engine]=$(wrk_socket_errors "$f")
     HTTP_TPS[$engine]=$(div "${MADE[$engine]:-0}" "$secs" "%.0f")
     # Transfers per second of warm-up + window + drain: the rate at which transfers *and* their
     # events got done (the warm-up counts because its events are part of the backlog too).
@@ -343,7 +247,7 @@ run_engine() { # sqlite|postgres
     GG_CPU[$engine]=$(div "$(((t1 - t0) * 1000000 / CLK_TCK))" "$reqs")
     PG_CPU[$engine]="—"
     if [[ $engine = postgres ]]; then
-        PG_CPU[$engine]=$(div "$(($(ticks_between "$dir/pg0" "$dir/pg1") * 1000000 / CLK_TCK))" "$reqs")
+        PG_CPU[$engine]=$(div "$(($(sum_delta "$dir/pg0" "$dir/pg1") * 1000000 / CLK_TCK))" "$reqs")
     fi
     FLUSH[$engine]=$( [[ -n $fl0 ]] && div "$((fl1 - fl0))" "$reqs" "%.2f" || echo n/a)
     WALB[$engine]="—"
@@ -371,13 +275,13 @@ run_engine() { # sqlite|postgres
         kill -TERM "$st_pid" 2>/dev/null || true # (a background job ignores SIGINT)
         wait "$st_pid" 2>/dev/null || true
         forget_pid "$st_pid"
-        st_reqs=$(awk '/ requests in / { print $1 }' "$RAW/http-sqlite-strace.txt")
+        st_reqs=$(wrk_requests "$RAW/http-sqlite-strace.txt")
         st_calls=$(awk '$NF == "fsync" || $NF == "fdatasync" { n += $4 } END { print n + 0 }' "$RAW/strace-sqlite.txt" 2>/dev/null || echo 0)
         if [[ -n $st_reqs && $st_calls -gt 0 ]]; then FSYNCS[$engine]=$(div "$st_calls" "$st_reqs" "%.2f"); fi
     fi
-    stop_pid "$gg_pid"
+    stop_pids "$gg_pid"
     forget_pid "$gg_pid"
-    WARNINGS[$engine]=$(grep -ciE '"level":"(WARN|ERROR)"|panicked' "$log_file" || true)
+    WARNINGS[$engine]=$(warning_lines "$log_file")
 
     # The ceiling, same engine, same clients, same durations.
     local c_args=(--engine "$engine" --clients "$CONNS" --seconds "$BENCH_SECONDS" --warmup-seconds "$WARMUP_SECONDS")
@@ -431,7 +335,7 @@ run_engine() { # sqlite|postgres
     fi
 }
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_BEFORE=$(load_avg)
 FSYNC_US=n/a
 # How long one durable 4 KiB write takes where the SQLite files live (what a commit waits for).
 if dd if=/dev/zero of="$TMP/fsync-probe" bs=4k count=500 oflag=dsync 2>"$TMP/dd.txt" >/dev/null; then
@@ -462,12 +366,9 @@ if ((BANK_TRANSFERS > 0)); then
     for engine in $ENGINES; do run_bank "$engine"; done
 fi
 
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD_AFTER=$(load_avg)
 
 # --- summary ---------------------------------------------------------------------------
-CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]]; then COMMIT="$COMMIT (work tree has uncommitted changes)"; fi
 FS_TYPE=$(df --output=fstype "$TMP" 2>/dev/null | tail -n1)
 PG_INFO="not measured"
 if [[ $ENGINES = *postgres* ]]; then
@@ -475,7 +376,6 @@ if [[ $ENGINES = *postgres* ]]; then
         || ', fsync=' || current_setting('fsync') || ', wal_sync_method=' || current_setting('wal_sync_method')
         || ', shared_buffers=' || current_setting('shared_buffers')" 2>/dev/null || echo unknown)
 fi
-MEMORY=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 
 declare -A PCT VERDICT
 ALL_MET=1
@@ -493,18 +393,13 @@ name_of() { [[ $1 = sqlite ]] && echo "SQLite (WAL, synchronous=FULL)" || echo "
 {
     echo "# 공구마켓 wallet benchmark — $(date '+%Y-%m-%d %H:%M:%S %Z')"
     echo
-    echo "| machine | |"
-    echo "| --- | --- |"
-    echo "| cores (nproc) | $(nproc) |"
-    echo "| CPU | ${CPU_MODEL:-unknown} |"
-    echo "| memory | $MEMORY |"
-    echo "| kernel | $(uname -r) |"
+    machine_rows memory
     echo "| disk | SQLite files on ${FS_TYPE:-unknown} (${BLOCK_DEV:-device unknown}); one 4 KiB O_DSYNC write takes ${FSYNC_US} µs |"
     echo "| PostgreSQL | $PG_INFO |"
     echo "| date | $(date -u '+%Y-%m-%dT%H:%M:%SZ') |"
-    echo "| git commit | $COMMIT |"
+    echo "| git commit | $(git_commit) |"
     echo "| load average (1/5/15 min) before the run / at its end (includes the benchmark's own load) | $LOAD_BEFORE / $LOAD_AFTER |"
-    echo "| tools | $(wrk -v 2>&1 | head -n1 | awk '{ print $1, $2 }'), $(rustc --version 2>/dev/null || echo rustc unknown) |"
+    echo "| tools | $(tool_versions) |"
     echo "| settings | ${BENCH_SECONDS}s per measurement after ${WARMUP_SECONDS}s warm-up; $CONNS connections / clients; wrk $THREADS threads; $USERS users charged $CHARGE each; amounts 1..1000 |"
     echo
     echo "The client (wrk) runs on the same cores as the server and the database, so absolute figures"
