@@ -128,18 +128,18 @@ declare -A CEIL_TPS CEIL_P99 CEIL_CPU CEIL_SRV CEIL_FLUSH CEIL_WALB CEIL_WALS CE
 # Diagnostic runs of ledger-ceiling, "<engine> <arguments>|<what it is>", shown from the HTTP
 # run down to the raw ceiling. They mirror the wallet's current code: on SQLite its group commit.
 DIAG_RUNS=(
-    "sqlite --extras all,relay --group-commit 64"
-    "sqlite --extras all --group-commit 64"
+    "sqlite --extras lean,batchrelay --group-commit 64"
+    "sqlite --extras lean --group-commit 64"
     "sqlite --group-commit 64"
-    "postgres --extras all,relay"
-    "postgres --extras all"
+    "postgres --extras lean,batchrelay"
+    "postgres --extras lean"
 )
 declare -A DIAG_WHAT=(
-    ["sqlite --extras all,relay --group-commit 64"]="the wallet's SQL + group commit + outbox relay, no HTTP"
-    ["sqlite --extras all --group-commit 64"]="the wallet's SQL + group commit, no HTTP"
+    ["sqlite --extras lean,batchrelay --group-commit 64"]="the wallet's statement sequence + group commit + batch outbox relay, no HTTP"
+    ["sqlite --extras lean --group-commit 64"]="the wallet's statement sequence + group commit, no HTTP"
     ["sqlite --group-commit 64"]="the raw transfer + group commit"
-    ["postgres --extras all,relay"]="the wallet's SQL + outbox relay, no HTTP"
-    ["postgres --extras all"]="the wallet's SQL, no HTTP"
+    ["postgres --extras lean,batchrelay"]="the wallet's statement sequence + batch outbox relay, no HTTP"
+    ["postgres --extras lean"]="the wallet's statement sequence, no HTTP"
 )
 declare -A DIAG VERIFY VERIFY_OK WARNINGS BANK BANK_OK FSYNCS BACKLOG DRAIN SUSTAINED ALL_MADE
 FAILURES=()

@@ -148,10 +148,20 @@ impl Db {
                 let rows: Vec<OutboxRow> =
                     sqlx::query_as(&format!("{SELECT_UNPUBLISHED} FOR UPDATE SKIP LOCKED")).fetch_all(&mut *tx).await?;
                 let n = rows.len();
+                let mut sent = Vec::with_capacity(n);
                 for row in rows {
                     let (seq, env) = row_to_envelope(row);
                     bus.publish(&env).await?;
-                    sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2").bind(Utc::now()).bind(seq).execute(&mut *tx).await?;
+                    sent.push(seq);
+                }
+                // One statement for the batch; by seq list, not a range, because another relay
+                // may hold (SKIP LOCKED) rows in between.
+                if !sent.is_empty() {
+                    sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = ANY($2)")
+                        .bind(Utc::now())
+                        .bind(&sent)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
                 Ok(n)

@@ -19,12 +19,12 @@
 //! keys, pool of 8); PostgreSQL like the wallet's pool (16 connections, READ COMMITTED).
 //!
 //! For finding where the application's time goes, `--extras` adds back, one by one, the other
-//! statements the wallet runs per transfer (see `Extras`); `--extras all` is the wallet's
-//! statement sequence without HTTP, and `--extras all,relay` adds the outbox relay as
-//! `gonggu_kernel::events` runs it.
+//! statements the wallet ran per transfer before it was slimmed (see `Extras`; `--extras all` is
+//! that old sequence). `--extras lean` is the wallet's statement sequence today (one locking
+//! lookup, the key written once with its answer) and `batchrelay` the outbox relay as
+//! `gonggu_kernel::events` runs it (one UPDATE per batch).
 //! `--group-commit 64` hands the transfers to one writer task that commits up to 64 at a time,
-//! each in a savepoint, as the wallet does on SQLite; `--extras lean` and `batchrelay` are the
-//! statement sequence and relay proposed for the wallet, measured the same way.
+//! each in a savepoint, as the wallet does on SQLite.
 //!
 //! At the end it checks that the sum of all balances is unchanged and that the journal holds one
 //! row per committed transfer; it exits 1 otherwise. The last line of its output is a
