@@ -83,10 +83,10 @@ struct PageQuery {
     email: Option<String>,
 }
 
+/// A form's answer: rate limits and server errors keep their status; every other refusal is
+/// "fix the form" (422), whatever status the API would give.
 fn status_of(e: &ApiError) -> StatusCode {
-    if e.status.is_server_error() {
-        e.status
-    } else if e.status == StatusCode::TOO_MANY_REQUESTS {
+    if e.status.is_server_error() || e.status == StatusCode::TOO_MANY_REQUESTS {
         e.status
     } else {
         StatusCode::UNPROCESSABLE_ENTITY

@@ -65,8 +65,19 @@ fn serve(dir: &std::path::Path) -> (std::process::Child, String) {
         }
     });
     loop {
-        let line = rx.recv_timeout(Duration::from_secs(20)).expect("start-up log line");
-        let v: serde_json::Value = serde_json::from_str(&line).expect("logs are JSON lines");
+        let parsed = rx
+            .recv_timeout(Duration::from_secs(20))
+            .map_err(|e| format!("no start-up log line: {e}"))
+            .and_then(|line| serde_json::from_str::<serde_json::Value>(&line).map_err(|e| format!("logs are JSON lines: {e}: {line}")));
+        let v = match parsed {
+            Ok(v) => v,
+            Err(why) => {
+                // Do not leave the server running behind a failed test.
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{why}");
+            }
+        };
         if v["fields"]["message"] == "gonggu listening" {
             let addr = v["fields"]["addr"].as_str().unwrap().to_owned();
             std::thread::spawn(move || while rx.recv().is_ok() {});

@@ -22,12 +22,16 @@ pub fn encode_cursor(key: i64, seq: i64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{key}:{seq}"))
 }
 
-pub fn decode_cursor(s: &str) -> Result<(i64, i64), ()> {
+/// A cursor this server did not make (or one that was edited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadCursor;
+
+pub fn decode_cursor(s: &str) -> Result<(i64, i64), BadCursor> {
     use base64::Engine;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| ())?;
-    let text = String::from_utf8(raw).map_err(|_| ())?;
-    let (a, b) = text.split_once(':').ok_or(())?;
-    Ok((a.parse().map_err(|_| ())?, b.parse().map_err(|_| ())?))
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| BadCursor)?;
+    let text = String::from_utf8(raw).map_err(|_| BadCursor)?;
+    let (a, b) = text.split_once(':').ok_or(BadCursor)?;
+    Ok((a.parse().map_err(|_| BadCursor)?, b.parse().map_err(|_| BadCursor)?))
 }
 
 #[cfg(test)]
