@@ -26,6 +26,15 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub media: MediaSettings,
+    #[serde(default)]
+    pub ops: OpsSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct OpsSettings {
+    /// Unset: `/metrics` answers only callers on this machine (loopback). Set: it answers
+    /// whoever sends `Authorization: Bearer <token>` (a Prometheus scraper elsewhere).
+    pub metrics_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use axum::{
     extract::State,
-    http::{header, HeaderName, StatusCode},
+    http::{header, HeaderMap, HeaderName, StatusCode},
     middleware,
     response::{IntoResponse, Response},
     routing::{any, get},
@@ -21,7 +21,7 @@ use gonggu_kernel::{
     db::{Db, SqliteTuning},
     error::{api_not_found, finish_errors, method_not_allowed},
     events::{spawn_relay, tokio_util_shutdown, Bus, InMemoryBus, OutboxSignal},
-    http::{security_headers, TrustProxy, BODY_LIMIT, REQUEST_TIMEOUT},
+    http::{security_headers, ClientIp, TrustProxy, BODY_LIMIT, REQUEST_TIMEOUT},
     web::{self, CookieConfig, WebSession},
 };
 use gonggu_wallet::{api::WalletState, Wallet};
@@ -182,11 +182,12 @@ impl Application {
             .layer(middleware::from_fn_with_state(web_session.clone(), web::web_session));
 
         let databases = vec![accounts_db, wallet_db, deals_db];
+        let metrics_token = settings.ops.metrics_token.as_ref().map(|t| Arc::<str>::from(t.expose()));
         let ops = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics))
-            .with_state(Arc::new(databases.clone()));
+            .with_state(Arc::new(databases.clone()))
+            .route("/metrics", get(move |ip: ClientIp, headers: HeaderMap| metrics(metrics_token.clone(), ip, headers)));
 
         let hsts = settings.is_https();
         let router = Router::new()
@@ -370,7 +371,27 @@ async fn readyz(State(dbs): State<Arc<Vec<Db>>>) -> Response {
     "ready".into_response()
 }
 
-async fn metrics() -> Response {
+/// Route names, counts and latencies are internals: only this machine or the holder of
+/// `ops.metrics_token` may read them.
+async fn metrics(token: Option<Arc<str>>, ClientIp(ip): ClientIp, headers: HeaderMap) -> Response {
+    match token {
+        Some(token) => {
+            let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+            let matches = given.is_some_and(|g| bool::from(subtle::ConstantTimeEq::ct_eq(g.as_bytes(), token.as_bytes())));
+            if !matches {
+                return gonggu_kernel::ApiError::unauthorized("metrics_token_required", "메트릭을 보려면 ops.metrics_token이 필요합니다.")
+                    .into_response();
+            }
+        }
+        None if !ip.is_loopback() => {
+            return gonggu_kernel::ApiError::forbidden(
+                "metrics_local_only",
+                "메트릭은 서버 안에서만 볼 수 있습니다. 밖에서 수집하려면 ops.metrics_token을 설정하세요.",
+            )
+            .into_response();
+        }
+        None => {}
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], telemetry::metrics_handle().render()).into_response()
 }
 

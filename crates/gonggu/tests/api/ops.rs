@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{error_of, spawn_app};
+use crate::helpers::{error_of, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_ready_and_metrics() {
@@ -12,6 +12,32 @@ async fn health_ready_and_metrics() {
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     assert!(metrics.contains("route=\"/api/v1/auth/login-id-available\""), "route label: {metrics}");
+}
+
+#[tokio::test]
+async fn metrics_are_for_this_machine_or_the_token_holder() {
+    let app = spawn_app().await;
+    let from_outside = app.api.get(app.url("/metrics")).header("x-forwarded-for", "203.0.113.7").send().await.unwrap();
+    let (status, err) = error_of(from_outside).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::FORBIDDEN, Some("metrics_local_only")));
+
+    let token = "scrape-0123456789-abcdefghij";
+    let app = spawn_app_with(|s| s.ops.metrics_token = Some(gonggu::settings::Secret::new(token))).await;
+    let scrape = |auth: Option<&str>| {
+        let mut req = app.api.get(app.url("/metrics")).header("x-forwarded-for", "203.0.113.7");
+        if let Some(a) = auth {
+            req = req.bearer_auth(a);
+        }
+        req.send()
+    };
+    let (status, err) = error_of(scrape(None).await.unwrap()).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("metrics_token_required")));
+    assert_eq!(scrape(Some("scrape-0123456789-abcdefghiX")).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let res = scrape(Some(token)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("http_requests_total"));
+    // With a token set, loopback needs it too: one rule, no exceptions.
+    assert_eq!(app.get("/metrics").await.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
