@@ -151,9 +151,16 @@ impl Application {
         // Consumers subscribe before any relay starts, so they see every event.
         let mut background = vec![gonggu_wallet::consumer::spawn(bus.clone(), wallet_store.clone(), shutdown_rx.clone()).await?];
         background.push(gonggu_deals::consumer::spawn(bus.clone(), deals.store.clone(), shutdown_rx.clone()).await?);
-        background.push(spawn_relay("accounts", accounts_db.clone(), bus.clone(), accounts_signal, shutdown_rx.clone()));
-        background.push(spawn_relay("wallet", wallet_db.clone(), bus.clone(), wallet_signal, shutdown_rx.clone()));
-        background.push(spawn_relay("deals", deals_db.clone(), bus.clone(), deals_signal, shutdown_rx.clone()));
+        background.push(spawn_relay("accounts", accounts_db.clone(), bus.clone(), accounts_signal, None, shutdown_rx.clone()));
+        background.push(spawn_relay(
+            "wallet",
+            wallet_db.clone(),
+            bus.clone(),
+            wallet_signal,
+            wallet_store.outbox_marker(),
+            shutdown_rx.clone(),
+        ));
+        background.push(spawn_relay("deals", deals_db.clone(), bus.clone(), deals_signal, None, shutdown_rx.clone()));
         background.push(spawn_deal_clock(deals.clone(), shutdown_rx.clone()));
         background.push(spawn_key_pruner(wallet_store, clock.clone(), shutdown_rx.clone()));
         background.push(spawn_revocation_listener(bus.clone(), auth.clone(), shutdown_rx.clone()).await?);

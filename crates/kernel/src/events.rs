@@ -118,10 +118,25 @@ fn row_to_envelope((seq, id, event_type, version, occurred_at, source, payload):
 const SELECT_UNPUBLISHED: &str = "SELECT seq, id, event_type, version, occurred_at, source, payload FROM outbox \
      WHERE published_at IS NULL ORDER BY seq LIMIT 100";
 
+/// Who marks relayed SQLite outbox rows published. By default the relay's own UPDATE; a context
+/// whose SQLite file has one always-busy writer (the wallet's group commit) hands the mark to that
+/// writer instead, so the relay does not queue for the write lock behind every batch (it fell
+/// thousands of events behind under load).
+#[async_trait]
+pub trait MarkPublished: Send + Sync {
+    /// Marks every unpublished row with `seq <= up_to`; returns once that is committed.
+    async fn mark_published(&self, up_to: i64) -> anyhow::Result<()>;
+}
+
 impl Db {
     /// Publishes the next batch of unpublished outbox rows; returns how many went out.
     /// On PostgreSQL the rows stay locked (`SKIP LOCKED`) so several relays never double-send.
     pub async fn relay_outbox_batch(&self, bus: &dyn Bus) -> anyhow::Result<usize> {
+        self.relay_outbox_batch_via(bus, None).await
+    }
+
+    /// As [`Db::relay_outbox_batch`], with SQLite's "published" mark made by `marker` when given.
+    pub async fn relay_outbox_batch_via(&self, bus: &dyn Bus, marker: Option<&dyn MarkPublished>) -> anyhow::Result<usize> {
         match self {
             Db::Sqlite(pool) => {
                 let rows: Vec<OutboxRow> = sqlx::query_as(SELECT_UNPUBLISHED).fetch_all(pool).await?;
@@ -134,7 +149,9 @@ impl Db {
                 }
                 // One statement (one commit, one fsync) marks the whole batch: every unpublished
                 // row up to the last one sent was in it, because rows are read in `seq` order.
-                if let Some(last) = last {
+                if let (Some(last), Some(marker)) = (last, marker) {
+                    marker.mark_published(last).await?;
+                } else if let Some(last) = last {
                     sqlx::query("UPDATE outbox SET published_at = $1 WHERE published_at IS NULL AND seq <= $2")
                         .bind(Utc::now())
                         .bind(last)
@@ -187,12 +204,13 @@ pub fn spawn_relay(
     db: Db,
     bus: Arc<dyn Bus>,
     signal: OutboxSignal,
+    marker: Option<Arc<dyn MarkPublished>>,
     shutdown: tokio_util_shutdown::Shutdown,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match db.relay_outbox_batch(bus.as_ref()).await {
+            match db.relay_outbox_batch_via(bus.as_ref(), marker.as_deref()).await {
                 Ok(100) => continue,
                 Ok(_) => backoff = Duration::from_millis(100),
                 Err(e) => {
@@ -207,7 +225,7 @@ pub fn spawn_relay(
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.wait() => {
                     // One last pass so a clean stop leaves nothing behind.
-                    let _ = db.relay_outbox_batch(bus.as_ref()).await;
+                    let _ = db.relay_outbox_batch_via(bus.as_ref(), marker.as_deref()).await;
                     return;
                 }
             }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use gonggu_kernel::{
     db::Db,
-    events::{Envelope, OutboxExt, OutboxSignal},
+    events::{Envelope, MarkPublished, OutboxExt, OutboxSignal},
 };
 use std::sync::Arc;
 
@@ -93,8 +93,29 @@ struct Job {
     reply: tokio::sync::oneshot::Sender<sqlx::Result<(Executed, bool)>>,
 }
 
+/// What the SQLite writer does: movements, and the outbox relay's "published" marks, which ride
+/// in the same commits instead of waiting for the write lock between them.
+enum Work {
+    Move(Job),
+    MarkPublished { up_to: i64, reply: tokio::sync::oneshot::Sender<sqlx::Result<()>> },
+}
+
+/// Hands the outbox relay's marks to the group-commit writer.
+struct WriterMarker(tokio::sync::mpsc::UnboundedSender<Work>);
+
+#[async_trait]
+impl MarkPublished for WriterMarker {
+    async fn mark_published(&self, up_to: i64) -> anyhow::Result<()> {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        self.0.send(Work::MarkPublished { up_to, reply }).map_err(|_| anyhow::anyhow!("wallet writer stopped"))?;
+        Ok(done.await.map_err(|_| anyhow::anyhow!("wallet writer stopped"))??)
+    }
+}
+
 /// Most movements one SQLite commit carries.
 const MAX_BATCH: usize = 64;
+/// How long the outbox relay's marks wait for a movement to share a commit with.
+const MARK_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Executed {
@@ -183,6 +204,8 @@ pub trait WalletStore: Send + Sync {
     /// Forgets idempotency keys older than `before`.
     async fn prune_keys(&self, before: DateTime<Utc>) -> sqlx::Result<u64>;
     async fn audit(&self) -> sqlx::Result<Audit>;
+    /// How the outbox relay should mark events published (`None`: its own UPDATE).
+    fn outbox_marker(&self) -> Option<Arc<dyn MarkPublished>>;
 }
 
 pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Arc<dyn WalletStore>> {
@@ -208,7 +231,7 @@ macro_rules! sql_wallet_store {
         pub struct $name {
             pool: sqlx::Pool<$db>,
             signal: OutboxSignal,
-            batch: Option<tokio::sync::mpsc::UnboundedSender<Job>>,
+            batch: Option<tokio::sync::mpsc::UnboundedSender<Work>>,
         }
 
         impl $name {
@@ -259,18 +282,33 @@ macro_rules! sql_wallet_store {
             /// The group-commit writer: takes whatever movements are waiting (up to
             /// `MAX_BATCH`), runs each in its own savepoint, commits once, then answers.
             #[allow(dead_code)]
-            async fn write_batches(pool: sqlx::Pool<$db>, signal: OutboxSignal, mut rx: tokio::sync::mpsc::UnboundedReceiver<Job>) {
+            async fn write_batches(pool: sqlx::Pool<$db>, signal: OutboxSignal, mut rx: tokio::sync::mpsc::UnboundedReceiver<Work>) {
                 while let Some(first) = rx.recv().await {
-                    let mut jobs = vec![first];
-                    while jobs.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(job) => jobs.push(job),
-                            Err(_) => break,
+                    let mut jobs = vec![];
+                    let mut marks = vec![];
+                    let mut next = Some(first);
+                    while let Some(work) = next.take() {
+                        match work {
+                            Work::Move(job) => jobs.push(job),
+                            Work::MarkPublished { up_to, reply } => marks.push((up_to, reply)),
+                        }
+                        if jobs.len() < MAX_BATCH {
+                            next = rx.try_recv().ok();
+                        }
+                        if next.is_none() && jobs.is_empty() {
+                            // Only marks so far: they are not urgent (a lost one only means an
+                            // event is sent again, and consumers drop repeats), so give a movement
+                            // a moment to come and share the commit's fsync.
+                            next = tokio::time::timeout(MARK_WAIT, rx.recv()).await.ok().flatten();
                         }
                     }
                     let mut results: Vec<sqlx::Result<(Executed, bool)>> = Vec::with_capacity(jobs.len());
                     let committed: sqlx::Result<()> = async {
                         let mut tx = pool.begin_with($begin).await?;
+                        if let Some(up_to) = marks.iter().map(|m| m.0).max() {
+                            sqlx::query("UPDATE outbox SET published_at = $1 WHERE published_at IS NULL AND seq <= $2")
+                                .bind(Utc::now()).bind(up_to).execute(&mut *tx).await?;
+                        }
                         for job in &jobs {
                             sqlx::query("SAVEPOINT movement").execute(&mut *tx).await?;
                             let r = match Self::execute_in(&mut tx, &job.movement, &job.claim, job.now, &job.render).await {
@@ -295,7 +333,13 @@ macro_rules! sql_wallet_store {
                         for job in jobs {
                             let _ = job.reply.send(Err(sqlx::Error::Protocol(format!("batch commit failed: {msg}"))));
                         }
+                        for (_, reply) in marks {
+                            let _ = reply.send(Err(sqlx::Error::Protocol(format!("batch commit failed: {msg}"))));
+                        }
                         continue;
+                    }
+                    for (_, reply) in marks {
+                        let _ = reply.send(Ok(()));
                     }
                     if results.iter().any(|r| matches!(r, Ok((_, true)))) {
                         signal.notify();
@@ -466,7 +510,7 @@ macro_rules! sql_wallet_store {
                 if let Some(batch) = &self.batch {
                     let (reply, answer) = tokio::sync::oneshot::channel();
                     let job = Job { movement: m.clone(), claim: claim.clone(), now, render, reply };
-                    batch.send(job).map_err(|_| sqlx::Error::PoolClosed)?;
+                    batch.send(Work::Move(job)).map_err(|_| sqlx::Error::PoolClosed)?;
                     let (executed, _) = answer.await.map_err(|_| sqlx::Error::PoolClosed)??;
                     return Ok(executed);
                 }
@@ -566,6 +610,10 @@ macro_rules! sql_wallet_store {
             async fn prune_keys(&self, before: DateTime<Utc>) -> sqlx::Result<u64> {
                 Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
                     .bind(before.timestamp_millis()).execute(&self.pool).await?.rows_affected())
+            }
+
+            fn outbox_marker(&self) -> Option<Arc<dyn MarkPublished>> {
+                self.batch.as_ref().map(|tx| Arc::new(WriterMarker(tx.clone())) as Arc<dyn MarkPublished>)
             }
 
             async fn audit(&self) -> sqlx::Result<Audit> {

@@ -291,6 +291,17 @@ async fn coins_received_goes_through_the_outbox() {
         (payload["receiver_login_id"].as_str(), payload["sender_login_id"].as_str(), payload["amount"].as_i64(), payload["memo"].as_str()),
         (Some("evt_b"), Some("evt_a"), Some(400), Some("고마워요"))
     );
+    // The relay publishes it and the wallet's group-commit writer marks it published.
+    let mut published = false;
+    for _ in 0..200 {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE published_at IS NOT NULL").fetch_one(&pool).await.unwrap();
+        if n == 1 {
+            published = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(published, "the event was marked published");
 }
 
 #[tokio::test]
