@@ -108,6 +108,16 @@ fn won(n: i64) -> String {
     format!("{}원", group_digits(n))
 }
 
+/// How far a meeting place is, as people say it: `350m`, `1.2km`, `23km`.
+fn distance_label(metres: i64) -> String {
+    match metres {
+        ..50 => "바로 근처".into(),
+        50..1_000 => format!("{metres}m"),
+        1_000..100_000 => format!("{:.1}km", metres as f64 / 1000.0),
+        _ => format!("{}km", metres / 1000),
+    }
+}
+
 /// Counted in Asia/Seoul calendar days: `3일 뒤 마감`, `오늘 마감`, or `마감된 공구`.
 fn deadline_label(d: &DealView, now: DateTime<Utc>) -> String {
     if !d.status.is_open() || d.deadline <= now {
@@ -282,7 +292,10 @@ fn deal_card(d: &DealView, now: DateTime<Utc>) -> Markup {
                         @if d.status != DealStatus::Recruiting { (status_badge(d.status)) }
                     }
                     p.price { "1인당 " (won(d.share_price)) }
-                    p.meta { (d.shares_taken) "/" (d.shares_total) " 몫 · " (deadline_label(d, now)) }
+                    p.meta {
+                        (d.shares_taken) "/" (d.shares_total) " 몫 · " (deadline_label(d, now))
+                        @if let Some(m) = d.distance_m { " · 📍 " (distance_label(m)) }
+                    }
                 }
             }
         }
@@ -1438,7 +1451,19 @@ mod tests {
             status,
             views: 0,
             created_at: deadline,
+            distance_m: None,
         }
+    }
+
+    #[test]
+    fn distances_read_naturally() {
+        assert_eq!(distance_label(0), "바로 근처");
+        assert_eq!(distance_label(49), "바로 근처");
+        assert_eq!(distance_label(350), "350m");
+        assert_eq!(distance_label(999), "999m");
+        assert_eq!(distance_label(1_049), "1.0km");
+        assert_eq!(distance_label(12_345), "12.3km");
+        assert_eq!(distance_label(123_456), "123km");
     }
 
     #[test]

@@ -125,11 +125,11 @@ pub fn complete(d: &DealRecord, user: Uuid) -> Result<Plan, ApiError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::Duration;
 
-    fn deal(status: DealStatus, taken: i64) -> DealRecord {
+    pub(crate) fn deal(status: DealStatus, taken: i64) -> DealRecord {
         let now = Utc::now();
         DealRecord {
             seq: 1,

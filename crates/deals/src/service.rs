@@ -55,6 +55,10 @@ pub struct DealView {
     pub status: DealStatus,
     pub views: i64,
     pub created_at: DateTime<Utc>,
+    /// Metres from the point a `sort=nearest` list measured from (absent otherwise, and for deals
+    /// without a meeting place).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distance_m: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -142,6 +146,7 @@ pub fn view(d: &DealRecord) -> DealView {
         status: d.status,
         views: d.views,
         created_at: d.created_at,
+        distance_m: None,
     }
 }
 
@@ -383,7 +388,8 @@ impl Deals {
         } else {
             None
         };
-        Ok(DealPage { items: rows.iter().map(view).collect(), next_cursor })
+        let items = rows.iter().map(|d| DealView { distance_m: near.and_then(|from| distance_m(from, d)), ..view(d) }).collect();
+        Ok(DealPage { items, next_cursor })
     }
 
     /// Background work: fail overdue deals and announce deadlines within 24 hours.
@@ -391,6 +397,15 @@ impl Deals {
         let now = self.clock.now();
         Ok((self.store.fail_overdue(now).await?, self.store.announce_deadlines(now).await?))
     }
+}
+
+/// Great-circle distance (haversine, mean Earth radius) to the deal's meeting place, in metres.
+fn distance_m((lat0, lon0): (f64, f64), d: &DealRecord) -> Option<i64> {
+    let p = d.meeting_place.as_ref()?;
+    let (phi0, phi1) = (lat0.to_radians(), p.lat.to_radians());
+    let (dphi, dlambda) = ((p.lat - lat0).to_radians(), (p.lon - lon0).to_radians());
+    let a = (dphi / 2.0).sin().powi(2) + phi0.cos() * phi1.cos() * (dlambda / 2.0).sin().powi(2);
+    Some((2.0 * 6_371_000.0 * a.sqrt().asin()).round() as i64)
 }
 
 /// The same integer the store sorts by for `nearest` (see `DealStore::list`).
@@ -402,5 +417,21 @@ fn distance_key((lat0, lon0): (f64, f64), d: &DealRecord) -> i64 {
             let (dy, dx) = (p.lat - lat0, (p.lon - lon0) * k);
             ((dy * dy + dx * dx) * 10_000_000_000.0) as i64
         }
+    }
+}
+
+#[cfg(test)]
+mod distance_tests {
+    use super::*;
+
+    #[test]
+    fn metres_between_two_stations() {
+        // 역삼역 → 강남역 is about 800 m.
+        let mut d = crate::rules::tests::deal(crate::domain::DealStatus::Recruiting, 1);
+        d.meeting_place = Some(crate::domain::MeetingPlace { name: "강남역".into(), lat: 37.4979, lon: 127.0276 });
+        let m = distance_m((37.5007, 127.0365), &d).unwrap();
+        assert!((750..=900).contains(&m), "{m}");
+        d.meeting_place = None;
+        assert_eq!(distance_m((37.5, 127.0), &d), None);
     }
 }

@@ -180,7 +180,9 @@ async fn the_home_page_filters_by_price_and_sorts_by_distance() {
     for _ in 0..100 {
         let res = client.get(app.url("/?sort=nearest")).send().await.unwrap();
         if res.status() == StatusCode::OK {
-            seen = order(&res.text().await.unwrap());
+            let html = res.text().await.unwrap();
+            assert!(html.contains("📍 1.1km") && html.contains("📍 10.2km"), "the cards say how far: {html}");
+            seen = order(&html);
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

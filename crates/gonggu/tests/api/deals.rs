@@ -472,6 +472,11 @@ async fn nearest(app: TestApp) {
     // From 신촌 (37.5551, 126.9368): 홍대 is nearest.
     let v: Value = app.get("/api/v1/deals?sort=nearest&lat=37.5551&lon=126.9368").await.json().await.unwrap();
     assert_eq!(titles(&v), ["홍대 공구", "강남 공구", "역삼 공구", "장소 미정 공구"]);
+    let metres: Vec<Option<i64>> = v["items"].as_array().unwrap().iter().map(|d| d["distance_m"].as_i64()).collect();
+    // 신촌 → 홍대 about 1.1 km, → 강남 about 10 km; no place, no distance.
+    assert!(matches!(metres[..], [Some(a), Some(b), Some(c), None] if (1_000..2_000).contains(&a) && a < b && b < c), "{metres:?}");
+    let newest: Value = app.get("/api/v1/deals").await.json().await.unwrap();
+    assert!(newest["items"][0].get("distance_m").is_none(), "only nearest lists measure");
     // Paged by two: same order, nothing repeated.
     let p1: Value = app.get("/api/v1/deals?sort=nearest&lat=37.5551&lon=126.9368&limit=2").await.json().await.unwrap();
     let c = p1["next_cursor"].as_str().unwrap();
