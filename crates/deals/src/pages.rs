@@ -371,7 +371,7 @@ fn price_bound(raw: Option<&str>, which: &str) -> Result<Option<i64>, String> {
 
 impl Filters {
     fn from_form(f: &ListForm) -> Result<Filters, String> {
-        let q: String = f.q.as_deref().unwrap_or("").trim().chars().take(100).collect();
+        let q: String = f.q.as_deref().unwrap_or("").trim().chars().take(crate::service::MAX_QUERY_CHARS).collect();
         let category = match f.category.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
             None => None,
             Some(c) => match c.parse::<i64>() {

@@ -111,6 +111,9 @@ pub struct Deals {
     pub images: Arc<dyn ImageCatalog>,
 }
 
+/// Longest search text, as the home page's search box allows.
+pub const MAX_QUERY_CHARS: usize = 100;
+
 /// `/media/<key>` and its thumbnail `/media/<hash>_t.<ext>`.
 pub fn image_view(key: &str) -> ImageView {
     let (hash, ext) = key.rsplit_once('.').unwrap_or((key, "jpg"));
@@ -324,6 +327,9 @@ impl Deals {
             Some("open") => vec![DealStatus::Recruiting, DealStatus::Confirmed],
             Some(s) => vec![DealStatus::parse(s).ok_or_else(|| ApiError::field("status", "알 수 없는 상태입니다."))?],
         };
+        if params.q.as_deref().is_some_and(|q| q.trim().chars().count() > MAX_QUERY_CHARS) {
+            return Err(ApiError::field("q", "검색어는 100자 이하로 입력해 주세요."));
+        }
         if let Some(c) = params.category {
             if !(1..=CATEGORIES.len() as i64).contains(&c) {
                 return Err(ApiError::field("category", "알 수 없는 카테고리입니다."));

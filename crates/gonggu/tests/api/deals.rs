@@ -205,6 +205,10 @@ async fn browse(app: TestApp) {
     assert_eq!(search("스트코 휴").await, ["코스트코 휴지 30롤"], "across a space");
     assert_eq!(search("COSTCO").await, Vec::<String>::new());
     assert_eq!(search("감귤10").await, Vec::<String>::new(), "all bigrams present is not enough: the substring must be");
+    let res = app.api.get(app.url("/api/v1/deals")).query(&[("q", "휴".repeat(101))]).send().await.unwrap();
+    let (status, err) = error_of(res).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(err["details"]["fields"]["q"].is_string(), "{err}");
     // The index follows edits: a new description is found, the old one is not.
     let res = app
         .patch_json_as(&format!("/api/v1/deals/{}", ids[1]), &host, &json!({"description": "한라봉도 섞어요", "keywords": ["Costco"]}))
