@@ -359,13 +359,14 @@ impl Default for Filters {
     }
 }
 
-/// A price box: blank is no bound; digits with optional commas ("10,000") are won.
+/// A total-price box (the whole deal's price, as the original's filter compared): blank is no
+/// bound; digits with optional commas ("10,000") are won.
 fn price_bound(raw: Option<&str>, which: &str) -> Result<Option<i64>, String> {
     let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else { return Ok(None) };
     let digits: String = raw.chars().filter(|c| *c != ',').collect();
     match digits.parse::<i64>() {
         Ok(n) if (0..=MAX_TOTAL_PRICE).contains(&n) => Ok(Some(n)),
-        _ => Err(format!("{which} 금액은 0원에서 {}원 사이의 숫자로 입력해 주세요.", group_digits(MAX_TOTAL_PRICE))),
+        _ => Err(format!("총액 {which}은 0원에서 {}원 사이의 숫자로 입력해 주세요.", group_digits(MAX_TOTAL_PRICE))),
     }
 }
 
@@ -387,11 +388,11 @@ impl Filters {
             None => "newest",
             Some(s) => SORTS.iter().find(|(k, _)| *k == s).map(|(k, _)| *k).ok_or_else(|| "알 수 없는 정렬 방식입니다.".to_owned())?,
         };
-        let min_price = price_bound(f.min_price.as_deref(), "최소")?;
-        let max_price = price_bound(f.max_price.as_deref(), "최대")?;
+        let min_price = price_bound(f.min_price.as_deref(), "최솟값")?;
+        let max_price = price_bound(f.max_price.as_deref(), "최댓값")?;
         if let (Some(a), Some(b)) = (min_price, max_price) {
             if a > b {
-                return Err("최대 금액은 최소 금액 이상이어야 합니다.".into());
+                return Err("총액 최댓값은 최솟값 이상이어야 합니다.".into());
             }
         }
         Ok(Filters { q, category, status, sort, min_price, max_price })
@@ -425,6 +426,11 @@ impl Filters {
                 ("cursor", cursor),
             ],
         )
+    }
+
+    /// Sorting, status or price differ from the defaults (the folded part of the form is in use).
+    fn refined(&self) -> bool {
+        self.status != "open" || self.sort != "newest" || self.min_price.is_some() || self.max_price.is_some()
     }
 
     fn is_default(&self) -> bool {
@@ -514,24 +520,27 @@ fn home_view(user: Option<&AuthUser>, f: &Filters, page: &DealPage, now: DateTim
                     input type="search" name="q" id="q" value=(f.q) maxlength="100" placeholder="휴지, 생수, 코스트코…" enterkeyhint="search";
                 }
                 @if let Some(c) = f.category { input type="hidden" name="category" value=(c); }
-                div.row {
-                    label.field {
-                        span.label { "정렬" }
-                        select name="sort" id="sort" { @for (k, v) in SORTS { option value=(k) selected[k == f.sort] { (v) } } }
+                details.filter-more open[f.refined()] {
+                    summary { "정렬 · 상태 · 총액" @if f.refined() { span.badge { "사용 중" } } }
+                    div.row {
+                        label.field {
+                            span.label { "정렬" }
+                            select name="sort" id="sort" { @for (k, v) in SORTS { option value=(k) selected[k == f.sort] { (v) } } }
+                        }
+                        label.field {
+                            span.label { "상태" }
+                            select name="status" id="status" { @for (k, v) in STATUSES { option value=(k) selected[k == f.status] { (v) } } }
+                        }
                     }
-                    label.field {
-                        span.label { "상태" }
-                        select name="status" id="status" { @for (k, v) in STATUSES { option value=(k) selected[k == f.status] { (v) } } }
-                    }
-                }
-                div.row {
-                    label.field {
-                        span.label { "최소 금액 (원)" }
-                        input type="text" name="min_price" id="min_price" inputmode="numeric" pattern="[0-9,]*" value=[f.min_price] placeholder="0";
-                    }
-                    label.field {
-                        span.label { "최대 금액 (원)" }
-                        input type="text" name="max_price" id="max_price" inputmode="numeric" pattern="[0-9,]*" value=[f.max_price] placeholder="제한 없음";
+                    div.row {
+                        label.field {
+                            span.label { "총액 최소 (원)" }
+                            input type="text" name="min_price" id="min_price" inputmode="numeric" pattern="[0-9,]*" value=[f.min_price] placeholder="0";
+                        }
+                        label.field {
+                            span.label { "총액 최대 (원)" }
+                            input type="text" name="max_price" id="max_price" inputmode="numeric" pattern="[0-9,]*" value=[f.max_price] placeholder="제한 없음";
+                        }
                     }
                 }
                 button.primary.block type="submit" { "검색" }

@@ -171,6 +171,19 @@ async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
     }
     assert_eq!(n.find_all(Locator::Css("a.deal-card")).await.unwrap().len(), 1);
     shots.take(n, "deals-04-search").await;
+    // The folded filters: a price range that leaves the deal out, then one that keeps it.
+    n.find(Locator::Css("details.filter-more > summary")).await.expect("the filters fold").click().await.unwrap();
+    type_into(n, "#min_price", "30,000").await;
+    click_button(n, "검색").await;
+    wait_xpath(n, "//h2[normalize-space()='조건에 맞는 공구가 없어요']", "no 휴지 deal totals 30,000원 or more").await;
+    assert!(n.find(Locator::Css("details.filter-more[open]")).await.is_ok(), "filters in use stay open");
+    shots.take(n, "deals-04b-price-filter").await;
+    let min = field(n, "#min_price").await;
+    min.clear().await.unwrap();
+    type_into(n, "#max_price", "30000").await;
+    click_button(n, "검색").await;
+    let card =
+        wait_xpath(n, &format!("//a[contains(@class,'deal-card')][@href='{deal_path}']"), "its 25,990원 total is under 30,000원").await;
 
     // ---- 5. Open it: one share costs exactly 8,663원 (the host's share carries the extra won).
     scroll_into_view(n, &card).await;

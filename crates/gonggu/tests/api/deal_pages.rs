@@ -154,11 +154,11 @@ async fn the_home_page_filters_by_price_and_sorts_by_distance() {
     let res = app.get("/?min_price=abc").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let html = res.text().await.unwrap();
-    assert!(html.contains("최소 금액은 0원에서 10,000,000원 사이의 숫자로 입력해 주세요."), "a named reason");
+    assert!(html.contains("총액 최솟값은 0원에서 10,000,000원 사이의 숫자로 입력해 주세요."), "a named reason");
     assert_eq!(order(&html).len(), 3, "and the default list");
     let res = app.get("/?min_price=50000&max_price=1000").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert!(res.text().await.unwrap().contains("최대 금액은 최소 금액 이상이어야 합니다."));
+    assert!(res.text().await.unwrap().contains("총액 최댓값은 최솟값 이상이어야 합니다."));
 
     // 가까운 순: needs a neighbourhood; an anonymous visitor is told how to get one.
     let res = app.get("/?sort=nearest").await;
