@@ -66,7 +66,7 @@ async fn drain_outbox(db: &Db) -> Vec<Envelope> {
     let n = db.relay_outbox_batch(bus.as_ref()).await.unwrap();
     let mut out = vec![];
     for _ in 0..n {
-        out.push(sub.next().await.unwrap());
+        out.push(sub.next().await.unwrap().envelope);
     }
     assert_eq!(db.relay_outbox_batch(bus.as_ref()).await.unwrap(), 0, "published rows are not sent again");
     out

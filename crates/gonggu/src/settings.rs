@@ -64,9 +64,23 @@ pub struct DatabaseSettings {
     pub url: Option<Secret>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct NatsSettings {
     pub url: Option<String>,
+    /// Names the JetStream stream (`<prefix>_events`) and its subjects (`<prefix>.<source>.<type>`),
+    /// so that several deployments can share one NATS server.
+    #[serde(default = "default_nats_prefix")]
+    pub prefix: String,
+}
+
+impl Default for NatsSettings {
+    fn default() -> Self {
+        Self { url: None, prefix: default_nats_prefix() }
+    }
+}
+
+fn default_nats_prefix() -> String {
+    "gonggu".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,7 +168,12 @@ impl Settings {
             if self.nats.url.as_deref().is_none_or(str::is_empty) {
                 anyhow::bail!("invalid setting `bus` (GONGGU_BUS): bus = \"nats\" needs `nats.url` (GONGGU_NATS__URL)");
             }
-            anyhow::bail!("invalid setting `bus` (GONGGU_BUS): the NATS JetStream bus is not part of this build yet; use bus = \"memory\"");
+            if self.nats.prefix.is_empty() || !self.nats.prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                anyhow::bail!(
+                    "invalid setting `nats.prefix` (GONGGU_NATS__PREFIX): letters, digits, '_' or '-', got {:?}",
+                    self.nats.prefix
+                );
+            }
         }
         if let Some(db) = &self.database.url {
             let u = db.expose();
@@ -252,6 +271,11 @@ mod tests {
             jail.set_env("GONGGU_BUS", "nats");
             let e = Settings::load(None).unwrap_err().to_string();
             assert!(e.contains("nats.url"), "{e}");
+            jail.set_env("GONGGU_NATS__URL", "nats://127.0.0.1:4222");
+            assert_eq!(Settings::load(None).unwrap().nats.prefix, "gonggu");
+            jail.set_env("GONGGU_NATS__PREFIX", "a.b");
+            let e = Settings::load(None).unwrap_err().to_string();
+            assert!(e.contains("GONGGU_NATS__PREFIX"), "{e}");
             Ok(())
         });
         Jail::expect_with(|jail| {

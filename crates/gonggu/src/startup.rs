@@ -37,7 +37,10 @@ use tower_http::{
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{settings::Settings, shell, telemetry};
+use crate::{
+    settings::{BusKind, Settings},
+    shell, telemetry,
+};
 
 pub struct Application {
     listener: TcpListener,
@@ -92,7 +95,13 @@ impl Application {
         telemetry::metrics_handle();
         let secret = load_or_create_secret(&settings)?;
         let auth = Authenticator::new(&secret);
-        let bus: Arc<dyn Bus> = InMemoryBus::new();
+        let bus: Arc<dyn Bus> = match settings.bus {
+            BusKind::Memory => InMemoryBus::new(),
+            BusKind::Nats => {
+                let url = settings.nats.url.as_deref().context("bus = \"nats\" needs nats.url")?;
+                gonggu_kernel::nats_bus::NatsBus::connect(url, &settings.nats.prefix).await.context("nats (GONGGU_NATS__URL)")?
+            }
+        };
         let (shutdown, shutdown_rx) = tokio_util_shutdown::channel();
         let database_url = settings.database.url.as_ref().map(|s| s.expose().to_owned());
 
@@ -293,7 +302,15 @@ async fn spawn_revocation_listener(
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     use gonggu_accounts::events::SessionsRevoked;
     use gonggu_kernel::events::Event;
-    let sub = bus.subscribe("gateway-revocations", &[SessionsRevoked::TYPE]).await?;
+    // Every instance keeps its own revoked set, so every instance reads every revocation, starting
+    // one access-token lifetime back (older sessions' tokens have expired anyway).
+    let sub = bus
+        .subscribe_each_instance(
+            "gateway-revocations",
+            &[SessionsRevoked::TYPE],
+            gonggu_kernel::auth::ACCESS_TTL.to_std().unwrap_or_default(),
+        )
+        .await?;
     Ok(gonggu_kernel::events::spawn_consumer("gateway-revocations", sub, shutdown, move |env| {
         let auth = auth.clone();
         async move {

@@ -271,21 +271,64 @@ pub mod tokio_util_shutdown {
 /// scaled mode (same trait, chosen by configuration).
 #[async_trait]
 pub trait Bus: Send + Sync {
+    /// Returns once the bus holds the event (the relay marks it published only then).
     async fn publish(&self, env: &Envelope) -> anyhow::Result<()>;
-    /// A durable consumer named `consumer` receiving the listed event types.
+    /// A durable consumer named `consumer` receiving the listed event types: with several
+    /// instances of a service, each event goes to one of them.
     async fn subscribe(&self, consumer: &str, event_types: &[&str]) -> anyhow::Result<Subscription>;
+    /// A feed for this process alone: every instance gets every event (for state each instance
+    /// keeps in memory, such as revoked sessions). It starts `replay` before now.
+    async fn subscribe_each_instance(&self, consumer: &str, event_types: &[&str], replay: Duration) -> anyhow::Result<Subscription> {
+        let _ = replay;
+        self.subscribe(consumer, event_types).await
+    }
+}
+
+/// One event handed to a consumer. Acknowledge it once handled (or given up on); a bus that
+/// redelivers (JetStream) sends an unacknowledged one again after a while.
+pub struct Delivery {
+    pub envelope: Envelope,
+    pub(crate) ack: Option<async_nats::jetstream::Message>,
+}
+
+impl Delivery {
+    pub fn unacknowledged(envelope: Envelope) -> Self {
+        Self { envelope, ack: None }
+    }
+
+    pub async fn ack(self) -> anyhow::Result<()> {
+        if let Some(msg) = self.ack {
+            msg.ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 pub struct Subscription {
-    rx: mpsc::UnboundedReceiver<Envelope>,
+    feed: Feed,
+}
+
+enum Feed {
+    /// The in-memory bus never blocks a publisher, so its queues are unbounded.
+    Memory(mpsc::UnboundedReceiver<Envelope>),
+    /// A broker keeps what is not yet taken; the bound holds back fetching, not publishing.
+    Broker(mpsc::Receiver<Delivery>),
 }
 
 impl Subscription {
     pub fn new(rx: mpsc::UnboundedReceiver<Envelope>) -> Self {
-        Self { rx }
+        Self { feed: Feed::Memory(rx) }
     }
-    pub async fn next(&mut self) -> Option<Envelope> {
-        self.rx.recv().await
+
+    pub(crate) fn from_broker(rx: mpsc::Receiver<Delivery>) -> Self {
+        Self { feed: Feed::Broker(rx) }
+    }
+
+    pub async fn next(&mut self) -> Option<Delivery> {
+        match &mut self.feed {
+            Feed::Memory(rx) => rx.recv().await.map(Delivery::unacknowledged),
+            Feed::Broker(rx) => rx.recv().await,
+        }
     }
 }
 
@@ -338,10 +381,11 @@ where
 {
     tokio::spawn(async move {
         loop {
-            let env = tokio::select! {
-                env = sub.next() => match env { Some(env) => env, None => return },
+            let delivery = tokio::select! {
+                d = sub.next() => match d { Some(d) => d, None => return },
                 _ = shutdown.wait() => return,
             };
+            let env = &delivery.envelope;
             let mut delay = Duration::from_millis(50);
             for attempt in 1.. {
                 match handle(env.clone()).await {
@@ -356,6 +400,12 @@ where
                         break;
                     }
                 }
+            }
+            // Acknowledged after handling: a crash before this point gets the event again
+            // (handlers claim event ids, so a repeat does nothing).
+            let (id, event_type) = (env.id, env.event_type.clone());
+            if let Err(e) = delivery.ack().await {
+                tracing::warn!(consumer, event = %event_type, %id, error = %format!("{e:#}"), "event acknowledgement failed; it may come again");
             }
         }
     })
@@ -383,8 +433,8 @@ mod tests {
         let mut c = bus.subscribe("c", &["Pong"]).await.unwrap();
         let env = Envelope::new(&Ping { n: 7 }, Utc::now());
         bus.publish(&env).await.unwrap();
-        assert_eq!(a.next().await.unwrap(), env);
-        assert_eq!(b.next().await.unwrap().decode::<Ping>().unwrap().unwrap(), Ping { n: 7 });
+        assert_eq!(a.next().await.unwrap().envelope, env);
+        assert_eq!(b.next().await.unwrap().envelope.decode::<Ping>().unwrap().unwrap(), Ping { n: 7 });
         assert!(tokio::time::timeout(Duration::from_millis(50), c.next()).await.is_err(), "c did not ask for Ping");
         assert_eq!(env.subject(), "gonggu.test.Ping");
     }

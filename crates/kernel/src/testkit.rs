@@ -33,3 +33,17 @@ pub async fn fresh_postgres(test: &str) -> Option<String> {
     let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
     Some(format!("{prefix}/{name}"))
 }
+
+/// The NATS server named by `GONGGU_TEST_NATS_URL` (e.g. `nats://127.0.0.1:4222`), and a fresh
+/// prefix for this test's stream and subjects. `None` (after printing that the test was skipped)
+/// when unset — unless `GONGGU_REQUIRE_NATS=1`, as in CI.
+pub fn nats(test: &str) -> Option<(String, String)> {
+    let Ok(url) = std::env::var("GONGGU_TEST_NATS_URL") else {
+        if std::env::var("GONGGU_REQUIRE_NATS").as_deref() == Ok("1") {
+            panic!("{test}: GONGGU_REQUIRE_NATS=1 but GONGGU_TEST_NATS_URL is not set");
+        }
+        eprintln!("skipped: {test} on NATS (set GONGGU_TEST_NATS_URL to run it)");
+        return None;
+    };
+    Some((url, format!("t{}", uuid::Uuid::new_v4().simple())))
+}

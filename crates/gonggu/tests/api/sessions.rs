@@ -174,3 +174,57 @@ async fn the_app_runs_on_postgres() {
     assert_eq!(app.get("/readyz").await.text().await.unwrap(), "ready");
     assert!(!app.data_dir.path().join("accounts.db").exists(), "no SQLite file in PostgreSQL mode");
 }
+
+/// The scaled mode's parts together: three instances on one PostgreSQL database and one NATS
+/// JetStream bus (when both are configured, as in CI).
+#[tokio::test]
+async fn instances_share_events_through_nats_jetstream() {
+    let Some((nats_url, prefix)) = gonggu_kernel::testkit::nats("instances_share_events_through_nats_jetstream") else { return };
+    let Some(pg) = gonggu_kernel::testkit::fresh_postgres("instances_share_events_through_nats_jetstream").await else { return };
+    let secret = format!("shared-jwt-key-{}", uuid::Uuid::new_v4().simple());
+    let instance = || {
+        let (url, pfx, pg, secret) = (nats_url.clone(), prefix.clone(), pg.clone(), secret.clone());
+        crate::helpers::spawn_app_with(move |s| {
+            s.bus = gonggu::settings::BusKind::Nats;
+            s.nats.url = Some(url);
+            s.nats.prefix = pfx;
+            s.database.url = Some(gonggu::settings::Secret::new(pg));
+            s.auth.jwt_secret = Some(gonggu::settings::Secret::new(secret));
+        })
+    };
+    let (a, b, c) = (instance().await, instance().await, instance().await);
+    let pair = a.signed_in("nats_user").await;
+    // UserRegistered: accounts → outbox → relay → JetStream → the wallet's durable consumer
+    // (shared by the two instances: one of them opens the wallet).
+    let mut opened = false;
+    for _ in 0..200 {
+        if b.wallet.store.holder_by_login("nats_user").await.unwrap().is_some() {
+            opened = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(opened, "the wallet was opened from the event");
+    // The wallet trusts the access token alone (no session lookup), so only the instance's own
+    // revoked set can refuse it below.
+    // SessionsRevoked: a logout on A reaches both other instances (each keeps its own revoked
+    // set); a consumer shared by the instances would hand the event to only one of them.
+    let token = pair["access_token"].as_str().unwrap();
+    for other in [&b, &c] {
+        assert_eq!(other.get_as("/api/v1/wallet", token).await.status(), StatusCode::OK);
+    }
+    let res = a.post_json("/api/v1/auth/logout", &json!({"refresh_token": pair["refresh_token"]})).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for other in [&b, &c] {
+        let mut refused = false;
+        for _ in 0..200 {
+            if other.get_as("/api/v1/wallet", token).await.status() == StatusCode::UNAUTHORIZED {
+                refused = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert!(refused, "the revocation reached every other instance");
+    }
+    gonggu_kernel::nats_bus::NatsBus::connect(&nats_url, &prefix).await.unwrap().delete_stream().await.unwrap();
+}
