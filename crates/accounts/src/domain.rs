@@ -260,7 +260,7 @@ mod tests {
         fn password_length_bounds(s in "\\PC{0,140}") {
             let n = s.chars().count();
             let r = Password::parse(&s);
-            if n < 8 || n > 128 { prop_assert!(r.is_err()); }
+            if !(8..=128).contains(&n) { prop_assert!(r.is_err()); }
         }
 
         #[test]

@@ -309,7 +309,8 @@ mod tests {
     #[test]
     fn each_rule_names_its_field() {
         let now = Utc::now();
-        let cases: Vec<(&str, Box<dyn Fn(&mut NewDealInput)>)> = vec![
+        type Break = Box<dyn Fn(&mut NewDealInput)>;
+        let cases: Vec<(&str, Break)> = vec![
             ("title", Box::new(|i| i.title = "a".into())),
             ("title", Box::new(|i| i.title = "가".repeat(61))),
             ("category_id", Box::new(|i| i.category_id = 19)),

@@ -124,78 +124,6 @@ pub fn complete(d: &DealRecord, user: Uuid) -> Result<Plan, ApiError> {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use chrono::Duration;
-
-    pub(crate) fn deal(status: DealStatus, taken: i64) -> DealRecord {
-        let now = Utc::now();
-        DealRecord {
-            seq: 1,
-            id: Uuid::now_v7(),
-            host_id: Uuid::from_u128(1),
-            host_login_id: "host".into(),
-            title: "휴지".into(),
-            description: String::new(),
-            category_id: 1,
-            product_url: None,
-            total_price: 10_000,
-            shares_total: 10,
-            shares_taken: taken,
-            min_shares: 5,
-            items_per_share: 1,
-            unit: "개".into(),
-            deadline: now + Duration::days(1),
-            meeting_place: None,
-            keywords: vec![],
-            images: vec![],
-            status,
-            views: 0,
-            created_at: now,
-        }
-    }
-
-    #[test]
-    fn joining_confirms_at_the_tipping_point() {
-        let d = deal(DealStatus::Recruiting, 1);
-        let p = set_shares(&d, &[], Uuid::from_u128(2), "a", 4, Utc::now()).unwrap();
-        assert_eq!((p.shares_taken, p.status), (Some(5), Some(DealStatus::Confirmed)));
-        assert_eq!(p.events, ["MemberJoined", "DealConfirmed"]);
-        let p = set_shares(&d, &[], Uuid::from_u128(2), "a", 3, Utc::now()).unwrap();
-        assert_eq!((p.shares_taken, p.status), (Some(4), None));
-    }
-
-    #[test]
-    fn refusals() {
-        let now = Utc::now();
-        let d = deal(DealStatus::Recruiting, 8);
-        assert_eq!(set_shares(&d, &[], Uuid::from_u128(2), "a", 3, now).unwrap_err().code, "deal_full");
-        assert_eq!(set_shares(&d, &[], Uuid::from_u128(2), "a", 0, now).unwrap_err().code, "validation_failed");
-        assert_eq!(set_shares(&d, &[], Uuid::from_u128(1), "host", 1, now).unwrap_err().code, "own_deal");
-        assert_eq!(set_shares(&deal(DealStatus::Cancelled, 1), &[], Uuid::from_u128(2), "a", 1, now).unwrap_err().code, "deal_closed");
-        let mut late = deal(DealStatus::Recruiting, 1);
-        late.deadline = now - Duration::seconds(1);
-        assert_eq!(set_shares(&late, &[], Uuid::from_u128(2), "a", 1, now).unwrap_err().code, "deadline_passed");
-        assert_eq!(leave(&d, &[], Uuid::from_u128(1), now).unwrap_err().code, "host_cannot_leave");
-        assert_eq!(leave(&d, &[], Uuid::from_u128(3), now).unwrap_err().code, "not_a_member");
-        assert_eq!(cancel(&d, Uuid::from_u128(2)).unwrap_err().code, "not_host");
-        assert_eq!(complete(&d, Uuid::from_u128(1)).unwrap_err().code, "not_confirmed");
-        assert!(complete(&deal(DealStatus::Confirmed, 6), Uuid::from_u128(1)).is_ok());
-    }
-
-    #[test]
-    fn no_leaving_after_confirmation() {
-        let d = deal(DealStatus::Confirmed, 5);
-        let m = MemberRecord { user_id: Uuid::from_u128(2), login_id: "a".into(), shares: 2, is_host: false, joined_at: Utc::now() };
-        assert_eq!(leave(&d, std::slice::from_ref(&m), m.user_id, Utc::now()).unwrap_err().code, "deal_confirmed");
-        assert_eq!(set_shares(&d, std::slice::from_ref(&m), m.user_id, "a", 1, Utc::now()).unwrap_err().code, "deal_confirmed");
-        assert!(set_shares(&d, std::slice::from_ref(&m), m.user_id, "a", 3, Utc::now()).is_ok(), "more is fine");
-        let d = deal(DealStatus::Confirmed, 6);
-        assert!(set_shares(&d, std::slice::from_ref(&m), m.user_id, "a", 1, Utc::now()).is_ok(), "fewer, still at the tipping point");
-    }
-}
-
 /// The host edits a deal. Fields that change what members agreed to (price, shares, deadline, …)
 /// are frozen once anyone else joined.
 pub fn edit(
@@ -303,4 +231,76 @@ pub fn edit(
     }
     plan.edited = Some(e);
     Ok(plan)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    pub(crate) fn deal(status: DealStatus, taken: i64) -> DealRecord {
+        let now = Utc::now();
+        DealRecord {
+            seq: 1,
+            id: Uuid::now_v7(),
+            host_id: Uuid::from_u128(1),
+            host_login_id: "host".into(),
+            title: "휴지".into(),
+            description: String::new(),
+            category_id: 1,
+            product_url: None,
+            total_price: 10_000,
+            shares_total: 10,
+            shares_taken: taken,
+            min_shares: 5,
+            items_per_share: 1,
+            unit: "개".into(),
+            deadline: now + Duration::days(1),
+            meeting_place: None,
+            keywords: vec![],
+            images: vec![],
+            status,
+            views: 0,
+            created_at: now,
+        }
+    }
+
+    #[test]
+    fn joining_confirms_at_the_tipping_point() {
+        let d = deal(DealStatus::Recruiting, 1);
+        let p = set_shares(&d, &[], Uuid::from_u128(2), "a", 4, Utc::now()).unwrap();
+        assert_eq!((p.shares_taken, p.status), (Some(5), Some(DealStatus::Confirmed)));
+        assert_eq!(p.events, ["MemberJoined", "DealConfirmed"]);
+        let p = set_shares(&d, &[], Uuid::from_u128(2), "a", 3, Utc::now()).unwrap();
+        assert_eq!((p.shares_taken, p.status), (Some(4), None));
+    }
+
+    #[test]
+    fn refusals() {
+        let now = Utc::now();
+        let d = deal(DealStatus::Recruiting, 8);
+        assert_eq!(set_shares(&d, &[], Uuid::from_u128(2), "a", 3, now).unwrap_err().code, "deal_full");
+        assert_eq!(set_shares(&d, &[], Uuid::from_u128(2), "a", 0, now).unwrap_err().code, "validation_failed");
+        assert_eq!(set_shares(&d, &[], Uuid::from_u128(1), "host", 1, now).unwrap_err().code, "own_deal");
+        assert_eq!(set_shares(&deal(DealStatus::Cancelled, 1), &[], Uuid::from_u128(2), "a", 1, now).unwrap_err().code, "deal_closed");
+        let mut late = deal(DealStatus::Recruiting, 1);
+        late.deadline = now - Duration::seconds(1);
+        assert_eq!(set_shares(&late, &[], Uuid::from_u128(2), "a", 1, now).unwrap_err().code, "deadline_passed");
+        assert_eq!(leave(&d, &[], Uuid::from_u128(1), now).unwrap_err().code, "host_cannot_leave");
+        assert_eq!(leave(&d, &[], Uuid::from_u128(3), now).unwrap_err().code, "not_a_member");
+        assert_eq!(cancel(&d, Uuid::from_u128(2)).unwrap_err().code, "not_host");
+        assert_eq!(complete(&d, Uuid::from_u128(1)).unwrap_err().code, "not_confirmed");
+        assert!(complete(&deal(DealStatus::Confirmed, 6), Uuid::from_u128(1)).is_ok());
+    }
+
+    #[test]
+    fn no_leaving_after_confirmation() {
+        let d = deal(DealStatus::Confirmed, 5);
+        let m = MemberRecord { user_id: Uuid::from_u128(2), login_id: "a".into(), shares: 2, is_host: false, joined_at: Utc::now() };
+        assert_eq!(leave(&d, std::slice::from_ref(&m), m.user_id, Utc::now()).unwrap_err().code, "deal_confirmed");
+        assert_eq!(set_shares(&d, std::slice::from_ref(&m), m.user_id, "a", 1, Utc::now()).unwrap_err().code, "deal_confirmed");
+        assert!(set_shares(&d, std::slice::from_ref(&m), m.user_id, "a", 3, Utc::now()).is_ok(), "more is fine");
+        let d = deal(DealStatus::Confirmed, 6);
+        assert!(set_shares(&d, std::slice::from_ref(&m), m.user_id, "a", 1, Utc::now()).is_ok(), "fewer, still at the tipping point");
+    }
 }
