@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::{
     extract::DefaultBodyLimit,
-    extract::{rejection::QueryRejection, Path, Query, State},
+    extract::{rejection::QueryRejection, MatchedPath, Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -44,9 +44,9 @@ pub fn router(deals: Arc<Deals>) -> Router {
         .route("/deals/{id}", get(detail_page))
         .route("/deals/{id}/edit", get(edit_page).post(edit_submit).layer(DefaultBodyLimit::max(PHOTO_FORM_LIMIT)))
         .route("/deals/{id}/join", post(join_submit))
-        .route("/deals/{id}/leave", post(leave_submit))
-        .route("/deals/{id}/cancel", post(cancel_submit))
-        .route("/deals/{id}/complete", post(complete_submit))
+        .route("/deals/{id}/leave", post(button_submit))
+        .route("/deals/{id}/cancel", post(button_submit))
+        .route("/deals/{id}/complete", post(button_submit))
         .route("/me/deals", get(my_deals_page))
         .route("/users/{login_id}", get(seller_page))
         .with_state(deals)
@@ -861,47 +861,26 @@ async fn join_submit(
     }
 }
 
-async fn leave_submit(
+/// The deal page's one-button forms (`/deals/{id}/leave`, `/cancel`, `/complete`): the rules and
+/// the owner checks are the service's; this only answers with the deal page and a message.
+async fn button_submit(
     State(deals): State<Arc<Deals>>,
     MaybeWebUser(user): MaybeWebUser,
     csrf: CsrfToken,
+    route: MatchedPath,
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<OnlyCsrf>,
 ) -> Response {
     let Some(id) = parse_id(&id) else { return not_found_page(user.as_ref()) };
     let Some(user) = user else { return login_redirect(id) };
-    match deals.leave(&user, id).await {
-        Ok(()) => back_to(id, "left"),
-        Err(e) => refused(&deals, &user, &csrf, id, e).await,
-    }
-}
-
-async fn cancel_submit(
-    State(deals): State<Arc<Deals>>,
-    MaybeWebUser(user): MaybeWebUser,
-    csrf: CsrfToken,
-    Path(id): Path<String>,
-    CsrfForm(_): CsrfForm<OnlyCsrf>,
-) -> Response {
-    let Some(id) = parse_id(&id) else { return not_found_page(user.as_ref()) };
-    let Some(user) = user else { return login_redirect(id) };
-    match deals.cancel(&user, id).await {
-        Ok(_) => back_to(id, "cancelled"),
-        Err(e) => refused(&deals, &user, &csrf, id, e).await,
-    }
-}
-
-async fn complete_submit(
-    State(deals): State<Arc<Deals>>,
-    MaybeWebUser(user): MaybeWebUser,
-    csrf: CsrfToken,
-    Path(id): Path<String>,
-    CsrfForm(_): CsrfForm<OnlyCsrf>,
-) -> Response {
-    let Some(id) = parse_id(&id) else { return not_found_page(user.as_ref()) };
-    let Some(user) = user else { return login_redirect(id) };
-    match deals.complete(&user, id).await {
-        Ok(_) => back_to(id, "completed"),
+    let (done, result) = match route.as_str().rsplit('/').next() {
+        Some("leave") => ("left", deals.leave(&user, id).await),
+        Some("cancel") => ("cancelled", deals.cancel(&user, id).await.map(drop)),
+        Some("complete") => ("completed", deals.complete(&user, id).await.map(drop)),
+        _ => return not_found_page(Some(&user)),
+    };
+    match result {
+        Ok(()) => back_to(id, done),
         Err(e) => refused(&deals, &user, &csrf, id, e).await,
     }
 }

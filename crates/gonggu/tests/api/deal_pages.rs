@@ -189,3 +189,58 @@ async fn the_home_page_filters_by_price_and_sorts_by_distance() {
     }
     assert_eq!(seen, ["홍대 생수 공구", "강남 휴지 공구", "역삼 쌀 공구"]);
 }
+
+#[tokio::test]
+async fn the_deal_page_buttons_leave_and_complete() {
+    let app = spawn_app().await;
+    let (host, host_csrf) = signed_in_browser(&app, "button_host").await;
+    let res = host.post(app.url("/deals")).multipart(deal_form(&host_csrf, "버튼 공구").text("shares_total", "2")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let deal = res.headers()[header::LOCATION].to_str().unwrap().split('?').next().unwrap().to_owned();
+    let (member, csrf) = signed_in_browser(&app, "button_member").await;
+    let press = |client: &reqwest::Client, csrf: &str, action: &str| {
+        client.post(app.url(&format!("{deal}/{action}"))).form(&[("csrf_token", csrf), ("shares", "1")]).send()
+    };
+    let status = || async {
+        let id = deal.trim_start_matches("/deals/");
+        app.get(&format!("/api/v1/deals/{id}")).await.json::<serde_json::Value>().await.unwrap()["status"].as_str().unwrap().to_owned()
+    };
+
+    let res = press(&member, &csrf, "join").await.unwrap();
+    assert_eq!(res.headers()[header::LOCATION].to_str().unwrap(), format!("{deal}?msg=joined"));
+    assert_eq!(status().await, "confirmed", "2 of 2 shares: the tipping point");
+    // Confirmed: leaving is refused on the deal page, with the reason.
+    let res = press(&member, &csrf, "leave").await.unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert!(res.text().await.unwrap().contains("확정"), "the page says why");
+    // Only the host completes.
+    let res = press(&member, &csrf, "complete").await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = press(&host, &host_csrf, "complete").await.unwrap();
+    assert_eq!(res.headers()[header::LOCATION].to_str().unwrap(), format!("{deal}?msg=completed"));
+    assert_eq!(status().await, "completed");
+    let page = host.get(app.url(&format!("{deal}?msg=completed"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("거래 완료로 표시했습니다."));
+    // Without the form's CSRF token nothing happens.
+    let res = member.post(app.url(&format!("{deal}/leave"))).form(&[("shares", "1")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn leaving_through_the_page_while_recruiting() {
+    let app = spawn_app().await;
+    let (host, host_csrf) = signed_in_browser(&app, "leave_host").await;
+    let res = host.post(app.url("/deals")).multipart(deal_form(&host_csrf, "나가기 공구")).send().await.unwrap();
+    let deal = res.headers()[header::LOCATION].to_str().unwrap().split('?').next().unwrap().to_owned();
+    let (member, csrf) = signed_in_browser(&app, "leave_member").await;
+    let res = member.post(app.url(&format!("{deal}/join"))).form(&[("csrf_token", csrf.as_str()), ("shares", "1")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = member.post(app.url(&format!("{deal}/leave"))).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(res.headers()[header::LOCATION].to_str().unwrap(), format!("{deal}?msg=left"));
+    let id = deal.trim_start_matches("/deals/");
+    let d: serde_json::Value = app.get(&format!("/api/v1/deals/{id}")).await.json().await.unwrap();
+    assert_eq!(d["shares_taken"], 1, "only the host's share is left");
+    // The host cannot leave their own deal.
+    let res = host.post(app.url(&format!("{deal}/leave"))).form(&[("csrf_token", host_csrf.as_str())]).send().await.unwrap();
+    assert!(res.status().is_client_error(), "{}", res.status());
+}
