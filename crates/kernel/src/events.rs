@@ -382,7 +382,13 @@ where
     tokio::spawn(async move {
         loop {
             let delivery = tokio::select! {
-                d = sub.next() => match d { Some(d) => d, None => return },
+                d = sub.next() => match d {
+                    Some(d) => d,
+                    None => {
+                        tracing::error!(consumer, "event feed closed; consumer stopped");
+                        return;
+                    }
+                },
                 _ = shutdown.wait() => return,
             };
             let env = &delivery.envelope;

@@ -102,6 +102,8 @@ impl NatsBus {
                     return; // the subscriber went away; what it did not ack comes again
                 }
             }
+            // The client reconnects by itself, so this only happens when it was closed for good.
+            tracing::error!("JetStream feed ended; this consumer receives nothing more until restart");
         });
         Ok(Subscription::from_broker(rx))
     }
