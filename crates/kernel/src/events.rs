@@ -385,7 +385,7 @@ where
                 d = sub.next() => match d {
                     Some(d) => d,
                     None => {
-                        tracing::error!(consumer, "event feed closed; consumer stopped");
+                        tracing::warn!(consumer, "event feed closed; consumer stopped");
                         return;
                     }
                 },
