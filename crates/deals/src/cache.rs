@@ -3,9 +3,10 @@
 //! filters, so a [`DealStore`] decorator answers it from memory.
 //!
 //! Freshness: every write through this process (create, change, the deadline job) starts a new
-//! generation, so whoever changed a deal sees it at once; a cached page lives at most
-//! [`FRESH_FOR`] otherwise — the bound on how stale view counts (which do not invalidate: a busy
-//! day would otherwise empty the cache on every visit) and another process's writes can be.
+//! generation, so whoever changed a deal sees it at once; other processes' writes arrive as deal
+//! events (the binary calls [`FirstPageCache::invalidate`] on each, see [`DEAL_EVENTS`]); a cached
+//! page lives at most [`FRESH_FOR`] in any case — the bound on how stale view counts (which do not
+//! invalidate: a busy day would otherwise empty the cache on every visit) can be.
 //! Later pages, per-user lists (hosted / joined) and "nearest" (a per-caller point) always go to
 //! the database.
 
@@ -26,6 +27,19 @@ use uuid::Uuid;
 use crate::store::{DealRecord, DealStore, Decide, ListQuery, MemberRecord, Sort};
 
 pub const FRESH_FOR: Duration = Duration::from_secs(2);
+
+/// The events after which a list may look different (views aside).
+pub const DEAL_EVENTS: [&str; 9] = [
+    "DealCreated",
+    "DealUpdated",
+    "MemberJoined",
+    "MemberSharesChanged",
+    "MemberLeft",
+    "DealConfirmed",
+    "DealCancelled",
+    "DealFailed",
+    "DealCompleted",
+];
 /// Free-text search makes the key space open-ended; past this many pages the cache starts over.
 const MAX_PAGES: usize = 1_000;
 
@@ -48,10 +62,17 @@ impl FirstPageCache {
     }
 
     pub fn wrap_for(inner: Arc<dyn DealStore>, fresh_for: Duration) -> Arc<dyn DealStore> {
+        Self::shared(inner, fresh_for)
+    }
+
+    /// The cache itself, for whoever also calls [`FirstPageCache::invalidate`].
+    pub fn shared(inner: Arc<dyn DealStore>, fresh_for: Duration) -> Arc<FirstPageCache> {
         Arc::new(FirstPageCache { inner, fresh_for, generation: AtomicU64::new(0), pages: RwLock::new(HashMap::new()) })
     }
 
-    fn invalidate(&self) {
+    /// Forgets every cached page: on this process's own writes, and on deal events from other
+    /// processes (see [`DEAL_EVENTS`]).
+    pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 

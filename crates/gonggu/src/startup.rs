@@ -14,7 +14,7 @@ use axum::{
     Extension, Router,
 };
 use gonggu_accounts::{api::AccountsState, mail::Mailer, password::PasswordHasher, service::Limits, Accounts};
-use gonggu_deals::{api::DealsState, Deals};
+use gonggu_deals::{api::DealsState, cache::FirstPageCache, Deals};
 use gonggu_kernel::{
     auth::Authenticator,
     clock::Clock,
@@ -60,6 +60,8 @@ pub struct Application {
 pub struct Overrides {
     pub clock: Option<Clock>,
     pub hasher: Option<PasswordHasher>,
+    /// How long a cached first page of deals may live (tests lengthen it to see invalidation).
+    pub list_cache_for: Option<Duration>,
 }
 
 #[derive(OpenApi)]
@@ -151,11 +153,8 @@ impl Application {
             None => gonggu_media::Media::local(&settings.data_dir.join("media"))?,
         });
 
-        let deals = Arc::new(Deals {
-            store: gonggu_deals::cache::FirstPageCache::wrap(deals_store),
-            clock: clock.clone(),
-            images: Arc::new(MediaCatalog(media.clone())),
-        });
+        let list_cache = FirstPageCache::shared(deals_store, overrides.list_cache_for.unwrap_or(gonggu_deals::cache::FRESH_FOR));
+        let deals = Arc::new(Deals { store: list_cache.clone(), clock: clock.clone(), images: Arc::new(MediaCatalog(media.clone())) });
 
         // Consumers subscribe before any relay starts, so they see every event.
         let mut background = vec![gonggu_wallet::consumer::spawn(bus.clone(), wallet_store.clone(), shutdown_rx.clone()).await?];
@@ -173,6 +172,7 @@ impl Application {
         background.push(spawn_deal_clock(deals.clone(), shutdown_rx.clone()));
         background.push(spawn_key_pruner(wallet_store, clock.clone(), shutdown_rx.clone()));
         background.push(spawn_revocation_listener(bus.clone(), auth.clone(), shutdown_rx.clone()).await?);
+        background.push(spawn_list_cache_listener(bus.clone(), list_cache, shutdown_rx.clone()).await?);
         background.push(spawn_limit_pruner(accounts.clone(), shutdown_rx.clone()));
 
         // HTTP
@@ -295,6 +295,20 @@ async fn os_signal() {
 
 /// Other instances (and, in split mode, other services) learn about revoked sessions from
 /// `SessionsRevoked`; in one process this is a second, harmless confirmation.
+/// Deal writes by other processes reach this one's first-page cache as events (its own writes
+/// invalidate it directly).
+async fn spawn_list_cache_listener(
+    bus: Arc<dyn Bus>,
+    cache: Arc<FirstPageCache>,
+    shutdown: tokio_util_shutdown::Shutdown,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let sub = bus.subscribe_each_instance("deals-list-cache", &gonggu_deals::cache::DEAL_EVENTS, Duration::ZERO).await?;
+    Ok(gonggu_kernel::events::spawn_consumer("deals-list-cache", sub, shutdown, move |_| {
+        cache.invalidate();
+        async { Ok(()) }
+    }))
+}
+
 async fn spawn_revocation_listener(
     bus: Arc<dyn Bus>,
     auth: Arc<Authenticator>,

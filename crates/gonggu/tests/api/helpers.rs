@@ -29,6 +29,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app; `configure` may change settings (e.g. a PostgreSQL database URL).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_tuned(configure, |_| {}).await
+}
+
+/// As [`spawn_app_with`], and `tune` may change what tests override in the wiring.
+pub async fn spawn_app_tuned(configure: impl FnOnce(&mut Settings), tune: impl FnOnce(&mut Overrides)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings::defaults();
     settings.data_dir = data_dir.path().to_path_buf();
@@ -37,7 +42,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.http.trust_proxy = true;
     configure(&mut settings);
     let clock = Clock::manual(chrono::Utc::now());
-    let app = Application::build_with(settings, Overrides { clock: Some(clock.clone()), ..Default::default() }).await.expect("app builds");
+    let mut overrides = Overrides { clock: Some(clock.clone()), ..Default::default() };
+    tune(&mut overrides);
+    let app = Application::build_with(settings, overrides).await.expect("app builds");
     let port = app.port();
     let accounts = app.accounts.clone();
     let wallet = app.wallet.clone();

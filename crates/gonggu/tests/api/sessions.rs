@@ -184,13 +184,17 @@ async fn instances_share_events_through_nats_jetstream() {
     let secret = format!("shared-jwt-key-{}", uuid::Uuid::new_v4().simple());
     let instance = || {
         let (url, pfx, pg, secret) = (nats_url.clone(), prefix.clone(), pg.clone(), secret.clone());
-        crate::helpers::spawn_app_with(move |s| {
-            s.bus = gonggu::settings::BusKind::Nats;
-            s.nats.url = Some(url);
-            s.nats.prefix = pfx;
-            s.database.url = Some(gonggu::settings::Secret::new(pg));
-            s.auth.jwt_secret = Some(gonggu::settings::Secret::new(secret));
-        })
+        crate::helpers::spawn_app_tuned(
+            move |s| {
+                s.bus = gonggu::settings::BusKind::Nats;
+                s.nats.url = Some(url);
+                s.nats.prefix = pfx;
+                s.database.url = Some(gonggu::settings::Secret::new(pg));
+                s.auth.jwt_secret = Some(gonggu::settings::Secret::new(secret));
+            },
+            // Cached deal lists live long here, so only the deal events can refresh them in time.
+            |o| o.list_cache_for = Some(std::time::Duration::from_secs(600)),
+        )
     };
     let (a, b, c) = (instance().await, instance().await, instance().await);
     let pair = a.signed_in("nats_user").await;
@@ -225,6 +229,26 @@ async fn instances_share_events_through_nats_jetstream() {
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
         assert!(refused, "the revocation reached every other instance");
+    }
+    // DealCreated: a deal posted on A shows on B's and C's (cached) home pages.
+    for other in [&b, &c] {
+        assert!(!other.get("/").await.text().await.unwrap().contains("다른 인스턴스 공구"));
+    }
+    let host = a.signed_in("nats_host").await;
+    let body = json!({"title": "다른 인스턴스 공구", "category_id": 4, "total_price": 10_000, "shares_total": 2, "items_per_share": 1,
+        "unit": "개", "deadline": (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339()});
+    let res = a.post_json_as("/api/v1/deals", host["access_token"].as_str().unwrap(), &body).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    for other in [&b, &c] {
+        let mut shown = false;
+        for _ in 0..200 {
+            if other.get("/").await.text().await.unwrap().contains("다른 인스턴스 공구") {
+                shown = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert!(shown, "the other instance's cached first page was refreshed by the event");
     }
     gonggu_kernel::nats_bus::NatsBus::connect(&nats_url, &prefix).await.unwrap().delete_stream().await.unwrap();
 }
