@@ -20,8 +20,8 @@ use gonggu_kernel::{
     auth::AuthUser,
     error::FieldErrors,
     web::{
-        csrf_field, error_page, error_status, format_kst, layout, split_error, urlencode, CsrfForm, CsrfMultipart, CsrfToken, Flash,
-        MaybeWebUser, MultipartFiles, Page, Tab, WebUser,
+        csrf_field, error_page, error_status, format_kst, group_digits, layout, split_error, urlencode, won, CsrfForm, CsrfMultipart,
+        CsrfToken, Flash, MaybeWebUser, MultipartFiles, Page, Tab, WebUser,
     },
     ApiError,
 };
@@ -86,26 +86,6 @@ struct MsgQuery {
 /// Asia/Seoul: UTC+9 all year.
 fn kst() -> FixedOffset {
     FixedOffset::east_opt(9 * 3600).expect("valid offset")
-}
-
-/// `25990` → `25,990`.
-fn group_digits(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn won(n: i64) -> String {
-    format!("{}원", group_digits(n))
 }
 
 /// How far a meeting place is, as people say it: `350m`, `1.2km`, `23km`.

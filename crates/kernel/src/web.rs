@@ -658,6 +658,49 @@ pub fn format_kst(t: chrono::DateTime<chrono::Utc>) -> String {
     format!("{}년 {}월 {}일 {} {}:{:02}", k.year(), k.month(), k.day(), if pm { "오후" } else { "오전" }, h12, k.minute())
 }
 
+/// Thousands separators, as Korean prices are written: `1234567` → `1,234,567`.
+pub fn group_digits(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An amount of money on a page: `25,990원`.
+pub fn won(n: i64) -> String {
+    format!("{}원", group_digits(n))
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::group_digits;
+    use proptest::prelude::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(group_digits(0), "0");
+        assert_eq!(group_digits(999), "999");
+        assert_eq!(group_digits(1000), "1,000");
+        assert_eq!(group_digits(100000), "100,000");
+        assert_eq!(group_digits(-1234567), "-1,234,567");
+    }
+
+    proptest! {
+        #[test]
+        fn grouping_round_trips(n in any::<i64>().prop_filter("not MIN", |n| *n != i64::MIN)) {
+            prop_assert_eq!(group_digits(n).replace(',', "").parse::<i64>().unwrap(), n);
+        }
+    }
+}
+
 #[cfg(test)]
 mod kst_tests {
     use chrono::TimeZone;

@@ -67,22 +67,6 @@ impl IdempotencyKey {
     }
 }
 
-/// Formats won with thousands separators: `1234567` → `1,234,567`.
-pub fn format_won(won: i64) -> String {
-    let digits = won.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if won < 0 {
-        out.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,25 +98,10 @@ mod tests {
         assert!(IdempotencyKey::parse("3f2b6c1e-0b7a-4d0e-9a57-1b6f1e0c9d11").is_ok());
     }
 
-    #[test]
-    fn won_formatting() {
-        assert_eq!(format_won(0), "0");
-        assert_eq!(format_won(999), "999");
-        assert_eq!(format_won(1000), "1,000");
-        assert_eq!(format_won(100000), "100,000");
-        assert_eq!(format_won(-1234567), "-1,234,567");
-    }
-
     proptest! {
         #[test]
         fn amount_accepts_exactly_the_range(won in any::<i64>()) {
             prop_assert_eq!(Amount::parse(won).is_ok(), (1..=10_000_000).contains(&won));
-        }
-
-        #[test]
-        fn formatting_round_trips(won in any::<i64>().prop_filter("not MIN", |w| *w != i64::MIN)) {
-            let s = format_won(won);
-            prop_assert_eq!(s.replace(',', "").parse::<i64>().unwrap(), won);
         }
     }
 }

@@ -19,7 +19,8 @@ use gonggu_kernel::{
     auth::AuthUser,
     error::FieldErrors,
     web::{
-        csrf_field, error_page, error_status, format_kst, layout, split_error, urlencode, CsrfForm, CsrfToken, Flash, Page, Tab, WebUser,
+        csrf_field, error_page, error_status, format_kst, layout, split_error, urlencode, won, CsrfForm, CsrfToken, Flash, Page, Tab,
+        WebUser,
     },
     ApiError,
 };
@@ -28,7 +29,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::{
-    domain::{format_won, Amount, Memo},
+    domain::{Amount, Memo},
     service::{HistoryParams, MoneyAnswer, TransactionView, TransferInput, WalletView},
     Wallet,
 };
@@ -59,10 +60,6 @@ fn flash_for(code: Option<&str>) -> Option<Flash> {
         "sent" => Flash::ok("송금했습니다."),
         _ => return None,
     })
-}
-
-fn won(n: i64) -> String {
-    format!("{}원", format_won(n))
 }
 
 /// The service speaks of the API's `Idempotency-Key` header; on a page, the key is the hidden
