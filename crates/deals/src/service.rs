@@ -358,12 +358,7 @@ impl Deals {
             }
             _ => None,
         };
-        let after = params
-            .cursor
-            .as_deref()
-            .map(gonggu_kernel::page::decode_cursor)
-            .transpose()
-            .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor 값이 올바르지 않습니다."))?;
+        let after = params.cursor.as_deref().map(gonggu_kernel::page::decode_cursor).transpose()?;
         let limit = gonggu_kernel::page::clamp_limit(params.limit);
         let q = ListQuery {
             q: params.q.clone(),

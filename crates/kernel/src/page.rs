@@ -26,6 +26,12 @@ pub fn encode_cursor(key: i64, seq: i64) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BadCursor;
 
+impl From<BadCursor> for crate::ApiError {
+    fn from(_: BadCursor) -> Self {
+        crate::ApiError::bad_request("invalid_cursor", "cursor 값이 올바르지 않습니다.")
+    }
+}
+
 pub fn decode_cursor(s: &str) -> Result<(i64, i64), BadCursor> {
     use base64::Engine;
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).map_err(|_| BadCursor)?;

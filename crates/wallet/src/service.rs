@@ -321,12 +321,7 @@ impl Wallet {
                 return Err(ApiError::field("to", "끝 날짜는 시작 날짜보다 뒤여야 합니다."));
             }
         }
-        let after = params
-            .cursor
-            .as_deref()
-            .map(gonggu_kernel::page::decode_cursor)
-            .transpose()
-            .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor 값이 올바르지 않습니다."))?;
+        let after = params.cursor.as_deref().map(gonggu_kernel::page::decode_cursor).transpose()?;
         let limit = gonggu_kernel::page::clamp_limit(params.limit);
         let q = HistoryQuery { direction, sort, from_ms, to_ms, after, limit: limit + 1 };
         let mut rows = self.store.history(user.user_id, &q).await?;
