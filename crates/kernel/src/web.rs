@@ -477,6 +477,25 @@ pub fn origin_allowed(headers: &HeaderMap, public_origin: &str) -> bool {
     }
 }
 
+/// The first half of every CSRF check, before the body is read: the request comes from our own
+/// origin. Returns the token the cookie holds, if any.
+fn csrf_origin_check(req: &Request) -> Result<Option<CsrfToken>, Response> {
+    let origin = req.extensions().get::<WebSession>().map(|w| w.public_origin.as_str()).unwrap_or_default();
+    if !origin_allowed(req.headers(), origin) {
+        return Err(CsrfRejected("origin").into_response());
+    }
+    Ok(req.extensions().get::<CsrfToken>().cloned())
+}
+
+/// The second half: the form's token equals the cookie's (double submit, constant-time).
+fn csrf_token_check(given: &str, expected: Option<CsrfToken>) -> Result<(), Response> {
+    let Some(expected) = expected else { return Err(CsrfRejected("no cookie").into_response()) };
+    if given.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.0.as_bytes())) {
+        return Err(CsrfRejected("token mismatch").into_response());
+    }
+    Ok(())
+}
+
 impl<T, S> FromRequest<S> for CsrfForm<T>
 where
     T: DeserializeOwned + HasCsrfToken,
@@ -485,19 +504,11 @@ where
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let expected = req.extensions().get::<CsrfToken>().cloned();
-        let origin = req.extensions().get::<WebSession>().map(|w| w.public_origin.clone()).unwrap_or_default();
-        if !origin_allowed(req.headers(), &origin) {
-            return Err(CsrfRejected("origin").into_response());
-        }
+        let expected = csrf_origin_check(&req)?;
         let Form(form) = Form::<T>::from_request(req, state).await.map_err(|e| {
             error_page(StatusCode::BAD_REQUEST, "잘못된 요청입니다", &format!("양식을 읽을 수 없습니다: {}", e.body_text()), None)
         })?;
-        let Some(expected) = expected else { return Err(CsrfRejected("no cookie").into_response()) };
-        let given = form.csrf_token().as_bytes();
-        if given.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(given, expected.0.as_bytes())) {
-            return Err(CsrfRejected("token mismatch").into_response());
-        }
+        csrf_token_check(form.csrf_token(), expected)?;
         Ok(CsrfForm(form))
     }
 }
@@ -523,11 +534,7 @@ where
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let expected = req.extensions().get::<CsrfToken>().cloned();
-        let origin = req.extensions().get::<WebSession>().map(|w| w.public_origin.clone()).unwrap_or_default();
-        if !origin_allowed(req.headers(), &origin) {
-            return Err(CsrfRejected("origin").into_response());
-        }
+        let expected = csrf_origin_check(&req)?;
         let bad = |why: String| error_page(StatusCode::BAD_REQUEST, "잘못된 요청입니다", &format!("양식을 읽을 수 없습니다: {why}"), None);
         let mut multipart = axum::extract::Multipart::from_request(req, state).await.map_err(|e| bad(e.body_text()))?;
         let mut fields = serde_json::Map::new();
@@ -556,11 +563,7 @@ where
             }
         }
         let form: T = serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| bad(e.to_string()))?;
-        let Some(expected) = expected else { return Err(CsrfRejected("no cookie").into_response()) };
-        let given = form.csrf_token().as_bytes();
-        if given.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(given, expected.0.as_bytes())) {
-            return Err(CsrfRejected("token mismatch").into_response());
-        }
+        csrf_token_check(form.csrf_token(), expected)?;
         Ok(CsrfMultipart { form, files })
     }
 }
