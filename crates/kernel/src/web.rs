@@ -479,19 +479,19 @@ pub fn origin_allowed(headers: &HeaderMap, public_origin: &str) -> bool {
 
 /// The first half of every CSRF check, before the body is read: the request comes from our own
 /// origin. Returns the token the cookie holds, if any.
-fn csrf_origin_check(req: &Request) -> Result<Option<CsrfToken>, Response> {
+fn csrf_origin_check(req: &Request) -> Result<Option<CsrfToken>, CsrfRejected> {
     let origin = req.extensions().get::<WebSession>().map(|w| w.public_origin.as_str()).unwrap_or_default();
     if !origin_allowed(req.headers(), origin) {
-        return Err(CsrfRejected("origin").into_response());
+        return Err(CsrfRejected("origin"));
     }
     Ok(req.extensions().get::<CsrfToken>().cloned())
 }
 
 /// The second half: the form's token equals the cookie's (double submit, constant-time).
-fn csrf_token_check(given: &str, expected: Option<CsrfToken>) -> Result<(), Response> {
-    let Some(expected) = expected else { return Err(CsrfRejected("no cookie").into_response()) };
+fn csrf_token_check(given: &str, expected: Option<CsrfToken>) -> Result<(), CsrfRejected> {
+    let Some(expected) = expected else { return Err(CsrfRejected("no cookie")) };
     if given.is_empty() || !bool::from(subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.0.as_bytes())) {
-        return Err(CsrfRejected("token mismatch").into_response());
+        return Err(CsrfRejected("token mismatch"));
     }
     Ok(())
 }
@@ -504,11 +504,11 @@ where
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let expected = csrf_origin_check(&req)?;
+        let expected = csrf_origin_check(&req).map_err(IntoResponse::into_response)?;
         let Form(form) = Form::<T>::from_request(req, state).await.map_err(|e| {
             error_page(StatusCode::BAD_REQUEST, "잘못된 요청입니다", &format!("양식을 읽을 수 없습니다: {}", e.body_text()), None)
         })?;
-        csrf_token_check(form.csrf_token(), expected)?;
+        csrf_token_check(form.csrf_token(), expected).map_err(IntoResponse::into_response)?;
         Ok(CsrfForm(form))
     }
 }
@@ -534,7 +534,7 @@ where
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let expected = csrf_origin_check(&req)?;
+        let expected = csrf_origin_check(&req).map_err(IntoResponse::into_response)?;
         let bad = |why: String| error_page(StatusCode::BAD_REQUEST, "잘못된 요청입니다", &format!("양식을 읽을 수 없습니다: {why}"), None);
         let mut multipart = axum::extract::Multipart::from_request(req, state).await.map_err(|e| bad(e.body_text()))?;
         let mut fields = serde_json::Map::new();
@@ -563,7 +563,7 @@ where
             }
         }
         let form: T = serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| bad(e.to_string()))?;
-        csrf_token_check(form.csrf_token(), expected)?;
+        csrf_token_check(form.csrf_token(), expected).map_err(IntoResponse::into_response)?;
         Ok(CsrfMultipart { form, files })
     }
 }
