@@ -351,9 +351,7 @@ fn browserless() -> reqwest::Client {
 /// Logs in through the form; returns the CSRF token for later forms.
 async fn form_login(app: &TestApp, client: &reqwest::Client, login_id: &str) -> String {
     let html = client.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("csrf field") + marker.len();
-    let token = html[start..].split('"').next().unwrap().to_owned();
+    let token = helpers::csrf_token(&html);
     let res = client
         .post(app.url("/login"))
         .form(&[("csrf_token", token.as_str()), ("login_id", login_id), ("password", PASSWORD)])

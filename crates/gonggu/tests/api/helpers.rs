@@ -211,3 +211,15 @@ pub async fn error_of(res: Response) -> (StatusCode, Value) {
     assert!(err["request_id"].is_string(), "request id in envelope: {body}");
     (status, err.clone())
 }
+
+/// A client that keeps cookies and does not follow redirects, as the page tests need.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The CSRF token in a page's form.
+pub fn csrf_token(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("csrf field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}

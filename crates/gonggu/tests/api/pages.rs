@@ -2,17 +2,7 @@
 
 use reqwest::{header, StatusCode};
 
-use crate::helpers::{spawn_app, TestApp, PASSWORD};
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-fn csrf_token(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("csrf field") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
+use crate::helpers::{browser, csrf_token, spawn_app, TestApp, PASSWORD};
 
 async fn form_login(app: &TestApp, client: &reqwest::Client, login_id: &str) {
     let html = client.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
