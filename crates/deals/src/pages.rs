@@ -370,11 +370,7 @@ impl Filters {
         };
         let min_price = price_bound(f.min_price.as_deref(), "최솟값")?;
         let max_price = price_bound(f.max_price.as_deref(), "최댓값")?;
-        if let (Some(a), Some(b)) = (min_price, max_price) {
-            if a > b {
-                return Err("총액 최댓값은 최솟값 이상이어야 합니다.".into());
-            }
-        }
+        // min ≤ max is the service's rule; its refusal comes back as the page's notice.
         Ok(Filters { q, category, status, sort, min_price, max_price })
     }
 

@@ -337,7 +337,7 @@ impl Deals {
         }
         if let (Some(a), Some(b)) = (params.min_price, params.max_price) {
             if a > b {
-                return Err(ApiError::field("max_price", "최대 금액은 최소 금액 이상이어야 합니다."));
+                return Err(ApiError::field("max_price", "총액 최댓값은 최솟값 이상이어야 합니다."));
             }
         }
         let near = match (sort, params.lat, params.lon) {
