@@ -7,6 +7,7 @@ pub mod api;
 pub mod domain;
 pub mod events;
 pub mod mail;
+pub mod module;
 pub mod pages;
 pub mod password;
 pub mod service;

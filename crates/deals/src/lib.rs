@@ -5,6 +5,7 @@ pub mod api;
 pub mod cache;
 pub mod consumer;
 pub mod domain;
+pub mod module;
 pub mod money;
 pub mod pages;
 pub mod rules;

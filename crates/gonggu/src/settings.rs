@@ -57,6 +57,20 @@ pub enum BusKind {
 pub struct HttpSettings {
     pub addr: SocketAddr,
     pub trust_proxy: bool,
+    /// Seconds a connection may take to send a request's headers, and may sit idle between requests.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+    /// Connections open at once; more are closed at accept (also kept below the open-file limit).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+
+fn default_max_connections() -> usize {
+    10_000
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -163,6 +177,12 @@ impl Settings {
                 "invalid setting `public_url` (GONGGU_PUBLIC_URL): expected an origin like https://gonggu.example, got {:?}",
                 self.public_url
             );
+        }
+        if self.http.header_timeout_secs == 0 || self.http.header_timeout_secs > 300 {
+            anyhow::bail!("invalid setting `http.header_timeout_secs` (GONGGU_HTTP__HEADER_TIMEOUT_SECS): 1 to 300 seconds");
+        }
+        if self.http.max_connections == 0 {
+            anyhow::bail!("invalid setting `http.max_connections` (GONGGU_HTTP__MAX_CONNECTIONS): at least 1");
         }
         if self.bus == BusKind::Nats {
             if self.nats.url.as_deref().is_none_or(str::is_empty) {

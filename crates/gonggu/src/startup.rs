@@ -13,19 +13,20 @@ use axum::{
     routing::{any, get},
     Extension, Router,
 };
-use gonggu_accounts::{api::AccountsState, mail::Mailer, password::PasswordHasher, service::Limits, Accounts};
-use gonggu_deals::{api::DealsState, cache::FirstPageCache, Deals};
+use gonggu_accounts::{mail::Mailer, module::AccountsConfig, password::PasswordHasher, Accounts};
+use gonggu_deals::{module::DealsConfig, Deals};
 use gonggu_kernel::{
     auth::Authenticator,
     clock::Clock,
-    db::{Db, SqliteTuning},
+    db::Db,
     error::{api_not_found, finish_errors, method_not_allowed},
-    events::{spawn_relay, tokio_util_shutdown, Bus, InMemoryBus, OutboxSignal},
+    events::{tokio_util_shutdown, Bus, InMemoryBus, OutboxSignal},
     http::{security_headers, ClientIp, TrustProxy, BODY_LIMIT, REQUEST_TIMEOUT},
+    module::{Consumer, Module, Platform, Process},
     web::{self, CookieConfig, WebSession},
 };
-use gonggu_wallet::{api::WalletState, Wallet};
-use sha2_free::derive_key;
+use gonggu_media::module::MediaConfig;
+use gonggu_wallet::Wallet;
 use tokio::net::TcpListener;
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -38,6 +39,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
+    server::{self, ConnectionLimits},
     settings::{BusKind, Settings},
     shell, telemetry,
 };
@@ -45,10 +47,13 @@ use crate::{
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    limits: ConnectionLimits,
     shutdown: tokio_util_shutdown::Trigger,
     shutdown_rx: tokio_util_shutdown::Shutdown,
     background: Vec<tokio::task::JoinHandle<()>>,
     databases: Vec<Db>,
+    /// The contexts this process runs, by name.
+    pub contexts: Vec<&'static str>,
     pub accounts: Arc<Accounts>,
     pub wallet: Arc<Wallet>,
     pub deals: Arc<Deals>,
@@ -85,6 +90,47 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// The contexts of one process, built from the settings. Each context crate's `module(…)` opens its
+/// storage (running its migrations) and declares its routes, consumers, relays and jobs; the
+/// adapters between contexts (deals asks media about images) are the only wiring left here.
+struct Contexts {
+    modules: Vec<Module>,
+    accounts: Arc<Accounts>,
+    wallet: Arc<Wallet>,
+    deals: Arc<Deals>,
+}
+
+async fn build_contexts(settings: &Settings, platform: &Platform, secret: &[u8], overrides: &Overrides) -> anyhow::Result<Contexts> {
+    let mailer = match &settings.mail.smtp_url {
+        Some(url) => Mailer::smtp(url.expose(), &settings.mail.from)?,
+        None => Mailer::file(settings.data_dir.join("mail"), &settings.mail.from)?,
+    };
+    let workers = match settings.auth.hash_workers {
+        0 => (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) / 2).max(1),
+        n => n,
+    };
+    let hasher = overrides.hasher.clone().unwrap_or_else(|| PasswordHasher::new(workers));
+    let code_pepper = derive_key(secret, b"gonggu one-time codes");
+    let (accounts, accounts_module) = gonggu_accounts::module::module(platform, AccountsConfig { mailer, hasher, code_pepper }).await?;
+    let (wallet, wallet_module) = gonggu_wallet::module::module(platform).await?;
+    let media_config = match &settings.media.s3_bucket {
+        Some(bucket) => MediaConfig::S3 { bucket: bucket.clone(), endpoint: settings.media.s3_endpoint.clone() },
+        None => MediaConfig::Local,
+    };
+    let (media, media_module) = gonggu_media::module::module(platform, &media_config)?;
+    let deals_config = DealsConfig {
+        images: Arc::new(MediaCatalog(media)),
+        list_cache_for: overrides.list_cache_for.unwrap_or(gonggu_deals::cache::FRESH_FOR),
+    };
+    let (deals, deals_module) = gonggu_deals::module::module(platform, deals_config).await?;
+    Ok(Contexts { modules: vec![accounts_module, wallet_module, deals_module, media_module], accounts, wallet, deals })
+}
+
+/// What every process runs whatever its contexts: the token verifier's view of revoked sessions.
+fn gateway_module(auth: Arc<Authenticator>) -> Module {
+    Module::new("gateway").consumer(Consumer::new(REVOCATIONS_FEED, move |bus, shutdown| spawn_revocation_listener(bus, auth, shutdown)))
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         Self::build_with(settings, Overrides::default()).await
@@ -92,7 +138,6 @@ impl Application {
 
     pub async fn build_with(settings: Settings, overrides: Overrides) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("cannot create data_dir {}", settings.data_dir.display()))?;
-        let clock = overrides.clock.unwrap_or_default();
         // Install the recorder before the first request so that nothing goes uncounted.
         telemetry::metrics_handle();
         let secret = load_or_create_secret(&settings)?;
@@ -105,83 +150,22 @@ impl Application {
             }
         };
         let (shutdown, shutdown_rx) = tokio_util_shutdown::channel();
-        let database_url = settings.database.url.as_ref().map(|s| s.expose().to_owned());
-
-        // accounts
-        let accounts_db = Db::connect(database_url.as_deref(), &settings.data_dir, "accounts", SqliteTuning::default())
-            .await
-            .context("cannot open the accounts database")?;
-        let accounts_signal = OutboxSignal::default();
-        let store = gonggu_accounts::store::open(&accounts_db, accounts_signal.clone()).await.context("accounts migrations failed")?;
-        let mailer = match &settings.mail.smtp_url {
-            Some(url) => Mailer::smtp(url.expose(), &settings.mail.from)?,
-            None => Mailer::file(settings.data_dir.join("mail"), &settings.mail.from)?,
-        };
-        let workers = match settings.auth.hash_workers {
-            0 => (std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) / 2).max(1),
-            n => n,
-        };
-        let accounts = Arc::new(Accounts {
-            store,
+        let platform = Platform {
+            bus: bus.clone(),
             auth: auth.clone(),
-            hasher: overrides.hasher.unwrap_or_else(|| PasswordHasher::new(workers)),
-            mailer,
-            clock: clock.clone(),
-            limits: Limits::default(),
-            profiles: Default::default(),
-            code_pepper: derive_key(&secret, b"gonggu one-time codes"),
-        });
-
-        // wallet: money, so SQLite fsyncs every commit.
-        let wallet_db = Db::connect(database_url.as_deref(), &settings.data_dir, "wallet", WALLET_TUNING)
-            .await
-            .context("cannot open the wallet database")?;
-        let wallet_signal = OutboxSignal::default();
-        let wallet_store = gonggu_wallet::store::open(&wallet_db, wallet_signal.clone()).await.context("wallet migrations failed")?;
-        let wallet = Arc::new(Wallet::new(wallet_store.clone(), clock.clone()));
-
-        // deals
-        let deals_db = Db::connect(database_url.as_deref(), &settings.data_dir, "deals", SqliteTuning::default())
-            .await
-            .context("cannot open the deals database")?;
-        let deals_signal = OutboxSignal::default();
-        let deals_store = gonggu_deals::store::open(&deals_db, deals_signal.clone()).await.context("deals migrations failed")?;
-
-        // media
-        let media = Arc::new(match &settings.media.s3_bucket {
-            Some(bucket) => gonggu_media::Media::s3(bucket, settings.media.s3_endpoint.as_deref()).context("media.s3_bucket")?,
-            None => gonggu_media::Media::local(&settings.data_dir.join("media"))?,
-        });
-
-        let list_cache = FirstPageCache::shared(deals_store, overrides.list_cache_for.unwrap_or(gonggu_deals::cache::FRESH_FOR));
-        let deals = Arc::new(Deals { store: list_cache.clone(), clock: clock.clone(), images: Arc::new(MediaCatalog(media.clone())) });
-
+            clock: overrides.clock.clone().unwrap_or_default(),
+            data_dir: settings.data_dir.clone(),
+            database_url: settings.database.url.as_ref().map(|s| s.expose().to_owned()),
+            shutdown: shutdown_rx.clone(),
+        };
+        let Contexts { mut modules, accounts, wallet, deals } = build_contexts(&settings, &platform, &secret, &overrides).await?;
+        modules.push(gateway_module(auth.clone()));
+        let mut process = Process::assemble(modules);
         // Consumers subscribe before any relay starts, so they see every event.
-        let mut background = vec![gonggu_wallet::consumer::spawn(bus.clone(), wallet_store.clone(), shutdown_rx.clone()).await?];
-        background.push(gonggu_deals::consumer::spawn(bus.clone(), deals.store.clone(), shutdown_rx.clone()).await?);
-        background.push(spawn_relay("accounts", accounts_db.clone(), bus.clone(), accounts_signal, None, shutdown_rx.clone()));
-        background.push(spawn_relay(
-            "wallet",
-            wallet_db.clone(),
-            bus.clone(),
-            wallet_signal,
-            wallet_store.outbox_marker(),
-            shutdown_rx.clone(),
-        ));
-        background.push(spawn_relay("deals", deals_db.clone(), bus.clone(), deals_signal, None, shutdown_rx.clone()));
-        background.push(spawn_deal_clock(deals.clone(), shutdown_rx.clone()));
-        background.push(spawn_key_pruner(wallet_store, clock.clone(), shutdown_rx.clone()));
-        background.push(spawn_revocation_listener(bus.clone(), auth.clone(), shutdown_rx.clone()).await?);
-        background.push(spawn_list_cache_listener(bus.clone(), list_cache, shutdown_rx.clone()).await?);
-        background.push(spawn_limit_pruner(accounts.clone(), shutdown_rx.clone()));
+        let background = process.start(bus, shutdown_rx.clone()).await?;
 
         // HTTP
-        let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-            .merge(gonggu_accounts::api::router(AccountsState { accounts: accounts.clone(), auth: auth.clone() }))
-            .merge(gonggu_wallet::api::router(WalletState { wallet: wallet.clone(), auth: auth.clone() }))
-            .merge(gonggu_deals::api::router(DealsState { deals: deals.clone(), auth: auth.clone() }))
-            .merge(gonggu_media::api::router(gonggu_media::api::MediaState { media: media.clone(), auth: auth.clone() }))
-            .split_for_parts();
+        let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(process.api).split_for_parts();
         let openapi_json = Arc::new(openapi.to_pretty_json()?);
 
         let web_session = WebSession {
@@ -190,14 +174,9 @@ impl Application {
             cookies: CookieConfig { secure: settings.is_https() },
             public_origin: settings.public_origin(),
         };
-        let pages = Router::new()
-            .merge(gonggu_accounts::pages::router(accounts.clone()))
-            .merge(gonggu_wallet::pages::router(wallet.clone()))
-            .merge(gonggu_deals::pages::router(deals.clone()))
-            .merge(shell::router())
-            .layer(middleware::from_fn_with_state(web_session.clone(), web::web_session));
+        let pages = process.pages.merge(shell::router()).layer(middleware::from_fn_with_state(web_session.clone(), web::web_session));
 
-        let databases = vec![accounts_db, wallet_db, deals_db];
+        let databases = process.databases;
         let metrics_token = settings.ops.metrics_token.as_ref().map(|t| Arc::<str>::from(t.expose()));
         let ops = Router::new()
             .route("/healthz", get(|| async { "ok" }))
@@ -212,7 +191,7 @@ impl Application {
             .route("/api/{*rest}", any(api_not_found))
             .merge(pages)
             .merge(ops)
-            .merge(gonggu_media::api::files(media.clone()))
+            .merge(process.files)
             .route("/assets/{*path}", get(web::serve_asset))
             .route("/sw.js", get(web::serve_service_worker))
             .route("/manifest.webmanifest", get(web::serve_manifest))
@@ -239,7 +218,26 @@ impl Application {
         let listener = TcpListener::bind(settings.http.addr)
             .await
             .with_context(|| format!("cannot listen on {} (http.addr / GONGGU_HTTP__ADDR)", settings.http.addr))?;
-        Ok(Self { listener, router, shutdown, shutdown_rx, background, databases, accounts, wallet, deals, auth })
+        let file_limit = server::raise_file_limit();
+        let limits = ConnectionLimits {
+            header_timeout: Duration::from_secs(settings.http.header_timeout_secs),
+            max_connections: server::effective_cap(settings.http.max_connections, file_limit),
+            drain_timeout: DRAIN_TIMEOUT,
+        };
+        Ok(Self {
+            listener,
+            router,
+            limits,
+            shutdown,
+            shutdown_rx,
+            background,
+            databases,
+            contexts: process.names,
+            accounts,
+            wallet,
+            deals,
+            auth,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -253,8 +251,7 @@ impl Application {
     /// Serves until Ctrl-C or SIGTERM (or `stop` in tests), then drains in-flight requests,
     /// stops background work and closes the databases.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Application { listener, router, shutdown, shutdown_rx, background, databases, .. } = self;
-        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        let Application { listener, router, limits, shutdown, shutdown_rx, background, databases, .. } = self;
         let stop = shutdown_rx.clone();
         let signal = async move {
             tokio::select! {
@@ -262,7 +259,7 @@ impl Application {
                 _ = stop.wait() => {}
             }
         };
-        axum::serve(listener, app).with_graceful_shutdown(signal).await?;
+        server::serve(listener, router, limits, signal).await?;
         shutdown.fire();
         for task in background {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
@@ -274,6 +271,9 @@ impl Application {
         Ok(())
     }
 }
+
+/// How long shutdown waits for open requests to finish.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn os_signal() {
     let ctrl_c = async {
@@ -293,21 +293,8 @@ async fn os_signal() {
     }
 }
 
-/// Other instances (and, in split mode, other services) learn about revoked sessions from
-/// `SessionsRevoked`; in one process this is a second, harmless confirmation.
-/// Deal writes by other processes reach this one's first-page cache as events (its own writes
-/// invalidate it directly).
-async fn spawn_list_cache_listener(
-    bus: Arc<dyn Bus>,
-    cache: Arc<FirstPageCache>,
-    shutdown: tokio_util_shutdown::Shutdown,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let sub = bus.subscribe_each_instance("deals-list-cache", &gonggu_deals::cache::DEAL_EVENTS, Duration::ZERO).await?;
-    Ok(gonggu_kernel::events::spawn_consumer("deals-list-cache", sub, shutdown, move |_| {
-        cache.invalidate();
-        async { Ok(()) }
-    }))
-}
+/// Every instance keeps its own revoked-session set, fed by this per-instance feed.
+const REVOCATIONS_FEED: &str = "gateway-revocations";
 
 async fn spawn_revocation_listener(
     bus: Arc<dyn Bus>,
@@ -319,13 +306,9 @@ async fn spawn_revocation_listener(
     // Every instance keeps its own revoked set, so every instance reads every revocation, starting
     // one access-token lifetime back (older sessions' tokens have expired anyway).
     let sub = bus
-        .subscribe_each_instance(
-            "gateway-revocations",
-            &[SessionsRevoked::TYPE],
-            gonggu_kernel::auth::ACCESS_TTL.to_std().unwrap_or_default(),
-        )
+        .subscribe_each_instance(REVOCATIONS_FEED, &[SessionsRevoked::TYPE], gonggu_kernel::auth::ACCESS_TTL.to_std().unwrap_or_default())
         .await?;
-    Ok(gonggu_kernel::events::spawn_consumer("gateway-revocations", sub, shutdown, move |env| {
+    Ok(gonggu_kernel::events::spawn_consumer(REVOCATIONS_FEED, sub, shutdown, move |env| {
         let auth = auth.clone();
         async move {
             if let Some(event) = env.decode::<SessionsRevoked>() {
@@ -348,55 +331,6 @@ impl gonggu_deals::service::ImageCatalog for MediaCatalog {
     async fn store(&self, bytes: Vec<u8>) -> anyhow::Result<Result<String, String>> {
         Ok(self.0.upload(bytes).await?.map(|p| p.key).map_err(|r| r.message().to_owned()))
     }
-}
-
-/// Deadlines: every 15 seconds, deals past their deadline below the tipping point fail, and deals
-/// within 24 hours of it are announced once.
-fn spawn_deal_clock(deals: Arc<Deals>, shutdown: tokio_util_shutdown::Shutdown) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = deals.tick().await {
-                tracing::warn!(error = %format!("{e:#}"), "deal deadline pass failed");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(15)) => {}
-                _ = shutdown.wait() => return,
-            }
-        }
-    })
-}
-
-const WALLET_TUNING: SqliteTuning = SqliteTuning { synchronous_full: true, max_connections: 8 };
-
-/// Idempotency keys are kept 48 hours (the promise is at least 24).
-fn spawn_key_pruner(
-    store: Arc<dyn gonggu_wallet::store::WalletStore>,
-    clock: Clock,
-    shutdown: tokio_util_shutdown::Shutdown,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(3600)) => {
-                    if let Err(e) = store.prune_keys(clock.now() - chrono::Duration::hours(48)).await {
-                        tracing::warn!(error = %e, "pruning idempotency keys failed");
-                    }
-                }
-                _ = shutdown.wait() => return,
-            }
-        }
-    })
-}
-
-fn spawn_limit_pruner(accounts: Arc<Accounts>, shutdown: tokio_util_shutdown::Shutdown) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(300)) => accounts.limits.prune(),
-                _ = shutdown.wait() => return,
-            }
-        }
-    })
 }
 
 async fn readyz(State(dbs): State<Arc<Vec<Db>>>) -> Response {
@@ -466,38 +400,42 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Key derivation for secondary keys (code pepper) from the main secret.
-mod sha2_free {
-    pub fn derive_key(secret: &[u8], label: &[u8]) -> Vec<u8> {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(label);
-        h.update([0]);
-        h.update(secret);
-        h.finalize().to_vec()
-    }
+/// A secondary key (the one-time-code pepper) derived from the main secret and a label.
+fn derive_key(secret: &[u8], label: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(label);
+    h.update([0]);
+    h.update(secret);
+    h.finalize().to_vec()
 }
 
-/// `gonggu migrate`: opens every context's storage, which runs its migrations, then exits.
+/// `gonggu migrate`: builds every context (opening its storage runs its migrations), starts nothing, exits.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let url = settings.database.url.as_ref().map(|s| s.expose().to_owned());
-    let db = Db::connect(url.as_deref(), &settings.data_dir, "accounts", SqliteTuning::default()).await?;
-    gonggu_accounts::store::open(&db, OutboxSignal::default()).await?;
-    db.close().await;
-    let wallet = Db::connect(url.as_deref(), &settings.data_dir, "wallet", WALLET_TUNING).await?;
-    gonggu_wallet::store::open(&wallet, OutboxSignal::default()).await?;
-    wallet.close().await;
-    let deals = Db::connect(url.as_deref(), &settings.data_dir, "deals", SqliteTuning::default()).await?;
-    gonggu_deals::store::open(&deals, OutboxSignal::default()).await?;
-    deals.close().await;
-    tracing::info!(backend = db.backend(), "migrations applied");
+    let secret = load_or_create_secret(settings)?;
+    let (_trigger, shutdown) = tokio_util_shutdown::channel();
+    let platform = Platform {
+        bus: InMemoryBus::new(),
+        auth: Authenticator::new(&secret),
+        clock: Clock::default(),
+        data_dir: settings.data_dir.clone(),
+        database_url: settings.database.url.as_ref().map(|s| s.expose().to_owned()),
+        shutdown,
+    };
+    let contexts = build_contexts(settings, &platform, &secret, &Overrides::default()).await?;
+    for m in &contexts.modules {
+        for db in &m.databases {
+            db.close().await;
+        }
+    }
+    tracing::info!(contexts = ?contexts.modules.iter().map(|m| m.name).collect::<Vec<_>>(), "migrations applied");
     Ok(())
 }
 
 /// `gonggu wallet verify`: checks every ledger invariant; an error when any is violated.
 pub async fn verify_wallet(settings: &Settings) -> anyhow::Result<gonggu_wallet::store::Audit> {
     let url = settings.database.url.as_ref().map(|s| s.expose().to_owned());
-    let db = Db::connect(url.as_deref(), &settings.data_dir, "wallet", WALLET_TUNING).await?;
+    let db = Db::connect(url.as_deref(), &settings.data_dir, gonggu_wallet::module::NAME, gonggu_wallet::module::TUNING).await?;
     let store = gonggu_wallet::store::open(&db, OutboxSignal::default()).await?;
     let audit = store.audit().await?;
     db.close().await;

@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod module;
 pub mod nats_bus;
 pub mod page;
 pub mod ratelimit;

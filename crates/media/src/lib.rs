@@ -1,6 +1,7 @@
 //! The media context: image uploads, made safe and stored by content address.
 
 pub mod api;
+pub mod module;
 pub mod process;
 pub mod testdata;
 

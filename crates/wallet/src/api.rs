@@ -20,12 +20,12 @@ use uuid::Uuid;
 use crate::service::{HistoryParams, MoneyAnswer, ReceiptView, TransactionPage, TransferInput, Wallet, WalletView};
 
 #[derive(Clone, FromRef)]
-pub struct WalletState {
+pub struct WalletApiState {
     pub wallet: Arc<Wallet>,
     pub auth: Arc<Authenticator>,
 }
 
-pub fn router(state: WalletState) -> OpenApiRouter {
+pub fn router(state: WalletApiState) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(summary))
         .routes(routes!(charge))
@@ -53,7 +53,7 @@ impl IntoResponse for MoneyAnswer {
 /// Wallet and bank balances (opens the wallet on first use, with 100,000원 in the bank).
 #[utoipa::path(get, path = "/api/v1/wallet", tag = "wallet", security(("bearer" = [])),
     responses((status = 200, body = WalletView), (status = 401, body = ErrorEnvelope)))]
-async fn summary(State(s): State<WalletState>, user: AuthUser) -> Result<Json<WalletView>, ApiError> {
+async fn summary(State(s): State<WalletApiState>, user: AuthUser) -> Result<Json<WalletView>, ApiError> {
     Ok(Json(s.wallet.summary(&user).await?))
 }
 
@@ -70,7 +70,7 @@ pub struct AmountInput {
               (status = 401, body = ErrorEnvelope), (status = 409, description = "insufficient_balance", body = ErrorEnvelope),
               (status = 422, description = "amount out of range, or key reused with another body", body = ErrorEnvelope)))]
 async fn charge(
-    State(s): State<WalletState>,
+    State(s): State<WalletApiState>,
     user: AuthUser,
     headers: HeaderMap,
     Json(input): Json<AmountInput>,
@@ -84,7 +84,7 @@ async fn charge(
     responses((status = 201, body = ReceiptView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
               (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn withdraw(
-    State(s): State<WalletState>,
+    State(s): State<WalletApiState>,
     user: AuthUser,
     headers: HeaderMap,
     Json(input): Json<AmountInput>,
@@ -108,7 +108,7 @@ pub struct TransferBody {
               (status = 404, description = "recipient_not_found", body = ErrorEnvelope), (status = 409, description = "insufficient_balance", body = ErrorEnvelope),
               (status = 422, description = "validation, self_transfer, idempotency_key_reused", body = ErrorEnvelope)))]
 async fn transfer(
-    State(s): State<WalletState>,
+    State(s): State<WalletApiState>,
     user: AuthUser,
     headers: HeaderMap,
     Json(b): Json<TransferBody>,
@@ -121,7 +121,7 @@ async fn transfer(
 #[utoipa::path(get, path = "/api/v1/wallet/transactions", tag = "wallet", security(("bearer" = [])), params(HistoryParams),
     responses((status = 200, body = TransactionPage), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn transactions(
-    State(s): State<WalletState>,
+    State(s): State<WalletApiState>,
     user: AuthUser,
     Query(q): Query<HistoryParams>,
 ) -> Result<Json<TransactionPage>, ApiError> {
@@ -136,6 +136,6 @@ struct Recipient {
 /// Check a recipient before confirming a transfer.
 #[utoipa::path(get, path = "/api/v1/wallet/recipients/{login_id}", tag = "wallet", security(("bearer" = [])), params(("login_id" = String, Path)),
     responses((status = 200, body = Recipient), (status = 401, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-async fn recipient(State(s): State<WalletState>, user: AuthUser, Path(login_id): Path<String>) -> Result<Json<Recipient>, ApiError> {
+async fn recipient(State(s): State<WalletApiState>, user: AuthUser, Path(login_id): Path<String>) -> Result<Json<Recipient>, ApiError> {
     Ok(Json(Recipient { login_id: s.wallet.recipient(&user, &login_id).await? }))
 }

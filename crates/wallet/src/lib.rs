@@ -6,6 +6,7 @@ pub mod api;
 pub mod consumer;
 pub mod domain;
 pub mod events;
+pub mod module;
 pub mod pages;
 pub mod service;
 pub mod store;
