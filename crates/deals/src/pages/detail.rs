@@ -14,7 +14,9 @@ use maud::{html, Markup};
 use std::sync::Arc;
 use uuid::Uuid;
 
-use super::{closed_reason, deadline_label, deal_href, failure_page, flash_for, not_found_page, parse_id, status_badge, thumb, MsgQuery};
+use super::{
+    category_icon, closed_reason, deadline_label, deal_href, failure_page, flash_for, not_found_page, parse_id, status_badge, MsgQuery,
+};
 use crate::{
     domain::DealStatus,
     money,
@@ -59,6 +61,27 @@ pub(super) async fn render_detail(
     (status, detail_view(&deal, &members, user, csrf, deals.clock.now(), flash)).into_response()
 }
 
+/// Every photo of the deal, full width, one per swipe; the category's icon when it has none.
+fn gallery(d: &DealView) -> Markup {
+    let n = d.images.len();
+    html! {
+        @if n == 0 {
+            div.thumb.thumb-lg aria-hidden="true" { (category_icon(d.category.id)) }
+        } @else {
+            div.gallery {
+                ul.gallery-track aria-label="상품 사진" tabindex="0" {
+                    @for (i, img) in d.images.iter().enumerate() {
+                        li.gallery-item {
+                            img src=(img.url) alt={ "상품 사진 " (i + 1) "/" (n) } loading=(if i == 0 { "eager" } else { "lazy" });
+                        }
+                    }
+                }
+                @if n > 1 { p.gallery-hint { "사진 " (n) "장 · 옆으로 넘겨 보세요" } }
+            }
+        }
+    }
+}
+
 /// What `k` shares cost for someone whose shares come after `before` shares (host first, then
 /// members by joining time).
 fn amount_at(d: &DealView, before: i64, k: i64) -> i64 {
@@ -94,7 +117,7 @@ fn detail_view(
         html! {
             article.deal-detail {
                 section.card {
-                    (thumb(d, true))
+                    (gallery(d))
                     p.deal-badges { span.badge { (d.category.name) } (status_badge(d.status)) }
                     h1.deal-name { (d.title) }
                     p.meta {

@@ -130,11 +130,14 @@ fn category_icon(id: i64) -> &'static str {
     ICONS.get((id - 1).max(0) as usize).copied().unwrap_or("📦")
 }
 
-fn thumb(d: &DealView, large: bool) -> Markup {
+/// A list's picture of a deal: its cover's small thumbnail (and how many photos it has), or the
+/// category's icon.
+fn thumb(d: &DealView) -> Markup {
     html! {
-        div.thumb.thumb-lg[large] aria-hidden="true" {
+        div.thumb aria-hidden="true" {
             @if let Some(img) = d.images.first() {
-                img src=(if large { &img.url } else { &img.thumbnail_url }) alt="" loading="lazy";
+                img src=(img.thumbnail_url) alt="" loading="lazy";
+                @if d.images.len() > 1 { span.thumb-count { "📷 " (d.images.len()) } }
             } @else {
                 (category_icon(d.category.id))
             }
@@ -198,7 +201,7 @@ fn deal_card(d: &DealView, now: DateTime<Utc>) -> Markup {
     html! {
         li {
             a.card.deal-card href=(deal_href(d.id)) {
-                (thumb(d, false))
+                (thumb(d))
                 div.deal-body {
                     h2.deal-title { (d.title) }
                     p.deal-badges {

@@ -2,7 +2,7 @@
 
 use reqwest::{header, multipart, StatusCode};
 
-use crate::helpers::{browser, csrf_token, spawn_app, TestApp, PASSWORD};
+use crate::helpers::{browser, csrf_token, spawn_app, spawn_app_with, TestApp, PASSWORD};
 
 async fn signed_in_browser(app: &TestApp, login_id: &str) -> (reqwest::Client, String) {
     app.register(login_id).await;
@@ -233,4 +233,31 @@ async fn leaving_through_the_page_while_recruiting() {
     // The host cannot leave their own deal.
     let res = host.post(app.url(&format!("{deal}/leave"))).form(&[("csrf_token", host_csrf.as_str())]).send().await.unwrap();
     assert!(res.status().is_client_error(), "{}", res.status());
+}
+
+fn deal_id(location: &str) -> uuid::Uuid {
+    uuid::Uuid::parse_str(location.trim_start_matches("/deals/").split('?').next().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_deal_page_shows_every_photo_and_lists_show_the_thumbnail() {
+    let app = spawn_app().await;
+    let (client, csrf) = signed_in_browser(&app, "page_photos").await;
+    let mut form = deal_form(&csrf, "사진 세 장 공구");
+    // Different sizes, different bytes: three stored photos (keys are content addresses).
+    for w in [320, 330, 340] {
+        form = form.part("photos", multipart::Part::bytes(gonggu_media::testdata::jpeg(w, 240)).file_name(format!("{w}.jpg")));
+    }
+    let res = client.post(app.url("/deals")).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{:?}", res.text().await);
+    let id = deal_id(res.headers()[header::LOCATION].to_str().unwrap());
+    let images = app.deals.get(id).await.unwrap().images;
+    assert_eq!(images.len(), 3);
+    let html = client.get(app.url(&format!("/deals/{id}"))).send().await.unwrap().text().await.unwrap();
+    for (i, img) in images.iter().enumerate() {
+        assert!(html.contains(&format!("src=\"{}\"", img.url)), "photo {} of 3 is on the deal page", i + 1);
+    }
+    let home = app.get("/").await.text().await.unwrap();
+    assert!(home.contains(&format!("src=\"{}\"", images[0].thumbnail_url)), "the list shows the cover's thumbnail");
+    assert!(!home.contains(&format!("src=\"{}\"", images[0].url)), "not the full-size photo");
 }
