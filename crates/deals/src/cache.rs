@@ -150,6 +150,14 @@ impl DealStore for FirstPageCache {
         self.inner.set_place(user_id, place, consumer, event_id).await
     }
 
+    async fn add_user(&self, user_id: Uuid, login_id: &str, place: Option<(f64, f64)>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
+        self.inner.add_user(user_id, login_id, place, consumer, event_id).await
+    }
+
+    async fn user_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>> {
+        self.inner.user_by_login(login_id).await
+    }
+
     async fn place(&self, user_id: Uuid) -> sqlx::Result<Option<(f64, f64)>> {
         self.inner.place(user_id).await
     }
@@ -203,6 +211,12 @@ mod tests {
             unreachable!()
         }
         async fn set_place(&self, _: Uuid, _: Option<(f64, f64)>, _: &str, _: Uuid) -> sqlx::Result<()> {
+            unreachable!()
+        }
+        async fn add_user(&self, _: Uuid, _: &str, _: Option<(f64, f64)>, _: &str, _: Uuid) -> sqlx::Result<()> {
+            unreachable!()
+        }
+        async fn user_by_login(&self, _: &str) -> sqlx::Result<Option<Uuid>> {
             unreachable!()
         }
         async fn place(&self, _: Uuid) -> sqlx::Result<Option<(f64, f64)>> {

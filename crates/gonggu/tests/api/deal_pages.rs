@@ -261,3 +261,35 @@ async fn the_deal_page_shows_every_photo_and_lists_show_the_thumbnail() {
     assert!(home.contains(&format!("src=\"{}\"", images[0].thumbnail_url)), "the list shows the cover's thumbnail");
     assert!(!home.contains(&format!("src=\"{}\"", images[0].url)), "not the full-size photo");
 }
+
+#[tokio::test]
+async fn an_unknown_seller_is_a_404_and_a_quiet_user_an_empty_page() {
+    unknown_and_quiet_sellers(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn an_unknown_seller_is_a_404_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("an_unknown_seller_is_a_404_on_postgres").await else { return };
+    unknown_and_quiet_sellers(spawn_app_with(|s| s.database.url = Some(gonggu::settings::Secret::new(url))).await).await;
+}
+
+async fn unknown_and_quiet_sellers(app: TestApp) {
+    let res = app.get("/users/nobody").await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    let html = res.text().await.unwrap();
+    assert!(html.contains("사용자를 찾을 수 없습니다") && !html.contains("아직 연 공구가 없어요"), "{html}");
+    // A real user without deals: deals hears of the sign-up from accounts' event.
+    app.register("quiet_user").await;
+    let mut status = StatusCode::NOT_FOUND;
+    for _ in 0..100 {
+        let res = app.get("/users/quiet_user").await;
+        status = res.status();
+        if status == StatusCode::OK {
+            assert!(res.text().await.unwrap().contains("아직 연 공구가 없어요"), "the empty state");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, StatusCode::OK, "a registered user's page");
+}
