@@ -15,7 +15,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::{
-    category_icon, closed_reason, deadline_label, deal_href, failure_page, flash_for, not_found_page, parse_id, status_badge, MsgQuery,
+    category_icon, closed_reason, deadline_label, deal_href, failure_page, flash_for, full_badge, is_full, not_found_page, parse_id,
+    status_badge, MsgQuery,
 };
 use crate::{
     domain::DealStatus,
@@ -118,7 +119,7 @@ fn detail_view(
             article.deal-detail {
                 section.card {
                     (gallery(d))
-                    p.deal-badges { span.badge { (d.category.name) } (status_badge(d.status)) }
+                    p.deal-badges { span.badge { (d.category.name) } (status_badge(d.status)) @if is_full(d) { (full_badge()) } }
                     h1.deal-name { (d.title) }
                     p.meta {
                         "공구장 " a href={ "/users/" (urlencode(&d.host.login_id)) } { (d.host.login_id) }

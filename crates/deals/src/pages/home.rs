@@ -25,7 +25,7 @@ use crate::{
 const SORTS: [(&str, &str); 5] =
     [("newest", "최신순"), ("deadline", "마감 임박순"), ("remaining", "남은 몫 적은 순"), ("popular", "인기순"), ("nearest", "가까운 순")];
 const STATUSES: [(&str, &str); 6] =
-    [("open", "모집 중"), ("all", "전체"), ("confirmed", "확정"), ("completed", "완료"), ("cancelled", "취소"), ("failed", "무산")];
+    [("open", "진행 중"), ("all", "전체"), ("confirmed", "확정"), ("completed", "완료"), ("cancelled", "취소"), ("failed", "무산")];
 
 #[derive(Deserialize, Default)]
 #[serde(default)]

@@ -26,7 +26,11 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::{domain::DealStatus, service::DealView, Deals};
+use crate::{
+    domain::{DealStatus, CATEGORIES},
+    service::DealView,
+    Deals,
+};
 
 mod actions;
 mod detail;
@@ -101,8 +105,17 @@ fn deadline_label(d: &DealView, now: DateTime<Utc>) -> String {
     }
 }
 
+/// Every share is taken: nobody else can join, whatever the status says (full deals are
+/// confirmed, and the open list holds confirmed deals too).
+fn is_full(d: &DealView) -> bool {
+    d.status.is_open() && d.shares_taken >= d.shares_total
+}
+
 /// Why a deal takes no more changes from members, if it doesn't.
 fn closed_reason(d: &DealView, now: DateTime<Utc>) -> Option<(&'static str, &'static str)> {
+    if is_full(d) && d.deadline > now {
+        return Some(("모집 마감", "모든 몫이 찼어요. 확정된 공구라 거래가 진행돼요."));
+    }
     match d.status {
         DealStatus::Cancelled => Some(("취소된 공구", "공구를 연 이웃이 취소했어요.")),
         DealStatus::Failed => Some(("무산된 공구", "마감까지 최소 인원이 모이지 않았어요.")),
@@ -124,9 +137,17 @@ fn status_badge(s: DealStatus) -> Markup {
     html! { span class=(class) { (text) } }
 }
 
-/// A picture for each category while deals have no photos (photo upload comes with media).
+/// The "마감" of a deal whose shares are all taken, apart from the status badges.
+fn full_badge() -> Markup {
+    html! { span.badge.badge-full { "마감" } }
+}
+
+/// A picture for each category, for deals without photos.
 fn category_icon(id: i64) -> &'static str {
-    const ICONS: [&str; 18] = ["📱", "🔌", "🛋️", "🍳", "🧸", "📚", "👗", "👜", "👔", "💄", "⚽", "🎮", "📖", "🎟️", "🥫", "🐾", "🪴", "📦"];
+    const ICONS: [&str; CATEGORIES.len()] = [
+        "📱", "🔌", "🛋️", "🍳", "🧸", "📚", "👗", "👜", "👔", "💄", "⚽", "🎮", "📖", "🎟️", "🥫", "🐾", "🪴", "📦", "🍓", "🥚", "🐟", "🌾", "🥤",
+        "🧀", "🧻",
+    ];
     ICONS.get((id - 1).max(0) as usize).copied().unwrap_or("📦")
 }
 
@@ -206,11 +227,13 @@ fn deal_card(d: &DealView, now: DateTime<Utc>) -> Markup {
                     h2.deal-title { (d.title) }
                     p.deal-badges {
                         span.badge { (d.category.name) }
-                        @if d.status != DealStatus::Recruiting { (status_badge(d.status)) }
+                        @if is_full(d) { (full_badge()) }
+                        @else if d.status != DealStatus::Recruiting { (status_badge(d.status)) }
                     }
                     p.price { "1인당 " (won(d.share_price)) }
                     p.meta {
-                        (d.shares_taken) "/" (d.shares_total) " 몫 · " (deadline_label(d, now))
+                        (d.shares_taken) "/" (d.shares_total) " 몫 · "
+                        @if is_full(d) && d.deadline > now { "모두 찼어요" } @else { (deadline_label(d, now)) }
                         @if let Some(m) = d.distance_m { " · 📍 " (distance_label(m)) }
                     }
                 }

@@ -293,3 +293,50 @@ async fn unknown_and_quiet_sellers(app: TestApp) {
     }
     assert_eq!(status, StatusCode::OK, "a registered user's page");
 }
+
+#[tokio::test]
+async fn group_buy_categories_and_units_and_a_full_deal_reads_closed() {
+    group_buy_catalog(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn group_buy_categories_and_units_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("group_buy_categories_and_units_on_postgres").await else { return };
+    group_buy_catalog(spawn_app_with(|s| s.database.url = Some(gonggu::settings::Secret::new(url))).await).await;
+}
+
+async fn group_buy_catalog(app: TestApp) {
+    let (host, csrf) = signed_in_browser(&app, "egg_host").await;
+    let form_page = host.get(app.url("/deals/new")).send().await.unwrap().text().await.unwrap();
+    // The original's 18 categories and 12 units stay; group-buy ones join them.
+    for name in ["디지털기기", "가공식품", "기타 물품", "과일·채소", "정육·계란", "수산·건어물", "생활용품"] {
+        assert!(form_page.contains(&format!(">{name}</option>")), "category {name}");
+    }
+    for unit in ["개", "팩", "kg", "롤", "L", "ml", "구", "봉"] {
+        assert!(form_page.contains(&format!("<option value=\"{unit}\"")), "unit {unit}");
+    }
+    let cats: serde_json::Value = app.get("/api/v1/categories").await.json().await.unwrap();
+    let names: Vec<&str> = cats["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names[..2], ["디지털기기", "생활가전"], "the original ids keep their names");
+    let egg_id = cats["items"].as_array().unwrap().iter().find(|c| c["name"] == "정육·계란").expect("정육·계란")["id"].to_string();
+
+    // 계란 30구, in two shares: stored on this engine (the categories and units tables agree).
+    let form = deal_form(&csrf, "신선 계란 30구 나눠요").text("category_id", egg_id).text("unit", "구").text("shares_total", "2");
+    let res = host.post(app.url("/deals")).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{:?}", res.text().await);
+    let id = deal_id(res.headers()[header::LOCATION].to_str().unwrap());
+    let deal = app.deals.get(id).await.unwrap();
+    assert_eq!((deal.category.name.as_str(), deal.unit.as_str()), ("정육·계란", "구"));
+
+    // The last share taken: the list says it is full, not recruiting.
+    let (member, member_csrf) = signed_in_browser(&app, "egg_member").await;
+    let res = member.post(app.url(&format!("/deals/{id}/join"))).form(&[("csrf_token", member_csrf.as_str()), ("shares", "1")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let home = app.get("/").await.text().await.unwrap();
+    let card = &home[home.find(&format!("href=\"/deals/{id}\"")).expect("the card")..];
+    let card = &card[..card.find("</li>").unwrap()];
+    assert!(card.contains("badge-full") && card.contains(">마감<"), "a full deal is marked 마감: {card}");
+    assert!(card.contains("2/2 몫"), "{card}");
+    let detail = member.get(app.url(&format!("/deals/{id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(detail.contains("모든 몫이 찼어요"), "the deal page says why no one can join");
+}
