@@ -196,6 +196,18 @@ async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
     assert_eq!(text_of(n, "#join-amount").await, "내 몫: 8,663원 (1몫)");
     scroll_into_view(n, &shares).await;
     shots.take(n, "deals-05-detail").await;
+    // The stepper: + takes the second share and the amount follows, to the won; at the last
+    // share + stops; − goes back.
+    let plus = field(n, "button[data-step='1']").await;
+    let minus = field(n, "button[data-step='-1']").await;
+    assert!(!minus.is_enabled().await.unwrap(), "no fewer than one share");
+    plus.click().await.expect("tap +");
+    assert_eq!(shares.prop("value").await.unwrap().as_deref(), Some("2"));
+    assert_eq!(text_of(n, "#join-amount").await, "내 몫: 17,326원 (2몫)");
+    assert!(!plus.is_enabled().await.unwrap(), "two shares are all that is left");
+    shots.take(n, "deals-05b-stepper").await;
+    minus.click().await.expect("tap −");
+    assert_eq!(text_of(n, "#join-amount").await, "내 몫: 8,663원 (1몫)");
 
     // ---- 6. Join with one share.
     click_button(n, "참여하기").await;

@@ -90,6 +90,11 @@ fn amount_at(d: &DealView, before: i64, k: i64) -> i64 {
     money::amounts(d.total_price, n, &[before.max(0) as u32, k.max(0) as u32])[1]
 }
 
+/// What 1, 2, … `max` shares cost at this position, `|`-separated, for the live amount.
+fn share_amounts(d: &DealView, before: i64, max: i64) -> String {
+    (1..=max.max(0)).map(|k| won(amount_at(d, before, k))).collect::<Vec<_>>().join("|")
+}
+
 fn detail_view(
     d: &DealView,
     members: &[MemberView],
@@ -186,16 +191,24 @@ fn detail_view(
                                 } @else {
                                     form.stack method="post" action={ (href) "/join" } data-validate novalidate {
                                         (csrf_field(csrf))
-                                        label.field {
-                                            span.label { @if me.is_some() { "몫 바꾸기" } @else { "참여할 몫" } }
-                                            input type="number" name="shares" id="shares" value=(choice) min="1" max=(max_choice) step="1" inputmode="numeric" required;
+                                        div.field {
+                                            label.label for="shares" { @if me.is_some() { "몫 바꾸기" } @else { "참여할 몫" } }
+                                            // The buttons and the live amount are app.js's (hidden without it); the
+                                            // amounts are the server's, exact to the won for this position.
+                                            div.stepper {
+                                                button.secondary type="button" data-step="-1" aria-controls="shares" aria-label="한 몫 빼기" hidden { "−" }
+                                                input type="number" name="shares" id="shares" value=(choice) min="1" max=(max_choice) step="1" inputmode="numeric" required
+                                                    data-amounts=(share_amounts(d, before_me, max_choice));
+                                                button.secondary type="button" data-step="1" aria-controls="shares" aria-label="한 몫 더하기" hidden { "+" }
+                                            }
                                             small.hint {
                                                 "1몫 = " (d.items_per_share) (d.unit) " · 고를 수 있는 몫 최대 " (max_choice) "개"
                                             }
                                             small.field-error {}
                                         }
-                                        @if me.is_none() {
-                                            p id="join-amount" { "내 몫: " strong { (won(amount_at(d, before_me, choice))) } " (" (choice) "몫)" }
+                                        p id="join-amount" aria-live="polite" {
+                                            @if me.is_some() { "바꾸면 내 몫: " } @else { "내 몫: " }
+                                            strong data-amount { (won(amount_at(d, before_me, choice))) } " (" span data-shares { (choice) } "몫)"
                                         }
                                         @if max_choice > 1 {
                                             p.meta {
@@ -286,6 +299,12 @@ fn host_actions(d: &DealView, csrf: &CsrfToken, _user: &AuthUser) -> Markup {
 mod tests {
     use super::*;
     use crate::pages::tests::deal;
+
+    #[test]
+    fn the_stepper_knows_every_amount() {
+        let d = deal(DealStatus::Recruiting, Utc::now());
+        assert_eq!(share_amounts(&d, 1, 2), "8,663원|17,326원");
+    }
 
     #[test]
     fn amounts_follow_share_order() {
