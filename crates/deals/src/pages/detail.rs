@@ -8,6 +8,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use gonggu_kernel::{
     auth::AuthUser,
+    once,
     web::{csrf_field, format_kst, layout, urlencode, won, CsrfToken, Flash, MaybeWebUser, Page, Tab},
 };
 use maud::{html, Markup};
@@ -191,6 +192,7 @@ fn detail_view(
                                 } @else {
                                     form.stack method="post" action={ (href) "/join" } data-validate novalidate {
                                         (csrf_field(csrf))
+                                        (once::field(&once::issue()))
                                         div.field {
                                             label.label for="shares" { @if me.is_some() { "몫 바꾸기" } @else { "참여할 몫" } }
                                             // The buttons and the live amount are app.js's (hidden without it); the
@@ -225,6 +227,7 @@ fn detail_view(
                                 @if me.is_some() && d.status == DealStatus::Recruiting {
                                     form method="post" action={ (href) "/leave" } data-confirm="이 공구에서 나갈까요?" {
                                         (csrf_field(csrf))
+                                        (once::field(&once::issue()))
                                         button.danger.block type="submit" data-busy-label="나가는 중…" { "참여 취소하기" }
                                     }
                                 }
@@ -283,11 +286,13 @@ fn host_actions(d: &DealView, csrf: &CsrfToken, _user: &AuthUser) -> Markup {
                 @if d.status == DealStatus::Confirmed {
                     form method="post" action={ (href) "/complete" } data-confirm="물건을 모두 나눴나요? 거래 완료로 표시합니다." {
                         (csrf_field(csrf))
+                        (once::field(&once::issue()))
                         button.primary.block type="submit" data-busy-label="처리 중…" { "거래 완료" }
                     }
                 }
                 form method="post" action={ (href) "/cancel" } data-confirm="공구를 취소할까요? 참여한 이웃에게 알림이 갑니다." {
                     (csrf_field(csrf))
+                    (once::field(&once::issue()))
                     button.danger.block type="submit" data-busy-label="취소하는 중…" { "공구 취소" }
                 }
             }

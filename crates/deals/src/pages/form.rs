@@ -7,11 +7,13 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
+    Extension,
 };
 use chrono::{DateTime, Duration, Utc};
 use gonggu_kernel::{
     auth::AuthUser,
     error::FieldErrors,
+    once::{self, OnceTokens},
     web::{
         csrf_field, error_page, error_status, format_kst, layout, split_error, won, CsrfMultipart, CsrfToken, Flash, MultipartFiles, Page, Tab,
         WebUser,
@@ -21,7 +23,7 @@ use gonggu_kernel::{
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{actions::back_to, deal_href, failure_page, kst_input, not_found_page, parse_id, parse_int, parse_kst_input, split_keywords};
+use super::{actions::back_href, claim_once, deal_href, done_once, failure_page, kst_input, not_found_page, parse_id, parse_int, parse_kst_input, split_keywords};
 use crate::{
     domain::{DealPatch, MeetingPlace, NewDealInput, CATEGORIES, UNITS},
     money,
@@ -120,6 +122,8 @@ struct DealForm {
     image_keys: String,
     /// "on" to remove the deal's photos when editing.
     remove_photos: String,
+    /// The one-time token (`gonggu_kernel::once`), kept when the form comes back with errors.
+    once: String,
 }
 
 fn kept_keys(raw: &str) -> Vec<String> {
@@ -232,6 +236,7 @@ fn deal_form_view(
             section.card {
                 form.stack method="post" action=(action) enctype="multipart/form-data" data-validate novalidate {
                     (csrf_field(csrf))
+                    (once::field(&v.once))
                     input type="hidden" name="image_keys" value=(v.image_keys);
                     @if let FormMode::Edit { deal, locked: true } = &mode {
                         fieldset.stack {
@@ -330,6 +335,7 @@ pub(super) async fn new_page(State(deals): State<Arc<Deals>>, WebUser(user): Web
         items_per_share: "1".into(),
         unit: UNITS[0].into(),
         deadline: kst_input(deals.clock.now() + Duration::days(3)),
+        once: once::issue(),
         ..Default::default()
     };
     deal_form_view(&csrf, &user, FormMode::Create, &v, &FieldErrors::new(), None, false).into_response()
@@ -348,10 +354,16 @@ async fn form_photos(deals: &Deals, f: &mut DealForm, files: Vec<Vec<u8>>) -> Re
 
 pub(super) async fn create_submit(
     State(deals): State<Arc<Deals>>,
+    Extension(tokens): Extension<Arc<OnceTokens>>,
     WebUser(user): WebUser,
     csrf: CsrfToken,
     CsrfMultipart { form: mut f, files }: CsrfMultipart<DealForm>,
 ) -> Response {
+    // Before anything is stored: a repeat of this form leads to the deal it created.
+    let ticket = match claim_once(&tokens, &user, &f.once).await {
+        Ok(t) => t,
+        Err(repeat) => return repeat,
+    };
     let now = deals.clock.now();
     let photos = form_photos(&deals, &mut f, files).await;
     let (mut input, mut errors) = read_new_deal(&f, now);
@@ -367,7 +379,7 @@ pub(super) async fn create_submit(
             .into_response();
     }
     match deals.create(&user, input).await {
-        Ok(d) => back_to(d.id, "created"),
+        Ok(d) => done_once(ticket, back_href(d.id, "created")),
         Err(e) if e.status.is_server_error() => failure_page(e, Some(&user)),
         Err(e) => {
             let (errors, flash) = split_error(&e, Some("입력한 내용을 확인해 주세요."));
@@ -392,6 +404,7 @@ fn form_from_deal(d: &DealView) -> DealForm {
         lat: d.meeting_place.as_ref().map(|p| p.lat.to_string()).unwrap_or_default(),
         lon: d.meeting_place.as_ref().map(|p| p.lon.to_string()).unwrap_or_default(),
         keywords: d.keywords.join(", "),
+        once: once::issue(),
         ..Default::default()
     }
 }
@@ -423,11 +436,16 @@ pub(super) async fn edit_page(State(deals): State<Arc<Deals>>, WebUser(user): We
 
 pub(super) async fn edit_submit(
     State(deals): State<Arc<Deals>>,
+    Extension(tokens): Extension<Arc<OnceTokens>>,
     WebUser(user): WebUser,
     csrf: CsrfToken,
     Path(id): Path<String>,
     CsrfMultipart { form: mut f, files }: CsrfMultipart<DealForm>,
 ) -> Response {
+    let ticket = match claim_once(&tokens, &user, &f.once).await {
+        Ok(t) => t,
+        Err(repeat) => return repeat,
+    };
     let (deal, locked) = match editable(&deals, &user, &id).await {
         Ok(x) => x,
         Err(res) => return res,
@@ -478,7 +496,7 @@ pub(super) async fn edit_submit(
     }
     let result = if errors.is_empty() { deals.update(&user, deal.id, patch).await } else { Err(ApiError::validation(errors)) };
     match result {
-        Ok(d) => back_to(d.id, "updated"),
+        Ok(d) => done_once(ticket, back_href(d.id, "updated")),
         Err(e) if e.status.is_server_error() || e.code == "deal_not_found" => failure_page(e, Some(&user)),
         Err(e) => {
             let (errors, flash) = split_error(&e, Some("입력한 내용을 확인해 주세요."));

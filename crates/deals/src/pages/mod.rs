@@ -12,13 +12,14 @@ use std::sync::Arc;
 use axum::{
     extract::DefaultBodyLimit,
     http::StatusCode,
-    response::Response,
+    response::{IntoResponse, Redirect, Response},
     routing::{get, post},
-    Router,
+    Extension, Router,
 };
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use gonggu_kernel::{
     auth::AuthUser,
+    once::{Claim, OnceTokens, Ticket},
     web::{error_page, urlencode, won, Flash},
     ApiError,
 };
@@ -52,7 +53,29 @@ pub fn router(deals: Arc<Deals>) -> Router {
         .route("/deals/{id}/complete", post(actions::button_submit))
         .route("/me/deals", get(mine::my_deals_page))
         .route("/users/{login_id}", get(seller::seller_page))
+        .layer(Extension(OnceTokens::new()))
         .with_state(deals)
+}
+
+/// Claims a form's one-time token for this user; `Err` is the answer to a repeat: where the
+/// first submit led, or a notice while it is still at work.
+async fn claim_once(once: &Arc<OnceTokens>, user: &AuthUser, token: &str) -> Result<Ticket, Response> {
+    match once.claim(&user.user_id.to_string(), token).await {
+        Claim::Fresh(ticket) => Ok(ticket),
+        Claim::Done(location) => Err(Redirect::to(&location).into_response()),
+        Claim::Busy => Err(error_page(
+            StatusCode::CONFLICT,
+            "처리하고 있어요",
+            "같은 요청을 처리하는 중입니다. 잠시 후 공구 페이지에서 결과를 확인해 주세요.",
+            Some(user),
+        )),
+    }
+}
+
+/// Redirects to where a claimed form led, and remembers it for a repeat of the form.
+fn done_once(ticket: Ticket, location: String) -> Response {
+    ticket.done(&location);
+    Redirect::to(&location).into_response()
 }
 
 /// Messages a redirect can ask the next page to show (`?msg=`), so no text travels in URLs.

@@ -340,3 +340,57 @@ async fn group_buy_catalog(app: TestApp) {
     let detail = member.get(app.url(&format!("/deals/{id}"))).send().await.unwrap().text().await.unwrap();
     assert!(detail.contains("모든 몫이 찼어요"), "the deal page says why no one can join");
 }
+
+/// The value of the hidden field `name` in a page's form.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field")) + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_same_form_sent_twice_does_its_work_once() {
+    let app = spawn_app().await;
+    let (host, _) = signed_in_browser(&app, "twice_host").await;
+    let page = host.get(app.url("/deals/new")).send().await.unwrap().text().await.unwrap();
+    let (csrf, once) = (csrf_token(&page), hidden(&page, "once"));
+    // Created, then back and the button pressed again: the same deal, not a second one.
+    let send = || host.post(app.url("/deals")).multipart(deal_form(&csrf, "두 번 누른 공구").text("once", once.clone())).send();
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let second = send().await.unwrap();
+    assert_eq!(second.status(), StatusCode::SEE_OTHER);
+    assert_eq!(second.headers()[header::LOCATION], first.headers()[header::LOCATION], "led to the deal already created");
+    let found = app.deals.list(gonggu_deals::service::ListParams { q: Some("두 번 누른".into()), ..Default::default() }, None, None).await.unwrap();
+    assert_eq!(found.items.len(), 1, "one deal");
+    let id = deal_id(first.headers()[header::LOCATION].to_str().unwrap());
+    // A new form is a new token: a second deal on purpose is still possible.
+    let page = host.get(app.url("/deals/new")).send().await.unwrap().text().await.unwrap();
+    assert_ne!(hidden(&page, "once"), once);
+
+    // Joining and cancelling: the second press leads where the first did.
+    let (member, _) = signed_in_browser(&app, "twice_member").await;
+    let page = member.get(app.url(&format!("/deals/{id}"))).send().await.unwrap().text().await.unwrap();
+    let join_once = hidden(&page[page.find("/join\"").expect("join form")..], "once");
+    let join = || {
+        member
+            .post(app.url(&format!("/deals/{id}/join")))
+            .form(&[("csrf_token", csrf_token(&page).as_str()), ("shares", "1"), ("once", join_once.as_str())])
+            .send()
+    };
+    let first = join().await.unwrap();
+    assert_eq!(first.headers()[header::LOCATION].to_str().unwrap(), format!("/deals/{id}?msg=joined"));
+    let second = join().await.unwrap();
+    assert_eq!(second.headers()[header::LOCATION].to_str().unwrap(), format!("/deals/{id}?msg=joined"), "not 내 몫을 바꿨습니다");
+    let page = host.get(app.url(&format!("/deals/{id}"))).send().await.unwrap().text().await.unwrap();
+    let cancel_once = hidden(&page[page.find("/cancel\"").expect("cancel form")..], "once");
+    let cancel = || {
+        host.post(app.url(&format!("/deals/{id}/cancel")))
+            .form(&[("csrf_token", csrf_token(&page).as_str()), ("once", cancel_once.as_str())])
+            .send()
+    };
+    assert_eq!(cancel().await.unwrap().status(), StatusCode::SEE_OTHER);
+    let again = cancel().await.unwrap();
+    assert_eq!(again.status(), StatusCode::SEE_OTHER, "not 409 already cancelled");
+    assert_eq!(again.headers()[header::LOCATION].to_str().unwrap(), format!("/deals/{id}?msg=cancelled"));
+}
