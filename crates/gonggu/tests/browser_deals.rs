@@ -244,7 +244,7 @@ async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
     // ---- 8. The host cancels, after confirming.
     click_button(h, "공구 취소").await;
     let question = alert_text(h).await;
-    assert_eq!(question, "공구를 취소할까요? 참여한 이웃에게 알림이 갑니다.");
+    assert_eq!(question, "공구를 취소할까요? 취소한 공구는 되돌릴 수 없어요.");
     h.accept_alert().await.expect("accept the confirmation");
     wait_flash(h, "공구를 취소했습니다.").await;
     assert_eq!(text_of(h, "p.closed-note strong").await, "취소된 공구");

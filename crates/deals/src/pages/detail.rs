@@ -290,7 +290,7 @@ fn host_actions(d: &DealView, csrf: &CsrfToken, _user: &AuthUser) -> Markup {
                         button.primary.block type="submit" data-busy-label="처리 중…" { "거래 완료" }
                     }
                 }
-                form method="post" action={ (href) "/cancel" } data-confirm="공구를 취소할까요? 참여한 이웃에게 알림이 갑니다." {
+                form method="post" action={ (href) "/cancel" } data-confirm="공구를 취소할까요? 취소한 공구는 되돌릴 수 없어요." {
                     (csrf_field(csrf))
                     (once::field(&once::issue()))
                     button.danger.block type="submit" data-busy-label="취소하는 중…" { "공구 취소" }

@@ -297,7 +297,7 @@ fn deal_form_view(
                     fieldset.stack {
                         legend { "설명" }
                         (input(Input { name: "description", label: "상품 설명 (선택)", kind: "textarea", value: &v.description, maxlength: Some("5000"), placeholder: Some("나눌 방법, 거래 시간 등을 적어 주세요."), ..Default::default() }, e))
-                        (input(Input { name: "keywords", label: "키워드 (쉼표로 구분, 최대 10개)", value: &v.keywords, placeholder: Some("예: 휴지, 코스트코"), hint: Some("관심 키워드로 등록한 이웃에게 알림이 가요."), ..Default::default() }, e))
+                        (input(Input { name: "keywords", label: "키워드 (쉼표로 구분, 최대 10개)", value: &v.keywords, placeholder: Some("예: 휴지, 코스트코"), hint: Some("이 단어들로도 공구가 검색돼요."), ..Default::default() }, e))
                     }
                     fieldset.stack {
                         legend { "사진 (선택, 최대 5장)" }

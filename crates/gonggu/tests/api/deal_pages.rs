@@ -394,3 +394,18 @@ async fn the_same_form_sent_twice_does_its_work_once() {
     assert_eq!(again.status(), StatusCode::SEE_OTHER, "not 409 already cancelled");
     assert_eq!(again.headers()[header::LOCATION].to_str().unwrap(), format!("/deals/{id}?msg=cancelled"));
 }
+
+#[tokio::test]
+async fn the_pages_promise_no_notifications() {
+    let app = spawn_app().await;
+    let (host, csrf) = signed_in_browser(&app, "promise_host").await;
+    let form = host.get(app.url("/deals/new")).send().await.unwrap().text().await.unwrap();
+    assert!(!form.contains("알림"), "no notifications are sent yet: the create form says so nowhere");
+    let res = host.post(app.url("/deals")).multipart(deal_form(&csrf, "약속 없는 공구")).send().await.unwrap();
+    let location = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let detail = host.get(app.url(&location)).send().await.unwrap().text().await.unwrap();
+    assert!(!detail.contains("알림"), "nor the host's cancel confirmation");
+    assert!(detail.contains("data-confirm=\"공구를 취소할까요?"), "the confirmation is still asked");
+    let me = host.get(app.url("/me")).send().await.unwrap().text().await.unwrap();
+    assert!(!me.contains("알려 드려요"), "nor the keywords card");
+}
