@@ -41,7 +41,8 @@ pub const CATEGORIES: [&str; 25] = [
 
 /// The 12 units of the original app, then rolls, litres, millilitres, eggs and bags (seeded by
 /// migrations).
-pub const UNITS: [&str; 17] = ["개", "권", "병", "장", "팩", "묶음", "박스", "세트", "자루", "켤레", "g", "kg", "롤", "L", "ml", "구", "봉"];
+pub const UNITS: [&str; 17] =
+    ["개", "권", "병", "장", "팩", "묶음", "박스", "세트", "자루", "켤레", "g", "kg", "롤", "L", "ml", "구", "봉"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

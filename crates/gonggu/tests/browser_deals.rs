@@ -290,7 +290,10 @@ const LONG_HOST: &str = "long_title_host";
 
 async fn narrow_journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     let token = app.signed_in(LONG_HOST).await["access_token"].as_str().unwrap().to_owned();
-    let title: String = "초대용량프리미엄무농약유기농제주감귤한라봉천혜향레드향황금향카라향세트특가공동구매선착순마감임박초특가한정수량".chars().take(60).collect();
+    let title: String = "초대용량프리미엄무농약유기농제주감귤한라봉천혜향레드향황금향카라향세트특가공동구매선착순마감임박초특가한정수량"
+        .chars()
+        .take(60)
+        .collect();
     let link = format!("https://shopping.example.com/products/{}", "a1b2c3d4".repeat(40));
     let description = format!("{}\n{link}", "나눠요".repeat(120));
     let body = json!({

@@ -15,15 +15,18 @@ use gonggu_kernel::{
     error::FieldErrors,
     once::{self, OnceTokens},
     web::{
-        csrf_field, error_page, error_status, format_kst, layout, split_error, won, CsrfMultipart, CsrfToken, Flash, MultipartFiles, Page, Tab,
-        WebUser,
+        csrf_field, error_page, error_status, format_kst, layout, split_error, won, CsrfMultipart, CsrfToken, Flash, MultipartFiles, Page,
+        Tab, WebUser,
     },
     ApiError,
 };
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{actions::back_href, claim_once, deal_href, done_once, failure_page, kst_input, not_found_page, parse_id, parse_int, parse_kst_input, split_keywords};
+use super::{
+    actions::back_href, claim_once, deal_href, done_once, failure_page, kst_input, not_found_page, parse_id, parse_int, parse_kst_input,
+    split_keywords,
+};
 use crate::{
     domain::{DealPatch, MeetingPlace, NewDealInput, CATEGORIES, UNITS},
     money,
@@ -424,7 +427,12 @@ async fn editable(deals: &Deals, user: &AuthUser, raw_id: &str) -> Result<(DealV
     Ok((deal, locked))
 }
 
-pub(super) async fn edit_page(State(deals): State<Arc<Deals>>, WebUser(user): WebUser, csrf: CsrfToken, Path(id): Path<String>) -> Response {
+pub(super) async fn edit_page(
+    State(deals): State<Arc<Deals>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    Path(id): Path<String>,
+) -> Response {
     match editable(&deals, &user, &id).await {
         Ok((deal, locked)) => {
             let v = form_from_deal(&deal);

@@ -168,8 +168,8 @@ fn full_badge() -> Markup {
 /// A picture for each category, for deals without photos.
 fn category_icon(id: i64) -> &'static str {
     const ICONS: [&str; CATEGORIES.len()] = [
-        "📱", "🔌", "🛋️", "🍳", "🧸", "📚", "👗", "👜", "👔", "💄", "⚽", "🎮", "📖", "🎟️", "🥫", "🐾", "🪴", "📦", "🍓", "🥚", "🐟", "🌾", "🥤",
-        "🧀", "🧻",
+        "📱", "🔌", "🛋️", "🍳", "🧸", "📚", "👗", "👜", "👔", "💄", "⚽", "🎮", "📖", "🎟️", "🥫", "🐾", "🪴", "📦", "🍓", "🥚", "🐟", "🌾",
+        "🥤", "🧀", "🧻",
     ];
     ICONS.get((id - 1).max(0) as usize).copied().unwrap_or("📦")
 }

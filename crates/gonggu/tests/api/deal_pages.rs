@@ -309,7 +309,8 @@ async fn group_buy_catalog(app: TestApp) {
     let (host, csrf) = signed_in_browser(&app, "egg_host").await;
     let form_page = host.get(app.url("/deals/new")).send().await.unwrap().text().await.unwrap();
     // The original's 18 categories and 12 units stay; group-buy ones join them.
-    for name in ["디지털기기", "가공식품", "기타 물품", "과일·채소", "정육·계란", "수산·건어물", "생활용품"] {
+    for name in ["디지털기기", "가공식품", "기타 물품", "과일·채소", "정육·계란", "수산·건어물", "생활용품"]
+    {
         assert!(form_page.contains(&format!(">{name}</option>")), "category {name}");
     }
     for unit in ["개", "팩", "kg", "롤", "L", "ml", "구", "봉"] {
@@ -330,7 +331,12 @@ async fn group_buy_catalog(app: TestApp) {
 
     // The last share taken: the list says it is full, not recruiting.
     let (member, member_csrf) = signed_in_browser(&app, "egg_member").await;
-    let res = member.post(app.url(&format!("/deals/{id}/join"))).form(&[("csrf_token", member_csrf.as_str()), ("shares", "1")]).send().await.unwrap();
+    let res = member
+        .post(app.url(&format!("/deals/{id}/join")))
+        .form(&[("csrf_token", member_csrf.as_str()), ("shares", "1")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let home = app.get("/").await.text().await.unwrap();
     let card = &home[home.find(&format!("href=\"/deals/{id}\"")).expect("the card")..];
@@ -361,7 +367,8 @@ async fn the_same_form_sent_twice_does_its_work_once() {
     let second = send().await.unwrap();
     assert_eq!(second.status(), StatusCode::SEE_OTHER);
     assert_eq!(second.headers()[header::LOCATION], first.headers()[header::LOCATION], "led to the deal already created");
-    let found = app.deals.list(gonggu_deals::service::ListParams { q: Some("두 번 누른".into()), ..Default::default() }, None, None).await.unwrap();
+    let found =
+        app.deals.list(gonggu_deals::service::ListParams { q: Some("두 번 누른".into()), ..Default::default() }, None, None).await.unwrap();
     assert_eq!(found.items.len(), 1, "one deal");
     let id = deal_id(first.headers()[header::LOCATION].to_str().unwrap());
     // A new form is a new token: a second deal on purpose is still possible.
