@@ -323,7 +323,7 @@ mod tests {
         let cases: Vec<(&str, Break)> = vec![
             ("title", Box::new(|i| i.title = "a".into())),
             ("title", Box::new(|i| i.title = "가".repeat(61))),
-            ("category_id", Box::new(|i| i.category_id = 19)),
+            ("category_id", Box::new(|i| i.category_id = CATEGORIES.len() as i64 + 1)),
             ("category_id", Box::new(|i| i.category_id = 0)),
             ("product_url", Box::new(|i| i.product_url = Some("javascript:alert(1)".into()))),
             ("product_url", Box::new(|i| i.product_url = Some("ftp://x".into()))),

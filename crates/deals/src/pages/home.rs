@@ -273,7 +273,7 @@ mod tests {
         assert_eq!(parse_int(" 25,990 "), Some(25_990));
         assert_eq!(parse_int("abc"), None);
         assert_eq!(parse_int(""), None);
-        let f = Filters::from_form(&ListForm { category: Some("19".into()), ..Default::default() });
+        let f = Filters::from_form(&ListForm { category: Some((CATEGORIES.len() + 1).to_string()), ..Default::default() });
         assert!(f.is_err());
         let f = Filters::from_form(&ListForm { sort: Some("cheapest".into()), ..Default::default() });
         assert!(f.is_err());
