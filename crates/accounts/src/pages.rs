@@ -526,7 +526,7 @@ fn profile_view(
                 h2 { "관심 키워드" }
                 (notice("keywords"))
                 @if me.keywords.is_empty() {
-                    p.muted { "관심 키워드를 등록하면 맞는 공구가 올라올 때 알려 드려요." }
+                    p.muted { "관심 있는 물건의 키워드를 적어 두세요. 맞는 공구가 올라올 때 알려 주는 기능은 아직 준비 중이에요." }
                 } @else {
                     ul.chips { @for k in &me.keywords { li.chip { (k) } } }
                 }

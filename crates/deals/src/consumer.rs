@@ -1,4 +1,5 @@
-//! Where users live, from accounts' events (for "nearest to me").
+//! Who exists (for the seller pages) and where users live (for "nearest to me"), from accounts'
+//! events.
 
 use std::sync::Arc;
 
@@ -15,6 +16,8 @@ pub const CONSUMER: &str = "deals-places";
 #[derive(Debug, Deserialize)]
 struct PlaceEvent {
     user_id: Uuid,
+    /// Only in `UserRegistered`.
+    login_id: Option<String>,
     neighborhood: Option<Place>,
 }
 
@@ -30,10 +33,13 @@ pub async fn spawn(bus: Arc<dyn Bus>, store: Arc<dyn DealStore>, shutdown: Shutd
         let store = store.clone();
         async move {
             let e: PlaceEvent = serde_json::from_value(env.payload.clone())?;
-            if env.event_type == "UserRegistered" && e.neighborhood.is_none() {
-                return Ok(());
+            let place = e.neighborhood.map(|p| (p.lat, p.lon));
+            if env.event_type == "UserRegistered" {
+                let login_id = e.login_id.ok_or_else(|| anyhow::anyhow!("UserRegistered {} without login_id", env.id))?;
+                store.add_user(e.user_id, &login_id, place, CONSUMER, env.id).await?;
+            } else {
+                store.set_place(e.user_id, place, CONSUMER, env.id).await?;
             }
-            store.set_place(e.user_id, e.neighborhood.map(|p| (p.lat, p.lon)), CONSUMER, env.id).await?;
             Ok(())
         }
     }))

@@ -9,8 +9,9 @@ use utoipa::ToSchema;
 pub const MIN_TOTAL_PRICE: i64 = 100;
 pub const MAX_TOTAL_PRICE: i64 = 10_000_000;
 
-/// The 18 categories of the original app, in its order; ids start at 1 (seeded by migration).
-pub const CATEGORIES: [&str; 18] = [
+/// The 18 categories of the original app, in its order, then the group-buy ones it lacked (food
+/// and household goods); ids start at 1 (seeded by migrations).
+pub const CATEGORIES: [&str; 25] = [
     "디지털기기",
     "생활가전",
     "가구/인테리어",
@@ -29,10 +30,19 @@ pub const CATEGORIES: [&str; 18] = [
     "반려동물용품",
     "식물",
     "기타 물품",
+    "과일·채소",
+    "정육·계란",
+    "수산·건어물",
+    "쌀·잡곡",
+    "생수·음료",
+    "유제품·간식",
+    "생활용품",
 ];
 
-/// The 12 units of the original app (seeded by migration).
-pub const UNITS: [&str; 12] = ["개", "권", "병", "장", "팩", "묶음", "박스", "세트", "자루", "켤레", "g", "kg"];
+/// The 12 units of the original app, then rolls, litres, millilitres, eggs and bags (seeded by
+/// migrations).
+pub const UNITS: [&str; 17] =
+    ["개", "권", "병", "장", "팩", "묶음", "박스", "세트", "자루", "켤레", "g", "kg", "롤", "L", "ml", "구", "봉"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -313,7 +323,7 @@ mod tests {
         let cases: Vec<(&str, Break)> = vec![
             ("title", Box::new(|i| i.title = "a".into())),
             ("title", Box::new(|i| i.title = "가".repeat(61))),
-            ("category_id", Box::new(|i| i.category_id = 19)),
+            ("category_id", Box::new(|i| i.category_id = CATEGORIES.len() as i64 + 1)),
             ("category_id", Box::new(|i| i.category_id = 0)),
             ("product_url", Box::new(|i| i.product_url = Some("javascript:alert(1)".into()))),
             ("product_url", Box::new(|i| i.product_url = Some("ftp://x".into()))),

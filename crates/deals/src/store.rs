@@ -154,6 +154,10 @@ pub trait DealStore: Send + Sync {
     async fn host_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>>;
     /// Records (or forgets) where a user lives, once per event.
     async fn set_place(&self, user_id: Uuid, place: Option<(f64, f64)>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
+    /// Records a new user (and where they live, if they said), once per event.
+    async fn add_user(&self, user_id: Uuid, login_id: &str, place: Option<(f64, f64)>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
+    /// The user with this login id, if deals has heard of them.
+    async fn user_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>>;
     async fn place(&self, user_id: Uuid) -> sqlx::Result<Option<(f64, f64)>>;
     /// Counts a view unless this viewer already viewed the deal on `day`.
     async fn record_view(&self, id: Uuid, viewer: &str, day: &str) -> sqlx::Result<()>;
@@ -455,6 +459,26 @@ macro_rules! sql_deal_store {
                     }
                 }
                 tx.commit().await
+            }
+
+            async fn add_user(&self, user_id: Uuid, login_id: &str, place: Option<(f64, f64)>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                if !(&mut *tx).claim_event(consumer, event_id).await? {
+                    return Ok(());
+                }
+                sqlx::query("INSERT INTO known_users (user_id, login_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(user_id).bind(login_id).execute(&mut *tx).await?;
+                if let Some((lat, lon)) = place {
+                    sqlx::query("INSERT INTO user_places (user_id, lat, lon) VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon")
+                        .bind(user_id).bind(lat).bind(lon).execute(&mut *tx).await?;
+                }
+                tx.commit().await
+            }
+
+            async fn user_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>> {
+                let row: Option<(Uuid,)> = sqlx::query_as("SELECT user_id FROM known_users WHERE login_id = $1")
+                    .bind(login_id).fetch_optional(&self.pool).await?;
+                Ok(row.map(|r| r.0))
             }
 
             async fn place(&self, user_id: Uuid) -> sqlx::Result<Option<(f64, f64)>> {

@@ -196,6 +196,18 @@ async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
     assert_eq!(text_of(n, "#join-amount").await, "내 몫: 8,663원 (1몫)");
     scroll_into_view(n, &shares).await;
     shots.take(n, "deals-05-detail").await;
+    // The stepper: + takes the second share and the amount follows, to the won; at the last
+    // share + stops; − goes back.
+    let plus = field(n, "button[data-step='1']").await;
+    let minus = field(n, "button[data-step='-1']").await;
+    assert!(!minus.is_enabled().await.unwrap(), "no fewer than one share");
+    plus.click().await.expect("tap +");
+    assert_eq!(shares.prop("value").await.unwrap().as_deref(), Some("2"));
+    assert_eq!(text_of(n, "#join-amount").await, "내 몫: 17,326원 (2몫)");
+    assert!(!plus.is_enabled().await.unwrap(), "two shares are all that is left");
+    shots.take(n, "deals-05b-stepper").await;
+    minus.click().await.expect("tap −");
+    assert_eq!(text_of(n, "#join-amount").await, "내 몫: 8,663원 (1몫)");
 
     // ---- 6. Join with one share.
     click_button(n, "참여하기").await;
@@ -232,7 +244,7 @@ async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
     // ---- 8. The host cancels, after confirming.
     click_button(h, "공구 취소").await;
     let question = alert_text(h).await;
-    assert_eq!(question, "공구를 취소할까요? 참여한 이웃에게 알림이 갑니다.");
+    assert_eq!(question, "공구를 취소할까요? 취소한 공구는 되돌릴 수 없어요.");
     h.accept_alert().await.expect("accept the confirmation");
     wait_flash(h, "공구를 취소했습니다.").await;
     assert_eq!(text_of(h, "p.closed-note strong").await, "취소된 공구");
@@ -261,6 +273,81 @@ async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
     // The server agrees.
     let deal: Value = app.get(&format!("/api/v1/deals/{id}")).await.json().await.unwrap();
     assert_eq!((deal["status"].as_str(), deal["shares_taken"].as_i64(), deal["views"].as_i64()), (Some("cancelled"), Some(2), Some(2)));
+}
+
+/// The longest texts a deal may hold, on a 390-px phone (iPhone 12 to 15): an unbroken 60-letter
+/// title, a description and a product link without a single space, a long meeting place. No
+/// page is wider than the screen (the tab bar stays on it) and titles in lists end in "…".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_texts_fit_a_390px_phone() {
+    let Some(browser) = Browser::start("chromedriver-deals-narrow.log").await else { return };
+    let app = spawn_app().await;
+    let phone = browser.session_sized(390, 844).await;
+    browser.run("narrow deals browser", &[&phone], narrow_journey(&app, &phone, &browser.shots)).await;
+}
+
+const LONG_HOST: &str = "long_title_host";
+
+async fn narrow_journey(app: &TestApp, c: &Client, shots: &Screenshots) {
+    let token = app.signed_in(LONG_HOST).await["access_token"].as_str().unwrap().to_owned();
+    let title: String = "초대용량프리미엄무농약유기농제주감귤한라봉천혜향레드향황금향카라향세트특가공동구매선착순마감임박초특가한정수량"
+        .chars()
+        .take(60)
+        .collect();
+    let link = format!("https://shopping.example.com/products/{}", "a1b2c3d4".repeat(40));
+    let description = format!("{}\n{link}", "나눠요".repeat(120));
+    let body = json!({
+        "title": title, "description": description, "category_id": 4, "product_url": link,
+        "total_price": 9_999_999, "shares_total": 99, "items_per_share": 9_999, "unit": "개",
+        "deadline": (app.clock.now() + chrono::Duration::days(3)).to_rfc3339(),
+        "keywords": ["초대용량프리미엄무농약유기농감귤", "한라봉천혜향레드향"],
+        "meeting_place": { "name": "서울특별시강남구역삼동테헤란로역삼역이번출구앞편의점옆골목안쪽주차장입구", "lat": 37.5, "lon": 127.03 },
+    });
+    let res = app.post_json_as("/api/v1/deals", &token, &body).await;
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED, "{:?}", res.text().await);
+    let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    log_in(app, c, LONG_HOST).await;
+    let pages = [
+        ("home", "/".to_owned()),
+        ("search", format!("/?q={}", gonggu_kernel::web::urlencode("감귤"))),
+        ("detail", format!("/deals/{id}")),
+        ("my-deals", "/me/deals".to_owned()),
+        ("seller", format!("/users/{LONG_HOST}")),
+        ("create", "/deals/new".to_owned()),
+        ("edit", format!("/deals/{id}/edit")),
+    ];
+    for (name, path) in pages {
+        c.goto(&app.url(&path)).await.unwrap_or_else(|e| panic!("open {path}: {e}"));
+        wait_xpath(c, "//nav[contains(@class,'tabbar')]", "the tab bar").await;
+        let sizes = c
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth, \
+                 document.querySelector('nav.tabbar').getBoundingClientRect().right];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let [scroll, inner, tabbar] = [0, 1, 2].map(|i| sizes[i].as_f64().unwrap());
+        assert_eq!(inner, 390.0, "a 390-px screen");
+        shots.take(c, &format!("deals-narrow-{name}")).await;
+        assert!(scroll <= inner, "{path}: the page is {scroll} px wide on a {inner}-px screen");
+        assert!(tabbar <= inner, "{path}: the tab bar ends at {tabbar} px");
+    }
+    // In lists, the title is cut with an ellipsis rather than wrapped or overflowing.
+    c.goto(&app.url("/")).await.unwrap();
+    let cut = c
+        .execute(
+            "const t = document.querySelector('.deal-card .deal-title'); \
+             return [t.scrollWidth > t.clientWidth, getComputedStyle(t).textOverflow, \
+                     document.querySelector('.deal-card').getBoundingClientRect().right];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut[0], json!(true), "the title is longer than its line");
+    assert_eq!(cut[1], json!("ellipsis"));
+    assert!(cut[2].as_f64().unwrap() <= 390.0, "the card fits: {cut:?}");
 }
 
 /// The same pages over plain HTTP (no browser needed): odd filters and ids are pages with a

@@ -201,6 +201,34 @@ addEventListener('pageshow', (e) => {
   }
 });
 
+// g. Share steppers: <input data-amounts="8,663원|17,326원|…"> gets its −/+ buttons
+// ([data-step], hidden until now) and the form's [data-amount]/[data-shares] follow the choice.
+// The amounts are rendered by the server, exact to the won; the form works without this.
+for (const input of document.querySelectorAll('input[data-amounts]')) {
+  const form = input.form;
+  const amounts = input.dataset.amounts.split('|');
+  const min = +input.min || 1, max = +input.max || amounts.length;
+  const amount = form?.querySelector('[data-amount]'), shares = form?.querySelector('[data-shares]');
+  const buttons = form ? [...form.querySelectorAll('button[data-step]')] : [];
+  const update = () => {
+    const k = Number(input.value);
+    const ok = Number.isInteger(k) && k >= min && k <= max;
+    if (amount) amount.textContent = ok ? amounts[k - 1] : '-';
+    if (shares) shares.textContent = ok ? String(k) : '-';
+    for (const b of buttons) b.disabled = ok && (+b.dataset.step < 0 ? k <= min : k >= max);
+  };
+  for (const b of buttons) {
+    b.hidden = false;
+    b.addEventListener('click', () => {
+      const k = Math.trunc(Number(input.value)) || 0;
+      input.value = String(Math.min(max, Math.max(min, k + Number(b.dataset.step))));
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+  }
+  input.addEventListener('input', update);
+  update();
+}
+
 // Photo previews: <input type=file data-preview="id"> shows the chosen images in #id.
 for (const input of document.querySelectorAll('input[type=file][data-preview]')) {
   const list = document.getElementById(input.dataset.preview);

@@ -8,6 +8,7 @@
 //! - [`ratelimit`]: keyed limits answering 429
 //! - [`web`]: layout, assets, cookie sessions, CSRF
 //! - [`clock`]: the time source, replaceable in tests
+//! - [`once`]: one-time tokens for page forms that change something
 
 pub mod auth;
 pub mod clock;
@@ -17,6 +18,7 @@ pub mod events;
 pub mod http;
 pub mod module;
 pub mod nats_bus;
+pub mod once;
 pub mod page;
 pub mod ratelimit;
 pub mod testkit;

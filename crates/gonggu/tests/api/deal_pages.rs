@@ -2,7 +2,7 @@
 
 use reqwest::{header, multipart, StatusCode};
 
-use crate::helpers::{browser, csrf_token, spawn_app, TestApp, PASSWORD};
+use crate::helpers::{browser, csrf_token, spawn_app, spawn_app_with, TestApp, PASSWORD};
 
 async fn signed_in_browser(app: &TestApp, login_id: &str) -> (reqwest::Client, String) {
     app.register(login_id).await;
@@ -233,4 +233,186 @@ async fn leaving_through_the_page_while_recruiting() {
     // The host cannot leave their own deal.
     let res = host.post(app.url(&format!("{deal}/leave"))).form(&[("csrf_token", host_csrf.as_str())]).send().await.unwrap();
     assert!(res.status().is_client_error(), "{}", res.status());
+}
+
+fn deal_id(location: &str) -> uuid::Uuid {
+    uuid::Uuid::parse_str(location.trim_start_matches("/deals/").split('?').next().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_deal_page_shows_every_photo_and_lists_show_the_thumbnail() {
+    let app = spawn_app().await;
+    let (client, csrf) = signed_in_browser(&app, "page_photos").await;
+    let mut form = deal_form(&csrf, "사진 세 장 공구");
+    // Different sizes, different bytes: three stored photos (keys are content addresses).
+    for w in [320, 330, 340] {
+        form = form.part("photos", multipart::Part::bytes(gonggu_media::testdata::jpeg(w, 240)).file_name(format!("{w}.jpg")));
+    }
+    let res = client.post(app.url("/deals")).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{:?}", res.text().await);
+    let id = deal_id(res.headers()[header::LOCATION].to_str().unwrap());
+    let images = app.deals.get(id).await.unwrap().images;
+    assert_eq!(images.len(), 3);
+    let html = client.get(app.url(&format!("/deals/{id}"))).send().await.unwrap().text().await.unwrap();
+    for (i, img) in images.iter().enumerate() {
+        assert!(html.contains(&format!("src=\"{}\"", img.url)), "photo {} of 3 is on the deal page", i + 1);
+    }
+    let home = app.get("/").await.text().await.unwrap();
+    assert!(home.contains(&format!("src=\"{}\"", images[0].thumbnail_url)), "the list shows the cover's thumbnail");
+    assert!(!home.contains(&format!("src=\"{}\"", images[0].url)), "not the full-size photo");
+}
+
+#[tokio::test]
+async fn an_unknown_seller_is_a_404_and_a_quiet_user_an_empty_page() {
+    unknown_and_quiet_sellers(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn an_unknown_seller_is_a_404_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("an_unknown_seller_is_a_404_on_postgres").await else { return };
+    unknown_and_quiet_sellers(spawn_app_with(|s| s.database.url = Some(gonggu::settings::Secret::new(url))).await).await;
+}
+
+async fn unknown_and_quiet_sellers(app: TestApp) {
+    let res = app.get("/users/nobody").await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    let html = res.text().await.unwrap();
+    assert!(html.contains("사용자를 찾을 수 없습니다") && !html.contains("아직 연 공구가 없어요"), "{html}");
+    // A real user without deals: deals hears of the sign-up from accounts' event.
+    app.register("quiet_user").await;
+    let mut status = StatusCode::NOT_FOUND;
+    for _ in 0..100 {
+        let res = app.get("/users/quiet_user").await;
+        status = res.status();
+        if status == StatusCode::OK {
+            assert!(res.text().await.unwrap().contains("아직 연 공구가 없어요"), "the empty state");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, StatusCode::OK, "a registered user's page");
+}
+
+#[tokio::test]
+async fn group_buy_categories_and_units_and_a_full_deal_reads_closed() {
+    group_buy_catalog(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn group_buy_categories_and_units_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("group_buy_categories_and_units_on_postgres").await else { return };
+    group_buy_catalog(spawn_app_with(|s| s.database.url = Some(gonggu::settings::Secret::new(url))).await).await;
+}
+
+async fn group_buy_catalog(app: TestApp) {
+    let (host, csrf) = signed_in_browser(&app, "egg_host").await;
+    let form_page = host.get(app.url("/deals/new")).send().await.unwrap().text().await.unwrap();
+    // The original's 18 categories and 12 units stay; group-buy ones join them.
+    for name in ["디지털기기", "가공식품", "기타 물품", "과일·채소", "정육·계란", "수산·건어물", "생활용품"]
+    {
+        assert!(form_page.contains(&format!(">{name}</option>")), "category {name}");
+    }
+    for unit in ["개", "팩", "kg", "롤", "L", "ml", "구", "봉"] {
+        assert!(form_page.contains(&format!("<option value=\"{unit}\"")), "unit {unit}");
+    }
+    let cats: serde_json::Value = app.get("/api/v1/categories").await.json().await.unwrap();
+    let names: Vec<&str> = cats["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names[..2], ["디지털기기", "생활가전"], "the original ids keep their names");
+    let egg_id = cats["items"].as_array().unwrap().iter().find(|c| c["name"] == "정육·계란").expect("정육·계란")["id"].to_string();
+
+    // 계란 30구, in two shares: stored on this engine (the categories and units tables agree).
+    let form = deal_form(&csrf, "신선 계란 30구 나눠요").text("category_id", egg_id).text("unit", "구").text("shares_total", "2");
+    let res = host.post(app.url("/deals")).multipart(form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{:?}", res.text().await);
+    let id = deal_id(res.headers()[header::LOCATION].to_str().unwrap());
+    let deal = app.deals.get(id).await.unwrap();
+    assert_eq!((deal.category.name.as_str(), deal.unit.as_str()), ("정육·계란", "구"));
+
+    // The last share taken: the list says it is full, not recruiting.
+    let (member, member_csrf) = signed_in_browser(&app, "egg_member").await;
+    let res = member
+        .post(app.url(&format!("/deals/{id}/join")))
+        .form(&[("csrf_token", member_csrf.as_str()), ("shares", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let home = app.get("/").await.text().await.unwrap();
+    let card = &home[home.find(&format!("href=\"/deals/{id}\"")).expect("the card")..];
+    let card = &card[..card.find("</li>").unwrap()];
+    assert!(card.contains("badge-full") && card.contains(">마감<"), "a full deal is marked 마감: {card}");
+    assert!(card.contains("2/2 몫"), "{card}");
+    let detail = member.get(app.url(&format!("/deals/{id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(detail.contains("모든 몫이 찼어요"), "the deal page says why no one can join");
+}
+
+/// The value of the hidden field `name` in a page's form.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field")) + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_same_form_sent_twice_does_its_work_once() {
+    let app = spawn_app().await;
+    let (host, _) = signed_in_browser(&app, "twice_host").await;
+    let page = host.get(app.url("/deals/new")).send().await.unwrap().text().await.unwrap();
+    let (csrf, once) = (csrf_token(&page), hidden(&page, "once"));
+    // Created, then back and the button pressed again: the same deal, not a second one.
+    let send = || host.post(app.url("/deals")).multipart(deal_form(&csrf, "두 번 누른 공구").text("once", once.clone())).send();
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let second = send().await.unwrap();
+    assert_eq!(second.status(), StatusCode::SEE_OTHER);
+    assert_eq!(second.headers()[header::LOCATION], first.headers()[header::LOCATION], "led to the deal already created");
+    let found =
+        app.deals.list(gonggu_deals::service::ListParams { q: Some("두 번 누른".into()), ..Default::default() }, None, None).await.unwrap();
+    assert_eq!(found.items.len(), 1, "one deal");
+    let id = deal_id(first.headers()[header::LOCATION].to_str().unwrap());
+    // A new form is a new token: a second deal on purpose is still possible.
+    let page = host.get(app.url("/deals/new")).send().await.unwrap().text().await.unwrap();
+    assert_ne!(hidden(&page, "once"), once);
+
+    // Joining and cancelling: the second press leads where the first did.
+    let (member, _) = signed_in_browser(&app, "twice_member").await;
+    let page = member.get(app.url(&format!("/deals/{id}"))).send().await.unwrap().text().await.unwrap();
+    let join_once = hidden(&page[page.find("/join\"").expect("join form")..], "once");
+    let join = || {
+        member
+            .post(app.url(&format!("/deals/{id}/join")))
+            .form(&[("csrf_token", csrf_token(&page).as_str()), ("shares", "1"), ("once", join_once.as_str())])
+            .send()
+    };
+    let first = join().await.unwrap();
+    assert_eq!(first.headers()[header::LOCATION].to_str().unwrap(), format!("/deals/{id}?msg=joined"));
+    let second = join().await.unwrap();
+    assert_eq!(second.headers()[header::LOCATION].to_str().unwrap(), format!("/deals/{id}?msg=joined"), "not 내 몫을 바꿨습니다");
+    let page = host.get(app.url(&format!("/deals/{id}"))).send().await.unwrap().text().await.unwrap();
+    let cancel_once = hidden(&page[page.find("/cancel\"").expect("cancel form")..], "once");
+    let cancel = || {
+        host.post(app.url(&format!("/deals/{id}/cancel")))
+            .form(&[("csrf_token", csrf_token(&page).as_str()), ("once", cancel_once.as_str())])
+            .send()
+    };
+    assert_eq!(cancel().await.unwrap().status(), StatusCode::SEE_OTHER);
+    let again = cancel().await.unwrap();
+    assert_eq!(again.status(), StatusCode::SEE_OTHER, "not 409 already cancelled");
+    assert_eq!(again.headers()[header::LOCATION].to_str().unwrap(), format!("/deals/{id}?msg=cancelled"));
+}
+
+#[tokio::test]
+async fn the_pages_promise_no_notifications() {
+    let app = spawn_app().await;
+    let (host, csrf) = signed_in_browser(&app, "promise_host").await;
+    let form = host.get(app.url("/deals/new")).send().await.unwrap().text().await.unwrap();
+    assert!(!form.contains("알림"), "no notifications are sent yet: the create form says so nowhere");
+    let res = host.post(app.url("/deals")).multipart(deal_form(&csrf, "약속 없는 공구")).send().await.unwrap();
+    let location = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let detail = host.get(app.url(&location)).send().await.unwrap().text().await.unwrap();
+    assert!(!detail.contains("알림"), "nor the host's cancel confirmation");
+    assert!(detail.contains("data-confirm=\"공구를 취소할까요?"), "the confirmation is still asked");
+    let me = host.get(app.url("/me")).send().await.unwrap().text().await.unwrap();
+    assert!(!me.contains("알려 드려요"), "nor the keywords card");
 }

@@ -64,8 +64,13 @@ impl Browser {
     /// A new browser session with a fresh profile of its own: its own cookies, like a person on
     /// their own phone.
     pub async fn session(&self) -> Client {
+        self.session_sized(412, 915).await
+    }
+
+    /// As [`Browser::session`], on a screen of `width`×`height` CSS pixels.
+    pub async fn session_sized(&self, width: u32, height: u32) -> Client {
         let profile = tempfile::tempdir().expect("temp dir for the browser profile");
-        let client = connect(&self.driver, profile.path()).await;
+        let client = connect(&self.driver, profile.path(), width, height).await;
         self.profiles.lock().unwrap().push(profile);
         client
     }
@@ -286,7 +291,7 @@ impl Drop for Chromedriver {
 }
 
 /// A Chromium session through `driver`, with its profile in `profile`, on a phone-sized screen.
-pub async fn connect(driver: &Chromedriver, profile: &Path) -> Client {
+pub async fn connect(driver: &Chromedriver, profile: &Path, width: u32, height: u32) -> Client {
     let mut args = vec![
         "--headless=new".to_owned(),
         "--no-sandbox".into(),
@@ -298,14 +303,14 @@ pub async fn connect(driver: &Chromedriver, profile: &Path) -> Client {
         "--disable-component-update".into(),
         "--disable-sync".into(),
         // A phone: the pages are mobile-first.
-        "--window-size=412,915".into(),
+        format!("--window-size={width},{height}"),
     ];
     args.push(format!("--user-data-dir={}", profile.display()));
     // Desktop Chromium will not make a window narrower than 500 px, so the phone screen comes
     // from device emulation (which also makes it a touch screen).
     let mut options = json!({
         "args": args,
-        "mobileEmulation": { "deviceMetrics": { "width": 412, "height": 915, "pixelRatio": 1.0, "touch": true, "mobile": true } },
+        "mobileEmulation": { "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0, "touch": true, "mobile": true } },
     });
     if Path::new(CHROMIUM).is_file() {
         options["binary"] = json!(CHROMIUM);

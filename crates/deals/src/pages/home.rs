@@ -1,0 +1,291 @@
+//! The home page: the open deals near you, with search, category chips, sorting and price filters.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{rejection::QueryRejection, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use gonggu_kernel::{
+    auth::AuthUser,
+    web::{group_digits, layout, Flash, MaybeWebUser, Page, Tab},
+};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::{deal_list, failure_page, flash_for, more_link, query_href};
+use crate::{
+    domain::{CATEGORIES, MAX_TOTAL_PRICE},
+    service::{DealPage, ListParams},
+    Deals,
+};
+
+const SORTS: [(&str, &str); 5] =
+    [("newest", "최신순"), ("deadline", "마감 임박순"), ("remaining", "남은 몫 적은 순"), ("popular", "인기순"), ("nearest", "가까운 순")];
+const STATUSES: [(&str, &str); 6] =
+    [("open", "진행 중"), ("all", "전체"), ("confirmed", "확정"), ("completed", "완료"), ("cancelled", "취소"), ("failed", "무산")];
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ListForm {
+    q: Option<String>,
+    category: Option<String>,
+    status: Option<String>,
+    sort: Option<String>,
+    min_price: Option<String>,
+    max_price: Option<String>,
+    cursor: Option<String>,
+    msg: Option<String>,
+}
+
+/// The list's filters, checked; the defaults (open deals, newest first, any price) when absent.
+#[derive(Clone)]
+struct Filters {
+    q: String,
+    category: Option<i64>,
+    status: &'static str,
+    sort: &'static str,
+    /// Total price range in won, inclusive.
+    min_price: Option<i64>,
+    max_price: Option<i64>,
+}
+
+impl Default for Filters {
+    fn default() -> Self {
+        Filters { q: String::new(), category: None, status: "open", sort: "newest", min_price: None, max_price: None }
+    }
+}
+
+/// A total-price box (the whole deal's price, as the original's filter compared): blank is no
+/// bound; digits with optional commas ("10,000") are won.
+fn price_bound(raw: Option<&str>, which: &str) -> Result<Option<i64>, String> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else { return Ok(None) };
+    let digits: String = raw.chars().filter(|c| *c != ',').collect();
+    match digits.parse::<i64>() {
+        Ok(n) if (0..=MAX_TOTAL_PRICE).contains(&n) => Ok(Some(n)),
+        _ => Err(format!("총액 {which}은 0원에서 {}원 사이의 숫자로 입력해 주세요.", group_digits(MAX_TOTAL_PRICE))),
+    }
+}
+
+impl Filters {
+    fn from_form(f: &ListForm) -> Result<Filters, String> {
+        let q: String = f.q.as_deref().unwrap_or("").trim().chars().take(crate::service::MAX_QUERY_CHARS).collect();
+        let category = match f.category.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            None => None,
+            Some(c) => match c.parse::<i64>() {
+                Ok(n) if (1..=CATEGORIES.len() as i64).contains(&n) => Some(n),
+                _ => return Err("알 수 없는 카테고리입니다.".into()),
+            },
+        };
+        let status = match f.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => "open",
+            Some(s) => STATUSES.iter().find(|(k, _)| *k == s).map(|(k, _)| *k).ok_or_else(|| "알 수 없는 공구 상태입니다.".to_owned())?,
+        };
+        let sort = match f.sort.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => "newest",
+            Some(s) => SORTS.iter().find(|(k, _)| *k == s).map(|(k, _)| *k).ok_or_else(|| "알 수 없는 정렬 방식입니다.".to_owned())?,
+        };
+        let min_price = price_bound(f.min_price.as_deref(), "최솟값")?;
+        let max_price = price_bound(f.max_price.as_deref(), "최댓값")?;
+        // min ≤ max is the service's rule; its refusal comes back as the page's notice.
+        Ok(Filters { q, category, status, sort, min_price, max_price })
+    }
+
+    fn params(&self, cursor: Option<String>) -> ListParams {
+        ListParams {
+            q: (!self.q.is_empty()).then(|| self.q.clone()),
+            category: self.category,
+            status: (self.status != "all").then(|| self.status.to_owned()),
+            sort: Some(self.sort.to_owned()),
+            min_price: self.min_price,
+            max_price: self.max_price,
+            cursor: cursor.filter(|c| !c.is_empty()),
+            ..Default::default()
+        }
+    }
+
+    fn href(&self, category: Option<i64>, cursor: Option<&str>) -> String {
+        let cat = category.map(|c| c.to_string());
+        let (min, max) = (self.min_price.map(|p| p.to_string()), self.max_price.map(|p| p.to_string()));
+        query_href(
+            "/",
+            &[
+                ("q", Some(self.q.as_str())),
+                ("category", cat.as_deref()),
+                ("status", (self.status != "open").then_some(self.status)),
+                ("sort", (self.sort != "newest").then_some(self.sort)),
+                ("min_price", min.as_deref()),
+                ("max_price", max.as_deref()),
+                ("cursor", cursor),
+            ],
+        )
+    }
+
+    /// Sorting, status or price differ from the defaults (the folded part of the form is in use).
+    fn refined(&self) -> bool {
+        self.status != "open" || self.sort != "newest" || self.min_price.is_some() || self.max_price.is_some()
+    }
+
+    fn is_default(&self) -> bool {
+        self.q.is_empty()
+            && self.category.is_none()
+            && self.status == "open"
+            && self.sort == "newest"
+            && self.min_price.is_none()
+            && self.max_price.is_none()
+    }
+}
+
+pub(super) async fn home(
+    State(deals): State<Arc<Deals>>,
+    MaybeWebUser(user): MaybeWebUser,
+    query: Result<Query<ListForm>, QueryRejection>,
+) -> Response {
+    let now = deals.clock.now();
+    let form = query.map(|Query(f)| f).map_err(|_| "검색 조건을 읽을 수 없습니다.".to_owned());
+    let mut problem = None;
+    let (filters, cursor, msg) = match form {
+        Ok(f) => match Filters::from_form(&f) {
+            Ok(filters) => (filters, f.cursor, f.msg),
+            Err(m) => {
+                problem = Some(m);
+                (Filters::default(), None, None)
+            }
+        },
+        Err(m) => {
+            problem = Some(m);
+            (Filters::default(), None, None)
+        }
+    };
+    let viewer = user.as_ref().map(|u| u.user_id);
+    let page = match deals.list_for(filters.params(cursor.clone()), None, None, viewer).await {
+        Ok(p) => p,
+        Err(e) if e.status.is_client_error() => {
+            problem = Some(if e.code == "invalid_cursor" {
+                "더 보기 주소가 올바르지 않습니다.".to_owned()
+            } else if filters.sort == "nearest" && user.is_none() {
+                "가까운 순은 로그인한 뒤 내 정보에서 우리 동네를 설정하면 볼 수 있어요.".to_owned()
+            } else if filters.sort == "nearest" {
+                "가까운 순으로 보려면 내 정보에서 우리 동네를 설정해 주세요.".to_owned()
+            } else {
+                e.message.clone()
+            });
+            match deals.list(Filters::default().params(None), None, None).await {
+                Ok(p) => p,
+                Err(e) => return failure_page(e, user.as_ref()),
+            }
+        }
+        Err(e) => return failure_page(e, user.as_ref()),
+    };
+    let (status, flash, filters) = match problem {
+        Some(m) => (StatusCode::BAD_REQUEST, Some(Flash::error(format!("{m} 기본 목록을 보여 드려요."))), Filters::default()),
+        None => (StatusCode::OK, flash_for(msg.as_deref()), filters),
+    };
+    let first_page = cursor.as_deref().is_none_or(str::is_empty);
+    (status, home_view(user.as_ref(), &filters, &page, now, flash, first_page)).into_response()
+}
+
+fn home_view(user: Option<&AuthUser>, f: &Filters, page: &DealPage, now: DateTime<Utc>, flash: Option<Flash>, first_page: bool) -> Markup {
+    let categories: Vec<(i64, &str)> = CATEGORIES.iter().enumerate().map(|(i, n)| (i as i64 + 1, *n)).collect();
+    layout(
+        Page { title: "우리 동네 공동구매", tab: Tab::Deals, user, flash },
+        html! {
+            @if f.is_default() && first_page {
+                section.hero.hero-compact {
+                    h1 { "이웃과 함께 사면 더 싸요" }
+                    @if let Some(u) = user {
+                        p { (u.login_id) "님, 반가워요!" }
+                        div.actions { a.button.secondary href="/me/deals" { "내 공구" } }
+                    } @else {
+                        p { "대용량 상품을 우리 동네 이웃과 나눠 사세요." }
+                        div.actions {
+                            a.button.primary href="/register" { "회원가입" }
+                            a.button.secondary href="/login" { "로그인" }
+                        }
+                    }
+                }
+            } @else {
+                h1.page-title { @if f.q.is_empty() { "공구 목록" } @else { "‘" (f.q) "’ 검색 결과" } }
+            }
+            form.card.stack.filters method="get" action="/" role="search" {
+                label.field {
+                    span.label { "공구 검색" }
+                    input type="search" name="q" id="q" value=(f.q) maxlength="100" placeholder="휴지, 생수, 코스트코…" enterkeyhint="search";
+                }
+                @if let Some(c) = f.category { input type="hidden" name="category" value=(c); }
+                details.filter-more open[f.refined()] {
+                    summary { "정렬 · 상태 · 총액" @if f.refined() { span.badge { "사용 중" } } }
+                    div.row {
+                        label.field {
+                            span.label { "정렬" }
+                            select name="sort" id="sort" { @for (k, v) in SORTS { option value=(k) selected[k == f.sort] { (v) } } }
+                        }
+                        label.field {
+                            span.label { "상태" }
+                            select name="status" id="status" { @for (k, v) in STATUSES { option value=(k) selected[k == f.status] { (v) } } }
+                        }
+                    }
+                    div.row {
+                        label.field {
+                            span.label { "총액 최소 (원)" }
+                            input type="text" name="min_price" id="min_price" inputmode="numeric" pattern="[0-9,]*" value=[f.min_price] placeholder="0";
+                        }
+                        label.field {
+                            span.label { "총액 최대 (원)" }
+                            input type="text" name="max_price" id="max_price" inputmode="numeric" pattern="[0-9,]*" value=[f.max_price] placeholder="제한 없음";
+                        }
+                    }
+                }
+                button.primary.block type="submit" { "검색" }
+            }
+            nav aria-label="카테고리" {
+                ul.chips.chips-scroll {
+                    li { a.chip.chip-on[f.category.is_none()] href=(f.href(None, None)) aria-current=[f.category.is_none().then_some("true")] { "전체" } }
+                    @for (id, name) in &categories {
+                        li { a.chip.chip-on[f.category == Some(*id)] href=(f.href(Some(*id), None)) aria-current=[(f.category == Some(*id)).then_some("true")] { (name) } }
+                    }
+                }
+            }
+            @if page.items.is_empty() {
+                section.card.empty {
+                    div.empty-icon aria-hidden="true" { "🛒" }
+                    h2 { @if f.is_default() { "아직 열린 공구가 없어요" } @else { "조건에 맞는 공구가 없어요" } }
+                    p { "필요한 물건이 있다면 직접 공구를 열어 이웃을 모아 보세요." }
+                    a.button.primary href="/deals/new" { "공구 등록하기" }
+                    @if !f.is_default() { p { a href="/" { "모든 공구 보기" } } }
+                }
+            } @else {
+                (deal_list(&page.items, now))
+                (more_link(page.next_cursor.as_deref().map(|c| f.href(f.category, Some(c)))))
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_numbers_and_filters() {
+        assert_eq!(parse_int(" 25,990 "), Some(25_990));
+        assert_eq!(parse_int("abc"), None);
+        assert_eq!(parse_int(""), None);
+        let f = Filters::from_form(&ListForm { category: Some((CATEGORIES.len() + 1).to_string()), ..Default::default() });
+        assert!(f.is_err());
+        let f = Filters::from_form(&ListForm { sort: Some("cheapest".into()), ..Default::default() });
+        assert!(f.is_err());
+        let f = Filters::from_form(&ListForm {
+            q: Some(" 휴지 ".into()),
+            category: Some("4".into()),
+            status: Some("all".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(f.href(f.category, Some("abc")), "/?q=%ED%9C%B4%EC%A7%80&category=4&status=all&cursor=abc");
+        assert_eq!(f.params(None).status, None);
+        assert_eq!(Filters::default().href(None, None), "/");
+    }
+}
