@@ -22,7 +22,7 @@ use crate::Deals;
 gonggu_kernel::csrf_forms!(JoinForm, OnlyCsrf);
 
 #[derive(Deserialize)]
-struct OnlyCsrf {
+pub(super) struct OnlyCsrf {
     #[serde(default)]
     csrf_token: String,
     /// The one-time token (`gonggu_kernel::once`).
@@ -31,7 +31,7 @@ struct OnlyCsrf {
 }
 
 #[derive(Deserialize)]
-struct JoinForm {
+pub(super) struct JoinForm {
     #[serde(default)]
     csrf_token: String,
     #[serde(default)]

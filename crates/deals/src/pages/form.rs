@@ -104,7 +104,7 @@ fn select(name: &str, label: &str, options: &[(String, String)], value: &str, pl
 /// `app.js` fills from the "현재 위치 사용" button.
 #[derive(Deserialize, Default, Clone)]
 #[serde(default)]
-struct DealForm {
+pub(super) struct DealForm {
     csrf_token: String,
     title: String,
     description: String,

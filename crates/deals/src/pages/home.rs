@@ -29,7 +29,7 @@ const STATUSES: [(&str, &str); 6] =
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct ListForm {
+pub(super) struct ListForm {
     q: Option<String>,
     category: Option<String>,
     status: Option<String>,

@@ -16,7 +16,7 @@ use crate::{service::ListParams, Deals};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct RoleQuery {
+pub(super) struct RoleQuery {
     role: Option<String>,
     cursor: Option<String>,
 }

@@ -21,7 +21,7 @@ use crate::{service::ListParams, Deals};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct CursorQuery {
+pub(super) struct CursorQuery {
     cursor: Option<String>,
 }
 
