@@ -7,6 +7,7 @@ pub mod consumer;
 pub mod domain;
 pub mod money;
 pub mod pages;
+mod payment_view;
 pub mod rules;
 pub mod search;
 pub mod service;

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod deal_pages;
+mod deal_payments;
 mod deals;
 mod helpers;
 mod mail;
