@@ -82,7 +82,9 @@ pub struct DealPage {
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 pub struct ListParams {
-    /// Words to find in title, description or keywords (substring match, works for Korean).
+    /// Words to find in title, description or keywords: every word must occur, in any order, also
+    /// inside longer words; spacing, case, accents and punctuation do not matter. A query with no
+    /// letter or digit finds nothing.
     pub q: Option<String>,
     pub category: Option<i64>,
     /// `recruiting`, `confirmed`, `completed`, `cancelled`, `failed`, or `open` (recruiting + confirmed).
