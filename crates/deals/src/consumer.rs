@@ -59,7 +59,8 @@ async fn spawn_payments(bus: Arc<dyn Bus>, store: Arc<dyn DealStore>, shutdown: 
         async move {
             let e: CoinsReceived = serde_json::from_value(env.payload.clone())?;
             let Some(deal_id) = e.deal_id else { return Ok(()) };
-            let payment = Payment { entry_id: e.entry_id, payer_id: e.sender_id, receiver_id: e.receiver_id, amount: e.amount, at: env.occurred_at };
+            let payment =
+                Payment { entry_id: e.entry_id, payer_id: e.sender_id, receiver_id: e.receiver_id, amount: e.amount, at: env.occurred_at };
             let decide = |d: &DealRecord, m: &[MemberRecord]| rules::record_payment(d, m, &payment).map_err(ApiError::from);
             // A tag naming no deal, or a refusal, changes nothing: there is nothing to retry.
             if let Some(Err(e)) = store.change(deal_id, env.occurred_at, &decide).await? {

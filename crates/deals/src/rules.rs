@@ -343,7 +343,10 @@ pub(crate) mod tests {
         let d = deal(DealStatus::Recruiting, 8);
         assert_eq!(set_shares(&d, &[], Uuid::from_u128(2), "a", n(3), now).map_err(ApiError::from).unwrap_err().code, "deal_full");
         assert_eq!(set_shares(&d, &[], Uuid::from_u128(1), "host", n(1), now).map_err(ApiError::from).unwrap_err().code, "own_deal");
-        assert_eq!(set_shares(&deal(DealStatus::Cancelled, 1), &[], Uuid::from_u128(2), "a", n(1), now).map_err(ApiError::from).unwrap_err().code, "deal_closed");
+        assert_eq!(
+            set_shares(&deal(DealStatus::Cancelled, 1), &[], Uuid::from_u128(2), "a", n(1), now).map_err(ApiError::from).unwrap_err().code,
+            "deal_closed"
+        );
         let mut late = deal(DealStatus::Recruiting, 1);
         late.deadline = now - Duration::seconds(1);
         assert_eq!(set_shares(&late, &[], Uuid::from_u128(2), "a", n(1), now).map_err(ApiError::from).unwrap_err().code, "deadline_passed");
@@ -357,9 +360,13 @@ pub(crate) mod tests {
     #[test]
     fn no_leaving_after_confirmation() {
         let d = deal(DealStatus::Confirmed, 5);
-        let m = MemberRecord { user_id: Uuid::from_u128(2), login_id: "a".into(), shares: 2, is_host: false, joined_at: Utc::now(), paid: 0 };
+        let m =
+            MemberRecord { user_id: Uuid::from_u128(2), login_id: "a".into(), shares: 2, is_host: false, joined_at: Utc::now(), paid: 0 };
         assert_eq!(leave(&d, std::slice::from_ref(&m), m.user_id, Utc::now()).map_err(ApiError::from).unwrap_err().code, "deal_confirmed");
-        assert_eq!(set_shares(&d, std::slice::from_ref(&m), m.user_id, "a", n(1), Utc::now()).map_err(ApiError::from).unwrap_err().code, "deal_confirmed");
+        assert_eq!(
+            set_shares(&d, std::slice::from_ref(&m), m.user_id, "a", n(1), Utc::now()).map_err(ApiError::from).unwrap_err().code,
+            "deal_confirmed"
+        );
         assert!(set_shares(&d, std::slice::from_ref(&m), m.user_id, "a", n(3), Utc::now()).is_ok(), "more is fine");
         let d = deal(DealStatus::Confirmed, 6);
         assert!(set_shares(&d, std::slice::from_ref(&m), m.user_id, "a", n(1), Utc::now()).is_ok(), "fewer, still at the tipping point");
@@ -368,7 +375,8 @@ pub(crate) mod tests {
     #[test]
     fn only_a_member_paying_the_host_counts() {
         let d = deal(DealStatus::Confirmed, 6);
-        let m = MemberRecord { user_id: Uuid::from_u128(2), login_id: "a".into(), shares: 2, is_host: false, joined_at: Utc::now(), paid: 0 };
+        let m =
+            MemberRecord { user_id: Uuid::from_u128(2), login_id: "a".into(), shares: 2, is_host: false, joined_at: Utc::now(), paid: 0 };
         let host = MemberRecord { user_id: d.host_id, login_id: "host".into(), shares: 4, is_host: true, joined_at: Utc::now(), paid: 0 };
         let members = [host, m.clone()];
         let pay = |payer: u128, receiver: Uuid, amount: i64| Payment {

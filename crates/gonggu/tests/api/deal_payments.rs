@@ -105,7 +105,11 @@ async fn members_pay_their_share_by_tagged_transfer() {
     assert!(html.contains("송금 완료") && !html.contains("내 몫 송금하기"), "{html}");
     // The host sees each member's state.
     let hosts: Value = app.get_as(&format!("/api/v1/deals/{id}/members"), &host).await.json().await.unwrap();
-    let paid: Vec<(String, i64)> =
-        hosts["items"].as_array().unwrap().iter().map(|m| (m["login_id"].as_str().unwrap().to_owned(), m["paid"].as_i64().unwrap())).collect();
+    let paid: Vec<(String, i64)> = hosts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["login_id"].as_str().unwrap().to_owned(), m["paid"].as_i64().unwrap()))
+        .collect();
     assert_eq!(paid, [("pay_host".to_owned(), 0), ("pay_member".to_owned(), 8_663), ("pay_second".to_owned(), 0)]);
 }

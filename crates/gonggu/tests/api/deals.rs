@@ -697,9 +697,11 @@ async fn corrupt_stored_values_fail_loudly() {
     let db = gonggu_kernel::db::Db::connect(None, app.data_dir.path(), "deals", Default::default()).await.unwrap();
     let gonggu_kernel::db::Db::Sqlite(pool) = &db else { unreachable!() };
     let store = gonggu_deals::store::open(&db, Default::default()).await.unwrap();
-    for (column, value, what) in
-        [("keywords", "'not json'", "corrupt keywords"), ("images", "'{}'", "corrupt images"), ("created_at", "9223372036854775807", "corrupt created_at")]
-    {
+    for (column, value, what) in [
+        ("keywords", "'not json'", "corrupt keywords"),
+        ("images", "'{}'", "corrupt images"),
+        ("created_at", "9223372036854775807", "corrupt created_at"),
+    ] {
         let d = create(&app, &host, &new_deal(3)).await;
         let id: uuid::Uuid = d["id"].as_str().unwrap().parse().unwrap();
         sqlx::query(&format!("UPDATE deals SET {column} = {value} WHERE id = ?")).bind(id).execute(pool).await.unwrap();
