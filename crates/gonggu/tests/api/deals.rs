@@ -639,6 +639,8 @@ async fn search_by_words(app: TestApp) {
     let closed = {
         let mut body = new_deal(3);
         body["title"] = json!("취소된 \"따옴표\" 공구");
+        body["description"] = json!("");
+        body["keywords"] = json!([]);
         let d = create(&app, &host, &body).await;
         let id = d["id"].as_str().unwrap().to_owned();
         assert_eq!(app.delete_as(&format!("/api/v1/deals/{id}"), &host).await.status(), StatusCode::OK);
