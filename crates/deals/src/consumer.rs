@@ -1,15 +1,23 @@
-//! Who exists (for the seller pages) and where users live (for "nearest to me"), from accounts'
-//! events.
+//! What deals learns from other contexts' events: who exists (for the seller pages) and where
+//! users live (for "nearest to me"), from accounts'; who has paid, from wallet's transfers tagged
+//! with a deal.
 
 use std::sync::Arc;
 
-use gonggu_kernel::events::{spawn_consumer, tokio_util_shutdown::Shutdown, Bus};
+use gonggu_kernel::{
+    events::{spawn_consumer, tokio_util_shutdown::Shutdown, Bus},
+    ApiError,
+};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::store::DealStore;
+use crate::{
+    rules,
+    store::{DealRecord, DealStore, MemberRecord, Payment},
+};
 
 pub const CONSUMER: &str = "deals-places";
+pub const PAYMENTS: &str = "deals-payments";
 
 /// The parts of accounts' `UserRegistered` / `NeighborhoodChanged` deals needs; declared here so
 /// deals depends on the events' shape, not on the accounts crate.
@@ -27,7 +35,37 @@ struct Place {
     lon: f64,
 }
 
-pub async fn spawn(bus: Arc<dyn Bus>, store: Arc<dyn DealStore>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+/// The part of wallet's `CoinsReceived` deals needs; declared here so deals depends on the
+/// event's shape, not on the wallet crate.
+#[derive(Debug, Deserialize)]
+struct CoinsReceived {
+    entry_id: Uuid,
+    receiver_id: Uuid,
+    sender_id: Uuid,
+    amount: i64,
+    deal_id: Option<Uuid>,
+}
+
+pub async fn spawn_payments(bus: Arc<dyn Bus>, store: Arc<dyn DealStore>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let sub = bus.subscribe(PAYMENTS, &["CoinsReceived"]).await?;
+    Ok(spawn_consumer(PAYMENTS, sub, shutdown, move |env| {
+        let store = store.clone();
+        async move {
+            let e: CoinsReceived = serde_json::from_value(env.payload.clone())?;
+            let Some(deal_id) = e.deal_id else { return Ok(()) };
+            let payment =
+                Payment { entry_id: e.entry_id, payer_id: e.sender_id, receiver_id: e.receiver_id, amount: e.amount, at: env.occurred_at };
+            let decide = |d: &DealRecord, m: &[MemberRecord]| rules::record_payment(d, m, &payment).map_err(ApiError::from);
+            // A tag naming no deal, or a refusal, changes nothing: there is nothing to retry.
+            if let Some(Err(e)) = store.change(deal_id, env.occurred_at, &decide).await? {
+                tracing::warn!(consumer = PAYMENTS, %deal_id, code = e.code, "payment not recorded");
+            }
+            Ok(())
+        }
+    }))
+}
+
+pub async fn spawn_places(bus: Arc<dyn Bus>, store: Arc<dyn DealStore>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let sub = bus.subscribe(CONSUMER, &["UserRegistered", "NeighborhoodChanged"]).await?;
     Ok(spawn_consumer(CONSUMER, sub, shutdown, move |env| {
         let store = store.clone();

@@ -9,6 +9,97 @@ use utoipa::ToSchema;
 pub const MIN_TOTAL_PRICE: i64 = 100;
 pub const MAX_TOTAL_PRICE: i64 = 10_000_000;
 
+/// A whole number a rule bounds. Parsed at the edge, before any arithmetic sees it, so that no
+/// sum or product of checked values can overflow and the database's CHECKs only ever back the
+/// rules up (a refused value is a 422 naming the field, never a 500).
+macro_rules! bounded {
+    ($(#[$doc:meta])* $name:ident in $min:expr, $max:expr, $msg:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(i64);
+
+        impl $name {
+            pub const MIN: i64 = $min;
+            pub const MAX: i64 = $max;
+            /// Why a value was refused, for the field's 422 message.
+            pub const MESSAGE: &'static str = $msg;
+
+            pub fn parse(v: i64) -> Result<Self, &'static str> {
+                if (Self::MIN..=Self::MAX).contains(&v) {
+                    Ok(Self(v))
+                } else {
+                    Err($msg)
+                }
+            }
+
+            pub fn get(self) -> i64 {
+                self.0
+            }
+        }
+    };
+}
+
+bounded!(
+    /// A deal's total price, in won.
+    TotalPrice in MIN_TOTAL_PRICE, MAX_TOTAL_PRICE, "총 금액은 100원 이상 10,000,000원 이하여야 합니다."
+);
+bounded!(
+    /// How many shares a deal is split into.
+    SharesTotal in 2, 100, "나눌 몫은 2~100개여야 합니다."
+);
+bounded!(
+    /// How many shares one member holds; never more than any deal has.
+    Shares in 1, SharesTotal::MAX, "몫은 1개 이상 100개 이하로 골라 주세요."
+);
+bounded!(
+    /// How many items one share holds.
+    ItemsPerShare in 1, 10_000, "한 몫의 수량은 1~10,000이어야 합니다."
+);
+bounded!(
+    /// One of [`CATEGORIES`], counted from 1.
+    CategoryId in 1, CATEGORIES.len() as i64, "카테고리를 골라 주세요."
+);
+bounded!(
+    /// A bound of a price filter (`min_price`, `max_price`).
+    PriceBound in 0, MAX_TOTAL_PRICE, "가격은 0원 이상 10,000,000원 이하로 입력해 주세요."
+);
+
+/// Degrees north, finite and within -90..=90.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Latitude(f64);
+
+impl Latitude {
+    pub const MESSAGE: &'static str = "위도는 -90 이상 90 이하여야 합니다.";
+    pub fn parse(v: f64) -> Result<Self, &'static str> {
+        if v.is_finite() && (-90.0..=90.0).contains(&v) {
+            Ok(Self(v))
+        } else {
+            Err(Self::MESSAGE)
+        }
+    }
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// Degrees east, finite and within -180..=180.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Longitude(f64);
+
+impl Longitude {
+    pub const MESSAGE: &'static str = "경도는 -180 이상 180 이하여야 합니다.";
+    pub fn parse(v: f64) -> Result<Self, &'static str> {
+        if v.is_finite() && (-180.0..=180.0).contains(&v) {
+            Ok(Self(v))
+        } else {
+            Err(Self::MESSAGE)
+        }
+    }
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
 /// The 18 categories of the original app, in its order, then the group-buy ones it lacked (food
 /// and household goods); ids start at 1 (seeded by migrations).
 pub const CATEGORIES: [&str; 25] = [
@@ -209,13 +300,9 @@ pub fn parse_meeting_place(p: Option<&MeetingPlace>) -> Result<Option<MeetingPla
     if name.is_empty() || name.chars().count() > 50 {
         return Err(("meeting_place.name", "만날 장소는 1~50자여야 합니다."));
     }
-    if !p.lat.is_finite() || !(-90.0..=90.0).contains(&p.lat) {
-        return Err(("meeting_place.lat", "위도는 -90 이상 90 이하여야 합니다."));
-    }
-    if !p.lon.is_finite() || !(-180.0..=180.0).contains(&p.lon) {
-        return Err(("meeting_place.lon", "경도는 -180 이상 180 이하여야 합니다."));
-    }
-    Ok(Some(MeetingPlace { name: name.to_owned(), lat: p.lat, lon: p.lon }))
+    let lat = Latitude::parse(p.lat).map_err(|m| ("meeting_place.lat", m))?;
+    let lon = Longitude::parse(p.lon).map_err(|m| ("meeting_place.lon", m))?;
+    Ok(Some(MeetingPlace { name: name.to_owned(), lat: lat.get(), lon: lon.get() }))
 }
 
 pub fn parse_deadline(deadline: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, &'static str> {
@@ -234,28 +321,26 @@ impl NewDealInput {
         };
         let title = parse_title(&self.title).map_err(|m| put("title", m)).ok();
         let description = parse_description(&self.description).map_err(|m| put("description", m)).ok();
-        if !(1..=CATEGORIES.len() as i64).contains(&self.category_id) {
-            put("category_id", "카테고리를 골라 주세요.");
-        }
+        let category_id = CategoryId::parse(self.category_id).map_err(|m| put("category_id", m)).ok();
         let product_url = parse_url(self.product_url.as_deref()).map_err(|m| put("product_url", m)).ok();
-        if !(MIN_TOTAL_PRICE..=MAX_TOTAL_PRICE).contains(&self.total_price) {
-            put("total_price", "총 금액은 100원 이상 10,000,000원 이하여야 합니다.");
-        }
-        let shares_ok = (2..=100).contains(&self.shares_total);
-        if !shares_ok {
-            put("shares_total", "나눌 몫은 2~100개여야 합니다.");
-        }
-        let min_shares = self.min_shares.unwrap_or(self.shares_total);
-        if shares_ok && !(2..=self.shares_total).contains(&min_shares) {
-            put("min_shares", "최소 인원(몫)은 2개 이상, 전체 몫 이하여야 합니다.");
-        }
-        let host_shares = self.host_shares.unwrap_or(1);
-        if shares_ok && !(1..self.shares_total).contains(&host_shares) {
-            put("host_shares", "내 몫은 1개 이상, 전체 몫보다 적어야 합니다.");
-        }
-        if !(1..=10_000).contains(&self.items_per_share) {
-            put("items_per_share", "한 몫의 수량은 1~10,000이어야 합니다.");
-        }
+        let total_price = TotalPrice::parse(self.total_price).map_err(|m| put("total_price", m)).ok();
+        let shares_total = SharesTotal::parse(self.shares_total).map_err(|m| put("shares_total", m)).ok();
+        // Compared with the checked total only, so a wild value cannot reach the arithmetic.
+        let min_shares = shares_total.and_then(|total| {
+            let min = self.min_shares.unwrap_or(total.get());
+            (2..=total.get()).contains(&min).then_some(min).or_else(|| {
+                put("min_shares", "최소 인원(몫)은 2개 이상, 전체 몫 이하여야 합니다.");
+                None
+            })
+        });
+        let host_shares = shares_total.and_then(|total| {
+            let host = self.host_shares.unwrap_or(1);
+            (1..total.get()).contains(&host).then_some(host).or_else(|| {
+                put("host_shares", "내 몫은 1개 이상, 전체 몫보다 적어야 합니다.");
+                None
+            })
+        });
+        let items_per_share = ItemsPerShare::parse(self.items_per_share).map_err(|m| put("items_per_share", m)).ok();
         if !UNITS.contains(&self.unit.as_str()) {
             put("unit", "단위를 골라 주세요.");
         }
@@ -269,13 +354,13 @@ impl NewDealInput {
         Ok(NewDeal {
             title: title.expect("checked"),
             description: description.expect("checked"),
-            category_id: self.category_id,
+            category_id: category_id.expect("checked").get(),
             product_url: product_url.expect("checked"),
-            total_price: self.total_price,
-            shares_total: self.shares_total as u32,
-            min_shares: min_shares as u32,
-            host_shares: host_shares as u32,
-            items_per_share: self.items_per_share as u32,
+            total_price: total_price.expect("checked").get(),
+            shares_total: shares_total.expect("checked").get() as u32,
+            min_shares: min_shares.expect("checked") as u32,
+            host_shares: host_shares.expect("checked") as u32,
+            items_per_share: items_per_share.expect("checked").get() as u32,
             unit: self.unit.clone(),
             deadline: deadline.expect("checked"),
             meeting_place: meeting_place.expect("checked"),
@@ -314,6 +399,51 @@ mod tests {
         let d = input(now).parse(now).unwrap();
         assert_eq!((d.min_shares, d.host_shares), (3, 1));
         assert_eq!(d.keywords, ["휴지", "코스트코"]);
+    }
+
+    proptest::proptest! {
+        /// Every bounded number accepts exactly its range and keeps the value.
+        #[test]
+        fn bounded_numbers_accept_exactly_their_range(v in proptest::num::i64::ANY, near in -5i64..=10_000_005) {
+            fn check<T>(v: i64, min: i64, max: i64, parse: fn(i64) -> Result<T, &'static str>, get: fn(T) -> i64) -> Result<(), proptest::test_runner::TestCaseError> {
+                match parse(v) {
+                    Ok(t) => proptest::prop_assert!((min..=max).contains(&v) && get(t) == v),
+                    Err(m) => proptest::prop_assert!(!(min..=max).contains(&v) && !m.is_empty()),
+                }
+                Ok(())
+            }
+            for v in [v, near] {
+                check(v, TotalPrice::MIN, TotalPrice::MAX, TotalPrice::parse, TotalPrice::get)?;
+                check(v, SharesTotal::MIN, SharesTotal::MAX, SharesTotal::parse, SharesTotal::get)?;
+                check(v, Shares::MIN, Shares::MAX, Shares::parse, Shares::get)?;
+                check(v, ItemsPerShare::MIN, ItemsPerShare::MAX, ItemsPerShare::parse, ItemsPerShare::get)?;
+                check(v, CategoryId::MIN, CategoryId::MAX, CategoryId::parse, CategoryId::get)?;
+                check(v, PriceBound::MIN, PriceBound::MAX, PriceBound::parse, PriceBound::get)?;
+            }
+        }
+
+        #[test]
+        fn coordinates_accept_only_finite_degrees_in_range(v in proptest::num::f64::ANY) {
+            proptest::prop_assert_eq!(Latitude::parse(v).is_ok(), v.is_finite() && (-90.0..=90.0).contains(&v));
+            proptest::prop_assert_eq!(Longitude::parse(v).is_ok(), v.is_finite() && (-180.0..=180.0).contains(&v));
+        }
+
+        /// No number in a new deal, however wild, gets past parsing unchecked or makes it panic.
+        #[test]
+        fn any_numbers_in_a_new_deal_parse_or_name_their_field(
+            total in proptest::num::i64::ANY, shares in proptest::num::i64::ANY, min in proptest::option::of(proptest::num::i64::ANY),
+            host in proptest::option::of(proptest::num::i64::ANY), items in proptest::num::i64::ANY,
+        ) {
+            let now = Utc::now();
+            let i = NewDealInput { total_price: total, shares_total: shares, min_shares: min, host_shares: host, items_per_share: items, ..input(now) };
+            match i.parse(now) {
+                Ok(d) => {
+                    proptest::prop_assert!((2..=100).contains(&d.shares_total) && (2..=d.shares_total).contains(&d.min_shares));
+                    proptest::prop_assert!((1..d.shares_total).contains(&d.host_shares));
+                }
+                Err(e) => proptest::prop_assert!(!e.is_empty()),
+            }
+        }
     }
 
     #[test]

@@ -38,12 +38,13 @@ pub async fn module(platform: &Platform, config: DealsConfig) -> anyhow::Result<
     let store = crate::store::open(&db, signal.clone()).await.context("deals migrations failed")?;
     let cache = FirstPageCache::shared(store, config.list_cache_for);
     let deals = Arc::new(Deals { store: cache.clone(), clock: platform.clock.clone(), images: config.images });
-    let (places, ticking) = (deals.store.clone(), deals.clone());
+    let (places, payments, ticking) = (deals.store.clone(), deals.store.clone(), deals.clone());
     let module = Module::new(NAME)
         .api(crate::api::router(DealsState { deals: deals.clone(), auth: platform.auth.clone() }))
         .pages(crate::pages::router(deals.clone()))
         .database_with_outbox(db, signal, None)
-        .consumer(Consumer::new(crate::consumer::CONSUMER, move |bus, shutdown| crate::consumer::spawn(bus, places, shutdown)))
+        .consumer(Consumer::new(crate::consumer::CONSUMER, move |bus, shutdown| crate::consumer::spawn_places(bus, places, shutdown)))
+        .consumer(Consumer::new(crate::consumer::PAYMENTS, move |bus, shutdown| crate::consumer::spawn_payments(bus, payments, shutdown)))
         // Its own writes invalidate the cache directly; other processes' arrive as events, on a
         // feed of this process's own (every instance must hear every write).
         .consumer(Consumer::new(LIST_CACHE_FEED, move |bus, shutdown| async move {

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    domain::{DealStatus, MeetingPlace, NewDealInput, CATEGORIES},
+    domain::{DealStatus, Latitude, Longitude, MeetingPlace, NewDealInput, PriceBound, Shares, CATEGORIES},
     money, rules,
     store::{DealRecord, DealStore, ListQuery, MemberRecord, Plan, Sort},
 };
@@ -67,6 +67,9 @@ pub struct MemberView {
     pub shares: i64,
     /// What this member owes for their shares, in won.
     pub amount: i64,
+    /// What this member has sent the host by transfers tagged with the deal, in won (0 for the
+    /// host). Paid in full once `paid >= amount`.
+    pub paid: i64,
     pub is_host: bool,
     pub joined_at: DateTime<Utc>,
 }
@@ -79,7 +82,9 @@ pub struct DealPage {
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 pub struct ListParams {
-    /// Words to find in title, description or keywords (substring match, works for Korean).
+    /// Words to find in title, description or keywords: every word must occur, in any order, also
+    /// inside longer words; spacing, case, accents and punctuation do not matter. A query with no
+    /// letter or digit finds nothing.
     pub q: Option<String>,
     pub category: Option<i64>,
     /// `recruiting`, `confirmed`, `completed`, `cancelled`, `failed`, or `open` (recruiting + confirmed).
@@ -163,6 +168,7 @@ pub fn member_views(d: &DealRecord, members: &[MemberRecord]) -> Vec<MemberView>
             login_id: m.login_id.clone(),
             shares: m.shares,
             amount,
+            paid: m.paid,
             is_host: m.is_host,
             joined_at: m.joined_at,
         })
@@ -208,6 +214,7 @@ impl Deals {
             shares: d.host_shares.into(),
             is_host: true,
             joined_at: now,
+            paid: 0,
         };
         self.store.create(&record, &host, now).await?;
         self.get(record.id).await
@@ -258,7 +265,7 @@ impl Deals {
             self.check_images(keys).await?;
         }
         let uid = user.user_id;
-        let (d, _) = self.change(id, move |d, m, now| rules::edit(d, m, uid, &patch, now)).await?;
+        let (d, _) = self.change(id, move |d, m, now| rules::edit(d, m, uid, &patch, now).map_err(ApiError::from)).await?;
         Ok(view(&d))
     }
 
@@ -279,26 +286,27 @@ impl Deals {
     }
 
     pub async fn set_shares(&self, user: &AuthUser, id: Uuid, shares: i64) -> Result<(DealView, Vec<MemberView>), ApiError> {
+        let shares = Shares::parse(shares).map_err(|m| ApiError::field("shares", m))?;
         let (uid, login) = (user.user_id, user.login_id.clone());
-        let (d, m) = self.change(id, move |d, m, now| rules::set_shares(d, m, uid, &login, shares, now)).await?;
+        let (d, m) = self.change(id, move |d, m, now| rules::set_shares(d, m, uid, &login, shares, now).map_err(ApiError::from)).await?;
         Ok((view(&d), member_views(&d, &m)))
     }
 
     pub async fn leave(&self, user: &AuthUser, id: Uuid) -> Result<(), ApiError> {
         let uid = user.user_id;
-        self.change(id, move |d, m, now| rules::leave(d, m, uid, now)).await?;
+        self.change(id, move |d, m, now| rules::leave(d, m, uid, now).map_err(ApiError::from)).await?;
         Ok(())
     }
 
     pub async fn cancel(&self, user: &AuthUser, id: Uuid) -> Result<DealView, ApiError> {
         let uid = user.user_id;
-        let (d, _) = self.change(id, move |d, _, _| rules::cancel(d, uid)).await?;
+        let (d, _) = self.change(id, move |d, _, _| rules::cancel(d, uid).map_err(ApiError::from)).await?;
         Ok(view(&d))
     }
 
     pub async fn complete(&self, user: &AuthUser, id: Uuid) -> Result<DealView, ApiError> {
         let uid = user.user_id;
-        let (d, _) = self.change(id, move |d, _, _| rules::complete(d, uid)).await?;
+        let (d, _) = self.change(id, move |d, _, _| rules::complete(d, uid).map_err(ApiError::from)).await?;
         Ok(view(&d))
     }
 
@@ -335,6 +343,11 @@ impl Deals {
                 return Err(ApiError::field("category", "알 수 없는 카테고리입니다."));
             }
         }
+        for (field, bound) in [("min_price", params.min_price), ("max_price", params.max_price)] {
+            if let Some(v) = bound {
+                PriceBound::parse(v).map_err(|m| ApiError::field(field, m))?;
+            }
+        }
         if let (Some(a), Some(b)) = (params.min_price, params.max_price) {
             if a > b {
                 return Err(ApiError::field("max_price", "총액 최댓값은 최솟값 이상이어야 합니다."));
@@ -342,10 +355,9 @@ impl Deals {
         }
         let near = match (sort, params.lat, params.lon) {
             (Sort::Nearest, Some(lat), Some(lon)) => {
-                if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-                    return Err(ApiError::field("lat", "위도는 -90~90, 경도는 -180~180이어야 합니다."));
-                }
-                Some((lat, lon))
+                let lat = Latitude::parse(lat).map_err(|m| ApiError::field("lat", m))?;
+                let lon = Longitude::parse(lon).map_err(|m| ApiError::field("lon", m))?;
+                Some((lat.get(), lon.get()))
             }
             (Sort::Nearest, _, _) => {
                 let place = match viewer {
@@ -378,7 +390,7 @@ impl Deals {
             rows.truncate(limit as usize);
             rows.last().map(|d| {
                 let key = match sort {
-                    Sort::Nearest => distance_key(near.unwrap_or_default(), d),
+                    Sort::Nearest => crate::store::nearest_key(near.unwrap_or_default(), d.meeting_place.as_ref()),
                     Sort::Newest => d.seq,
                     Sort::Deadline => d.deadline.timestamp_millis(),
                     Sort::Remaining => d.shares_total - d.shares_taken,
@@ -407,18 +419,6 @@ fn distance_m((lat0, lon0): (f64, f64), d: &DealRecord) -> Option<i64> {
     let (dphi, dlambda) = ((p.lat - lat0).to_radians(), (p.lon - lon0).to_radians());
     let a = (dphi / 2.0).sin().powi(2) + phi0.cos() * phi1.cos() * (dlambda / 2.0).sin().powi(2);
     Some((2.0 * 6_371_000.0 * a.sqrt().asin()).round() as i64)
-}
-
-/// The same integer the store sorts by for `nearest` (see `DealStore::list`).
-fn distance_key((lat0, lon0): (f64, f64), d: &DealRecord) -> i64 {
-    match &d.meeting_place {
-        None => 9_000_000_000_000_000,
-        Some(p) => {
-            let k = lat0.to_radians().cos();
-            let (dy, dx) = (p.lat - lat0, (p.lon - lon0) * k);
-            ((dy * dy + dx * dx) * 10_000_000_000.0) as i64
-        }
-    }
 }
 
 #[cfg(test)]

@@ -52,6 +52,19 @@ pub struct MemberRecord {
     pub shares: i64,
     pub is_host: bool,
     pub joined_at: DateTime<Utc>,
+    /// Won received from this member by transfers tagged with the deal.
+    pub paid: i64,
+}
+
+/// A transfer tagged with a deal, as wallet's `CoinsReceived` tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    /// The wallet entry: a payment counts once however often its event arrives.
+    pub entry_id: Uuid,
+    pub payer_id: Uuid,
+    pub receiver_id: Uuid,
+    pub amount: i64,
+    pub at: DateTime<Utc>,
 }
 
 /// What a decision wants done to one deal.
@@ -61,6 +74,7 @@ pub struct Plan {
     pub edited: Option<DealRecord>,
     pub upsert_member: Option<MemberRecord>,
     pub remove_member: Option<Uuid>,
+    pub payment: Option<Payment>,
     pub shares_taken: Option<i64>,
     pub status: Option<DealStatus>,
     /// Event types to publish (`MemberJoined`, `DealConfirmed`, …), with the acting member if any.
@@ -179,12 +193,48 @@ pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Ar
     })
 }
 
+/// Whole microdegrees (about 11 cm), what `nearest` measures in.
+pub fn micro(degrees: f64) -> i64 {
+    (degrees * 1_000_000.0).round() as i64
+}
+
+/// Where a deal without a meeting place sorts under `nearest`: after every real distance (the
+/// largest is below 2e17).
+const NO_PLACE: i64 = 9_000_000_000_000_000_000;
+
+/// The whole number `nearest` sorts by: the squared equirectangular distance from `from` in
+/// microdegrees², with the longitude difference scaled by cos(latitude) in millionths. Only
+/// integer `+ - * /` (division truncating toward zero on all three), so Rust, SQLite and
+/// PostgreSQL agree exactly and keyset cursors compare exactly; [`nearest_sql`] is the same
+/// formula. No overflow: |Δlat| ≤ 1.8e8 and |Δlon·k| ≤ 3.6e8, so the sum stays below 2e17.
+pub fn nearest_key(from: (f64, f64), place: Option<&MeetingPlace>) -> i64 {
+    let Some(p) = place else { return NO_PLACE };
+    let (lat0, lon0, k) = nearest_origin(from);
+    let dy = micro(p.lat) - lat0;
+    let dx = (micro(p.lon) - lon0) * k / 1_000_000;
+    dy * dy + dx * dx
+}
+
+fn nearest_origin((lat, lon): (f64, f64)) -> (i64, i64, i64) {
+    (micro(lat), micro(lon), micro(lat.to_radians().cos()))
+}
+
+/// [`nearest_key`] in SQL, over the stored microdegree columns. Only integers are formatted in.
+fn nearest_sql(from: (f64, f64)) -> String {
+    let (lat0, lon0, k) = nearest_origin(from);
+    format!(
+        "(CASE WHEN meeting_lat_e6 IS NULL OR meeting_lon_e6 IS NULL THEN {NO_PLACE} ELSE \
+         (meeting_lat_e6 - ({lat0})) * (meeting_lat_e6 - ({lat0})) + \
+         ((meeting_lon_e6 - ({lon0})) * {k} / 1000000) * ((meeting_lon_e6 - ({lon0})) * {k} / 1000000) END)"
+    )
+}
+
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_ms(v: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+fn from_ms(v: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(v).single()
 }
 
 macro_rules! deal_columns {
@@ -194,56 +244,102 @@ macro_rules! deal_columns {
     };
 }
 
-fn deal_from_row<R: sqlx::Row>(r: &R) -> DealRecord
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Uuid: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-    Option<f64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
-{
-    let meeting = match (
-        r.get::<Option<String>, _>("meeting_name"),
-        r.get::<Option<f64>, _>("meeting_lat"),
-        r.get::<Option<f64>, _>("meeting_lon"),
-    ) {
-        (Some(name), Some(lat), Some(lon)) => Some(MeetingPlace { name, lat, lon }),
-        _ => None,
-    };
-    DealRecord {
-        seq: r.get("seq"),
-        id: r.get("id"),
-        host_id: r.get("host_id"),
-        host_login_id: r.get("host_login_id"),
-        title: r.get("title"),
-        description: r.get("description"),
-        category_id: r.get("category_id"),
-        product_url: r.get("product_url"),
-        total_price: r.get("total_price"),
-        shares_total: r.get("shares_total"),
-        shares_taken: r.get("shares_taken"),
-        min_shares: r.get("min_shares"),
-        items_per_share: r.get("items_per_share"),
-        unit: r.get("unit"),
-        deadline: from_ms(r.get("deadline")),
-        meeting_place: meeting,
-        keywords: serde_json::from_str(&r.get::<String, _>("keywords")).unwrap_or_default(),
-        images: serde_json::from_str(&r.get::<String, _>("images")).unwrap_or_default(),
-        status: DealStatus::parse(&r.get::<String, _>("status")).unwrap_or(DealStatus::Cancelled),
-        views: r.get("views"),
-        created_at: from_ms(r.get("created_at")),
+/// A `deals` row as stored; [`DealRecord::try_from`] checks what the types cannot.
+#[derive(sqlx::FromRow)]
+struct DealRow {
+    seq: i64,
+    id: Uuid,
+    host_id: Uuid,
+    host_login_id: String,
+    title: String,
+    description: String,
+    category_id: i64,
+    product_url: Option<String>,
+    total_price: i64,
+    shares_total: i64,
+    shares_taken: i64,
+    min_shares: i64,
+    items_per_share: i64,
+    unit: String,
+    deadline: i64,
+    meeting_name: Option<String>,
+    meeting_lat: Option<f64>,
+    meeting_lon: Option<f64>,
+    keywords: String,
+    images: String,
+    status: String,
+    views: i64,
+    created_at: i64,
+}
+
+/// A stored value no code writes: an error naming the row, never a quiet default.
+fn corrupt(what: &str, seq: i64, detail: impl std::fmt::Display) -> sqlx::Error {
+    sqlx::Error::Decode(format!("deal {seq}: corrupt {what}: {detail}").into())
+}
+
+fn json_list(what: &str, seq: i64, raw: &str) -> sqlx::Result<Vec<String>> {
+    serde_json::from_str(raw).map_err(|e| corrupt(what, seq, format!("{e} in {raw:?}")))
+}
+
+impl TryFrom<DealRow> for DealRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(r: DealRow) -> sqlx::Result<Self> {
+        let seq = r.seq;
+        let meeting_place = match (r.meeting_name, r.meeting_lat, r.meeting_lon) {
+            (Some(name), Some(lat), Some(lon)) => Some(MeetingPlace { name, lat, lon }),
+            (None, None, None) => None,
+            partial => return Err(corrupt("meeting place", seq, format!("{partial:?}"))),
+        };
+        Ok(DealRecord {
+            seq,
+            id: r.id,
+            host_id: r.host_id,
+            host_login_id: r.host_login_id,
+            title: r.title,
+            description: r.description,
+            category_id: r.category_id,
+            product_url: r.product_url,
+            total_price: r.total_price,
+            shares_total: r.shares_total,
+            shares_taken: r.shares_taken,
+            min_shares: r.min_shares,
+            items_per_share: r.items_per_share,
+            unit: r.unit,
+            deadline: from_ms(r.deadline).ok_or_else(|| corrupt("deadline", seq, r.deadline))?,
+            meeting_place,
+            keywords: json_list("keywords", seq, &r.keywords)?,
+            images: json_list("images", seq, &r.images)?,
+            status: DealStatus::parse(&r.status).ok_or_else(|| corrupt("status", seq, &r.status))?,
+            views: r.views,
+            created_at: from_ms(r.created_at).ok_or_else(|| corrupt("created_at", seq, r.created_at))?,
+        })
     }
 }
 
-type MemberRow = (Uuid, String, i64, bool, i64);
-
-fn member_from_row(r: MemberRow) -> MemberRecord {
-    MemberRecord { user_id: r.0, login_id: r.1, shares: r.2, is_host: r.3, joined_at: from_ms(r.4) }
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    user_id: Uuid,
+    login_id: String,
+    shares: i64,
+    is_host: bool,
+    joined_at: i64,
+    paid: i64,
 }
 
-const MEMBERS_SQL: &str = "SELECT user_id, login_id, CAST(shares AS BIGINT), is_host, joined_at FROM deal_members \
-     WHERE deal_id = $1 ORDER BY is_host DESC, joined_at, user_id";
+fn member_from_row(r: MemberRow) -> sqlx::Result<MemberRecord> {
+    let joined_at = from_ms(r.joined_at)
+        .ok_or_else(|| sqlx::Error::Decode(format!("member {}: corrupt joined_at {}", r.user_id, r.joined_at).into()))?;
+    Ok(MemberRecord { user_id: r.user_id, login_id: r.login_id, shares: r.shares, is_host: r.is_host, joined_at, paid: r.paid })
+}
+
+fn members_from_rows(rows: Vec<MemberRow>) -> sqlx::Result<Vec<MemberRecord>> {
+    rows.into_iter().map(member_from_row).collect()
+}
+
+const MEMBERS_SQL: &str = "SELECT user_id, login_id, CAST(shares AS BIGINT) AS shares, is_host, joined_at, \
+     CAST(COALESCE((SELECT SUM(p.amount) FROM deal_payments p WHERE p.deal_id = m.deal_id AND p.user_id = m.user_id), 0) AS BIGINT) AS paid \
+     FROM deal_members m WHERE deal_id = $1 ORDER BY is_host DESC, joined_at, user_id";
 
 macro_rules! sql_deal_store {
     ($name:ident, $db:ty, $begin:literal, $lock:literal) => {
@@ -268,17 +364,29 @@ macro_rules! sql_deal_store {
                 Ok(())
             }
 
-            /// Indexes the deals written before the search index existed.
+            /// Indexes the deals written before the search index (or its current folding) existed.
             async fn index_missing(&self) -> sqlx::Result<usize> {
                 let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-                    "SELECT seq, title, description, keywords FROM deals d WHERE NOT EXISTS (SELECT 1 FROM deal_grams g WHERE g.deal_seq = d.seq)",
+                    "SELECT seq, title, description, keywords FROM deals d \
+                     WHERE search_text IS NULL OR NOT EXISTS (SELECT 1 FROM deal_grams g WHERE g.deal_seq = d.seq)",
                 )
                 .fetch_all(&self.pool).await?;
                 for (seq, title, description, keywords) in &rows {
-                    let keywords: Vec<String> = serde_json::from_str(keywords).unwrap_or_default();
+                    let keywords = json_list("keywords", *seq, keywords)?;
+                    let text = search::searchable(title, description, &keywords);
                     let mut tx = self.pool.begin_with($begin).await?;
-                    Self::index_text(&mut tx, *seq, &search::searchable(title, description, &keywords)).await?;
+                    sqlx::query("UPDATE deals SET search_text = $1 WHERE seq = $2").bind(&text).bind(*seq).execute(&mut *tx).await?;
+                    Self::index_text(&mut tx, *seq, &text).await?;
                     tx.commit().await?;
+                }
+                let places: Vec<(i64, f64, f64)> = sqlx::query_as(
+                    "SELECT seq, meeting_lat, meeting_lon FROM deals \
+                     WHERE meeting_lat IS NOT NULL AND meeting_lon IS NOT NULL AND meeting_lat_e6 IS NULL",
+                )
+                .fetch_all(&self.pool).await?;
+                for (seq, lat, lon) in &places {
+                    sqlx::query("UPDATE deals SET meeting_lat_e6 = $1, meeting_lon_e6 = $2 WHERE seq = $3")
+                        .bind(micro(*lat)).bind(micro(*lon)).bind(*seq).execute(&self.pool).await?;
                 }
                 Ok(rows.len())
             }
@@ -287,23 +395,26 @@ macro_rules! sql_deal_store {
         #[async_trait]
         impl DealStore for $name {
             async fn create(&self, d: &DealRecord, host: &MemberRecord, now: DateTime<Utc>) -> sqlx::Result<()> {
+                let text = search::searchable(&d.title, &d.description, &d.keywords);
                 let mut tx = self.pool.begin_with($begin).await?;
                 let mp = d.meeting_place.as_ref();
                 let seq = sqlx::query(
                     "INSERT INTO deals (id, host_id, host_login_id, title, description, category_id, product_url, total_price, shares_total, \
                      shares_taken, min_shares, items_per_share, unit, deadline, meeting_name, meeting_lat, meeting_lon, keywords, status, \
-                     views, created_at, updated_at, images) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 0, $20, $20, $21) RETURNING seq",
+                     views, created_at, updated_at, images, search_text, meeting_lat_e6, meeting_lon_e6) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 0, $20, $20, $21, $22, $23, $24) \
+                     RETURNING seq",
                 )
                 .bind(d.id).bind(d.host_id).bind(&d.host_login_id).bind(&d.title).bind(&d.description).bind(d.category_id)
                 .bind(&d.product_url).bind(d.total_price).bind(d.shares_total as i32).bind(d.shares_taken as i32)
                 .bind(d.min_shares as i32).bind(d.items_per_share as i32).bind(&d.unit).bind(ms(d.deadline))
                 .bind(mp.map(|m| m.name.clone())).bind(mp.map(|m| m.lat)).bind(mp.map(|m| m.lon))
                 .bind(serde_json::to_string(&d.keywords).unwrap_or_else(|_| "[]".into())).bind(d.status.as_str()).bind(ms(d.created_at))
-                .bind(serde_json::to_string(&d.images).unwrap_or_else(|_| "[]".into()))
+                .bind(serde_json::to_string(&d.images).unwrap_or_else(|_| "[]".into())).bind(&text)
+                .bind(mp.map(|m| micro(m.lat))).bind(mp.map(|m| micro(m.lon)))
                 .fetch_one(&mut *tx).await?;
                 let seq: i64 = sqlx::Row::get(&seq, 0);
-                Self::index_text(&mut tx, seq, &search::searchable(&d.title, &d.description, &d.keywords)).await?;
+                Self::index_text(&mut tx, seq, &text).await?;
                 sqlx::query("INSERT INTO deal_members (deal_id, user_id, login_id, shares, is_host, joined_at) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(d.id).bind(host.user_id).bind(&host.login_id).bind(host.shares as i32).bind(true).bind(ms(host.joined_at))
                     .execute(&mut *tx).await?;
@@ -320,21 +431,21 @@ macro_rules! sql_deal_store {
             }
 
             async fn get(&self, id: Uuid) -> sqlx::Result<Option<DealRecord>> {
-                let row = sqlx::query(concat!("SELECT ", deal_columns!(), " FROM deals WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
-                Ok(row.as_ref().map(deal_from_row))
+                let row: Option<DealRow> =
+                    sqlx::query_as(concat!("SELECT ", deal_columns!(), " FROM deals WHERE id = $1")).bind(id).fetch_optional(&self.pool).await?;
+                row.map(DealRecord::try_from).transpose()
             }
 
             async fn members(&self, id: Uuid) -> sqlx::Result<Vec<MemberRecord>> {
-                let rows: Vec<MemberRow> = sqlx::query_as(MEMBERS_SQL).bind(id).fetch_all(&self.pool).await?;
-                Ok(rows.into_iter().map(member_from_row).collect())
+                members_from_rows(sqlx::query_as(MEMBERS_SQL).bind(id).fetch_all(&self.pool).await?)
             }
 
             async fn change(&self, id: Uuid, now: DateTime<Utc>, decide: Decide<'_>) -> sqlx::Result<Option<Result<(DealRecord, Vec<MemberRecord>), ApiError>>> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                let row = sqlx::query(concat!("SELECT ", deal_columns!(), " FROM deals WHERE id = $1", $lock)).bind(id).fetch_optional(&mut *tx).await?;
-                let Some(mut deal) = row.as_ref().map(deal_from_row) else { return Ok(None) };
-                let rows: Vec<MemberRow> = sqlx::query_as(MEMBERS_SQL).bind(id).fetch_all(&mut *tx).await?;
-                let mut members: Vec<MemberRecord> = rows.into_iter().map(member_from_row).collect();
+                let row: Option<DealRow> =
+                    sqlx::query_as(concat!("SELECT ", deal_columns!(), " FROM deals WHERE id = $1", $lock)).bind(id).fetch_optional(&mut *tx).await?;
+                let Some(mut deal) = row.map(DealRecord::try_from).transpose()? else { return Ok(None) };
+                let mut members = members_from_rows(sqlx::query_as(MEMBERS_SQL).bind(id).fetch_all(&mut *tx).await?)?;
                 let plan = match decide(&deal, &members) {
                     Ok(plan) => plan,
                     Err(e) => return Ok(Some(Err(e))),
@@ -355,24 +466,40 @@ macro_rules! sql_deal_store {
                     sqlx::query("DELETE FROM deal_members WHERE deal_id = $1 AND user_id = $2").bind(id).bind(user).execute(&mut *tx).await?;
                     members.retain(|m| m.user_id != user);
                 }
+                if let Some(p) = &plan.payment {
+                    let added = sqlx::query(
+                        "INSERT INTO deal_payments (entry_id, deal_id, user_id, amount, paid_at) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (entry_id) DO NOTHING",
+                    )
+                    .bind(p.entry_id).bind(id).bind(p.payer_id).bind(p.amount).bind(ms(p.at))
+                    .execute(&mut *tx).await?;
+                    if added.rows_affected() == 1 {
+                        if let Some(m) = members.iter_mut().find(|m| m.user_id == p.payer_id) {
+                            m.paid += p.amount;
+                        }
+                    }
+                }
                 if let Some(e) = &plan.edited {
                     let mp = e.meeting_place.as_ref();
                     sqlx::query(
                         "UPDATE deals SET title = $1, description = $2, category_id = $3, product_url = $4, total_price = $5, shares_total = $6, \
                          min_shares = $7, items_per_share = $8, unit = $9, deadline = $10, meeting_name = $11, meeting_lat = $12, meeting_lon = $13, \
-                         keywords = $14, images = $16, deadline_notice_sent = CASE WHEN deadline = $10 THEN deadline_notice_sent ELSE FALSE END WHERE id = $15",
+                         keywords = $14, images = $16, deadline_notice_sent = CASE WHEN deadline = $10 THEN deadline_notice_sent ELSE FALSE END, \
+                         meeting_lat_e6 = $17, meeting_lon_e6 = $18 WHERE id = $15",
                     )
                     .bind(&e.title).bind(&e.description).bind(e.category_id).bind(&e.product_url).bind(e.total_price).bind(e.shares_total as i32)
                     .bind(e.min_shares as i32).bind(e.items_per_share as i32).bind(&e.unit).bind(ms(e.deadline))
                     .bind(mp.map(|m| m.name.clone())).bind(mp.map(|m| m.lat)).bind(mp.map(|m| m.lon))
                     .bind(serde_json::to_string(&e.keywords).unwrap_or_else(|_| "[]".into())).bind(id)
                     .bind(serde_json::to_string(&e.images).unwrap_or_else(|_| "[]".into()))
+                    .bind(mp.map(|m| micro(m.lat))).bind(mp.map(|m| micro(m.lon)))
                     .execute(&mut *tx).await?;
                     let (before, after) = (
                         search::searchable(&deal.title, &deal.description, &deal.keywords),
                         search::searchable(&e.title, &e.description, &e.keywords),
                     );
                     if before != after {
+                        sqlx::query("UPDATE deals SET search_text = $1 WHERE seq = $2").bind(&after).bind(deal.seq).execute(&mut *tx).await?;
                         Self::index_text(&mut tx, deal.seq, &after).await?;
                     }
                     let keep = (deal.seq, deal.id, deal.host_id, deal.host_login_id.clone(), deal.shares_taken, deal.status, deal.views, deal.created_at);
@@ -429,10 +556,10 @@ macro_rules! sql_deal_store {
                     let marked = sqlx::query("UPDATE deals SET deadline_notice_sent = TRUE WHERE id = $1 AND NOT deadline_notice_sent")
                         .bind(id).execute(&mut *tx).await?;
                     if marked.rows_affected() == 1 {
-                        let row = sqlx::query(concat!("SELECT ", deal_columns!(), " FROM deals WHERE id = $1")).bind(id).fetch_one(&mut *tx).await?;
-                        let deal = deal_from_row(&row);
-                        let rows: Vec<MemberRow> = sqlx::query_as(MEMBERS_SQL).bind(id).fetch_all(&mut *tx).await?;
-                        let members: Vec<MemberRecord> = rows.into_iter().map(member_from_row).collect();
+                        let row: DealRow =
+                            sqlx::query_as(concat!("SELECT ", deal_columns!(), " FROM deals WHERE id = $1")).bind(id).fetch_one(&mut *tx).await?;
+                        let deal = DealRecord::try_from(row)?;
+                        let members = members_from_rows(sqlx::query_as(MEMBERS_SQL).bind(id).fetch_all(&mut *tx).await?)?;
                         (&mut *tx).enqueue(&Envelope::named("DealDeadlineSoon", "deals", facts(&deal, &members, None), now)).await?;
                         sent += 1;
                     }
@@ -503,16 +630,20 @@ macro_rules! sql_deal_store {
 
             async fn list(&self, q: &ListQuery) -> sqlx::Result<Vec<DealRecord>> {
                 let mut b = sqlx::QueryBuilder::<$db>::new(concat!("SELECT ", deal_columns!(), " FROM deals WHERE 1 = 1"));
-                if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-                    // Substring match, so Korean words match inside longer words (휴지 ⊂ 화장지휴지).
-                    let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-                    let pattern = pattern.to_lowercase();
-                    for gram in search::query_grams(&text.to_lowercase()) {
-                        b.push(" AND seq IN (SELECT deal_seq FROM deal_grams WHERE gram = ").push_bind(gram).push(")");
+                match search::parse_query(q.q.as_deref()) {
+                    search::Query::Everything => {}
+                    search::Query::Nothing => {
+                        b.push(" AND 1 = 0");
                     }
-                    b.push(" AND (LOWER(title) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
-                    b.push(" OR LOWER(description) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
-                    b.push(" OR LOWER(keywords) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+                    search::Query::Words(words) => {
+                        for gram in search::query_grams(&words) {
+                            b.push(" AND seq IN (SELECT deal_seq FROM deal_grams WHERE gram = ").push_bind(gram).push(")");
+                        }
+                        // Folded words hold only letters, digits and marks, never a LIKE wildcard.
+                        for w in words {
+                            b.push(" AND search_text LIKE ").push_bind(format!("%{w}%"));
+                        }
+                    }
                 }
                 if let Some(c) = q.category_id {
                     b.push(" AND category_id = ").push_bind(c);
@@ -540,14 +671,8 @@ macro_rules! sql_deal_store {
                 if let Some(m) = q.member_id {
                     b.push(" AND id IN (SELECT deal_id FROM deal_members WHERE user_id = ").push_bind(m).push(" AND NOT is_host)");
                 }
-                // Nearest: squared equirectangular distance in units of 1e-10 degree², as an integer
-                // so that keyset paging compares exactly; deals without a place come last.
-                let (lat0, lon0) = q.near.unwrap_or((0.0, 0.0));
-                let k = lat0.to_radians().cos();
-                let distance = format!(
-                    "(CASE WHEN meeting_lat IS NULL THEN 9000000000000000 ELSE CAST(((meeting_lat - ({lat0})) * (meeting_lat - ({lat0})) + \
-                     (meeting_lon - ({lon0})) * ({k}) * (meeting_lon - ({lon0})) * ({k})) * 10000000000 AS BIGINT) END)"
-                );
+                // Nearest: deals without a place come last.
+                let distance = nearest_sql(q.near.unwrap_or((0.0, 0.0)));
                 let key = match q.sort.unwrap_or(Sort::Newest) {
                     Sort::Nearest => distance.as_str(),
                     Sort::Newest => "seq",
@@ -564,8 +689,8 @@ macro_rules! sql_deal_store {
                 }
                 let dir = if ascending { "ASC" } else { "DESC" };
                 b.push(format!(" ORDER BY {key} {dir}, seq {dir} LIMIT ")).push_bind(i64::from(q.limit));
-                let rows = b.build().fetch_all(&self.pool).await?;
-                Ok(rows.iter().map(deal_from_row).collect())
+                let rows: Vec<DealRow> = b.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter().map(DealRecord::try_from).collect()
             }
         }
     };

@@ -181,10 +181,7 @@ fn detail_view(
                         } @else {
                             @if let Some(m) = me {
                                 p id="my-share" { "내 몫: " strong { (m.shares) "몫 · " (won(m.amount)) } }
-                                @if matches!(d.status, DealStatus::Recruiting | DealStatus::Confirmed | DealStatus::Completed) {
-                                    a.button.primary.block id="pay-link"
-                                        href={ "/wallet/transfer?to=" (urlencode(&d.host.login_id)) "&amount=" (m.amount) "&deal_id=" (d.id) } { "내 몫 송금하기" }
-                                }
+                                (crate::payment_view::pay_action(d, m))
                             }
                             @if joinable {
                                 @if max_choice < 1 {
@@ -263,7 +260,7 @@ fn detail_view(
                                         @if user.is_some_and(|u| u.login_id == m.login_id) { span.badge.badge-ok { "나" } }
                                         span.meta { (format_kst(m.joined_at)) " 참여" }
                                     }
-                                    div.list-side { span.meta { (m.shares) "몫" } span.amount { (won(m.amount)) } }
+                                    div.list-side { span.meta { (m.shares) "몫" } span.amount { (won(m.amount)) } (crate::payment_view::payment_state(m)) }
                                 }
                             }
                         }

@@ -3,6 +3,7 @@
 mod accounts;
 mod connections;
 mod deal_pages;
+mod deal_payments;
 mod deals;
 mod helpers;
 mod mail;
