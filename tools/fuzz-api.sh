@@ -109,7 +109,8 @@ run() {
     local name="$1"
     shift
     log "schemathesis, $name, ${seconds}s, seed $seed"
-    "$venv/bin/schemathesis" run "$base/api/openapi.json" \
+    # Its cache directory (.schemathesis/) lands in the working directory: keep it out of the repo.
+    (cd "$out" && "$venv/bin/schemathesis" run "$base/api/openapi.json" \
         --phases examples,coverage,fuzzing,stateful \
         --checks "$checks" \
         --max-time "$seconds" \
@@ -120,7 +121,7 @@ run() {
         --no-color \
         --report junit,ndjson,pytest \
         --report-dir "$out/$name" \
-        "$@"
+        "$@")
 }
 
 status=0

@@ -64,27 +64,6 @@ pub struct Overrides {
     pub list_cache_for: Option<Duration>,
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "공구마켓 API", version = "1", description = "우리 동네 공동구매 공구마켓의 JSON API. 오류는 `{\"error\": {code, message, details}}` 형식입니다."),
-    modifiers(&BearerAuth),
-    components(schemas(gonggu_kernel::error::ErrorEnvelope, gonggu_kernel::error::ErrorBody))
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
-        );
-    }
-}
-
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         Self::build_with(settings, Overrides::default()).await
@@ -176,13 +155,13 @@ impl Application {
         background.push(spawn_limit_pruner(accounts.clone(), shutdown_rx.clone()));
 
         // HTTP
-        let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        let (api, openapi) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
             .merge(gonggu_accounts::api::router(AccountsState { accounts: accounts.clone(), auth: auth.clone() }))
             .merge(gonggu_wallet::api::router(WalletState { wallet: wallet.clone(), auth: auth.clone() }))
             .merge(gonggu_deals::api::router(DealsState { deals: deals.clone(), auth: auth.clone() }))
             .merge(gonggu_media::api::router(gonggu_media::api::MediaState { media: media.clone(), auth: auth.clone() }))
             .split_for_parts();
-        let openapi_json = Arc::new(openapi.to_pretty_json()?);
+        let openapi_json = Arc::new(crate::openapi::complete(openapi).to_pretty_json()?);
 
         let web_session = WebSession {
             auth: auth.clone(),
