@@ -159,12 +159,16 @@ async fn leave(State(s): State<DealsState>, user: AuthUser, Path(id): Path<Strin
 #[derive(Deserialize, IntoParams)]
 struct RoleQuery {
     /// `host` (deals I opened, the default) or `member` (deals I joined).
-    #[param(inline)]
+    #[param(schema_with = role_schema)]
     role: Option<Role>,
     #[serde(default, deserialize_with = "gonggu_kernel::page::deserialize_limit")]
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     cursor: Option<String>,
+}
+
+fn role_schema() -> utoipa::openapi::Object {
+    crate::service::string_enum(&["host", "member"])
 }
 
 #[derive(Deserialize, ToSchema, Clone, Copy)]

@@ -118,7 +118,7 @@ fn status_filter_schema() -> utoipa::openapi::Object {
     string_enum(&STATUS_FILTERS)
 }
 
-fn string_enum(values: &[&str]) -> utoipa::openapi::Object {
+pub(crate) fn string_enum(values: &[&str]) -> utoipa::openapi::Object {
     use utoipa::openapi::{schema::SchemaType, ObjectBuilder, Type};
     ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)).enum_values(Some(values.iter().copied())).build()
 }
