@@ -64,6 +64,7 @@ async fn register(
 
 #[derive(Deserialize, IntoParams)]
 struct LoginIdQuery {
+    #[param(pattern = r"^\s*[A-Za-z0-9_]{3,20}\s*$")]
     login_id: String,
 }
 
@@ -123,6 +124,7 @@ async fn logout(State(s): State<AccountsState>, Json(input): Json<RefreshInput>)
 
 #[derive(Deserialize, ToSchema)]
 pub struct EmailInput {
+    #[schema(format = Email)]
     pub email: String,
 }
 
@@ -140,8 +142,12 @@ async fn request_password_reset(
 
 #[derive(Deserialize, ToSchema)]
 pub struct ResetConfirmInput {
+    #[schema(format = Email)]
     pub email: String,
+    /// Six digits; spaces and dashes are ignored.
+    #[schema(pattern = r"^[\s-]*(?:[0-9][\s-]*){6}$")]
     pub code: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 
@@ -166,6 +172,7 @@ async fn me(State(s): State<AccountsState>, user: AuthUser) -> Result<Json<UserV
 
 #[derive(Deserialize, ToSchema)]
 pub struct KeywordsInput {
+    #[schema(max_items = 20)]
     pub keywords: Vec<String>,
 }
 
@@ -201,6 +208,7 @@ async fn clear_neighborhood(State(s): State<AccountsState>, user: AuthUser) -> R
 #[derive(Deserialize, ToSchema)]
 pub struct PasswordChangeInput {
     pub current_password: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 
@@ -230,6 +238,7 @@ async fn request_email_change(
 
 #[derive(Deserialize, ToSchema)]
 pub struct CodeInput {
+    #[schema(pattern = r"^[\s-]*(?:[0-9][\s-]*){6}$")]
     pub code: String,
 }
 

@@ -83,15 +83,23 @@ pub struct SessionView {
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NeighborhoodInput {
+    /// 1–30 characters once trimmed.
+    #[schema(min_length = 1, max_length = 30)]
     pub name: String,
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct RegisterInput {
+    /// 3–20 of `a-z`, `0-9`, `_` once trimmed; upper case is folded.
+    #[schema(pattern = r"^\s*[A-Za-z0-9_]{3,20}\s*$")]
     pub login_id: String,
+    #[schema(format = Email)]
     pub email: String,
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     pub neighborhood: Option<NeighborhoodInput>,
 }

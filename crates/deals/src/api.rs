@@ -56,7 +56,7 @@ async fn categories(State(s): State<DealsState>) -> Json<CategoryList> {
 }
 
 /// Browse deals: search, filters, sort, cursor paging.
-#[utoipa::path(get, path = "/api/v1/deals", tag = "deals", params(ListParams),
+#[utoipa::path(get, path = "/api/v1/deals", tag = "deals", params(ListParams), security((), ("bearer" = [])),
     responses((status = 200, body = DealPage), (status = 400, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn list(State(s): State<DealsState>, user: Option<AuthUser>, Query(p): Query<ListParams>) -> Result<Json<DealPage>, ApiError> {
     Ok(Json(s.deals.list_for(p, None, None, user.map(|u| u.user_id)).await?))
@@ -74,7 +74,7 @@ async fn create(
 }
 
 /// One deal. A signed-in viewer is counted once per day.
-#[utoipa::path(get, path = "/api/v1/deals/{id}", tag = "deals", params(("id" = Uuid, Path)),
+#[utoipa::path(get, path = "/api/v1/deals/{id}", tag = "deals", params(("id" = Uuid, Path)), security((), ("bearer" = [])),
     responses((status = 200, body = DealView), (status = 404, body = ErrorEnvelope)))]
 async fn get_deal(State(s): State<DealsState>, user: Option<AuthUser>, Path(id): Path<String>) -> Result<Json<DealView>, ApiError> {
     let viewer = user.map(|u| u.user_id.to_string());
@@ -123,6 +123,8 @@ async fn members(State(s): State<DealsState>, _user: AuthUser, Path(id): Path<St
 
 #[derive(Deserialize, ToSchema)]
 struct SharesInput {
+    /// A member's shares; the host holds at least one of at most 100.
+    #[schema(minimum = 1, maximum = 99)]
     shares: i64,
 }
 
@@ -156,8 +158,30 @@ async fn leave(State(s): State<DealsState>, user: AuthUser, Path(id): Path<Strin
 
 #[derive(Deserialize, IntoParams)]
 struct RoleQuery {
-    /// `host` (deals I opened) or `member` (deals I joined).
-    role: Option<String>,
+    /// `host` (deals I opened, the default) or `member` (deals I joined).
+    #[param(schema_with = role_schema)]
+    role: Option<Role>,
+    #[serde(default, deserialize_with = "gonggu_kernel::page::deserialize_limit")]
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+fn role_schema() -> utoipa::openapi::Object {
+    crate::service::string_enum(&["host", "member"])
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Role {
+    Host,
+    Member,
+}
+
+#[derive(Deserialize, IntoParams)]
+struct PageQuery {
+    #[serde(default, deserialize_with = "gonggu_kernel::page::deserialize_limit")]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     cursor: Option<String>,
 }
@@ -167,21 +191,20 @@ struct RoleQuery {
     responses((status = 200, body = DealPage), (status = 401, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn my_deals(State(s): State<DealsState>, user: AuthUser, Query(q): Query<RoleQuery>) -> Result<Json<DealPage>, ApiError> {
     let params = ListParams { limit: q.limit, cursor: q.cursor, ..Default::default() };
-    let page = match q.role.as_deref().unwrap_or("host") {
-        "host" => s.deals.list(params, Some(user.user_id), None).await?,
-        "member" => s.deals.list(params, None, Some(user.user_id)).await?,
-        _ => return Err(ApiError::field("role", "role은 host 또는 member입니다.")),
+    let page = match q.role.unwrap_or(Role::Host) {
+        Role::Host => s.deals.list(params, Some(user.user_id), None).await?,
+        Role::Member => s.deals.list(params, None, Some(user.user_id)).await?,
     };
     Ok(Json(page))
 }
 
 /// A user's public hosting history.
-#[utoipa::path(get, path = "/api/v1/users/{login_id}/deals", tag = "deals", params(("login_id" = String, Path), RoleQuery),
+#[utoipa::path(get, path = "/api/v1/users/{login_id}/deals", tag = "deals", params(("login_id" = String, Path), PageQuery),
     responses((status = 200, body = DealPage)))]
 async fn user_deals(
     State(s): State<DealsState>,
     Path(login_id): Path<String>,
-    Query(q): Query<RoleQuery>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Json<DealPage>, ApiError> {
     let Some(host) = s.deals.store.host_by_login(&login_id.trim().to_ascii_lowercase()).await? else {
         return Ok(Json(DealPage { items: vec![], next_cursor: None }));

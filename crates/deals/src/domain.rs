@@ -135,6 +135,43 @@ pub const CATEGORIES: [&str; 25] = [
 pub const UNITS: [&str; 17] =
     ["개", "권", "병", "장", "팩", "묶음", "박스", "세트", "자루", "켤레", "g", "kg", "롤", "L", "ml", "구", "봉"];
 
+/// `category_id` in the OpenAPI document: 1 ..= the number of categories, from the list itself.
+pub fn category_id_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{schema::SchemaType, ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Integer))
+        .minimum(Some(1))
+        .maximum(Some(CATEGORIES.len() as i64))
+        .description(Some("`GET /api/v1/categories`의 id"))
+        .build()
+}
+
+/// `unit` in the OpenAPI document: one of [`UNITS`].
+pub fn unit_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{schema::SchemaType, ObjectBuilder, Type};
+    ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)).enum_values(Some(UNITS)).build()
+}
+
+/// The same for a field that may be `null` or left out (a patch).
+pub fn optional_category_id_schema() -> utoipa::openapi::Object {
+    nullable(category_id_schema())
+}
+
+pub fn optional_unit_schema() -> utoipa::openapi::Object {
+    let mut s = nullable(unit_schema());
+    // `null` is a value of the enum too, or a validator refuses it.
+    s.enum_values.get_or_insert_with(Vec::new).push(serde_json::Value::Null);
+    s
+}
+
+fn nullable(mut s: utoipa::openapi::Object) -> utoipa::openapi::Object {
+    use utoipa::openapi::{schema::SchemaType, Type};
+    if let SchemaType::Type(t) = s.schema_type {
+        s.schema_type = SchemaType::from_iter([t, Type::Null]);
+    }
+    s
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DealStatus {
@@ -178,30 +215,53 @@ impl DealStatus {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MeetingPlace {
+    /// 1–50 characters once trimmed.
+    #[schema(min_length = 1, max_length = 50)]
     pub name: String,
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
 }
 
 /// `POST /api/v1/deals` as sent.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NewDealInput {
+    /// 2–60 characters once trimmed.
+    #[schema(min_length = 2, max_length = 60)]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub description: String,
+    #[schema(schema_with = category_id_schema)]
     pub category_id: i64,
+    /// An `http://` or `https://` address (blank means none).
+    #[schema(pattern = r"^\s*(?:[Hh][Tt][Tt][Pp][Ss]?://[^/\s]\S*)?\s*$")]
     pub product_url: Option<String>,
+    /// Won.
+    #[schema(minimum = 100, maximum = 10_000_000)]
     pub total_price: i64,
+    #[schema(minimum = 2, maximum = 100)]
     pub shares_total: i64,
+    /// The tipping point (default: all shares); at most `shares_total`.
+    #[schema(minimum = 2, maximum = 100)]
     pub min_shares: Option<i64>,
+    /// The host's own shares (default 1); fewer than `shares_total`.
+    #[schema(minimum = 1, maximum = 99)]
     pub host_shares: Option<i64>,
+    #[schema(minimum = 1, maximum = 10_000)]
     pub items_per_share: i64,
+    #[schema(schema_with = unit_schema)]
     pub unit: String,
+    /// One hour to 14 days from now.
     pub deadline: DateTime<Utc>,
     pub meeting_place: Option<MeetingPlace>,
+    /// At most 10 once trimmed and without case-insensitive duplicates; 1–20 characters each.
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// At most 5 keys from `POST /api/v1/media`.
     #[serde(default)]
+    #[schema(max_items = 5)]
     pub image_keys: Vec<String>,
 }
 
@@ -486,15 +546,24 @@ mod tests {
 /// change any time the deal is open; the rest only while nobody but the host has joined.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct DealPatch {
+    #[schema(min_length = 2, max_length = 60)]
     pub title: Option<String>,
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
+    #[schema(schema_with = optional_category_id_schema)]
     pub category_id: Option<i64>,
     /// An empty string removes the link.
+    #[schema(pattern = r"^\s*(?:[Hh][Tt][Tt][Pp][Ss]?://[^/\s]\S*)?\s*$")]
     pub product_url: Option<String>,
+    #[schema(minimum = 100, maximum = 10_000_000)]
     pub total_price: Option<i64>,
+    #[schema(minimum = 2, maximum = 100)]
     pub shares_total: Option<i64>,
+    #[schema(minimum = 2, maximum = 100)]
     pub min_shares: Option<i64>,
+    #[schema(minimum = 1, maximum = 10_000)]
     pub items_per_share: Option<i64>,
+    #[schema(schema_with = optional_unit_schema)]
     pub unit: Option<String>,
     pub deadline: Option<DateTime<Utc>>,
     /// Absent keeps the place; `null` removes it.
@@ -502,6 +571,7 @@ pub struct DealPatch {
     #[schema(value_type = Option<MeetingPlace>, nullable)]
     pub meeting_place: Option<Option<MeetingPlace>>,
     pub keywords: Option<Vec<String>>,
+    #[schema(max_items = 5)]
     pub image_keys: Option<Vec<String>>,
 }
 

@@ -85,19 +85,47 @@ pub struct ListParams {
     /// Words to find in title, description or keywords: every word must occur, in any order, also
     /// inside longer words; spacing, case, accents and punctuation do not matter. A query with no
     /// letter or digit finds nothing.
+    #[param(max_length = 100)]
     pub q: Option<String>,
+    #[param(schema_with = crate::domain::category_id_schema)]
     pub category: Option<i64>,
-    /// `recruiting`, `confirmed`, `completed`, `cancelled`, `failed`, or `open` (recruiting + confirmed).
+    /// `recruiting`, `confirmed`, `completed`, `cancelled`, `failed`, or `open` (recruiting + confirmed);
+    /// empty means any.
+    #[param(schema_with = status_filter_schema)]
     pub status: Option<String>,
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
     /// `newest` (default), `deadline`, `remaining` (fewest shares left first), `popular`, `nearest`
     /// (from `lat`/`lon`, or the signed-in user's neighbourhood).
+    #[param(schema_with = sort_schema)]
     pub sort: Option<String>,
+    #[serde(default, deserialize_with = "gonggu_kernel::geo::latitude")]
+    #[param(minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
+    #[serde(default, deserialize_with = "gonggu_kernel::geo::longitude")]
+    #[param(minimum = -180, maximum = 180)]
     pub lon: Option<f64>,
+    #[serde(default, deserialize_with = "gonggu_kernel::page::deserialize_limit")]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+}
+
+/// The values `list_for` understands, for the OpenAPI document.
+pub const SORTS: [&str; 5] = ["newest", "deadline", "remaining", "popular", "nearest"];
+pub const STATUS_FILTERS: [&str; 7] = ["", "open", "recruiting", "confirmed", "completed", "cancelled", "failed"];
+
+fn sort_schema() -> utoipa::openapi::Object {
+    string_enum(&SORTS)
+}
+
+fn status_filter_schema() -> utoipa::openapi::Object {
+    string_enum(&STATUS_FILTERS)
+}
+
+pub(crate) fn string_enum(values: &[&str]) -> utoipa::openapi::Object {
+    use utoipa::openapi::{schema::SchemaType, ObjectBuilder, Type};
+    ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)).enum_values(Some(values.iter().copied())).build()
 }
 
 /// Whether an image key exists in media. In one process the binary answers from the media

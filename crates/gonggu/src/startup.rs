@@ -69,27 +69,6 @@ pub struct Overrides {
     pub list_cache_for: Option<Duration>,
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "공구마켓 API", version = "1", description = "우리 동네 공동구매 공구마켓의 JSON API. 오류는 `{\"error\": {code, message, details}}` 형식입니다."),
-    modifiers(&BearerAuth),
-    components(schemas(gonggu_kernel::error::ErrorEnvelope, gonggu_kernel::error::ErrorBody))
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
-        );
-    }
-}
-
 /// The contexts of one process, built from the settings. Each context crate's `module(…)` opens its
 /// storage (running its migrations) and declares its routes, consumers, relays and jobs; the
 /// adapters between contexts (deals asks media about images) are the only wiring left here.
@@ -165,8 +144,8 @@ impl Application {
         let background = process.start(bus, shutdown_rx.clone()).await?;
 
         // HTTP
-        let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(process.api).split_for_parts();
-        let openapi_json = Arc::new(openapi.to_pretty_json()?);
+        let (api, openapi) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi()).merge(process.api).split_for_parts();
+        let openapi_json = Arc::new(crate::openapi::complete(openapi).to_pretty_json()?);
 
         let web_session = WebSession {
             auth: auth.clone(),

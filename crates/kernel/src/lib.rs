@@ -4,6 +4,7 @@
 //! - [`auth`]: access tokens and the `AuthUser` extractor
 //! - [`events`]: envelope, outbox, relay, bus, consumers
 //! - [`db`]: SQLite/PostgreSQL connection per context
+//! - [`geo`], [`page`]: query parameters with ranges (positions, list limits and cursors)
 //! - [`http`]: security headers, client address
 //! - [`ratelimit`]: keyed limits answering 429
 //! - [`web`]: layout, assets, cookie sessions, CSRF
@@ -15,6 +16,7 @@ pub mod clock;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod geo;
 pub mod http;
 pub mod module;
 pub mod nats_bus;

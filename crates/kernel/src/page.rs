@@ -5,9 +5,21 @@ use serde::Serialize;
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
 
-/// `?limit=`, clamped to 1..=100 (default 20).
+/// `?limit=`, clamped to 1..=100 (default 20). The API refuses values outside that range at the
+/// edge ([`deserialize_limit`]); pages may pass anything.
 pub fn clamp_limit(limit: Option<u32>) -> u32 {
     limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+}
+
+/// `#[serde(default, deserialize_with = "gonggu_kernel::page::deserialize_limit")]` on a query's
+/// `limit: Option<u32>`: a value outside 1..=100 is refused (400 `invalid_query`) rather than
+/// silently clamped, so the answer says what the document says (`minimum: 1, maximum: 100`).
+pub fn deserialize_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::{de::Error, Deserialize};
+    match Option::<u32>::deserialize(d)? {
+        Some(n) if !(1..=MAX_LIMIT).contains(&n) => Err(D::Error::custom(format!("limit: {n} is not within 1..={MAX_LIMIT}"))),
+        limit => Ok(limit),
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

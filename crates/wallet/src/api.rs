@@ -60,12 +60,13 @@ async fn summary(State(s): State<WalletApiState>, user: AuthUser) -> Result<Json
 #[derive(Deserialize, ToSchema)]
 pub struct AmountInput {
     /// Won, 1 ..= 10,000,000.
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub amount: i64,
 }
 
 /// Bank → wallet. Needs `Idempotency-Key`; a repeat with the same key and body returns the stored answer.
 #[utoipa::path(post, path = "/api/v1/wallet/charge", tag = "wallet", security(("bearer" = [])), request_body = AmountInput,
-    params(("Idempotency-Key" = String, Header, description = "unique per operation, e.g. a UUID")),
+    params(("Idempotency-Key" = String, Header, description = "unique per operation, e.g. a UUID", pattern = r"^[!-~]{1,255}$")),
     responses((status = 201, body = ReceiptView), (status = 400, description = "missing Idempotency-Key", body = ErrorEnvelope),
               (status = 401, body = ErrorEnvelope), (status = 409, description = "insufficient_balance", body = ErrorEnvelope),
               (status = 422, description = "amount out of range, or key reused with another body", body = ErrorEnvelope)))]
@@ -80,7 +81,7 @@ async fn charge(
 
 /// Wallet → bank. Needs `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/wallet/withdraw", tag = "wallet", security(("bearer" = [])), request_body = AmountInput,
-    params(("Idempotency-Key" = String, Header, description = "unique per operation, e.g. a UUID")),
+    params(("Idempotency-Key" = String, Header, description = "unique per operation, e.g. a UUID", pattern = r"^[!-~]{1,255}$")),
     responses((status = 201, body = ReceiptView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
               (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn withdraw(
@@ -94,8 +95,12 @@ async fn withdraw(
 
 #[derive(Deserialize, ToSchema)]
 pub struct TransferBody {
+    #[schema(pattern = r"^\s*[A-Za-z0-9_]{3,20}\s*$")]
     pub to_login_id: String,
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub amount: i64,
+    /// At most 100 characters once trimmed; blank means none.
+    #[schema(max_length = 100)]
     pub memo: Option<String>,
     /// The group buy this pays for, if any.
     pub deal_id: Option<Uuid>,
@@ -103,7 +108,7 @@ pub struct TransferBody {
 
 /// Send coins to another user by login id. Needs `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/wallet/transfers", tag = "wallet", security(("bearer" = [])), request_body = TransferBody,
-    params(("Idempotency-Key" = String, Header, description = "unique per operation, e.g. a UUID")),
+    params(("Idempotency-Key" = String, Header, description = "unique per operation, e.g. a UUID", pattern = r"^[!-~]{1,255}$")),
     responses((status = 201, body = ReceiptView), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
               (status = 404, description = "recipient_not_found", body = ErrorEnvelope), (status = 409, description = "insufficient_balance", body = ErrorEnvelope),
               (status = 422, description = "validation, self_transfer, idempotency_key_reused", body = ErrorEnvelope)))]

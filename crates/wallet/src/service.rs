@@ -338,15 +338,32 @@ impl Wallet {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 pub struct HistoryParams {
     /// `all` (default), `sent` (transfers out) or `received` (transfers in).
+    #[param(schema_with = direction_schema)]
     pub direction: Option<String>,
     /// Start, inclusive: RFC 3339 or a date `YYYY-MM-DD` (Asia/Seoul).
     pub from: Option<String>,
     /// End: RFC 3339 (exclusive) or a date `YYYY-MM-DD` (Asia/Seoul, inclusive of that day).
     pub to: Option<String>,
     /// `newest` (default) or `amount` (largest first).
+    #[param(schema_with = sort_schema)]
     pub sort: Option<String>,
+    #[serde(default, deserialize_with = "gonggu_kernel::page::deserialize_limit")]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+}
+
+fn direction_schema() -> utoipa::openapi::Object {
+    string_enum(["all", "sent", "received"])
+}
+
+fn sort_schema() -> utoipa::openapi::Object {
+    string_enum(["newest", "amount"])
+}
+
+fn string_enum<const N: usize>(values: [&str; N]) -> utoipa::openapi::Object {
+    use utoipa::openapi::{schema::SchemaType, ObjectBuilder, Type};
+    ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)).enum_values(Some(values)).build()
 }
 
 fn transaction_view(r: HistoryRow) -> TransactionView {

@@ -8,6 +8,7 @@ mod deals;
 mod helpers;
 mod mail;
 mod media;
+mod openapi;
 mod ops;
 mod pages;
 mod sessions;
