@@ -4,9 +4,11 @@
 //! - [`auth`]: access tokens and the `AuthUser` extractor
 //! - [`events`]: envelope, outbox, relay, bus, consumers
 //! - [`db`]: SQLite/PostgreSQL connection per context
-//! - [`http`]: security headers, client address
+//! - [`http`]: security headers, request ids, request limits, client address
+//! - [`text`]: the characters no user text may hold
+//! - [`fs`]: a private data directory
 //! - [`ratelimit`]: keyed limits answering 429
-//! - [`web`]: layout, assets, cookie sessions, CSRF
+//! - [`web`]: layout, assets, cookie sessions, CSRF, page errors, form widgets
 //! - [`clock`]: the time source, replaceable in tests
 
 pub mod auth;
@@ -14,11 +16,13 @@ pub mod clock;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod fs;
 pub mod http;
 pub mod nats_bus;
 pub mod page;
 pub mod ratelimit;
 pub mod testkit;
+pub mod text;
 pub mod web;
 
 pub use error::{ApiError, Json, Query};

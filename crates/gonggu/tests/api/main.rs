@@ -10,3 +10,4 @@ mod ops;
 mod pages;
 mod sessions;
 mod wallet;
+mod web_shell;
