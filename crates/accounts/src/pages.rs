@@ -47,16 +47,7 @@ pub fn router(accounts: Arc<Accounts>) -> Router {
         .with_state(accounts)
 }
 
-gonggu_kernel::csrf_forms!(
-    LoginForm,
-    RegisterForm,
-    EmailForm,
-    ResetConfirmForm,
-    KeywordsForm,
-    NeighborhoodForm,
-    CodeForm,
-    PasswordForm
-);
+gonggu_kernel::csrf_forms!(LoginForm, RegisterForm, EmailForm, ResetConfirmForm, KeywordsForm, NeighborhoodForm, CodeForm, PasswordForm);
 
 /// Messages a redirect can ask the next page to show (`?msg=`), so no text travels in URLs.
 fn flash_for(code: Option<&str>) -> Option<Flash> {

@@ -191,7 +191,10 @@ fn log_refusal(status: StatusCode, code: &str, chain: Option<&str>) {
 fn restamp(mut res: Response, page: Response) -> Response {
     let (parts, body) = page.into_parts();
     *res.body_mut() = body;
-    res.headers_mut().insert(header::CONTENT_TYPE, parts.headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("text/html; charset=utf-8")));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        parts.headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("text/html; charset=utf-8")),
+    );
     res.headers_mut().remove(header::CONTENT_LENGTH);
     res
 }

@@ -119,7 +119,11 @@ fn unreadable(req: &Request) -> Option<crate::ApiError> {
     use axum::http::StatusCode;
     let uri_len = req.uri().path_and_query().map(|p| p.as_str().len()).unwrap_or(0);
     if uri_len > MAX_URI_LEN {
-        return Some(ApiError::new(StatusCode::URI_TOO_LONG, "uri_too_long", format!("주소가 너무 깁니다. {MAX_URI_LEN}바이트까지 받습니다.")));
+        return Some(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("주소가 너무 깁니다. {MAX_URI_LEN}바이트까지 받습니다."),
+        ));
     }
     let header_bytes: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if header_bytes > MAX_HEADER_BYTES {

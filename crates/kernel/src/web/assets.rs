@@ -9,7 +9,6 @@ use axum::{
 };
 use sha2::{Digest, Sha256};
 
-
 pub struct Asset {
     pub path: &'static str,
     pub content_type: &'static str,

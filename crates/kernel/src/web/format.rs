@@ -92,4 +92,3 @@ mod kst_tests {
         assert_eq!(super::parse_kst_input("26/11/2026"), None);
     }
 }
-

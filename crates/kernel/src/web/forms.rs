@@ -91,5 +91,3 @@ pub fn error_status(e: &ApiError) -> StatusCode {
 macro_rules! csrf_forms {
     ($($t:ty),* $(,)?) => { $(impl $crate::web::HasCsrfToken for $t { fn csrf_token(&self) -> &str { &self.csrf_token } })* };
 }
-
-

@@ -9,7 +9,6 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use super::{asset_url, CsrfToken};
 use crate::auth::AuthUser;
 
-
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Tab {
     Deals,
