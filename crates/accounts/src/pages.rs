@@ -7,8 +7,8 @@ use std::sync::Arc;
 use axum::{
     extract::{Path, Query, State},
     http::{header, HeaderMap, StatusCode},
-    response::{IntoResponse, Redirect, Response},
-    routing::{get, post},
+    response::{IntoResponse, Response},
+    routing::get,
     Extension, Router,
 };
 use axum_extra::extract::cookie::CookieJar;
@@ -16,8 +16,8 @@ use gonggu_kernel::{
     error::FieldErrors,
     http::ClientIp,
     web::{
-        csrf_field, format_kst, layout, safe_next, split_error, urlencode, CsrfForm, CsrfToken, Flash, MaybeWebUser, Page, Tab, WebSession,
-        WebUser,
+        csrf_field, flash, form_post, format_kst, input, layout, safe_next, see_other, split_error, urlencode, CsrfForm, CsrfToken, Flash,
+        Input, MaybeWebUser, OnlyCsrf, Page, PageError, Tab, WebSession, WebUser,
     },
     ApiError,
 };
@@ -31,32 +31,23 @@ pub fn router(accounts: Arc<Accounts>) -> Router {
     Router::new()
         .route("/login", get(login_page).post(login_submit))
         .route("/register", get(register_page).post(register_submit))
-        .route("/logout", post(logout_submit))
+        .route("/logout", form_post("/me", logout_submit))
         .route("/password-reset", get(reset_request_page).post(reset_request_submit))
         .route("/password-reset/confirm", get(reset_confirm_page).post(reset_confirm_submit))
         .route("/me", get(profile_page))
-        .route("/me/keywords", post(keywords_submit))
-        .route("/me/neighborhood", post(neighborhood_submit))
-        .route("/me/neighborhood/clear", post(neighborhood_clear))
-        .route("/me/email", post(email_submit))
-        .route("/me/email/verify", post(email_verify_submit))
-        .route("/me/password", post(password_submit))
-        .route("/me/sessions/{id}/revoke", post(session_revoke))
-        .route("/me/sessions/revoke-others", post(sessions_revoke_others))
+        // A form's route opened as a page (after login, from history) goes to the form.
+        .route("/me/keywords", form_post("/me#keywords", keywords_submit))
+        .route("/me/neighborhood", form_post("/me#neighborhood", neighborhood_submit))
+        .route("/me/neighborhood/clear", form_post("/me#neighborhood", neighborhood_clear))
+        .route("/me/email", form_post("/me#email", email_submit))
+        .route("/me/email/verify", form_post("/me#email", email_verify_submit))
+        .route("/me/password", form_post("/me#password", password_submit))
+        .route("/me/sessions/{id}/revoke", form_post("/me#sessions", session_revoke))
+        .route("/me/sessions/revoke-others", form_post("/me#sessions", sessions_revoke_others))
         .with_state(accounts)
 }
 
-gonggu_kernel::csrf_forms!(
-    LoginForm,
-    RegisterForm,
-    OnlyCsrf,
-    EmailForm,
-    ResetConfirmForm,
-    KeywordsForm,
-    NeighborhoodForm,
-    CodeForm,
-    PasswordForm
-);
+gonggu_kernel::csrf_forms!(LoginForm, RegisterForm, EmailForm, ResetConfirmForm, KeywordsForm, NeighborhoodForm, CodeForm, PasswordForm);
 
 /// Messages a redirect can ask the next page to show (`?msg=`), so no text travels in URLs.
 fn flash_for(code: Option<&str>) -> Option<Flash> {
@@ -93,44 +84,6 @@ fn status_of(e: &ApiError) -> StatusCode {
     }
 }
 
-/// One labelled input with its error slot.
-struct Field<'a> {
-    name: &'a str,
-    label: &'a str,
-    kind: &'a str,
-    value: &'a str,
-    attrs: &'a [(&'a str, &'a str)],
-    hint: Option<&'a str>,
-}
-
-fn field(f: Field<'_>, errors: &FieldErrors) -> Markup {
-    let error = errors.get(f.name);
-    html! {
-        label.field.invalid[error.is_some()] {
-            span.label { (f.label) }
-            @if f.kind == "textarea" {
-                textarea name=(f.name) id=(f.name) aria-invalid=[error.map(|_| "true")] autofocus[error.is_some()] { (f.value) }
-            } @else {
-                input type=(f.kind) name=(f.name) id=(f.name) value=(f.value) aria-invalid=[error.map(|_| "true")] autofocus[error.is_some()]
-                    autocomplete=[f.attrs.iter().find(|(k, _)| *k == "autocomplete").map(|(_, v)| *v)]
-                    required[f.attrs.iter().any(|(k, _)| *k == "required")]
-                    minlength=[f.attrs.iter().find(|(k, _)| *k == "minlength").map(|(_, v)| *v)]
-                    maxlength=[f.attrs.iter().find(|(k, _)| *k == "maxlength").map(|(_, v)| *v)]
-                    pattern=[f.attrs.iter().find(|(k, _)| *k == "pattern").map(|(_, v)| *v)]
-                    data-pattern-message=[f.attrs.iter().find(|(k, _)| *k == "data-pattern-message").map(|(_, v)| *v)]
-                    data-check-url=[f.attrs.iter().find(|(k, _)| *k == "data-check-url").map(|(_, v)| *v)]
-                    data-match=[f.attrs.iter().find(|(k, _)| *k == "data-match").map(|(_, v)| *v)]
-                    inputmode=[f.attrs.iter().find(|(k, _)| *k == "inputmode").map(|(_, v)| *v)]
-                    step=[f.attrs.iter().find(|(k, _)| *k == "step").map(|(_, v)| *v)]
-                    min=[f.attrs.iter().find(|(k, _)| *k == "min").map(|(_, v)| *v)]
-                    max=[f.attrs.iter().find(|(k, _)| *k == "max").map(|(_, v)| *v)];
-            }
-            @if let Some(h) = f.hint { small.hint { (h) } }
-            small.field-error { @if let Some(e) = error { (e) } }
-        }
-    }
-}
-
 // ------------------------------------------------------------------------------------ log in
 
 #[derive(Deserialize)]
@@ -150,8 +103,8 @@ fn login_view(csrf: &CsrfToken, next: &str, login_id: &str, flash: Option<Flash>
                 form.stack method="post" action="/login" data-validate novalidate {
                     (csrf_field(csrf))
                     input type="hidden" name="next" value=(next);
-                    (field(Field { name: "login_id", label: "아이디", kind: "text", value: login_id, attrs: &[("autocomplete", "username"), ("required", "")], hint: None }, &FieldErrors::new()))
-                    (field(Field { name: "password", label: "비밀번호", kind: "password", value: "", attrs: &[("autocomplete", "current-password"), ("required", "")], hint: None }, &FieldErrors::new()))
+                    (input(Input { name: "login_id", label: "아이디", value: login_id, autocomplete: "username", required: true, ..Default::default() }, &FieldErrors::new()))
+                    (input(Input { name: "password", label: "비밀번호", kind: "password", value: "", autocomplete: "current-password", required: true, ..Default::default() }, &FieldErrors::new()))
                     button.primary.block type="submit" data-busy-label="로그인 중…" { "로그인" }
                 }
                 p.auth-links {
@@ -167,7 +120,7 @@ fn login_view(csrf: &CsrfToken, next: &str, login_id: &str, flash: Option<Flash>
 async fn login_page(MaybeWebUser(user): MaybeWebUser, csrf: CsrfToken, Query(q): Query<PageQuery>) -> Response {
     let next = safe_next(q.next.as_deref());
     if user.is_some() {
-        return Redirect::to(&next).into_response();
+        return see_other(&next);
     }
     login_view(&csrf, &next, "", flash_for(q.msg.as_deref())).into_response()
 }
@@ -186,7 +139,9 @@ async fn login_submit(
     match accounts.login(&form.login_id, &form.password, ua, ip).await {
         Ok(pair) => {
             let jar = ws.cookies.session_cookies(jar, pair.access_token, pair.refresh_token, pair.refresh_expires_in);
-            (jar, Redirect::to(&next)).into_response()
+            // A new visitor id too: nothing of the signed-out visit carries over.
+            let (jar, _) = ws.cookies.new_visitor(jar);
+            (jar, see_other(&next)).into_response()
         }
         Err(e) => {
             let status = if e.status == StatusCode::TOO_MANY_REQUESTS { e.status } else { StatusCode::UNAUTHORIZED };
@@ -197,11 +152,6 @@ async fn login_submit(
             res
         }
     }
-}
-
-#[derive(Deserialize)]
-struct OnlyCsrf {
-    csrf_token: String,
 }
 
 async fn logout_submit(
@@ -219,9 +169,11 @@ async fn logout_submit(
     if let Err(e) = result {
         tracing::error!(error = %e.message, "logout failed");
     }
-    // Also drop what the service worker cached of this user's pages.
+    // Also drop what the service worker cached; and a new visitor id, so that the next person
+    // on this browser gets other CSRF tokens than the last session's visit had.
     let clear = [(axum::http::HeaderName::from_static("clear-site-data"), "\"cache\", \"storage\"")];
-    (ws.cookies.clear_session(jar), clear, Redirect::to("/login?msg=logged_out")).into_response()
+    let (jar, _) = ws.cookies.new_visitor(ws.cookies.clear_session(jar));
+    (jar, clear, see_other("/login?msg=logged_out")).into_response()
 }
 
 // ------------------------------------------------------------------------------------ sign up
@@ -272,9 +224,9 @@ fn register_view(csrf: &CsrfToken, v: RegisterValues<'_>, errors: &FieldErrors, 
                         small id="login_id-status" aria-live="polite" {}
                         small.field-error { @if let Some(e) = errors.get("login_id") { (e) } }
                     }
-                    (field(Field { name: "email", label: "이메일", kind: "email", value: v.email, attrs: &[("autocomplete", "email"), ("required", ""), ("maxlength", "254")], hint: Some("비밀번호를 잊었을 때 인증 코드를 받습니다.") }, errors))
-                    (field(Field { name: "password", label: "비밀번호", kind: "password", value: "", attrs: &[("autocomplete", "new-password"), ("required", ""), ("minlength", "8"), ("maxlength", "128")], hint: Some("8자 이상. 흔한 비밀번호는 쓸 수 없어요.") }, errors))
-                    (field(Field { name: "password_confirm", label: "비밀번호 확인", kind: "password", value: "", attrs: &[("autocomplete", "new-password"), ("required", ""), ("data-match", "password")], hint: None }, errors))
+                    (input(Input { name: "email", label: "이메일", kind: "email", value: v.email, autocomplete: "email", required: true, maxlength: Some("254"), hint: Some("비밀번호를 잊었을 때 인증 코드를 받습니다."), ..Default::default() }, errors))
+                    (input(Input { name: "password", label: "비밀번호", kind: "password", value: "", autocomplete: "new-password", required: true, minlength: Some("8"), maxlength: Some("128"), hint: Some("8자 이상. 흔한 비밀번호는 쓸 수 없어요."), ..Default::default() }, errors))
+                    (input(Input { name: "password_confirm", label: "비밀번호 확인", kind: "password", value: "", autocomplete: "new-password", required: true, must_match: Some("password"), ..Default::default() }, errors))
                     fieldset {
                         legend { "우리 동네 (선택)" }
                         (neighborhood_fields(v.name, v.lat, v.lon, &hood_errors))
@@ -289,10 +241,10 @@ fn register_view(csrf: &CsrfToken, v: RegisterValues<'_>, errors: &FieldErrors, 
 
 fn neighborhood_fields(name: &str, lat: &str, lon: &str, errors: &FieldErrors) -> Markup {
     html! {
-        (field(Field { name: "name", label: "동네 이름", kind: "text", value: name, attrs: &[("maxlength", "30")], hint: Some("예: 역삼동") }, errors))
+        (input(Input { name: "name", label: "동네 이름", value: name, maxlength: Some("30"), hint: Some("예: 역삼동"), ..Default::default() }, errors))
         div.row {
-            (field(Field { name: "lat", label: "위도", kind: "number", value: lat, attrs: &[("step", "any"), ("min", "-90"), ("max", "90"), ("inputmode", "decimal")], hint: None }, errors))
-            (field(Field { name: "lon", label: "경도", kind: "number", value: lon, attrs: &[("step", "any"), ("min", "-180"), ("max", "180"), ("inputmode", "decimal")], hint: None }, errors))
+            (input(Input { name: "lat", label: "위도", kind: "number", value: lat, step: Some("any"), min: Some("-90"), max: Some("90"), inputmode: Some("decimal"), ..Default::default() }, errors))
+            (input(Input { name: "lon", label: "경도", kind: "number", value: lon, step: Some("any"), min: Some("-180"), max: Some("180"), inputmode: Some("decimal"), ..Default::default() }, errors))
         }
         button.secondary type="button" id="use-location" { "📍 현재 위치 사용" }
         small id="location-status" aria-live="polite" {}
@@ -315,7 +267,7 @@ fn parse_neighborhood(name: &str, lat: &str, lon: &str, prefix: &str) -> Result<
 
 async fn register_page(MaybeWebUser(user): MaybeWebUser, csrf: CsrfToken, Query(q): Query<PageQuery>) -> Response {
     if user.is_some() {
-        return Redirect::to("/me").into_response();
+        return see_other("/me");
     }
     let next = safe_next(q.next.as_deref());
     let v = RegisterValues { login_id: "", email: "", name: "", lat: "", lon: "", next: &next };
@@ -341,7 +293,7 @@ async fn register_submit(
     }
     let input = RegisterInput { login_id: f.login_id.clone(), email: f.email.clone(), password: f.password.clone(), neighborhood };
     match accounts.register(input, ip).await {
-        Ok(_) => Redirect::to(&format!("/login?msg=registered&next={}", urlencode(&next))).into_response(),
+        Ok(_) => see_other(&format!("/login?msg=registered&next={}", urlencode(&next))),
         Err(e) => {
             let (errors, flash) = split_error(&e, None);
             (status_of(&e), register_view(&csrf, values, &errors, flash)).into_response()
@@ -366,7 +318,7 @@ fn reset_request_view(csrf: &CsrfToken, email: &str, errors: &FieldErrors, flash
                 p.muted { "가입한 이메일을 입력하면 6자리 인증 코드를 보내 드립니다." }
                 form.stack method="post" action="/password-reset" data-validate novalidate {
                     (csrf_field(csrf))
-                    (field(Field { name: "email", label: "이메일", kind: "email", value: email, attrs: &[("autocomplete", "email"), ("required", "")], hint: None }, errors))
+                    (input(Input { name: "email", label: "이메일", kind: "email", value: email, autocomplete: "email", required: true, ..Default::default() }, errors))
                     button.primary.block type="submit" data-busy-label="보내는 중…" { "인증 코드 받기" }
                 }
                 p.auth-links { a href="/password-reset/confirm" { "이미 코드를 받았어요" } " · " a href="/login" { "로그인" } }
@@ -386,7 +338,7 @@ async fn reset_request_submit(
     CsrfForm(f): CsrfForm<EmailForm>,
 ) -> Response {
     match accounts.request_password_reset(&f.email, ip).await {
-        Ok(()) => Redirect::to(&format!("/password-reset/confirm?email={}", urlencode(f.email.trim()))).into_response(),
+        Ok(()) => see_other(&format!("/password-reset/confirm?email={}", urlencode(f.email.trim()))),
         Err(e) => {
             let (errors, flash) = split_error(&e, None);
             (status_of(&e), reset_request_view(&csrf, &f.email, &errors, flash)).into_response()
@@ -412,10 +364,10 @@ fn reset_confirm_view(csrf: &CsrfToken, email: &str, errors: &FieldErrors, flash
                 p.muted { "메일로 받은 6자리 코드를 10분 안에 입력해 주세요. 계정이 있는 이메일이면 코드가 도착합니다." }
                 form.stack method="post" action="/password-reset/confirm" data-validate novalidate {
                     (csrf_field(csrf))
-                    (field(Field { name: "email", label: "이메일", kind: "email", value: email, attrs: &[("autocomplete", "email"), ("required", "")], hint: None }, errors))
-                    (field(Field { name: "code", label: "인증 코드", kind: "text", value: "", attrs: &[("autocomplete", "one-time-code"), ("required", ""), ("inputmode", "numeric"), ("pattern", "[0-9]{6}"), ("data-pattern-message", "인증 코드는 숫자 6자리입니다."), ("maxlength", "6")], hint: None }, errors))
-                    (field(Field { name: "new_password", label: "새 비밀번호", kind: "password", value: "", attrs: &[("autocomplete", "new-password"), ("required", ""), ("minlength", "8"), ("maxlength", "128")], hint: None }, errors))
-                    (field(Field { name: "new_password_confirm", label: "새 비밀번호 확인", kind: "password", value: "", attrs: &[("autocomplete", "new-password"), ("required", ""), ("data-match", "new_password")], hint: None }, errors))
+                    (input(Input { name: "email", label: "이메일", kind: "email", value: email, autocomplete: "email", required: true, ..Default::default() }, errors))
+                    (input(Input { name: "code", label: "인증 코드", value: "", autocomplete: "one-time-code", required: true, inputmode: Some("numeric"), pattern: Some("[0-9]{6}"), pattern_message: Some("인증 코드는 숫자 6자리입니다."), maxlength: Some("6"), ..Default::default() }, errors))
+                    (input(Input { name: "new_password", label: "새 비밀번호", kind: "password", value: "", autocomplete: "new-password", required: true, minlength: Some("8"), maxlength: Some("128"), ..Default::default() }, errors))
+                    (input(Input { name: "new_password_confirm", label: "새 비밀번호 확인", kind: "password", value: "", autocomplete: "new-password", required: true, must_match: Some("new_password"), ..Default::default() }, errors))
                     button.primary.block type="submit" data-busy-label="바꾸는 중…" { "비밀번호 바꾸기" }
                 }
             }
@@ -440,7 +392,7 @@ async fn reset_confirm_submit(
         return (StatusCode::UNPROCESSABLE_ENTITY, reset_confirm_view(&csrf, &f.email, &errors, None)).into_response();
     }
     match accounts.confirm_password_reset(&f.email, &f.code, &f.new_password, ip).await {
-        Ok(()) => Redirect::to("/login?msg=password_reset").into_response(),
+        Ok(()) => see_other("/login?msg=password_reset"),
         Err(e) => {
             let (errors, flash) = split_error(&e, None);
             (status_of(&e), reset_confirm_view(&csrf, &f.email, &errors, flash)).into_response()
@@ -506,7 +458,7 @@ fn profile_view(
     let notice = |section: &str| -> Markup {
         html! {
             @if let Some((at, f)) = &section_flash {
-                @if *at == section { p.flash.(if f.ok { "flash-ok" } else { "flash-error" }) role="status" { (f.text) } }
+                @if *at == section { (flash(f)) }
             }
         }
     };
@@ -532,7 +484,7 @@ fn profile_view(
                 }
                 form.stack method="post" action="/me/keywords" data-validate novalidate {
                     (csrf_field(csrf))
-                    (field(Field { name: "keywords", label: "키워드 (쉼표나 줄바꿈으로 구분, 최대 20개)", kind: "textarea", value: &keywords_text, attrs: &[], hint: Some("예: 휴지, 생수, 코스트코") }, e))
+                    (input(Input { name: "keywords", label: "키워드 (쉼표나 줄바꿈으로 구분, 최대 20개)", kind: "textarea", value: &keywords_text,  hint: Some("예: 휴지, 생수, 코스트코"), ..Default::default() }, e))
                     button.primary type="submit" data-busy-label="저장 중…" { "키워드 저장" }
                 }
             }
@@ -556,13 +508,13 @@ fn profile_view(
                 (notice("email"))
                 form.stack method="post" action="/me/email" data-validate novalidate {
                     (csrf_field(csrf))
-                    (field(Field { name: "email", label: "새 이메일", kind: "email", value: st.email.as_deref().unwrap_or(""), attrs: &[("autocomplete", "email"), ("required", "")], hint: None }, e))
+                    (input(Input { name: "email", label: "새 이메일", kind: "email", value: st.email.as_deref().unwrap_or(""), autocomplete: "email", required: true, ..Default::default() }, e))
                     button.secondary type="submit" data-busy-label="보내는 중…" { "인증 코드 받기" }
                 }
                 @if st.show_code_form || e.contains_key("code") {
                     form.stack method="post" action="/me/email/verify" data-validate novalidate {
                         (csrf_field(csrf))
-                        (field(Field { name: "code", label: "인증 코드 6자리", kind: "text", value: "", attrs: &[("autocomplete", "one-time-code"), ("required", ""), ("inputmode", "numeric"), ("pattern", "[0-9]{6}"), ("data-pattern-message", "인증 코드는 숫자 6자리입니다."), ("maxlength", "6")], hint: None }, e))
+                        (input(Input { name: "code", label: "인증 코드 6자리", value: "", autocomplete: "one-time-code", required: true, inputmode: Some("numeric"), pattern: Some("[0-9]{6}"), pattern_message: Some("인증 코드는 숫자 6자리입니다."), maxlength: Some("6"), ..Default::default() }, e))
                         button.primary type="submit" data-busy-label="확인 중…" { "이메일 바꾸기" }
                     }
                 }
@@ -572,9 +524,9 @@ fn profile_view(
                 (notice("password"))
                 form.stack method="post" action="/me/password" data-validate novalidate {
                     (csrf_field(csrf))
-                    (field(Field { name: "current_password", label: "현재 비밀번호", kind: "password", value: "", attrs: &[("autocomplete", "current-password"), ("required", "")], hint: None }, e))
-                    (field(Field { name: "new_password", label: "새 비밀번호", kind: "password", value: "", attrs: &[("autocomplete", "new-password"), ("required", ""), ("minlength", "8"), ("maxlength", "128")], hint: Some("바꾸면 다른 기기는 모두 로그아웃됩니다.") }, e))
-                    (field(Field { name: "new_password_confirm", label: "새 비밀번호 확인", kind: "password", value: "", attrs: &[("autocomplete", "new-password"), ("required", ""), ("data-match", "new_password")], hint: None }, e))
+                    (input(Input { name: "current_password", label: "현재 비밀번호", kind: "password", value: "", autocomplete: "current-password", required: true, ..Default::default() }, e))
+                    (input(Input { name: "new_password", label: "새 비밀번호", kind: "password", value: "", autocomplete: "new-password", required: true, minlength: Some("8"), maxlength: Some("128"), hint: Some("바꾸면 다른 기기는 모두 로그아웃됩니다."), ..Default::default() }, e))
+                    (input(Input { name: "new_password_confirm", label: "새 비밀번호 확인", kind: "password", value: "", autocomplete: "new-password", required: true, must_match: Some("new_password"), ..Default::default() }, e))
                     button.primary type="submit" data-busy-label="바꾸는 중…" { "비밀번호 바꾸기" }
                 }
             }
@@ -626,7 +578,7 @@ async fn render_profile(
 ) -> Response {
     let me = match accounts.me(user).await {
         Ok(me) => me,
-        Err(e) => return e.into_response(),
+        Err(e) => return PageError::from(e).titled("내 정보를 열 수 없습니다").into_response(),
     };
     let sessions = accounts.sessions(user).await.unwrap_or_default();
     (status, profile_view(csrf, user, &me, &sessions, st)).into_response()
@@ -667,7 +619,7 @@ async fn profile_result<T>(
     keep: ProfileState,
 ) -> Response {
     match result {
-        Ok(_) => Redirect::to(&format!("/me?msg={ok}#{anchor}")).into_response(),
+        Ok(_) => see_other(&format!("/me?msg={ok}#{anchor}")),
         Err(e) => {
             let (errors, flash) = split_error(&e, None);
             render_profile(accounts, csrf, user, status_of(&e), ProfileState { errors, flash, ..keep }).await

@@ -3,6 +3,8 @@
 
 use axum::Router;
 
+/// Also the "not found" page of every unknown path: inside the page middleware, so that it
+/// shows who is signed in.
 pub fn router() -> Router {
-    Router::new()
+    Router::new().fallback(gonggu_kernel::web::page_not_found)
 }

@@ -116,7 +116,7 @@ impl Application {
     }
 
     pub async fn build_with(settings: Settings, overrides: Overrides) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("cannot create data_dir {}", settings.data_dir.display()))?;
+        gonggu_kernel::fs::prepare_private_dir(&settings.data_dir).with_context(|| format!("data_dir {}", settings.data_dir.display()))?;
         // Install the recorder before the first request so that nothing goes uncounted.
         telemetry::metrics_handle();
         let secret = load_or_create_secret(&settings)?;
@@ -152,6 +152,7 @@ impl Application {
             refresher: Some(accounts.clone()),
             cookies: CookieConfig { secure: settings.is_https() },
             public_origin: settings.public_origin(),
+            csrf_key: web::CsrfKey::derive(&secret),
         };
         let pages = process.pages.merge(shell::router()).layer(middleware::from_fn_with_state(web_session.clone(), web::web_session));
 
@@ -175,11 +176,11 @@ impl Application {
             .route("/sw.js", get(web::serve_service_worker))
             .route("/manifest.webmanifest", get(web::serve_manifest))
             .route("/offline.html", get(web::serve_offline))
-            .fallback(web::page_not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(Extension(TrustProxy(settings.http.trust_proxy)))
             .layer(middleware::from_fn(gonggu_kernel::http::finish_writes))
             .layer(middleware::from_fn(telemetry::track_metrics))
+            .layer(middleware::from_fn(gonggu_kernel::http::refuse_unreadable))
             .layer(middleware::from_fn(finish_errors))
             .layer(middleware::from_fn(move |req, next| security_headers(hsts, req, next)))
             .layer(CompressionLayer::new())
@@ -192,7 +193,8 @@ impl Application {
                 let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
                 tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
             }))
-            .layer(SetRequestIdLayer::new(HeaderName::from_static("x-request-id"), MakeRequestUuid));
+            .layer(SetRequestIdLayer::new(HeaderName::from_static("x-request-id"), MakeRequestUuid))
+            .layer(middleware::from_fn(gonggu_kernel::http::safe_request_id));
 
         let listener = TcpListener::bind(settings.http.addr)
             .await

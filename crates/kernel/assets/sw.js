@@ -16,6 +16,11 @@ function neverCache(path) {
     p.endsWith('/') ? path.startsWith(p) : path === p || path.startsWith(p + '/'));
 }
 
+// Pages rendered for a signed-in user are `Cache-Control: no-store` (they name the user and show
+// balances), so they are never kept here and never shown to a later session, on this device or
+// after the session ended elsewhere. Only the shell and pages seen signed out are cached. A new
+// build renames the caches, so caches of older workers (which kept personal pages) are dropped
+// when this one activates.
 function cacheable(response) {
   if (!response || !response.ok || response.redirected) return false;
   if (response.type !== 'basic' && response.type !== 'default') return false;

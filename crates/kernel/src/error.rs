@@ -142,27 +142,103 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Edge middleware: stamps the request id into error bodies and logs each error once.
+/// Edge middleware: stamps the request id into error bodies, logs each error once, and makes
+/// every refusal readable: the envelope on the API, an HTML page (with the signed-in header) on
+/// page routes — also for refusals that left axum's extractors as plain text.
 pub async fn finish_errors(req: Request, next: Next) -> Response {
     // Only the request id is kept: method and path are already on the request's tracing span.
-    let request_id = req.headers().get("x-request-id").cloned();
+    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let page = wants_page(req.uri().path());
     let mut res = next.run(req).await;
-    let Some(pending) = res.extensions_mut().remove::<PendingError>() else {
-        return res;
-    };
-    let request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned);
     let status = res.status();
-    if status.is_server_error() {
-        tracing::error!(status = status.as_u16(), code = %pending.body.code,
-            error.chain = pending.chain.as_deref().unwrap_or(""), "request failed");
-    } else {
-        tracing::info!(status = status.as_u16(), code = %pending.body.code, "request rejected");
+    let user = res.extensions().get::<crate::auth::AuthUser>().cloned();
+    if let Some(pending) = res.extensions_mut().remove::<crate::web::PendingPage>() {
+        log_refusal(status, "page_error", pending.chain.as_deref());
+        return restamp(res, crate::web::render_error_page(status, &pending.title, &pending.message, user.as_ref(), request_id.as_deref()));
+    }
+    let pending = match res.extensions_mut().remove::<PendingError>() {
+        Some(p) => p,
+        None if (status.is_client_error() || status.is_server_error()) && !has_readable_body(&res) => {
+            // A bare status or an extractor's plain-text rejection (a path that is not UTF-8, a
+            // segment that is not a UUID, a form that does not parse).
+            PendingError { body: ApiError::new(status, code_for(status), message_for(status)).body(), chain: None }
+        }
+        None => return res,
+    };
+    log_refusal(status, &pending.body.code, pending.chain.as_deref());
+    if page {
+        let message = if status.is_server_error() { message_for(status).to_owned() } else { pending.body.message };
+        let title = crate::web::default_title(status);
+        return restamp(res, crate::web::render_error_page(status, title, &message, user.as_ref(), request_id.as_deref()));
     }
     let mut body = pending.body;
     body.request_id = request_id;
     *res.body_mut() = axum::body::Body::from(serde_json::to_vec(&ErrorEnvelope { error: body }).unwrap_or_default());
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res.headers_mut().remove(header::CONTENT_LENGTH);
     res
+}
+
+fn log_refusal(status: StatusCode, code: &str, chain: Option<&str>) {
+    if status.is_server_error() {
+        tracing::error!(status = status.as_u16(), code = %code, error.chain = chain.unwrap_or(""), "request failed");
+    } else {
+        tracing::info!(status = status.as_u16(), code = %code, "request rejected");
+    }
+}
+
+/// Keeps what the handler set (cookies, `Retry-After`, `Allow`) and takes the new page's body.
+fn restamp(mut res: Response, page: Response) -> Response {
+    let (parts, body) = page.into_parts();
+    *res.body_mut() = body;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        parts.headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("text/html; charset=utf-8")),
+    );
+    res.headers_mut().remove(header::CONTENT_LENGTH);
+    res
+}
+
+/// Everything outside the JSON API and the operator endpoints is a page people read.
+pub fn wants_page(path: &str) -> bool {
+    !(path.starts_with("/api/") || path == "/api" || matches!(path, "/healthz" | "/readyz" | "/metrics"))
+}
+
+/// A body someone wrote for this refusal: JSON or HTML. Plain text comes from extractors.
+fn has_readable_body(res: &Response) -> bool {
+    res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.contains("json") || ct.contains("html"))
+}
+
+fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "validation_failed",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal_error",
+        _ => "bad_request",
+    }
+}
+
+fn message_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "요청한 주소를 찾을 수 없습니다.",
+        StatusCode::METHOD_NOT_ALLOWED => "허용되지 않는 메서드입니다.",
+        StatusCode::REQUEST_TIMEOUT => "요청 시간이 초과되었습니다. 다시 시도해 주세요.",
+        StatusCode::PAYLOAD_TOO_LARGE => "요청 본문이 너무 큽니다.",
+        StatusCode::URI_TOO_LONG => "주소가 너무 깁니다.",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "지원하지 않는 형식입니다.",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "요청 헤더가 너무 큽니다.",
+        StatusCode::SERVICE_UNAVAILABLE => "잠시 서비스를 이용할 수 없습니다. 잠시 후 다시 시도해 주세요.",
+        s if s.is_server_error() => "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.",
+        _ => "요청을 읽을 수 없습니다. 주소나 입력을 확인해 주세요.",
+    }
 }
 
 /// JSON body extractor whose failures are envelopes: 400 for malformed JSON or a wrong
@@ -177,11 +253,28 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(not_json());
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| json_rejection(e.into()))?;
+        // Every string is looked at before the body becomes `T`, so no handler sees a NUL or a
+        // bidi override, whatever field it lands in.
+        let value = axum::Json::<serde_json::Value>::from_bytes(&bytes).map_err(json_rejection)?;
+        if let Some(field) = crate::text::find_in_json(&value.0) {
+            return Err(crate::text::invalid_characters(&field));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Json(v)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// `application/json` or `application/<anything>+json`, as axum's own `Json` accepts.
+fn json_content_type(headers: &http::HeaderMap) -> bool {
+    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -200,13 +293,15 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
                 "reason": text,
             }))
         }
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Content-Type: application/json 으로 보내 주세요.")
-        }
+        JsonRejection::MissingJsonContentType(_) => not_json(),
         JsonRejection::BytesRejection(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "요청 본문이 너무 큽니다."),
         other => ApiError::bad_request("malformed_json", "JSON 형식이 올바르지 않습니다.")
             .with_details(serde_json::json!({ "reason": other.body_text() })),
     }
+}
+
+fn not_json() -> ApiError {
+    ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Content-Type: application/json 으로 보내 주세요.")
 }
 
 /// serde_path_to_error style messages look like `Failed to deserialize the JSON body into the

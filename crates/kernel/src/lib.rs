@@ -5,9 +5,11 @@
 //! - [`events`]: envelope, outbox, relay, bus, consumers
 //! - [`db`]: SQLite/PostgreSQL connection per context
 //! - [`geo`], [`page`]: query parameters with ranges (positions, list limits and cursors)
-//! - [`http`]: security headers, client address
+//! - [`http`]: security headers, request ids, request limits, client address
+//! - [`text`]: the characters no user text may hold
+//! - [`fs`]: a private data directory
 //! - [`ratelimit`]: keyed limits answering 429
-//! - [`web`]: layout, assets, cookie sessions, CSRF
+//! - [`web`]: layout, assets, cookie sessions, CSRF, page errors, form widgets
 //! - [`clock`]: the time source, replaceable in tests
 //! - [`once`]: one-time tokens for page forms that change something
 
@@ -16,6 +18,7 @@ pub mod clock;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod fs;
 pub mod geo;
 pub mod http;
 pub mod module;
@@ -24,6 +27,7 @@ pub mod once;
 pub mod page;
 pub mod ratelimit;
 pub mod testkit;
+pub mod text;
 pub mod web;
 
 pub use error::{ApiError, Json, Query};

@@ -11,16 +11,16 @@ use std::sync::Arc;
 use axum::{
     extract::{Query, State},
     http::StatusCode,
-    response::{IntoResponse, Redirect, Response},
-    routing::{get, post},
-    Router,
+    response::{IntoResponse, Response},
+    routing::get,
+    Extension, Router,
 };
 use gonggu_kernel::{
     auth::AuthUser,
     error::FieldErrors,
     web::{
-        csrf_field, error_page, error_status, format_kst, layout, split_error, urlencode, won, CsrfForm, CsrfToken, Flash, Page, Tab,
-        WebUser,
+        csrf_field, error_status, form_post, format_kst, input, layout, see_other, split_error, urlencode, won, CsrfForm, CsrfToken, Flash,
+        FormPage, Input, Page, PageError, Tab, WebUser,
     },
     ApiError,
 };
@@ -37,12 +37,13 @@ use crate::{
 pub fn router(wallet: Arc<Wallet>) -> Router {
     Router::new()
         .route("/wallet", get(wallet_page))
-        .route("/wallet/charge/confirm", post(charge_confirm))
-        .route("/wallet/charge", post(charge_submit))
-        .route("/wallet/withdraw/confirm", post(withdraw_confirm))
-        .route("/wallet/withdraw", post(withdraw_submit))
-        .route("/wallet/transfer", get(transfer_page).post(transfer_submit))
-        .route("/wallet/transfer/confirm", post(transfer_confirm))
+        // A form's route opened as a page (after login, from history) goes to the form.
+        .route("/wallet/charge/confirm", form_post("/wallet#charge", charge_confirm))
+        .route("/wallet/charge", form_post("/wallet#charge", charge_submit))
+        .route("/wallet/withdraw/confirm", form_post("/wallet#withdraw", withdraw_confirm))
+        .route("/wallet/withdraw", form_post("/wallet#withdraw", withdraw_submit))
+        .route("/wallet/transfer", get(transfer_page).post(transfer_submit).layer(Extension(FormPage("/wallet/transfer"))))
+        .route("/wallet/transfer/confirm", form_post("/wallet/transfer", transfer_confirm))
         .route("/wallet/history", get(history_page))
         .with_state(wallet)
 }
@@ -93,17 +94,6 @@ fn parse_amount(raw: &str) -> Result<Amount, String> {
     Amount::parse(won).map_err(|e| e.0.to_owned())
 }
 
-/// A labelled input whose id may differ from its name (three forms on one page have `amount`).
-struct Input<'a> {
-    id: &'a str,
-    name: &'a str,
-    label: &'a str,
-    kind: &'a str,
-    value: &'a str,
-    hint: Option<&'a str>,
-    error: Option<&'a String>,
-}
-
 fn amount_input(id: &str, label: &str, value: &str, error: Option<&String>) -> Markup {
     html! {
         label.field.invalid[error.is_some()] {
@@ -114,19 +104,6 @@ fn amount_input(id: &str, label: &str, value: &str, error: Option<&String>) -> M
                 span.unit aria-hidden="true" { "원" }
             }
             small.field-error { @if let Some(e) = error { (e) } }
-        }
-    }
-}
-
-fn text_input(i: Input<'_>, extra_required: bool, maxlength: Option<&str>) -> Markup {
-    html! {
-        label.field.invalid[i.error.is_some()] {
-            span.label { (i.label) }
-            input type=(i.kind) name=(i.name) id=(i.id) value=(i.value) required[extra_required] maxlength=[maxlength]
-                autocomplete="off" autocapitalize="none" spellcheck="false"
-                aria-invalid=[i.error.map(|_| "true")] autofocus[i.error.is_some()];
-            @if let Some(h) = i.hint { small.hint { (h) } }
-            small.field-error { @if let Some(e) = i.error { (e) } }
         }
     }
 }
@@ -156,14 +133,11 @@ fn disclaimer() -> Markup {
 }
 
 async fn load_summary(wallet: &Wallet, user: &AuthUser) -> Result<WalletView, Response> {
-    wallet.summary(user).await.map_err(|e| page_failure(&e, user))
+    wallet.summary(user).await.map_err(page_failure)
 }
 
-fn page_failure(e: &ApiError, user: &AuthUser) -> Response {
-    if e.status.is_server_error() {
-        tracing::error!(code = e.code, error = %e.message, "wallet page failed");
-    }
-    error_page(e.status, "공구페이를 열 수 없습니다", &e.message, Some(user))
+fn page_failure(e: ApiError) -> Response {
+    PageError::from(e).titled("공구페이를 열 수 없습니다").into_response()
 }
 
 // ------------------------------------------------------------------------------------ /wallet
@@ -189,13 +163,15 @@ struct WalletState {
 
 fn transfer_form(csrf: &CsrfToken, v: &TransferValues, errors: &FieldErrors, prefix: &str) -> Markup {
     let err = |name: &str| errors.get(&format!("{prefix}{name}"));
+    let key = |name: &str| format!("{prefix}{name}");
+    let (to_key, memo_key) = (key("to_login_id"), key("memo"));
     html! {
         form.stack method="post" action="/wallet/transfer/confirm" data-validate novalidate {
             (csrf_field(csrf))
             @if !v.deal_id.is_empty() { input type="hidden" name="deal_id" value=(v.deal_id); }
-            (text_input(Input { id: "transfer-to", name: "to_login_id", label: "받는 사람 아이디", kind: "text", value: &v.to_login_id, hint: Some("다음 화면에서 받는 사람을 확인합니다."), error: err("to_login_id") }, true, Some("20")))
+            (input(Input { id: Some("transfer-to"), name: "to_login_id", error_key: Some(&to_key), label: "받는 사람 아이디", value: &v.to_login_id, hint: Some("다음 화면에서 받는 사람을 확인합니다."), required: true, maxlength: Some("20"), verbatim: true, ..Default::default() }, errors))
             (amount_input("transfer-amount", "금액", &v.amount, err("amount")))
-            (text_input(Input { id: "transfer-memo", name: "memo", label: "메모 (선택)", kind: "text", value: &v.memo, hint: Some("예: 휴지 공구 내 몫"), error: err("memo") }, false, Some("100")))
+            (input(Input { id: Some("transfer-memo"), name: "memo", error_key: Some(&memo_key), label: "메모 (선택)", value: &v.memo, hint: Some("예: 휴지 공구 내 몫"), maxlength: Some("100"), verbatim: true, ..Default::default() }, errors))
             (disclaimer())
             button.primary.block type="submit" data-busy-label="확인 중…" { "받는 사람 확인" }
         }
@@ -359,7 +335,7 @@ async fn move_submit(wallet: &Wallet, csrf: &CsrfToken, user: &AuthUser, mv: Mov
         Move::Withdraw => "withdrew",
     };
     match result.and_then(answer_ok).map_err(page_message) {
-        Ok(()) => Redirect::to(&format!("/wallet?msg={ok}")).into_response(),
+        Ok(()) => see_other(&format!("/wallet?msg={ok}")),
         Err(e) => {
             let (errors, flash) = split_error(&e, None);
             render_wallet(wallet, csrf, user, error_status(&e), mv.keep(&form.amount, errors, flash)).await
@@ -653,7 +629,7 @@ async fn transfer_submit(
         }
     };
     match result.and_then(answer_ok).map_err(page_message) {
-        Ok(()) => Redirect::to("/wallet?msg=sent").into_response(),
+        Ok(()) => see_other("/wallet?msg=sent"),
         Err(e) => {
             let (mut errors, mut flash) = split_error(&e, None);
             if e.code == "recipient_not_found" {
@@ -774,7 +750,7 @@ async fn history_page(State(wallet): State<Arc<Wallet>>, WebUser(user): WebUser,
     };
     let (status, page, errors, flash) = match wallet.history(&user, params).await {
         Ok(page) => (StatusCode::OK, Some(page), FieldErrors::new(), None),
-        Err(e) if e.status.is_server_error() => return page_failure(&e, &user),
+        Err(e) if e.status.is_server_error() => return page_failure(e),
         Err(e) => {
             let (errors, flash) = history_error(&e);
             (error_status(&e), None, errors, Some(flash))

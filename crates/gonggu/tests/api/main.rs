@@ -13,3 +13,4 @@ mod ops;
 mod pages;
 mod sessions;
 mod wallet;
+mod web_shell;

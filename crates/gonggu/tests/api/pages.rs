@@ -65,7 +65,7 @@ async fn register_and_login_through_forms() {
     let res = client.get(app.url("/me")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let cc = res.headers()[header::CACHE_CONTROL].to_str().unwrap().to_owned();
-    assert!(cc.contains("private"), "{cc}");
+    assert!(cc.contains("no-store"), "a signed-in page is never stored: {cc}");
     let body = res.text().await.unwrap();
     assert!(body.contains("form@example.com") && body.contains("현재 기기"));
 }

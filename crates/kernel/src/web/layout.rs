@@ -1,0 +1,117 @@
+//! The page layout every context renders into.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+use super::{asset_url, CsrfToken};
+use crate::auth::AuthUser;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Tab {
+    Deals,
+    NewDeal,
+    Chat,
+    Wallet,
+    Me,
+    None,
+}
+
+const TABS: [(Tab, &str, &str, &str); 5] = [
+    (Tab::Deals, "/", "공구 목록", "🛒"),
+    (Tab::NewDeal, "/deals/new", "공구 등록", "➕"),
+    (Tab::Chat, "/chat", "채팅", "💬"),
+    (Tab::Wallet, "/wallet", "공구페이", "🪙"),
+    (Tab::Me, "/me", "내 정보", "👤"),
+];
+
+/// What every page needs to know about the request it renders for.
+pub struct Page<'a> {
+    pub title: &'a str,
+    pub tab: Tab,
+    pub user: Option<&'a AuthUser>,
+    /// A notice shown on top (e.g. "저장되었습니다").
+    pub flash: Option<Flash>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Flash {
+    pub ok: bool,
+    pub text: String,
+}
+
+impl Flash {
+    pub fn ok(text: impl Into<String>) -> Self {
+        Self { ok: true, text: text.into() }
+    }
+    pub fn error(text: impl Into<String>) -> Self {
+        Self { ok: false, text: text.into() }
+    }
+}
+
+pub fn layout(page: Page<'_>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="ko" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover";
+                title { (page.title) " · 공구마켓" }
+                meta name="description" content="우리 동네 이웃과 함께 나누는 공동구매, 공구마켓";
+                meta name="theme-color" content="#ff7a00";
+                link rel="manifest" href="/manifest.webmanifest";
+                link rel="icon" type="image/png" href=(asset_url("icons/favicon-32.png"));
+                link rel="apple-touch-icon" href=(asset_url("icons/apple-touch-icon.png"));
+                link rel="stylesheet" href=(asset_url("app.css"));
+                script type="module" src=(asset_url("app.js")) {}
+            }
+            body {
+                header.topbar {
+                    a.brand href="/" { "공구마켓" }
+                    @if let Some(u) = page.user {
+                        a.topbar-user href="/me" { (u.login_id) " 님" }
+                    } @else {
+                        a.topbar-user href="/login" { "로그인" }
+                    }
+                }
+                main id="main" class="container" {
+                    @if let Some(f) = &page.flash { (super::flash(f)) }
+                    (body)
+                }
+                nav.tabbar aria-label="주 메뉴" {
+                    @for (tab, href, label, icon) in TABS {
+                        a.tab href=(href) aria-current=[(tab == page.tab).then_some("page")] {
+                            span.tab-icon aria-hidden="true" { (icon) }
+                            span.tab-label { (label) }
+                        }
+                    }
+                }
+                div id="update-banner" class="update-banner" hidden {
+                    span { "새 버전이 있습니다." }
+                    button id="update-reload" type="button" { "새로고침" }
+                }
+            }
+        }
+    }
+}
+
+/// A full-page error in the shell (for pages, not the API). The edge renders it again with the
+/// signed-in header and the request id; prefer returning a [`super::PageError`].
+pub fn error_page(status: StatusCode, title: &str, message: &str, _user: Option<&AuthUser>) -> Response {
+    super::PageError::new(status, title.to_owned(), message).into_response()
+}
+
+pub async fn page_not_found() -> super::PageError {
+    super::PageError::not_found("페이지를 찾을 수 없습니다", "주소가 바뀌었거나 아직 준비되지 않은 페이지입니다.")
+}
+
+/// Renders a `<input type=hidden>` carrying the CSRF token.
+pub fn csrf_field(token: &CsrfToken) -> Markup {
+    html! { input type="hidden" name="csrf_token" value=(token.0); }
+}
+
+pub fn raw(s: &str) -> PreEscaped<String> {
+    PreEscaped(s.to_owned())
+}
