@@ -131,6 +131,7 @@ impl Application {
             profiles: Default::default(),
             code_pepper: derive_key(&secret, b"gonggu one-time codes"),
         });
+        accounts.load_revocations().await.context("cannot load revoked sessions")?;
 
         // wallet: money, so SQLite fsyncs every commit.
         let wallet_db = Db::connect(database_url.as_deref(), &settings.data_dir, "wallet", WALLET_TUNING)
