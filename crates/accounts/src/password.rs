@@ -90,10 +90,7 @@ impl PasswordHasher {
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..workers.max(1) {
             let rx = rx.clone();
-            std::thread::Builder::new()
-                .name(format!("argon2-{i}"))
-                .spawn(move || worker(&rx))
-                .expect("spawn a password hashing thread");
+            std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || worker(&rx)).expect("spawn a password hashing thread");
         }
         Self { queue: tx, params, dummy_hash: Arc::new(dummy), verifications: Arc::new(AtomicU64::new(0)) }
     }

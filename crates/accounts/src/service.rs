@@ -564,7 +564,11 @@ impl Accounts {
         self.profiles.forget(user.user_id);
         match changed {
             Ok(()) => {
-                self.send_in_background(old.email, "[공구마켓] 계정 이메일이 바뀌었습니다", email_changed_notice(&old.login_id, &email, self.now()));
+                self.send_in_background(
+                    old.email,
+                    "[공구마켓] 계정 이메일이 바뀌었습니다",
+                    email_changed_notice(&old.login_id, &email, self.now()),
+                );
                 self.me(user).await
             }
             Err(StoreError::EmailTaken) => Err(email_taken()),
@@ -605,12 +609,14 @@ impl Accounts {
                 .with_code("invalid_code")
         };
         let Some(user) = user else { return Err(no_such_code()) };
+        // Storage failures stay 500s; every refusal of the code becomes the one answer.
+        let refusal = |e: ApiError| if e.status.is_server_error() { e } else { no_such_code() };
         if password.expose().eq_ignore_ascii_case(&user.login_id) {
             // Only a holder of the right code learns this, so it tells an outsider nothing.
-            self.check_code(Some(user.id), CodePurpose::PasswordReset, code, Consume::No).await.map_err(|_| no_such_code())?;
+            self.check_code(Some(user.id), CodePurpose::PasswordReset, code, Consume::No).await.map_err(refusal)?;
             return Err(ApiError::field("new_password", "아이디와 같은 비밀번호는 사용할 수 없습니다."));
         }
-        self.check_code(Some(user.id), CodePurpose::PasswordReset, code, Consume::Yes).await.map_err(|_| no_such_code())?;
+        self.check_code(Some(user.id), CodePurpose::PasswordReset, code, Consume::Yes).await.map_err(refusal)?;
         let hash = self.hasher.hash(password.expose()).await?;
         let now = self.now();
         let ids = self.store.set_password(user.id, &hash, None, now, "password_reset").await?;

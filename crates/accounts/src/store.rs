@@ -214,7 +214,11 @@ impl TryFrom<UserRow> for UserRecord {
             (Some(name), Some(lat), Some(lon)) => Some(Neighborhood { name, lat, lon }),
             (None, None, None) => None,
             (name, lat, lon) => {
-                return Err(corrupt("neighborhood_*", r.id, format!("partly set (name given: {}, lat {lat:?}, lon {lon:?})", name.is_some())))
+                return Err(corrupt(
+                    "neighborhood_*",
+                    r.id,
+                    format!("partly set (name given: {}, lat {lat:?}, lon {lon:?})", name.is_some()),
+                ))
             }
         };
         let keywords = serde_json::from_str(&r.keywords).map_err(|e| corrupt("keywords", r.id, e))?;
@@ -246,10 +250,8 @@ impl From<SessionRow> for SessionRecord {
 
 /// The unique constraints a write may hit, by name: PostgreSQL names them (`<table>_<column>_key`
 /// for a column's UNIQUE); SQLite names none and reports the columns (`users.email`) instead.
-const UNIQUE_CONSTRAINTS: [(&str, &str, fn() -> StoreError); 2] = [
-    ("users_login_id_key", "users.login_id", || StoreError::LoginIdTaken),
-    ("users_email_key", "users.email", || StoreError::EmailTaken),
-];
+const UNIQUE_CONSTRAINTS: [(&str, &str, fn() -> StoreError); 2] =
+    [("users_login_id_key", "users.login_id", || StoreError::LoginIdTaken), ("users_email_key", "users.email", || StoreError::EmailTaken)];
 
 fn unique_error(e: sqlx::Error) -> StoreError {
     let sqlx::Error::Database(d) = &e else { return StoreError::Db(e) };

@@ -574,7 +574,7 @@ async fn email_change_needs_the_current_password_and_tells_the_old_address() {
 /// A mail's text, whichever of lettre's encodings it went out in (Korean text goes as base64).
 fn mail_text(eml: &str) -> String {
     use base64::Engine;
-    let (headers, body) = eml.split_once("\r\n\r\n").expect("headers and body");
+    let (headers, body) = eml.split_once("\r\n\r\n").or_else(|| eml.split_once("\n\n")).expect("headers and body");
     let headers = headers.to_ascii_lowercase();
     if headers.contains("content-transfer-encoding: base64") {
         let joined: String = body.split_whitespace().collect();

@@ -275,14 +275,21 @@ async fn revoked_tokens_stay_refused_after_a_restart_on(database_url: Option<Str
         .find(|s| s["current"] == json!(false))
         .map(|s| s["id"].as_str().unwrap().to_owned())
         .unwrap();
-    assert_eq!(before.delete_as(&format!("/api/v1/me/sessions/{revoked_id}"), kept["access_token"].as_str().unwrap()).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        before.delete_as(&format!("/api/v1/me/sessions/{revoked_id}"), kept["access_token"].as_str().unwrap()).await.status(),
+        StatusCode::NO_CONTENT
+    );
 
     let after = crate::helpers::spawn_app_with(same_data).await;
     for (pair, why) in [(&logged_out, "logged out"), (&revoked, "revoked")] {
         let (status, err) = error_of(after.get_as("/api/v1/wallet", pair["access_token"].as_str().unwrap()).await).await;
         assert_eq!((status, err["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("session_revoked")), "{why} before the restart");
     }
-    assert_eq!(after.get_as("/api/v1/me", kept["access_token"].as_str().unwrap()).await.status(), StatusCode::OK, "a live session still works");
+    assert_eq!(
+        after.get_as("/api/v1/me", kept["access_token"].as_str().unwrap()).await.status(),
+        StatusCode::OK,
+        "a live session still works"
+    );
 }
 
 #[tokio::test]
