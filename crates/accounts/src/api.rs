@@ -153,7 +153,7 @@ pub struct ResetConfirmInput {
 
 /// Set a new password with the mailed code (10 minutes, 5 attempts). Ends every session.
 #[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "accounts", request_body = ResetConfirmInput,
-    responses((status = 204), (status = 422, description = "invalid_code / code_expired / password rules", body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
+    responses((status = 204), (status = 422, description = "invalid_code (one answer for unknown address, wrong, expired or used-up code) / password rules", body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
 async fn confirm_password_reset(
     State(s): State<AccountsState>,
     ClientIp(ip): ClientIp,
@@ -212,27 +212,41 @@ pub struct PasswordChangeInput {
     pub new_password: String,
 }
 
-/// Change the password; needs the current one and ends every other session.
+/// Change the password; needs the current one and ends every other session. Limited per user and per address.
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "accounts", security(("bearer" = [])), request_body = PasswordChangeInput,
-    responses((status = 204), (status = 401, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+    responses((status = 204), (status = 401, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope),
+              (status = 503, description = "password hashing is saturated (server_busy, Retry-After)", body = ErrorEnvelope)))]
 async fn change_password(
     State(s): State<AccountsState>,
     user: AuthUser,
+    ClientIp(ip): ClientIp,
     Json(input): Json<PasswordChangeInput>,
 ) -> Result<StatusCode, ApiError> {
-    s.accounts.change_password(&user, &input.current_password, &input.new_password).await?;
+    s.accounts.change_password(&user, &input.current_password, &input.new_password, ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Mail a 6-digit code to the new address; the change happens at `/me/email/verify`.
-#[utoipa::path(post, path = "/api/v1/me/email", tag = "accounts", security(("bearer" = [])), request_body = EmailInput,
-    responses((status = 202), (status = 401, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
+#[derive(Deserialize, ToSchema)]
+pub struct EmailChangeInput {
+    /// The new address.
+    pub email: String,
+    /// The account's current password: an access token alone cannot move the account.
+    #[serde(default)]
+    pub current_password: String,
+}
+
+/// Mail a 6-digit code to the new address; the change happens at `/me/email/verify`, after which
+/// the old address is told.
+#[utoipa::path(post, path = "/api/v1/me/email", tag = "accounts", security(("bearer" = [])), request_body = EmailChangeInput,
+    responses((status = 202), (status = 401, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+              (status = 422, description = "current_password_required / wrong_current_password / validation_failed", body = ErrorEnvelope),
+              (status = 429, body = ErrorEnvelope)))]
 async fn request_email_change(
     State(s): State<AccountsState>,
     user: AuthUser,
-    Json(input): Json<EmailInput>,
+    Json(input): Json<EmailChangeInput>,
 ) -> Result<StatusCode, ApiError> {
-    s.accounts.request_email_change(&user, &input.email).await?;
+    s.accounts.request_email_change(&user, &input.email, &input.current_password).await?;
     Ok(StatusCode::ACCEPTED)
 }
 

@@ -77,8 +77,8 @@ impl Password {
         if n > 128 {
             return Err(Invalid("비밀번호는 128자 이하여야 합니다."));
         }
-        if is_common_password(raw) {
-            return Err(Invalid("너무 흔한 비밀번호입니다. 다른 비밀번호를 사용해 주세요."));
+        if is_common_password(raw) || is_trivial_pattern(raw) {
+            return Err(Invalid(COMMON));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -87,13 +87,27 @@ impl Password {
     }
 }
 
-/// Passwords from the most-used lists (e.g. NordPass and SecLists top lists) that are at
-/// least 8 characters long; shorter ones are already refused by length.
+const COMMON: &str = "너무 흔한 비밀번호입니다. 다른 비밀번호를 사용해 주세요.";
+
+/// zxcvbn's ranked list of the 30,000 most used passwords (plus earlier NordPass/SecLists picks),
+/// embedded as a generated file rather than taken from the crate: the crate keeps its lists
+/// private, and its scoring would bring composition-like judgements we do not want.
 static COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 
 pub fn is_common_password(candidate: &str) -> bool {
-    let c = candidate.to_lowercase();
-    COMMON_PASSWORDS.lines().any(|l| l.trim() == c)
+    static SET: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
+    let set = SET.get_or_init(|| COMMON_PASSWORDS.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect());
+    set.contains(candidate.to_lowercase().as_str())
+}
+
+/// NIST SP 800-63B's "repetitive or sequential characters": one short unit repeated
+/// (`aaaaaaaa`, `abcabcabc`) or one run up or down (`abcdefgh`, `87654321`). Lists miss these
+/// because every length is a new entry.
+fn is_trivial_pattern(candidate: &str) -> bool {
+    let c: Vec<char> = candidate.to_lowercase().chars().collect();
+    let repeated = (1..=4).any(|unit| c.len() > unit && c.len() % unit == 0 && c.chunks(unit).all(|ch| ch == &c[..unit]));
+    let run = |step: i64| c.windows(2).all(|w| i64::from(u32::from(w[1])) - i64::from(u32::from(w[0])) == step);
+    repeated || run(1) || run(-1)
 }
 
 /// Interest keywords: at most 20, each trimmed to 1–20 characters, duplicates removed
@@ -204,12 +218,23 @@ mod tests {
     fn password_rules() {
         assert!(Password::parse("short").is_err());
         assert!(Password::parse(&"x".repeat(129)).is_err());
-        assert!(Password::parse(&"x".repeat(128)).is_ok());
+        let varied: String = (0..128u32).map(|i| char::from(b'a' + (i * 7 % 26) as u8)).collect();
+        assert!(Password::parse(&varied).is_ok());
         assert!(Password::parse("password").is_err());
         assert!(Password::parse("PassWord1").is_err());
         assert!(Password::parse("12345678").is_err());
         assert!(Password::parse("코스트코에서만나요").is_ok());
         assert!(format!("{:?}", Password::parse("secret-correct-horse").unwrap()).contains("***"));
+    }
+
+    #[test]
+    fn the_ten_thousand_most_common_passwords_and_trivial_patterns_are_refused() {
+        for weak in ["password2", "sunshine1", "test1234", "aaaaaaaa", "Sunshine1", "abcabcabc", "abcdefgh", "87654321", "11112222"] {
+            assert_eq!(Password::parse(weak).unwrap_err(), Invalid(COMMON), "{weak}");
+        }
+        assert!(Password::parse("coffee-and-tissues-42").is_ok());
+        assert!(Password::parse("딸기 세 팩 나눠요").is_ok());
+        assert!(Password::parse("abcd1234x").is_ok(), "not listed, not one pattern");
     }
 
     #[test]

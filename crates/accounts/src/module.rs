@@ -35,6 +35,8 @@ pub async fn module(platform: &Platform, config: AccountsConfig) -> anyhow::Resu
         profiles: Default::default(),
         code_pepper: config.code_pepper,
     });
+    // Revocations live in memory; those still within an access token's lifetime come back at start.
+    accounts.load_revocations().await.context("cannot load revoked sessions")?;
     let pruned = accounts.clone();
     let module = Module::new(NAME)
         .api(crate::api::router(AccountsState { accounts: accounts.clone(), auth: platform.auth.clone() }))

@@ -47,12 +47,21 @@ pub fn router(accounts: Arc<Accounts>) -> Router {
         .with_state(accounts)
 }
 
-gonggu_kernel::csrf_forms!(LoginForm, RegisterForm, EmailForm, ResetConfirmForm, KeywordsForm, NeighborhoodForm, CodeForm, PasswordForm);
+gonggu_kernel::csrf_forms!(
+    LoginForm,
+    RegisterForm,
+    EmailChangeForm,
+    EmailForm,
+    ResetConfirmForm,
+    KeywordsForm,
+    NeighborhoodForm,
+    CodeForm,
+    PasswordForm
+);
 
 /// Messages a redirect can ask the next page to show (`?msg=`), so no text travels in URLs.
 fn flash_for(code: Option<&str>) -> Option<Flash> {
     Some(match code? {
-        "registered" => Flash::ok("가입이 완료되었습니다. 로그인해 주세요."),
         "logged_out" => Flash::ok("로그아웃되었습니다."),
         "password_reset" => Flash::ok("비밀번호를 바꿨습니다. 새 비밀번호로 로그인해 주세요."),
         "keywords" => Flash::ok("관심 키워드를 저장했습니다."),
@@ -276,8 +285,11 @@ async fn register_page(MaybeWebUser(user): MaybeWebUser, csrf: CsrfToken, Query(
 
 async fn register_submit(
     State(accounts): State<Arc<Accounts>>,
+    Extension(ws): Extension<WebSession>,
     csrf: CsrfToken,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
     CsrfForm(f): CsrfForm<RegisterForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref());
@@ -292,8 +304,12 @@ async fn register_submit(
         return (StatusCode::UNPROCESSABLE_ENTITY, register_view(&csrf, values, &errors, None)).into_response();
     }
     let input = RegisterInput { login_id: f.login_id.clone(), email: f.email.clone(), password: f.password.clone(), neighborhood };
-    match accounts.register(input, ip).await {
-        Ok(_) => see_other(&format!("/login?msg=registered&next={}", urlencode(&next))),
+    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    match accounts.register_and_sign_in(input, ua, ip).await {
+        Ok(pair) => {
+            let jar = ws.cookies.session_cookies(jar, pair.access_token, pair.refresh_token, pair.refresh_expires_in);
+            (jar, see_other(&next)).into_response()
+        }
         Err(e) => {
             let (errors, flash) = split_error(&e, None);
             (status_of(&e), register_view(&csrf, values, &errors, flash)).into_response()
@@ -451,6 +467,12 @@ fn profile_view(
         None => (String::new(), String::new(), String::new()),
     });
     let others = sessions.iter().filter(|s| !s.current).count();
+    // Both the email and the password forms have a `current_password` field; a message for it
+    // belongs to the form that was sent.
+    let (email_errors, password_errors) = match st.email {
+        Some(_) => (e.clone(), FieldErrors::new()),
+        None => (FieldErrors::new(), e.clone()),
+    };
     let (top_flash, section_flash) = match st.flash_at {
         Some(at) => (None, st.flash.map(|f| (at, f))),
         None => (st.flash, None),
@@ -509,6 +531,7 @@ fn profile_view(
                 form.stack method="post" action="/me/email" data-validate novalidate {
                     (csrf_field(csrf))
                     (input(Input { name: "email", label: "새 이메일", kind: "email", value: st.email.as_deref().unwrap_or(""), autocomplete: "email", required: true, ..Default::default() }, e))
+                    (input(Input { name: "current_password", label: "현재 비밀번호", kind: "password", value: "", autocomplete: "current-password", required: true, hint: Some("바뀌면 지금 이메일로도 알려 드려요."), ..Default::default() }, &email_errors))
                     button.secondary type="submit" data-busy-label="보내는 중…" { "인증 코드 받기" }
                 }
                 @if st.show_code_form || e.contains_key("code") {
@@ -524,7 +547,7 @@ fn profile_view(
                 (notice("password"))
                 form.stack method="post" action="/me/password" data-validate novalidate {
                     (csrf_field(csrf))
-                    (input(Input { name: "current_password", label: "현재 비밀번호", kind: "password", value: "", autocomplete: "current-password", required: true, ..Default::default() }, e))
+                    (input(Input { name: "current_password", label: "현재 비밀번호", kind: "password", value: "", autocomplete: "current-password", required: true, ..Default::default() }, &password_errors))
                     (input(Input { name: "new_password", label: "새 비밀번호", kind: "password", value: "", autocomplete: "new-password", required: true, minlength: Some("8"), maxlength: Some("128"), hint: Some("바꾸면 다른 기기는 모두 로그아웃됩니다."), ..Default::default() }, e))
                     (input(Input { name: "new_password_confirm", label: "새 비밀번호 확인", kind: "password", value: "", autocomplete: "new-password", required: true, must_match: Some("new_password"), ..Default::default() }, e))
                     button.primary type="submit" data-busy-label="바꾸는 중…" { "비밀번호 바꾸기" }
@@ -622,7 +645,11 @@ async fn profile_result<T>(
         Ok(_) => see_other(&format!("/me?msg={ok}#{anchor}")),
         Err(e) => {
             let (errors, flash) = split_error(&e, None);
-            render_profile(accounts, csrf, user, status_of(&e), ProfileState { errors, flash, ..keep }).await
+            let mut res = render_profile(accounts, csrf, user, status_of(&e), ProfileState { errors, flash, ..keep }).await;
+            if let Some(secs) = e.retry_after_secs {
+                res.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            }
+            res
         }
     }
 }
@@ -690,13 +717,21 @@ async fn neighborhood_clear(
     profile_result(&accounts, &csrf, &user, result, "neighborhood_cleared", "neighborhood", ProfileState::default()).await
 }
 
+#[derive(Deserialize)]
+struct EmailChangeForm {
+    csrf_token: String,
+    email: String,
+    #[serde(default)]
+    current_password: String,
+}
+
 async fn email_submit(
     State(accounts): State<Arc<Accounts>>,
     WebUser(user): WebUser,
     csrf: CsrfToken,
-    CsrfForm(f): CsrfForm<EmailForm>,
+    CsrfForm(f): CsrfForm<EmailChangeForm>,
 ) -> Response {
-    let result = accounts.request_email_change(&user, &f.email).await;
+    let result = accounts.request_email_change(&user, &f.email, &f.current_password).await;
     profile_result(&accounts, &csrf, &user, result, "email_code_sent", "email", ProfileState { email: Some(f.email), ..Default::default() })
         .await
 }
@@ -730,12 +765,13 @@ async fn password_submit(
     State(accounts): State<Arc<Accounts>>,
     WebUser(user): WebUser,
     csrf: CsrfToken,
+    ClientIp(ip): ClientIp,
     CsrfForm(f): CsrfForm<PasswordForm>,
 ) -> Response {
     let result = if f.new_password != f.new_password_confirm {
         Err(ApiError::field("new_password_confirm", "비밀번호가 일치하지 않습니다."))
     } else {
-        accounts.change_password(&user, &f.current_password, &f.new_password).await
+        accounts.change_password(&user, &f.current_password, &f.new_password, ip).await
     };
     profile_result(&accounts, &csrf, &user, result, "password_changed", "password", ProfileState::default()).await
 }

@@ -8,7 +8,7 @@ use gonggu_kernel::{
     clock::Clock,
     error::FieldErrors,
     events::Envelope,
-    ratelimit::KeyedLimiter,
+    ratelimit::{FailureLimiter, KeyedLimiter},
     web::RefreshedSession,
     ApiError,
 };
@@ -107,10 +107,14 @@ pub struct RegisterInput {
 // ---------------------------------------------------------------------------------------------
 
 /// Rate limits. Login is limited per address and per (address, login id), never per account
-/// alone, so an attacker elsewhere cannot lock the owner out.
+/// alone, so an attacker elsewhere cannot lock the owner out; only failed logins count toward
+/// the pair, so a person who signs in often is never refused. Password changes guess the
+/// current password too, so they are limited per user and per address.
 pub struct Limits {
     pub login_ip: Arc<KeyedLimiter<IpAddr>>,
-    pub login_pair: Arc<KeyedLimiter<(IpAddr, String)>>,
+    pub login_pair: Arc<FailureLimiter<(IpAddr, String)>>,
+    pub password_change_user: Arc<KeyedLimiter<Uuid>>,
+    pub password_change_ip: Arc<KeyedLimiter<IpAddr>>,
     pub register_ip: Arc<KeyedLimiter<IpAddr>>,
     pub reset_ip: Arc<KeyedLimiter<IpAddr>>,
     pub reset_email: Arc<KeyedLimiter<String>>,
@@ -123,7 +127,9 @@ impl Default for Limits {
         let min = Duration::from_secs(60);
         Self {
             login_ip: KeyedLimiter::new(30, min),
-            login_pair: KeyedLimiter::new(5, 5 * min),
+            login_pair: FailureLimiter::new(5, 5 * min),
+            password_change_user: KeyedLimiter::new(5, 15 * min),
+            password_change_ip: KeyedLimiter::new(20, 15 * min),
             register_ip: KeyedLimiter::new(10, 60 * min),
             reset_ip: KeyedLimiter::new(10, 15 * min),
             reset_email: KeyedLimiter::new(3, 15 * min),
@@ -137,6 +143,8 @@ impl Limits {
     pub fn prune(&self) {
         self.login_ip.prune();
         self.login_pair.prune();
+        self.password_change_user.prune();
+        self.password_change_ip.prune();
         self.register_ip.prune();
         self.reset_ip.prune();
         self.reset_email.prune();
@@ -213,6 +221,17 @@ impl Accounts {
     }
 
     pub async fn register(&self, input: RegisterInput, ip: IpAddr) -> Result<UserView, ApiError> {
+        Ok(self.create_user(input, ip).await?.into())
+    }
+
+    /// Sign-up on the web: the new account is signed in at once (the password was just hashed,
+    /// so it is not verified a second time).
+    pub async fn register_and_sign_in(&self, input: RegisterInput, user_agent: Option<&str>, ip: IpAddr) -> Result<TokenPair, ApiError> {
+        let user = self.create_user(input, ip).await?;
+        self.start_session(user, user_agent, ip).await
+    }
+
+    async fn create_user(&self, input: RegisterInput, ip: IpAddr) -> Result<UserRecord, ApiError> {
         self.limits.register_ip.check(&ip)?;
         let mut errors = FieldErrors::new();
         let login_id = LoginId::parse(&input.login_id).map_err(|e| errors.insert("login_id".into(), e.0.into())).ok();
@@ -251,7 +270,7 @@ impl Accounts {
         };
         let event = Envelope::new(&UserRegistered { user_id: user.id, login_id: user.login_id.clone(), neighborhood }, now);
         match self.store.insert_user(&user, &[event]).await {
-            Ok(()) => Ok(user.into()),
+            Ok(()) => Ok(user),
             Err(StoreError::LoginIdTaken) => Err(login_id_taken()),
             Err(StoreError::EmailTaken) => Err(email_taken()),
             Err(StoreError::Db(e)) => Err(e.into()),
@@ -267,8 +286,9 @@ impl Accounts {
     pub async fn login(&self, login_id: &str, password: &str, user_agent: Option<&str>, ip: IpAddr) -> Result<TokenPair, ApiError> {
         let normalized = login_id.trim().to_ascii_lowercase();
         self.limits.login_ip.check(&ip)?;
-        self.limits.login_pair.check(&(ip, normalized.clone()))?;
-        let user = match LoginId::parse(&normalized) {
+        let pair = (ip, normalized);
+        self.limits.login_pair.check(&pair)?;
+        let user = match LoginId::parse(&pair.1) {
             Ok(id) => self.store.user_by_login(id.as_str()).await?,
             Err(_) => None,
         };
@@ -276,7 +296,10 @@ impl Accounts {
         let ok = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         match (ok, user) {
             (true, Some(user)) => self.start_session(user, user_agent, ip).await,
-            _ => Err(invalid_credentials()),
+            _ => {
+                self.limits.login_pair.record_failure(&pair);
+                Err(invalid_credentials())
+            }
         }
     }
 
@@ -343,6 +366,17 @@ impl Accounts {
         Ok(())
     }
 
+    /// Seeds the revoked-token set with the sessions revoked within the last access-token
+    /// lifetime, so a logged-out session stays refused after a restart. (Other instances learn of
+    /// later revocations from `SessionsRevoked`.) Returns how many were loaded.
+    pub async fn load_revocations(&self) -> anyhow::Result<usize> {
+        let since = self.now() - ACCESS_TTL - Span::minutes(1);
+        let revoked = self.store.revoked_since(since).await?;
+        let n = revoked.len();
+        self.auth.revoked_at(revoked);
+        Ok(n)
+    }
+
     pub async fn me(&self, user: &AuthUser) -> Result<UserView, ApiError> {
         if let Some(view) = self.profiles.get(user.user_id) {
             return Ok(view);
@@ -387,7 +421,9 @@ impl Accounts {
         Ok(n)
     }
 
-    pub async fn change_password(&self, user: &AuthUser, current: &str, new: &str) -> Result<(), ApiError> {
+    pub async fn change_password(&self, user: &AuthUser, current: &str, new: &str, ip: IpAddr) -> Result<(), ApiError> {
+        self.limits.password_change_ip.check(&ip)?;
+        self.limits.password_change_user.check(&user.user_id)?;
         let record = self.user(user.user_id).await?;
         if !self.hasher.verify(current, Some(&record.password_hash)).await? {
             return Err(ApiError::field("current_password", "현재 비밀번호가 올바르지 않습니다."));
@@ -457,8 +493,9 @@ impl Accounts {
         Ok(code)
     }
 
-    /// Checks a code; wrong guesses count, and the fifth one burns the code.
-    async fn check_code(&self, user_id: Option<Uuid>, purpose: CodePurpose, raw: &str) -> Result<CodeRecord, ApiError> {
+    /// Checks a code; wrong guesses count, and the fifth one burns the code. A right code is used
+    /// up unless `consume` says to keep it (the caller still refuses the request for another reason).
+    async fn check_code(&self, user_id: Option<Uuid>, purpose: CodePurpose, raw: &str, consume: Consume) -> Result<CodeRecord, ApiError> {
         let expired = || {
             ApiError::field("code", "인증 코드가 만료되었거나 더 이상 사용할 수 없습니다. 새 코드를 요청해 주세요.")
                 .with_code("code_expired")
@@ -480,7 +517,9 @@ impl Accounts {
             }
             return Err(ApiError::field("code", format!("인증 코드가 올바르지 않습니다. (남은 시도 {left}회)")).with_code("invalid_code"));
         }
-        self.store.delete_code(user_id, purpose).await?;
+        if consume == Consume::Yes {
+            self.store.delete_code(user_id, purpose).await?;
+        }
         Ok(record)
     }
 
@@ -495,10 +534,18 @@ impl Accounts {
         });
     }
 
-    pub async fn request_email_change(&self, user: &AuthUser, raw: &str) -> Result<(), ApiError> {
+    /// A stolen access token alone must not move the account to another address (from where the
+    /// password could be reset), so the current password is asked for first.
+    pub async fn request_email_change(&self, user: &AuthUser, raw: &str, current_password: &str) -> Result<(), ApiError> {
         self.limits.email_change_user.check(&user.user_id)?;
         let email = Email::parse(raw).map_err(|e| ApiError::field("email", e.0))?;
+        if current_password.is_empty() {
+            return Err(ApiError::field("current_password", "현재 비밀번호를 입력해 주세요.").with_code("current_password_required"));
+        }
         let record = self.user(user.user_id).await?;
+        if !self.hasher.verify(current_password, Some(&record.password_hash)).await? {
+            return Err(ApiError::field("current_password", "현재 비밀번호가 올바르지 않습니다.").with_code("wrong_current_password"));
+        }
         if record.email == email.as_str() {
             return Err(ApiError::field("email", "지금 사용 중인 이메일입니다."));
         }
@@ -518,12 +565,20 @@ impl Accounts {
     }
 
     pub async fn verify_email_change(&self, user: &AuthUser, code: &str) -> Result<UserView, ApiError> {
-        let record = self.check_code(Some(user.user_id), CodePurpose::EmailChange, code).await?;
+        let record = self.check_code(Some(user.user_id), CodePurpose::EmailChange, code, Consume::Yes).await?;
         let email = record.target_email.ok_or_else(|| ApiError::internal(anyhow::anyhow!("email code without target")))?;
+        let old = self.user(user.user_id).await?;
         let changed = self.store.set_email(user.user_id, &email).await;
         self.profiles.forget(user.user_id);
         match changed {
-            Ok(()) => self.me(user).await,
+            Ok(()) => {
+                self.send_in_background(
+                    old.email,
+                    "[공구마켓] 계정 이메일이 바뀌었습니다",
+                    email_changed_notice(&old.login_id, &email, self.now()),
+                );
+                self.me(user).await
+            }
             Err(StoreError::EmailTaken) => Err(email_taken()),
             Err(e) => Err(ApiError::internal(e)),
         }
@@ -548,19 +603,63 @@ impl Accounts {
         Ok(())
     }
 
+    /// Every way the code can fail — unknown address, wrong, expired or used-up code — gives one
+    /// answer, so the form cannot tell which addresses have accounts.
     pub async fn confirm_password_reset(&self, raw_email: &str, code: &str, new_password: &str, ip: IpAddr) -> Result<(), ApiError> {
         self.limits.reset_ip.check(&ip)?;
         let email = Email::parse(raw_email).map_err(|e| ApiError::field("email", e.0))?;
+        OneTimeCode::parse(code).map_err(|e| ApiError::field("code", e.0))?;
+        // Rules that need no account come first, so their answers are the same for every address.
+        let password = Password::parse(new_password).map_err(|e| ApiError::field("new_password", e.0))?;
         let user = self.store.user_by_email(email.as_str()).await?;
-        let password = self.new_password(new_password, user.as_ref().map(|u| u.login_id.as_str()).unwrap_or(""), "new_password")?;
-        self.check_code(user.as_ref().map(|u| u.id), CodePurpose::PasswordReset, code).await?;
-        let user = user.expect("a code was found, so the user exists");
+        let no_such_code = || {
+            ApiError::field("code", "인증 코드가 올바르지 않거나 만료되었습니다. 코드를 확인하거나 새 코드를 요청해 주세요.")
+                .with_code("invalid_code")
+        };
+        let Some(user) = user else { return Err(no_such_code()) };
+        // Storage failures stay 500s; every refusal of the code becomes the one answer.
+        let refusal = |e: ApiError| if e.status.is_server_error() { e } else { no_such_code() };
+        if password.expose().eq_ignore_ascii_case(&user.login_id) {
+            // Only a holder of the right code learns this, so it tells an outsider nothing.
+            self.check_code(Some(user.id), CodePurpose::PasswordReset, code, Consume::No).await.map_err(refusal)?;
+            return Err(ApiError::field("new_password", "아이디와 같은 비밀번호는 사용할 수 없습니다."));
+        }
+        self.check_code(Some(user.id), CodePurpose::PasswordReset, code, Consume::Yes).await.map_err(refusal)?;
         let hash = self.hasher.hash(password.expose()).await?;
         let now = self.now();
         let ids = self.store.set_password(user.id, &hash, None, now, "password_reset").await?;
         self.auth.revoke_sessions(ids, now);
         Ok(())
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Consume {
+    Yes,
+    No,
+}
+
+/// Told to the old address after a change, so a takeover does not go unnoticed.
+fn email_changed_notice(login_id: &str, new_email: &str, at: DateTime<Utc>) -> String {
+    format!(
+        "안녕하세요, {login_id}님.\n\n\
+         {at} (한국 시간)에 공구마켓 계정의 이메일이 {masked}(으)로 바뀌었습니다.\n\n\
+         본인이 바꾼 것이라면 이 메일은 무시하셔도 됩니다.\n\n\
+         본인이 바꾸지 않았다면:\n\
+         1. 이 메일에 바로 답장해 신고해 주세요. 확인 후 계정을 되돌려 드립니다.\n\
+         2. 아직 로그인할 수 있다면 '내 정보'에서 비밀번호를 바꾸고 '다른 기기 모두 로그아웃'을 눌러 주세요. \
+         비밀번호를 바꾸면 다른 기기는 모두 로그아웃됩니다.\n\n\
+         공구마켓 드림",
+        at = gonggu_kernel::web::format_kst(at),
+        masked = mask_email(new_email),
+    )
+}
+
+/// `newbie@example.com` → `ne***@example.com`: enough for the owner to recognise, not to copy.
+fn mask_email(email: &str) -> String {
+    let (local, domain) = email.split_once('@').unwrap_or((email, ""));
+    let keep: String = local.chars().take(2).collect();
+    format!("{keep}***@{domain}")
 }
 
 fn subtle_eq(a: &[u8], b: &[u8]) -> subtle::Choice {

@@ -98,6 +98,8 @@ pub trait AccountStore: Send + Sync {
     /// The live session a refresh token belongs to (for logout).
     async fn session_by_refresh(&self, token_hash: &[u8], now: DateTime<Utc>) -> sqlx::Result<Option<SessionRecord>>;
     async fn list_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> sqlx::Result<Vec<SessionRecord>>;
+    /// Sessions revoked at or after `since`, with when (to seed the revoked-token set at start).
+    async fn revoked_since(&self, since: DateTime<Utc>) -> sqlx::Result<Vec<(Uuid, DateTime<Utc>)>>;
     /// Revokes and publishes `SessionsRevoked` in the same transaction; returns the ids revoked.
     async fn revoke_sessions(&self, user_id: Uuid, which: Revoke, now: DateTime<Utc>, reason: &str) -> sqlx::Result<Vec<Uuid>>;
     /// Sets the hash and revokes every session but `keep`, atomically.
@@ -131,8 +133,60 @@ pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Ar
     })
 }
 
-type UserRow = (Uuid, String, String, String, Option<String>, Option<f64>, Option<f64>, String, DateTime<Utc>);
-type SessionRow = (Uuid, Uuid, DateTime<Utc>, DateTime<Utc>, DateTime<Utc>, Option<String>, Option<String>);
+/// A `users` row as stored; [`UserRecord`] is what it must decode to.
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    login_id: String,
+    email: String,
+    password_hash: String,
+    neighborhood_name: Option<String>,
+    neighborhood_lat: Option<f64>,
+    neighborhood_lon: Option<f64>,
+    /// A JSON array of strings.
+    keywords: String,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: Uuid,
+    user_id: Uuid,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    last_used_at: DateTime<Utc>,
+    user_agent: Option<String>,
+    ip: Option<String>,
+}
+
+/// A session with what rotating its refresh token needs to know.
+#[derive(sqlx::FromRow)]
+struct RotatingSessionRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    revoked_at: Option<DateTime<Utc>>,
+    login_id: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct RefreshTokenRow {
+    session_id: Uuid,
+    used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    code_hash: Vec<u8>,
+    target_email: Option<String>,
+    expires_at: DateTime<Utc>,
+    attempts: i32,
+}
+
+#[derive(sqlx::FromRow)]
+struct RevokedRow {
+    id: Uuid,
+    revoked_at: DateTime<Utc>,
+}
 
 macro_rules! select_user_where {
     ($column:literal) => {
@@ -146,39 +200,69 @@ macro_rules! select_user_where {
 }
 const SESSION_COLUMNS: &str = "id, user_id, created_at, expires_at, last_used_at, user_agent, ip";
 
-fn user_from_row(r: UserRow) -> UserRecord {
-    let neighborhood = match (r.4, r.5, r.6) {
-        (Some(name), Some(lat), Some(lon)) => Some(Neighborhood { name, lat, lon }),
-        _ => None,
-    };
-    UserRecord {
-        id: r.0,
-        login_id: r.1,
-        email: r.2,
-        password_hash: r.3,
-        neighborhood,
-        keywords: serde_json::from_str(&r.7).unwrap_or_default(),
-        created_at: r.8,
+/// A stored value that does not decode, named with its column and row so the log says what to fix.
+fn corrupt(column: &str, user_id: Uuid, why: impl std::fmt::Display) -> sqlx::Error {
+    sqlx::Error::Decode(format!("users.{column} of user {user_id} is corrupt: {why}").into())
+}
+
+impl TryFrom<UserRow> for UserRecord {
+    type Error = sqlx::Error;
+
+    /// Corrupt values fail loudly instead of turning into defaults (no keywords, no neighbourhood).
+    fn try_from(r: UserRow) -> sqlx::Result<Self> {
+        let neighborhood = match (r.neighborhood_name, r.neighborhood_lat, r.neighborhood_lon) {
+            (Some(name), Some(lat), Some(lon)) => Some(Neighborhood { name, lat, lon }),
+            (None, None, None) => None,
+            (name, lat, lon) => {
+                return Err(corrupt(
+                    "neighborhood_*",
+                    r.id,
+                    format!("partly set (name given: {}, lat {lat:?}, lon {lon:?})", name.is_some()),
+                ))
+            }
+        };
+        let keywords = serde_json::from_str(&r.keywords).map_err(|e| corrupt("keywords", r.id, e))?;
+        Ok(UserRecord {
+            id: r.id,
+            login_id: r.login_id,
+            email: r.email,
+            password_hash: r.password_hash,
+            neighborhood,
+            keywords,
+            created_at: r.created_at,
+        })
     }
 }
 
-fn session_from_row(r: SessionRow) -> SessionRecord {
-    SessionRecord { id: r.0, user_id: r.1, created_at: r.2, expires_at: r.3, last_used_at: r.4, user_agent: r.5, ip: r.6 }
-}
-
-fn unique_error(e: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(d) = &e {
-        if d.is_unique_violation() {
-            let what = format!("{} {}", d.message(), d.constraint().unwrap_or(""));
-            if what.contains("email") {
-                return StoreError::EmailTaken;
-            }
-            if what.contains("login_id") {
-                return StoreError::LoginIdTaken;
-            }
+impl From<SessionRow> for SessionRecord {
+    fn from(r: SessionRow) -> Self {
+        SessionRecord {
+            id: r.id,
+            user_id: r.user_id,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            last_used_at: r.last_used_at,
+            user_agent: r.user_agent,
+            ip: r.ip,
         }
     }
-    StoreError::Db(e)
+}
+
+/// The unique constraints a write may hit, by name: PostgreSQL names them (`<table>_<column>_key`
+/// for a column's UNIQUE); SQLite names none and reports the columns (`users.email`) instead.
+const UNIQUE_CONSTRAINTS: [(&str, &str, fn() -> StoreError); 2] =
+    [("users_login_id_key", "users.login_id", || StoreError::LoginIdTaken), ("users_email_key", "users.email", || StoreError::EmailTaken)];
+
+fn unique_error(e: sqlx::Error) -> StoreError {
+    let sqlx::Error::Database(d) = &e else { return StoreError::Db(e) };
+    if !d.is_unique_violation() {
+        return StoreError::Db(e);
+    }
+    let name = d.constraint().or_else(|| d.message().strip_prefix("UNIQUE constraint failed: "));
+    match UNIQUE_CONSTRAINTS.iter().find(|(pg, sqlite, _)| name == Some(*pg) || name == Some(*sqlite)) {
+        Some((_, _, taken)) => taken(),
+        None => StoreError::Db(e),
+    }
 }
 
 fn revoked_event(user_id: Uuid, ids: &[Uuid], now: DateTime<Utc>, reason: &str) -> Envelope {
@@ -204,24 +288,23 @@ macro_rules! sql_account_store {
                 now: DateTime<Utc>,
                 reason: &str,
             ) -> sqlx::Result<Vec<Uuid>> {
-                let ids: Vec<(Uuid,)> = match which {
-                    Revoke::One(id) => sqlx::query_as(
+                let ids: Vec<Uuid> = match which {
+                    Revoke::One(id) => sqlx::query_scalar(
                         "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id = $3 AND revoked_at IS NULL RETURNING id",
                     )
                     .bind(now).bind(user_id).bind(id)
                     .fetch_all(&mut **tx).await?,
-                    Revoke::AllExcept(Some(keep)) => sqlx::query_as(
+                    Revoke::AllExcept(Some(keep)) => sqlx::query_scalar(
                         "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL RETURNING id",
                     )
                     .bind(now).bind(user_id).bind(keep)
                     .fetch_all(&mut **tx).await?,
-                    Revoke::AllExcept(None) => sqlx::query_as(
+                    Revoke::AllExcept(None) => sqlx::query_scalar(
                         "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL RETURNING id",
                     )
                     .bind(now).bind(user_id)
                     .fetch_all(&mut **tx).await?,
                 };
-                let ids: Vec<Uuid> = ids.into_iter().map(|(id,)| id).collect();
                 if !ids.is_empty() {
                     (&mut **tx).enqueue(&revoked_event(user_id, &ids, now, reason)).await?;
                 }
@@ -233,7 +316,7 @@ macro_rules! sql_account_store {
                 V: sqlx::Encode<'q, $db> + sqlx::Type<$db> + Send + 'q,
             {
                 let row: Option<UserRow> = sqlx::query_as(sql).bind(value).fetch_optional(&self.pool).await?;
-                Ok(row.map(user_from_row))
+                row.map(UserRecord::try_from).transpose()
             }
         }
 
@@ -248,7 +331,7 @@ macro_rules! sql_account_store {
                 )
                 .bind(u.id).bind(&u.login_id).bind(&u.email).bind(&u.password_hash)
                 .bind(n.map(|n| n.name.clone())).bind(n.map(|n| n.lat)).bind(n.map(|n| n.lon))
-                .bind(serde_json::to_string(&u.keywords).unwrap_or_else(|_| "[]".into()))
+                .bind(serde_json::Value::from(u.keywords.clone()).to_string())
                 .bind(u.created_at)
                 .execute(&mut *tx)
                 .await
@@ -262,7 +345,7 @@ macro_rules! sql_account_store {
             }
 
             async fn login_id_taken(&self, login_id: &str) -> sqlx::Result<bool> {
-                let row: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM users WHERE login_id = $1")
+                let row: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users WHERE login_id = $1")
                     .bind(login_id).fetch_optional(&self.pool).await?;
                 Ok(row.is_some())
             }
@@ -293,22 +376,19 @@ macro_rules! sql_account_store {
 
             async fn rotate_refresh(&self, old_hash: &[u8], new_hash: &[u8], now: DateTime<Utc>) -> sqlx::Result<Rotation> {
                 let mut tx = self.begin().await?;
-                let found: Option<(Uuid, Option<DateTime<Utc>>)> =
+                let found: Option<RefreshTokenRow> =
                     sqlx::query_as("SELECT session_id, used_at FROM refresh_tokens WHERE token_hash = $1")
                         .bind(old_hash).fetch_optional(&mut *tx).await?;
-                let Some((session_id, used_at)) = found else { return Ok(Rotation::Rejected) };
-                let session: Option<(SessionRow, Option<DateTime<Utc>>, String)> = sqlx::query_as(&format!(
+                let Some(RefreshTokenRow { session_id, used_at }) = found else { return Ok(Rotation::Rejected) };
+                let session: Option<RotatingSessionRow> = sqlx::query_as(
                     "SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_used_at, s.user_agent, s.ip, s.revoked_at, u.login_id \
-                     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
-                ))
+                     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
+                )
                 .bind(session_id)
                 .fetch_optional(&mut *tx)
-                .await?
-                .map(|r: (Uuid, Uuid, DateTime<Utc>, DateTime<Utc>, DateTime<Utc>, Option<String>, Option<String>, Option<DateTime<Utc>>, String)| {
-                    ((r.0, r.1, r.2, r.3, r.4, r.5, r.6), r.7, r.8)
-                });
-                let Some((row, revoked_at, login_id)) = session else { return Ok(Rotation::Rejected) };
-                let session = session_from_row(row);
+                .await?;
+                let Some(RotatingSessionRow { session, revoked_at, login_id }) = session else { return Ok(Rotation::Rejected) };
+                let session = SessionRecord::from(session);
                 if used_at.is_some() {
                     // Replay of a rotated token: whoever holds the family now may be an attacker.
                     if revoked_at.is_none() {
@@ -348,7 +428,7 @@ macro_rules! sql_account_store {
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.map(session_from_row).filter(|s| s.expires_at > now))
+                Ok(row.map(SessionRecord::from).filter(|s| s.expires_at > now))
             }
 
             async fn list_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> sqlx::Result<Vec<SessionRecord>> {
@@ -358,7 +438,16 @@ macro_rules! sql_account_store {
                 .bind(user_id)
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows.into_iter().map(session_from_row).filter(|s| s.expires_at > now).collect())
+                Ok(rows.into_iter().map(SessionRecord::from).filter(|s| s.expires_at > now).collect())
+            }
+
+            async fn revoked_since(&self, since: DateTime<Utc>) -> sqlx::Result<Vec<(Uuid, DateTime<Utc>)>> {
+                let rows: Vec<RevokedRow> =
+                    sqlx::query_as("SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1")
+                        .bind(since)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().map(|r| (r.id, r.revoked_at)).collect())
             }
 
             async fn revoke_sessions(&self, user_id: Uuid, which: Revoke, now: DateTime<Utc>, reason: &str) -> sqlx::Result<Vec<Uuid>> {
@@ -384,7 +473,7 @@ macro_rules! sql_account_store {
             async fn set_keywords(&self, user_id: Uuid, keywords: &[String], event: &Envelope) -> sqlx::Result<()> {
                 let mut tx = self.begin().await?;
                 sqlx::query("UPDATE users SET keywords = $1, updated_at = $2 WHERE id = $3")
-                    .bind(serde_json::to_string(keywords).unwrap_or_else(|_| "[]".into()))
+                    .bind(serde_json::Value::from(keywords.to_vec()).to_string())
                     .bind(event.occurred_at).bind(user_id)
                     .execute(&mut *tx).await?;
                 (&mut *tx).enqueue(event).await?;
@@ -423,21 +512,22 @@ macro_rules! sql_account_store {
             }
 
             async fn code(&self, user_id: Uuid, purpose: CodePurpose) -> sqlx::Result<Option<CodeRecord>> {
-                let row: Option<(Vec<u8>, Option<String>, DateTime<Utc>, i32)> = sqlx::query_as(
+                let row: Option<CodeRow> = sqlx::query_as(
                     "SELECT code_hash, target_email, expires_at, attempts FROM one_time_codes WHERE user_id = $1 AND purpose = $2",
                 )
                 .bind(user_id).bind(purpose.as_str())
                 .fetch_optional(&self.pool).await?;
-                Ok(row.map(|r| CodeRecord { code_hash: r.0, target_email: r.1, expires_at: r.2, attempts: r.3 }))
+                Ok(row.map(|r| CodeRecord { code_hash: r.code_hash, target_email: r.target_email, expires_at: r.expires_at, attempts: r.attempts }))
             }
 
             async fn bump_code_attempts(&self, user_id: Uuid, purpose: CodePurpose) -> sqlx::Result<i32> {
-                let row: Option<(i32,)> = sqlx::query_as(
+                let attempts: Option<i32> = sqlx::query_scalar(
                     "UPDATE one_time_codes SET attempts = attempts + 1 WHERE user_id = $1 AND purpose = $2 RETURNING attempts",
                 )
                 .bind(user_id).bind(purpose.as_str())
                 .fetch_optional(&self.pool).await?;
-                Ok(row.map(|r| r.0).unwrap_or(i32::MAX))
+                // A code deleted meanwhile (used or burnt elsewhere) has no attempts left.
+                Ok(attempts.unwrap_or(i32::MAX))
             }
 
             async fn delete_code(&self, user_id: Uuid, purpose: CodePurpose) -> sqlx::Result<()> {

@@ -251,3 +251,69 @@ async fn migrations_are_idempotent() {
     let (db, _s, _dir) = sqlite().await;
     store::open(&db, OutboxSignal::default()).await.unwrap();
 }
+
+/// Values that no write of ours produces must not read back as defaults (no keywords, no
+/// neighbourhood): the read fails and says which column of which user.
+async fn corrupt_values_fail_loudly(db: Db, s: Arc<dyn AccountStore>) {
+    let u = user("corrupt");
+    s.insert_user(&u, &[]).await.unwrap();
+    let break_it = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            match &db {
+                Db::Sqlite(p) => sqlx::query(sql).bind(u.id).execute(p).await.map(drop),
+                Db::Postgres(p) => sqlx::query(sql).bind(u.id).execute(p).await.map(drop),
+            }
+            .unwrap()
+        }
+    };
+    break_it("UPDATE users SET keywords = '{not json' WHERE id = $1").await;
+    let e = s.user_by_id(u.id).await.unwrap_err().to_string();
+    assert!(e.contains("users.keywords") && e.contains(&u.id.to_string()), "{e}");
+    break_it("UPDATE users SET keywords = '[\"휴지\"]', neighborhood_name = '역삼동' WHERE id = $1").await;
+    let e = s.user_by_login("corrupt").await.unwrap_err().to_string();
+    assert!(e.contains("neighborhood") && e.contains(&u.id.to_string()), "{e}");
+    break_it("UPDATE users SET neighborhood_name = NULL WHERE id = $1").await;
+    assert_eq!(s.user_by_email("corrupt@example.com").await.unwrap().unwrap().keywords, ["휴지"]);
+}
+
+#[tokio::test]
+async fn corrupt_values_fail_loudly_on_sqlite() {
+    let (db, s, _dir) = sqlite().await;
+    corrupt_values_fail_loudly(db, s).await;
+}
+
+#[tokio::test]
+async fn corrupt_values_fail_loudly_on_postgres() {
+    let Some((db, s)) = postgres("corrupt_values_fail_loudly").await else { return };
+    corrupt_values_fail_loudly(db, s).await;
+}
+
+/// What a starting instance seeds its revoked-token set with.
+async fn recent_revocations(s: Arc<dyn AccountStore>) {
+    let u = user("revoker");
+    s.insert_user(&u, &[]).await.unwrap();
+    let now = Utc::now();
+    let (old, recent, live) = (session(u.id, now), session(u.id, now), session(u.id, now));
+    for (x, t) in [(&old, "old"), (&recent, "recent"), (&live, "live")] {
+        s.create_session(x, &h(t)).await.unwrap();
+    }
+    s.revoke_sessions(u.id, Revoke::One(old.id), now - Duration::hours(1), "logout").await.unwrap();
+    s.revoke_sessions(u.id, Revoke::One(recent.id), now - Duration::minutes(3), "logout").await.unwrap();
+    let found = s.revoked_since(now - Duration::minutes(16)).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, recent.id);
+    assert!((found[0].1 - (now - Duration::minutes(3))).num_milliseconds().abs() < 1000);
+}
+
+#[tokio::test]
+async fn recent_revocations_on_sqlite() {
+    let (_db, s, _dir) = sqlite().await;
+    recent_revocations(s).await;
+}
+
+#[tokio::test]
+async fn recent_revocations_on_postgres() {
+    let Some((_db, s)) = postgres("recent_revocations").await else { return };
+    recent_revocations(s).await;
+}

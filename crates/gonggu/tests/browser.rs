@@ -79,22 +79,13 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["available"], json!(true), "nothing reached the server");
 
-    // ---- 3. Fix it and sign up; the login page says so.
+    // ---- 3. Fix it and sign up: signed in at once, without typing the id again.
     set_value(c, "input[name=password]", PASSWORD).await;
     set_value(c, "input[name=password_confirm]", PASSWORD).await;
     assert!(visible_texts(c, "small.field-error").await.is_empty(), "errors clear once fixed");
     click_button(c, "가입하기").await;
-    wait_flash(c, "가입이 완료되었습니다. 로그인해 주세요.").await;
-    let url = c.current_url().await.unwrap();
-    assert_eq!(url.path(), "/login");
-    assert_eq!(query(&url, "msg").as_deref(), Some("registered"));
-    assert_eq!(c.title().await.unwrap(), "로그인 · 공구마켓");
-    shots.take(c, "accounts-03-login").await;
 
-    // ---- 4. Log in; the home page greets the user and the session cookies are HttpOnly.
-    type_into(c, "input[name=login_id]", &login_id).await;
-    type_into(c, "input[name=password]", PASSWORD).await;
-    click_button(c, "로그인").await;
+    // ---- 4. The home page greets the new user and the session cookies are HttpOnly.
     let user_link = wait_xpath(
         c,
         &format!("//a[contains(@class,'topbar-user')][normalize-space()={}]", xq(&format!("{login_id} 님"))),
@@ -110,7 +101,7 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
         let cookie = cookies.iter().find(|k| k.name() == name).unwrap_or_else(|| panic!("cookie {name} set after login"));
         assert_eq!(cookie.http_only(), Some(true), "{name} is HttpOnly");
     }
-    shots.take(c, "accounts-04-home-signed-in").await;
+    shots.take(c, "accounts-03-home-signed-up").await;
 
     // ---- 5. Profile: save keywords (with a duplicate).
     c.goto(&app.url("/me")).await.unwrap();

@@ -18,6 +18,8 @@ use crate::error::ApiError;
 pub const ISSUER: &str = "gonggu-accounts";
 pub const AUDIENCE: &str = "gonggu";
 pub const ACCESS_TTL: Duration = Duration::minutes(15);
+/// Clock skew tolerated between the instances that issue and check tokens.
+const LEEWAY_SECS: u64 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
@@ -57,7 +59,8 @@ impl Authenticator {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
         Arc::new(Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -79,13 +82,18 @@ impl Authenticator {
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
-    /// Checks signature, algorithm, issuer, audience, expiry and revocation.
+    /// Checks signature, algorithm, issuer, audience, expiry, not-before, the lifetime and
+    /// revocation. The lifetime check means a leaked key's token, or one minted by a bug, cannot
+    /// live past what `issue` would ever give (15 minutes), whatever its `exp` says.
     pub fn verify(&self, token: &str) -> Result<AuthUser, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
             _ => TokenError::Invalid,
         })?;
         let c = data.claims;
+        if c.exp.saturating_sub(c.iat) > ACCESS_TTL.num_seconds() + LEEWAY_SECS as i64 {
+            return Err(TokenError::Invalid);
+        }
         if self.revoked.contains_key(&c.sid) {
             return Err(TokenError::Revoked);
         }
@@ -100,6 +108,14 @@ impl Authenticator {
             self.revoked.insert(sid, until);
         }
         self.revoked.retain(|_, until| *until > now);
+    }
+
+    /// Marks sessions revoked at the given times (seeding at start from stored revocations): each
+    /// is remembered for as long as an access token issued before its revocation could live.
+    pub fn revoked_at(&self, sessions: impl IntoIterator<Item = (Uuid, DateTime<Utc>)>) {
+        for (sid, at) in sessions {
+            self.revoked.insert(sid, at + ACCESS_TTL + Duration::minutes(1));
+        }
     }
 }
 
@@ -216,6 +232,49 @@ mod tests {
         };
         let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap();
         assert_eq!(a.verify(&t), Err(TokenError::Invalid));
+    }
+
+    fn signed(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&[7u8; 32])).unwrap()
+    }
+
+    fn claims(iat: i64, exp: i64) -> serde_json::Value {
+        serde_json::json!({"sub": Uuid::now_v7(), "lid": "a", "sid": Uuid::now_v7(), "iss": ISSUER, "aud": AUDIENCE, "iat": iat, "exp": exp})
+    }
+
+    #[test]
+    fn a_future_not_before_is_rejected() {
+        let now = Utc::now().timestamp();
+        let mut c = claims(now, now + 600);
+        c["nbf"] = (now + 300).into();
+        assert_eq!(auth().verify(&signed(c.clone())), Err(TokenError::Invalid));
+        c["nbf"] = (now - 1).into();
+        assert!(auth().verify(&signed(c)).is_ok(), "a past nbf is fine");
+    }
+
+    #[test]
+    fn a_lifetime_beyond_fifteen_minutes_is_rejected() {
+        let now = Utc::now().timestamp();
+        let ten_years = claims(now, now + 10 * 365 * 24 * 3600);
+        assert_eq!(auth().verify(&signed(ten_years)), Err(TokenError::Invalid));
+        assert_eq!(auth().verify(&signed(claims(now, now + 15 * 60 + 60))), Err(TokenError::Invalid), "16 minutes");
+        // Without an iat the lifetime cannot be shown to be short.
+        let mut no_iat = claims(now, now + 600);
+        no_iat.as_object_mut().unwrap().remove("iat");
+        assert_eq!(auth().verify(&signed(no_iat)), Err(TokenError::Invalid));
+        assert!(auth().verify(&signed(claims(now, now + 15 * 60 + 3))).is_ok(), "within the leeway");
+        assert!(auth().verify(&signed(claims(now - 60, now + 600))).is_ok());
+    }
+
+    #[test]
+    fn stored_revocations_are_remembered_one_token_lifetime_from_when_they_happened() {
+        let a = auth();
+        let (recent, old) = (Uuid::now_v7(), Uuid::now_v7());
+        let (t1, t2) = (a.issue(Uuid::now_v7(), "a", recent, Utc::now()).unwrap(), a.issue(Uuid::now_v7(), "a", old, Utc::now()).unwrap());
+        a.revoked_at([(recent, Utc::now() - Duration::minutes(5)), (old, Utc::now() - Duration::hours(1))]);
+        assert_eq!(a.verify(&t1), Err(TokenError::Revoked));
+        a.revoke_sessions(std::iter::empty(), Utc::now());
+        assert!(a.verify(&t2).is_ok(), "a revocation older than any live token is dropped");
     }
 
     #[test]

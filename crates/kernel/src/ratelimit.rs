@@ -1,6 +1,11 @@
 //! Keyed rate limits (GCRA via `governor`). A limit answers 429 with `Retry-After`.
 
-use std::{hash::Hash, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{
+    hash::Hash,
+    num::NonZeroU32,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use governor::{
     clock::{Clock, DefaultClock},
@@ -36,9 +41,85 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     }
 }
 
+/// Counts only failures: at most `max` within `window` per key, after which [`check`] refuses
+/// until the oldest one ages out. For logins, where a person signing in often is fine but
+/// guessing is not (a GCRA limiter counts every attempt, successful or not).
+///
+/// [`check`]: FailureLimiter::check
+pub struct FailureLimiter<K: Hash + Eq + Clone> {
+    max: usize,
+    window: Duration,
+    failures: dashmap::DashMap<K, std::collections::VecDeque<Instant>>,
+}
+
+impl<K: Hash + Eq + Clone> FailureLimiter<K> {
+    pub fn new(max: u32, window: Duration) -> Arc<Self> {
+        Arc::new(Self { max: max.max(1) as usize, window, failures: dashmap::DashMap::new() })
+    }
+
+    /// Refuses while `max` failures lie within the window.
+    pub fn check(&self, key: &K) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let Some(mut recent) = self.failures.get_mut(key) else { return Ok(()) };
+        while recent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+            recent.pop_front();
+        }
+        match recent.front() {
+            Some(oldest) if recent.len() >= self.max => {
+                let wait = self.window.saturating_sub(now.duration_since(*oldest));
+                Err(ApiError::too_many_requests(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn record_failure(&self, key: &K) {
+        let mut recent = self.failures.entry(key.clone()).or_default();
+        recent.push_back(Instant::now());
+        while recent.len() > self.max {
+            recent.pop_front();
+        }
+    }
+
+    /// Drops keys whose failures have all aged out.
+    pub fn prune(&self) {
+        let now = Instant::now();
+        self.failures.retain(|_, recent| recent.back().is_some_and(|t| now.duration_since(*t) < self.window));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_failures_count() {
+        let l = FailureLimiter::new(3, Duration::from_secs(300));
+        for _ in 0..10 {
+            l.check(&"alice").unwrap();
+        }
+        for _ in 0..3 {
+            l.check(&"alice").unwrap();
+            l.record_failure(&"alice");
+        }
+        let e = l.check(&"alice").unwrap_err();
+        assert_eq!(e.status, http::StatusCode::TOO_MANY_REQUESTS);
+        assert!((299..=300).contains(&e.retry_after_secs.unwrap()), "{:?}", e.retry_after_secs);
+        l.check(&"bob").unwrap();
+        l.prune();
+        assert!(l.check(&"alice").is_err(), "recent failures survive pruning");
+    }
+
+    #[test]
+    fn failures_age_out() {
+        let l = FailureLimiter::new(1, Duration::from_millis(30));
+        l.record_failure(&1);
+        assert!(l.check(&1).is_err());
+        std::thread::sleep(Duration::from_millis(40));
+        l.check(&1).unwrap();
+        l.prune();
+        assert!(l.failures.is_empty());
+    }
 
     #[test]
     fn burst_then_limited_with_retry_after() {

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{error_of, spawn_app, PASSWORD};
+use crate::helpers::{browser, csrf_token, error_of, spawn_app, PASSWORD};
 
 #[tokio::test]
 async fn register_then_login_then_me() {
@@ -316,12 +316,13 @@ async fn email_change_by_code() {
     let token = pair["access_token"].as_str().unwrap();
     app.register("other_user").await;
 
-    let (status, err) = error_of(app.post_json_as("/api/v1/me/email", token, &json!({"email": "other_user@example.com"})).await).await;
+    let change = |email: &str| json!({"email": email, "current_password": PASSWORD});
+    let (status, err) = error_of(app.post_json_as("/api/v1/me/email", token, &change("other_user@example.com")).await).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("email_taken")));
-    let (status, _) = error_of(app.post_json_as("/api/v1/me/email", token, &json!({"email": "bad"})).await).await;
+    let (status, _) = error_of(app.post_json_as("/api/v1/me/email", token, &change("bad")).await).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    let res = app.post_json_as("/api/v1/me/email", token, &json!({"email": "New@Example.com"})).await;
+    let res = app.post_json_as("/api/v1/me/email", token, &change("New@Example.com")).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let mail = app.mail_to("new@example.com").await;
     assert!(mail.contains("Subject:"), "{mail}");
@@ -357,11 +358,11 @@ async fn password_reset_flow_and_enumeration_resistance() {
         .any(|e| std::fs::read_to_string(e.unwrap().path()).unwrap().contains("nobody@example.com")));
 
     let confirm = |email: &str, code: &str, pw: &str| json!({"email": email, "code": code, "new_password": pw});
-    // Unknown address: the same kind of answer as a bad code.
+    // Unknown address: the same answer as a wrong code (see the test below).
     let (status, err) =
         error_of(app.post_json("/api/v1/auth/password-reset/confirm", &confirm("nobody@example.com", "123456", "new-secret-pass")).await)
             .await;
-    assert_eq!((status, err["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("code_expired")));
+    assert_eq!((status, err["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_code")));
     let (status, err) =
         error_of(app.post_json("/api/v1/auth/password-reset/confirm", &confirm("reset_user@example.com", &code, "password")).await).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -386,7 +387,7 @@ async fn reset_code_allows_five_attempts_then_burns() {
     app.post_json("/api/v1/auth/password-reset", &json!({"email": "guess_user@example.com"})).await;
     let code = app.code_for("guess_user@example.com").await;
     let wrong = if code == "999999" { "888888" } else { "999999" };
-    for i in 1..=4 {
+    for i in 1..=5 {
         let (_, err) = error_of(
             app.post_json(
                 "/api/v1/auth/password-reset/confirm",
@@ -395,19 +396,10 @@ async fn reset_code_allows_five_attempts_then_burns() {
             .await,
         )
         .await;
+        // No count of attempts left: an unknown address could not show one.
         assert_eq!(err["code"], "invalid_code", "attempt {i}");
-        assert!(err["message"].as_str().unwrap().contains(&format!("{}회", 5 - i)), "{err}");
     }
-    let (_, err) = error_of(
-        app.post_json(
-            "/api/v1/auth/password-reset/confirm",
-            &json!({"email": "guess_user@example.com", "code": wrong, "new_password": "new-secret-pass"}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(err["code"], "code_expired", "fifth wrong guess burns the code");
-    // Even the right code no longer works.
+    // The fifth wrong guess burned it: even the right code no longer works.
     let (_, err) = error_of(
         app.post_json(
             "/api/v1/auth/password-reset/confirm",
@@ -416,7 +408,7 @@ async fn reset_code_allows_five_attempts_then_burns() {
         .await,
     )
     .await;
-    assert_eq!(err["code"], "code_expired");
+    assert_eq!(err["code"], "invalid_code");
 }
 
 #[tokio::test]
@@ -434,7 +426,7 @@ async fn reset_code_expires_after_ten_minutes() {
         .await,
     )
     .await;
-    assert_eq!(err["code"], "code_expired");
+    assert_eq!(err["code"], "invalid_code");
 }
 
 #[tokio::test]
@@ -446,4 +438,197 @@ async fn reset_requests_are_rate_limited_per_address() {
         last = app.post_json("/api/v1/auth/password-reset", &json!({"email": "flood_user@example.com"})).await.status();
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS, "three mails per address per 15 minutes");
+}
+
+#[tokio::test]
+async fn reset_confirm_answers_an_unknown_address_exactly_like_a_wrong_code() {
+    let app = spawn_app().await;
+    app.register("real_user").await;
+    app.post_json("/api/v1/auth/password-reset", &json!({"email": "real_user@example.com"})).await;
+    let code = app.code_for("real_user@example.com").await;
+    let wrong = if code == "246810" { "135791" } else { "246810" };
+    let confirm = |email: &str| json!({"email": email, "code": wrong, "new_password": "new-secret-pass"});
+    let (real_status, real) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &confirm("real_user@example.com")).await).await;
+    let (unknown_status, unknown) =
+        error_of(app.post_json("/api/v1/auth/password-reset/confirm", &confirm("nobody_here@example.com")).await).await;
+    assert_eq!(real_status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(real_status, unknown_status);
+    assert_eq!(real["code"], unknown["code"]);
+    assert_eq!(real["message"], unknown["message"]);
+    assert_eq!(real["details"], unknown["details"]);
+    // A new password equal to the login id is refused without telling outsiders the id.
+    let as_id = |email: &str| json!({"email": email, "code": wrong, "new_password": "real_user"});
+    let (_, real) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &as_id("real_user@example.com")).await).await;
+    let (_, unknown) = error_of(app.post_json("/api/v1/auth/password-reset/confirm", &as_id("nobody_here@example.com")).await).await;
+    assert_eq!((&real["code"], &real["message"]), (&unknown["code"], &unknown["message"]));
+    // The right code still works (two wrong guesses so far).
+    let res = app
+        .post_json(
+            "/api/v1/auth/password-reset/confirm",
+            &json!({"email": "real_user@example.com", "code": code, "new_password": "new-secret-pass"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn the_most_common_passwords_are_refused_with_the_weak_password_answer() {
+    let app = spawn_app().await;
+    for (i, weak) in ["password2", "sunshine1", "test1234", "aaaaaaaa"].into_iter().enumerate() {
+        let body = json!({"login_id": format!("weak_{i}"), "email": format!("weak{i}@example.com"), "password": weak});
+        let (status, err) = error_of(app.post_json("/api/v1/auth/register", &body).await).await;
+        assert_eq!((status, err["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed")), "{weak}");
+        assert!(err["details"]["fields"]["password"].as_str().unwrap().contains("흔한 비밀번호"), "{weak}: {err}");
+    }
+    let strong = json!({"login_id": "strong_1", "email": "strong@example.com", "password": "딸기-세-팩-나눠요-7"});
+    assert_eq!(app.post_json("/api/v1/auth/register", &strong).await.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn successful_logins_never_count_toward_the_per_address_and_id_limit() {
+    let app = spawn_app().await;
+    app.register("daily_user").await;
+    for i in 0..8 {
+        assert_eq!(app.login("daily_user", PASSWORD).await.status(), StatusCode::OK, "successful login {i} within 5 minutes");
+    }
+    for i in 0..5 {
+        assert_eq!(app.login("daily_user", "not-my-password").await.status(), StatusCode::UNAUTHORIZED, "failure {i}");
+    }
+    let res = app.login("daily_user", "not-my-password").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "failed ones are still limited");
+    assert!(res.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn password_change_is_rate_limited_per_user_and_per_address() {
+    let app = spawn_app().await;
+    let change = |token: String, ip: &'static str| {
+        let app = &app;
+        async move {
+            app.api
+                .post(app.url("/api/v1/me/password"))
+                .bearer_auth(token)
+                .header("x-forwarded-for", ip)
+                .json(&json!({"current_password": "a-wrong-guess", "new_password": "a-brand-new-secret"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Per user: five guesses, whatever address they come from.
+    let victim = app.signed_in("guessed_user").await["access_token"].as_str().unwrap().to_owned();
+    let ips = ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4", "198.51.100.5"];
+    for ip in ips {
+        assert_eq!(change(victim.clone(), ip).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let res = change(victim.clone(), "198.51.100.6").await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(error_of(res).await.1["code"], "rate_limited");
+
+    // Per address: twenty guesses spread over several accounts.
+    let mut tokens = vec![];
+    for i in 0..5 {
+        tokens.push(app.signed_in(&format!("spread_{i}")).await["access_token"].as_str().unwrap().to_owned());
+    }
+    let mut statuses = vec![];
+    for (i, token) in tokens.iter().enumerate() {
+        for _ in 0..(if i < 4 { 5 } else { 1 }) {
+            statuses.push(change(token.clone(), "203.0.113.77").await.status());
+        }
+    }
+    assert!(statuses[..20].iter().all(|s| *s == StatusCode::UNPROCESSABLE_ENTITY), "{statuses:?}");
+    assert_eq!(statuses[20], StatusCode::TOO_MANY_REQUESTS, "the 21st guess from one address");
+}
+
+#[tokio::test]
+async fn email_change_needs_the_current_password_and_tells_the_old_address() {
+    let app = spawn_app().await;
+    let pair = app.signed_in("moving_user").await;
+    let token = pair["access_token"].as_str().unwrap();
+
+    // A stolen access token alone cannot move the account.
+    let (status, err) = error_of(app.post_json_as("/api/v1/me/email", token, &json!({"email": "thief@example.com"})).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("current_password_required")));
+    assert!(err["details"]["fields"]["current_password"].is_string());
+    let wrong = json!({"email": "thief@example.com", "current_password": "a-guessed-password"});
+    let (status, err) = error_of(app.post_json_as("/api/v1/me/email", token, &wrong).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("wrong_current_password")));
+    assert_eq!(app.mail_count(), 0, "no code went out");
+
+    let right = json!({"email": "moved@example.com", "current_password": PASSWORD});
+    assert_eq!(app.post_json_as("/api/v1/me/email", token, &right).await.status(), StatusCode::ACCEPTED);
+    let code = app.code_for("moved@example.com").await;
+    let res = app.post_json_as("/api/v1/me/email/verify", token, &json!({"code": code})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // The old address hears of it: when (KST) and what to do if it was not them.
+    let notice = mail_text(&app.mail_to("moving_user@example.com").await);
+    let now = gonggu_kernel::web::format_kst(app.clock.now());
+    assert!(notice.contains(&now) && notice.contains("한국 시간"), "time in KST ({now}): {notice}");
+    assert!(notice.contains("mo***@example.com"), "the new address, masked: {notice}");
+    assert!(notice.contains("답장해 신고") && notice.contains("비밀번호를 바꾸"), "how to report and recover: {notice}");
+    assert!(!notice.contains(&code), "no code in the notice");
+}
+
+/// A mail's text, whichever of lettre's encodings it went out in (Korean text goes as base64).
+fn mail_text(eml: &str) -> String {
+    use base64::Engine;
+    let (headers, body) = eml.split_once("\r\n\r\n").or_else(|| eml.split_once("\n\n")).expect("headers and body");
+    let headers = headers.to_ascii_lowercase();
+    if headers.contains("content-transfer-encoding: base64") {
+        let joined: String = body.split_whitespace().collect();
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(joined).expect("base64 body")).expect("utf-8 body")
+    } else {
+        assert!(!headers.contains("quoted-printable"), "a quoted-printable body: {eml}");
+        body.to_owned()
+    }
+}
+
+#[tokio::test]
+async fn sign_up_on_the_page_signs_the_user_in_and_goes_where_they_were_going() {
+    let app = spawn_app().await;
+    for (login_id, next, lands) in [("page_joiner", None, "/"), ("next_joiner", Some("/wallet"), "/wallet")] {
+        let client = browser();
+        let url = match next {
+            Some(n) => app.url(&format!("/register?next={n}")),
+            None => app.url("/register"),
+        };
+        let html = client.get(url).send().await.unwrap().text().await.unwrap();
+        let token = csrf_token(&html);
+        let email = format!("{login_id}@example.com");
+        let mut form = vec![
+            ("csrf_token", token.as_str()),
+            ("login_id", login_id),
+            ("email", email.as_str()),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ];
+        if let Some(n) = next {
+            form.push(("next", n));
+        }
+        let res = client.post(app.url("/register")).form(&form).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{login_id}");
+        assert_eq!(res.headers()[reqwest::header::LOCATION], lands, "{login_id}");
+        let cookies: Vec<String> =
+            res.headers().get_all(reqwest::header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        for name in ["gonggu_access=", "gonggu_refresh="] {
+            assert!(cookies.iter().any(|c| c.starts_with(name) && c.contains("HttpOnly")), "{name} set: {cookies:?}");
+        }
+        let me = client.get(app.url("/me")).send().await.unwrap();
+        assert_eq!(me.status(), StatusCode::OK, "signed in without logging in again");
+        assert!(me.text().await.unwrap().contains(&email));
+    }
+}
+
+#[tokio::test]
+async fn passwords_are_stored_as_argon2id_at_owasp_cost() {
+    // The one API test that keeps the production hasher (the others use a cheap one).
+    let app = crate::helpers::spawn_app_tuned(|_| {}, |o| o.hasher = Some(gonggu_accounts::password::PasswordHasher::new(1))).await;
+    app.register("real_hash").await;
+    let stored = app.accounts.store.user_by_login("real_hash").await.unwrap().unwrap().password_hash;
+    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+    assert!(!stored.contains(PASSWORD));
+    assert_eq!(app.login("real_hash", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(app.login("real_hash", "not-the-password").await.status(), StatusCode::UNAUTHORIZED);
 }

@@ -42,7 +42,10 @@ pub async fn spawn_app_tuned(configure: impl FnOnce(&mut Settings), tune: impl F
     settings.http.trust_proxy = true;
     configure(&mut settings);
     let clock = Clock::manual(chrono::Utc::now());
-    let mut overrides = Overrides { clock: Some(clock.clone()), ..Default::default() };
+    // Argon2id at OWASP cost is most of a sign-up's time; tests that are about hashing put the
+    // real hasher back through `tune`.
+    let hasher = Some(gonggu_accounts::password::PasswordHasher::for_tests());
+    let mut overrides = Overrides { clock: Some(clock.clone()), hasher, ..Default::default() };
     tune(&mut overrides);
     let app = Application::build_with(settings, overrides).await.expect("app builds");
     let port = app.port();

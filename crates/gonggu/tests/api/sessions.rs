@@ -252,3 +252,53 @@ async fn instances_share_events_through_nats_jetstream() {
     }
     gonggu_kernel::nats_bus::NatsBus::connect(&nats_url, &prefix).await.unwrap().delete_stream().await.unwrap();
 }
+
+/// A restarted instance on the same data must still refuse access tokens of sessions that ended
+/// before it started (its revoked set is seeded from the accounts database).
+async fn revoked_tokens_stay_refused_after_a_restart_on(database_url: Option<String>) {
+    let data = tempfile::tempdir().unwrap();
+    let same_data = |s: &mut gonggu::Settings| {
+        s.data_dir = data.path().to_path_buf();
+        s.database.url = database_url.clone().map(gonggu::settings::Secret::new);
+    };
+    let before = crate::helpers::spawn_app_with(same_data).await;
+    let logged_out = before.signed_in("restart_user").await;
+    let revoked = before.login("restart_user", PASSWORD).await.json::<Value>().await.unwrap();
+    let kept = before.login("restart_user", PASSWORD).await.json::<Value>().await.unwrap();
+    let res = before.post_json("/api/v1/auth/logout", &json!({"refresh_token": logged_out["refresh_token"]})).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let sessions: Value = before.get_as("/api/v1/me/sessions", kept["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    let revoked_id = sessions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == json!(false))
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    assert_eq!(
+        before.delete_as(&format!("/api/v1/me/sessions/{revoked_id}"), kept["access_token"].as_str().unwrap()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let after = crate::helpers::spawn_app_with(same_data).await;
+    for (pair, why) in [(&logged_out, "logged out"), (&revoked, "revoked")] {
+        let (status, err) = error_of(after.get_as("/api/v1/wallet", pair["access_token"].as_str().unwrap()).await).await;
+        assert_eq!((status, err["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("session_revoked")), "{why} before the restart");
+    }
+    assert_eq!(
+        after.get_as("/api/v1/me", kept["access_token"].as_str().unwrap()).await.status(),
+        StatusCode::OK,
+        "a live session still works"
+    );
+}
+
+#[tokio::test]
+async fn revoked_access_tokens_stay_refused_after_a_restart() {
+    revoked_tokens_stay_refused_after_a_restart_on(None).await;
+}
+
+#[tokio::test]
+async fn revoked_access_tokens_stay_refused_after_a_restart_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("revoked_after_restart").await else { return };
+    revoked_tokens_stay_refused_after_a_restart_on(Some(url)).await;
+}
