@@ -18,7 +18,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{process, Media};
+use crate::{process, Media, Refused, Rejected};
 
 pub const MAX_FILES: usize = 5;
 
@@ -60,13 +60,22 @@ pub struct UploadList {
 #[utoipa::path(post, path = "/api/v1/media", tag = "media", security(("bearer" = [])),
     request_body(content_type = "multipart/form-data", description = "one or more `file` fields"),
     responses((status = 201, body = UploadList), (status = 400, body = ErrorEnvelope), (status = 401, body = ErrorEnvelope),
-              (status = 413, body = ErrorEnvelope), (status = 422, description = "not an image, too many pixels, too many files", body = ErrorEnvelope)))]
+              (status = 413, body = ErrorEnvelope), (status = 422, description = "not an image, too many pixels, too many files", body = ErrorEnvelope),
+              (status = 429, description = "upload_in_progress: this user's previous upload is still running (see Retry-After)", body = ErrorEnvelope),
+              (status = 503, description = "upload_busy: every image decoder is busy and the queue is full (see Retry-After)", body = ErrorEnvelope)))]
 async fn upload(
     State(s): State<MediaState>,
     user: AuthUser,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, Json<UploadList>), ApiError> {
     let mut form = form.map_err(|_| ApiError::bad_request("malformed_multipart", "multipart/form-data 형식으로 보내 주세요."))?;
+    // Held until the last file is stored, so one person's uploads run one after another.
+    let _slot = s.media.slot_for(user.user_id).ok_or_else(|| {
+        let mut e =
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "upload_in_progress", "이미 사진을 올리는 중입니다. 끝난 뒤에 다시 올려 주세요.");
+        e.retry_after_secs = Some(UPLOAD_RETRY_AFTER_SECS);
+        e
+    })?;
     let mut items = vec![];
     let mut index = 0;
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
@@ -78,14 +87,7 @@ async fn upload(
         }
         let bytes = field.bytes().await.map_err(multipart_error)?;
         let stored = s.media.upload(bytes.to_vec()).await?;
-        let p = stored.map_err(|r| {
-            let e = ApiError::field("file", r.message()).with_details(serde_json::json!({"fields": {"file": r.message()}, "index": index}));
-            if r == process::Rejected::TooLarge {
-                e.with_code("file_too_large")
-            } else {
-                e
-            }
-        })?;
+        let p = stored.map_err(|r| refusal_error(r, index))?;
         tracing::info!(user = %user.user_id, key = %p.key, bytes = p.image.len(), "image stored");
         items.push(Uploaded {
             url: crate::url(&p.key),
@@ -100,6 +102,26 @@ async fn upload(
         return Err(ApiError::field("file", "올릴 사진을 골라 주세요."));
     }
     Ok((StatusCode::CREATED, Json(UploadList { items })))
+}
+
+/// A second upload of the same user waits this long: about one photo's processing.
+const UPLOAD_RETRY_AFTER_SECS: u64 = 2;
+
+fn refusal_error(r: Refused, index: usize) -> ApiError {
+    let image = match r {
+        Refused::Busy => {
+            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "upload_busy", r.message());
+            e.retry_after_secs = Some(Refused::RETRY_AFTER_SECS);
+            return e;
+        }
+        Refused::Image(image) => image,
+    };
+    let e = ApiError::field("file", r.message()).with_details(serde_json::json!({"fields": {"file": r.message()}, "index": index}));
+    if image == Rejected::TooLarge {
+        e.with_code("file_too_large")
+    } else {
+        e
+    }
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {

@@ -50,3 +50,42 @@ pub fn jpeg_with_gps() -> Vec<u8> {
     out.extend(&plain[2..]);
     out
 }
+
+/// A decompression bomb: a valid 1-bit greyscale PNG of 6324 × 6324 (40 megapixels, just under
+/// the pixel limit) that is only a few KB, because every row is zeros.
+pub fn png_bomb() -> Vec<u8> {
+    const SIDE: u32 = 6324;
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, SIDE, SIDE);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::One);
+    encoder.set_compression(png::Compression::High);
+    let mut writer = encoder.write_header().unwrap();
+    writer.write_image_data(&vec![0u8; SIDE.div_ceil(8) as usize * SIDE as usize]).unwrap();
+    writer.finish().unwrap();
+    out
+}
+
+/// A JPEG of `w` × `h` whose EXIF says how to turn it (`orientation` 1–8; 6 = rotate 90° clockwise,
+/// as a phone held upright writes). The left half is red and the right half blue, so the test can
+/// tell which way it was turned.
+pub fn jpeg_with_orientation(w: u32, h: u32, orientation: u16) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, _| if x < w / 2 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) });
+    let mut plain = Vec::new();
+    JpegEncoder::new_with_quality(&mut plain, 95).encode_image(&img).unwrap();
+    // TIFF header (little endian), IFD0 with one entry: Orientation (0x0112, SHORT, 1 value).
+    let mut tiff: Vec<u8> = b"II*\0\x08\0\0\0".to_vec();
+    tiff.extend(1u16.to_le_bytes());
+    tiff.extend([0x12, 0x01, 3, 0, 1, 0, 0, 0]);
+    tiff.extend(orientation.to_le_bytes());
+    tiff.extend([0, 0]);
+    tiff.extend(0u32.to_le_bytes());
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend(tiff);
+    let mut out = plain[..2].to_vec(); // SOI
+    out.extend([0xFF, 0xE1]);
+    out.extend(((app1.len() + 2) as u16).to_be_bytes());
+    out.extend(app1);
+    out.extend(&plain[2..]);
+    out
+}

@@ -1,4 +1,6 @@
-//! Opens a wallet for every new account, from `UserRegistered`.
+//! What the wallet learns from other contexts' events: a wallet for every new account, from
+//! `UserRegistered`, and who takes part in each deal (so a transfer may be tagged with a deal only
+//! by one of its members paying its host), from deals' events.
 
 use std::sync::Arc;
 
@@ -9,6 +11,7 @@ use uuid::Uuid;
 use crate::store::WalletStore;
 
 pub const CONSUMER: &str = "wallet-open";
+pub const DEALS_CONSUMER: &str = "wallet-deal-parties";
 
 /// The part of accounts' `UserRegistered` the wallet needs. Declared here rather than imported,
 /// so the wallet depends on the event's shape, not on the accounts crate.
@@ -22,7 +25,39 @@ impl Event for UserRegistered {
     const SOURCE: &'static str = "accounts";
 }
 
+/// Deals' events whose facts may change who takes part in a deal. Each carries the whole
+/// current party, so the newest one alone is the truth.
+pub const DEAL_EVENTS: [&str; 9] = [
+    "DealCreated",
+    "DealUpdated",
+    "MemberJoined",
+    "MemberSharesChanged",
+    "MemberLeft",
+    "DealConfirmed",
+    "DealCancelled",
+    "DealFailed",
+    "DealCompleted",
+];
+
+/// The part of every deal event the wallet needs (deals' `DealFacts`), declared here for the
+/// same reason as [`UserRegistered`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct DealParties {
+    pub deal_id: Uuid,
+    pub host_id: Uuid,
+    pub member_ids: Vec<Uuid>,
+}
+
+/// Starts the wallet's consumers; the handle ends when both have.
 pub async fn spawn(bus: Arc<dyn Bus>, store: Arc<dyn WalletStore>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let open = spawn_open(bus.clone(), store.clone(), shutdown.clone()).await?;
+    let parties = spawn_deal_parties(bus, store, shutdown).await?;
+    Ok(tokio::spawn(async move {
+        let _ = tokio::join!(open, parties);
+    }))
+}
+
+async fn spawn_open(bus: Arc<dyn Bus>, store: Arc<dyn WalletStore>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let sub = bus.subscribe(CONSUMER, &[UserRegistered::TYPE]).await?;
     Ok(spawn_consumer(CONSUMER, sub, shutdown, move |env| {
         let store = store.clone();
@@ -31,6 +66,26 @@ pub async fn spawn(bus: Arc<dyn Bus>, store: Arc<dyn WalletStore>, shutdown: Shu
                 let e = event?;
                 store.open(e.user_id, &e.login_id, env.occurred_at, Some((CONSUMER, env.id))).await?;
             }
+            Ok(())
+        }
+    }))
+}
+
+async fn spawn_deal_parties(
+    bus: Arc<dyn Bus>,
+    store: Arc<dyn WalletStore>,
+    shutdown: Shutdown,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let sub = bus.subscribe(DEALS_CONSUMER, &DEAL_EVENTS).await?;
+    Ok(spawn_consumer(DEALS_CONSUMER, sub, shutdown, move |env| {
+        let store = store.clone();
+        async move {
+            if env.source != "deals" || !DEAL_EVENTS.contains(&env.event_type.as_str()) {
+                return Ok(());
+            }
+            let parties: DealParties = serde_json::from_value(env.payload.clone())
+                .map_err(|e| anyhow::anyhow!("{} {} from deals: payload is not deal facts: {e}", env.event_type, env.id))?;
+            store.record_deal_parties(&parties, env.occurred_at, (DEALS_CONSUMER, env.id)).await?;
             Ok(())
         }
     }))

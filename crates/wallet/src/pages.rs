@@ -345,12 +345,7 @@ async fn move_submit(wallet: &Wallet, csrf: &CsrfToken, user: &AuthUser, mv: Mov
 
 /// A replayed answer may be a stored refusal (e.g. 409): turn it back into an error.
 fn answer_ok(answer: MoneyAnswer) -> Result<(), ApiError> {
-    if answer.status.is_success() {
-        return Ok(());
-    }
-    let body: serde_json::Value = serde_json::from_str(&answer.body).unwrap_or_default();
-    let message = body["error"]["message"].as_str().unwrap_or("요청을 처리하지 못했습니다.").to_owned();
-    Err(ApiError::new(answer.status, "replayed_refusal", message))
+    answer.refusal().map_or(Ok(()), Err)
 }
 
 async fn charge_confirm(
@@ -635,6 +630,10 @@ async fn transfer_submit(
             if e.code == "recipient_not_found" {
                 errors.insert("to_login_id".into(), e.message.clone());
                 flash = None;
+            }
+            if e.code == "deal_tag_invalid" {
+                // The deal is a hidden field: say it above the form.
+                flash = Some(Flash::error(e.message.clone()));
             }
             render_transfer(&wallet, &csrf, &user, error_status(&e), &f.values(), &errors, flash).await
         }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use gonggu_kernel::{auth::AuthUser, clock::Clock, error::ErrorEnvelope, ApiError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use crate::{
     domain::{Amount, IdempotencyKey, Memo},
-    store::{Direction, Executed, HistoryQuery, HistoryRow, IdempotencyClaim, Movement, Receipt, Refusal, SortBy, WalletStore},
+    store::{
+        Direction, Executed, HistoryQuery, HistoryRow, IdempotencyClaim, Movement, MovementKind, Receipt, Refusal, SortBy, WalletStore,
+    },
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -68,6 +70,17 @@ pub struct MoneyAnswer {
     pub status: StatusCode,
     pub body: String,
     pub replayed: bool,
+    kind: MovementKind,
+    /// A replayed refusal (a fresh one is an `Err` of the service).
+    refusal: Option<Refusal>,
+}
+
+impl MoneyAnswer {
+    /// The refusal a replayed answer stands for, as an error (for pages, which show it rather
+    /// than send the stored body).
+    pub fn refusal(&self) -> Option<ApiError> {
+        self.refusal.map(|r| refusal_error(r, self.kind))
+    }
 }
 
 pub struct Wallet {
@@ -107,11 +120,15 @@ fn insufficient() -> ApiError {
     ApiError::conflict("insufficient_balance", "잔액이 부족합니다.")
 }
 
-fn refusal_error(r: Refusal, kind: &str) -> ApiError {
+fn refusal_error(r: Refusal, kind: MovementKind) -> ApiError {
     match (r, kind) {
-        (Refusal::InsufficientFunds, "charge") => ApiError::conflict("insufficient_balance", "은행 계좌 잔액이 부족합니다."),
+        (Refusal::InsufficientFunds, MovementKind::Charge) => ApiError::conflict("insufficient_balance", "은행 계좌 잔액이 부족합니다."),
         (Refusal::InsufficientFunds, _) => insufficient(),
         (Refusal::NoSuchHolder, _) => ApiError::not_found("recipient_not_found", "받는 사람을 찾을 수 없습니다."),
+        (Refusal::DealTagInvalid, _) => {
+            ApiError::field("deal_id", "공구에 참여한 이웃이 공구를 연 이웃에게 보낼 때만 공구를 표시할 수 있습니다.")
+                .with_code("deal_tag_invalid")
+        }
     }
 }
 
@@ -184,13 +201,13 @@ impl Wallet {
         let amount = Amount::parse(input.amount).map_err(|e| fields.insert("amount".into(), e.0.into())).ok();
         let memo = Memo::parse(input.memo.as_deref()).map_err(|e| fields.insert("memo".into(), e.0.into())).ok();
         let to = input.to_login_id.trim().to_ascii_lowercase();
+        let self_transfer = !to.is_empty() && to == user.login_id;
         if to.is_empty() {
             fields.insert("to_login_id".into(), "받는 사람 아이디를 입력해 주세요.".into());
-        } else if to == user.login_id {
+        } else if self_transfer {
             fields.insert("to_login_id".into(), "자신에게는 보낼 수 없습니다.".into());
         }
         let (Some(amount), Some(memo), true) = (amount, memo, fields.is_empty()) else {
-            let self_transfer = fields.get("to_login_id").is_some_and(|m| m.contains("자신"));
             let e = ApiError::validation(fields);
             return Err(if self_transfer { e.with_code("self_transfer") } else { e });
         };
@@ -249,11 +266,7 @@ impl Wallet {
             Movement::Transfer { memo, deal_id, .. } => (memo.clone(), *deal_id),
             _ => (None, None),
         };
-        let kind = match &movement {
-            Movement::Charge { .. } => "charge",
-            Movement::Withdraw { .. } => "withdraw",
-            Movement::Transfer { .. } => "transfer",
-        };
+        let kind = movement.kind();
         let render: crate::store::Render = Arc::new(move |outcome: Result<&Receipt, Refusal>| -> (u16, String) {
             match outcome {
                 Ok(r) => {
@@ -268,30 +281,23 @@ impl Wallet {
                         deal_id,
                         created_at: r.created_at,
                     };
-                    (201, serde_json::to_string(&view).unwrap_or_default())
+                    (201, serde_json::to_string(&view).expect("a receipt serialises"))
                 }
                 Err(refusal) => {
                     let e = refusal_error(refusal, kind);
-                    (e.status.as_u16(), serde_json::to_string(&ErrorEnvelope { error: e.body() }).unwrap_or_default())
+                    (e.status.as_u16(), serde_json::to_string(&ErrorEnvelope { error: e.body() }).expect("an error envelope serialises"))
                 }
             }
         });
         match self.store.execute(&movement, &claim, self.clock.now(), render).await? {
-            Executed::Fresh { status, body } => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                if !status.is_success() {
-                    // Same body as stored, plus the request id the edge adds to live errors.
-                    let envelope: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                    let code = envelope["error"]["code"].as_str().unwrap_or("");
-                    return Err(match code {
-                        "recipient_not_found" => refusal_error(Refusal::NoSuchHolder, kind),
-                        _ => refusal_error(Refusal::InsufficientFunds, kind),
-                    });
-                }
-                Ok(MoneyAnswer { status, body, replayed: false })
+            // A live refusal is answered as a live error: the same body as stored, plus the
+            // request id the edge adds.
+            Executed::Fresh { outcome: Err(refusal), .. } => Err(refusal_error(refusal, kind)),
+            Executed::Fresh { outcome: Ok(_), answer } => {
+                Ok(MoneyAnswer { status: stored_status(answer.status)?, body: answer.body, replayed: false, kind, refusal: None })
             }
-            Executed::Replayed { status, body } => {
-                Ok(MoneyAnswer { status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body, replayed: true })
+            Executed::Replayed(answer) => {
+                Ok(MoneyAnswer { status: stored_status(answer.status)?, body: answer.body, replayed: true, kind, refusal: answer.refusal })
             }
             Executed::KeyReused => Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -376,8 +382,12 @@ fn transaction_view(r: HistoryRow) -> TransactionView {
         counterpart: r.counterpart,
         memo: r.memo,
         deal_id: r.deal_id,
-        created_at: Utc.timestamp_millis_opt(r.created_at_ms).single().unwrap_or_default(),
+        created_at: r.created_at,
     }
+}
+
+fn stored_status(status: u16) -> Result<StatusCode, ApiError> {
+    StatusCode::from_u16(status).map_err(|_| ApiError::internal(anyhow::anyhow!("stored answer has status {status}")))
 }
 
 /// A date is a whole day in Korea: `from=2026-11-25` starts at 00:00 KST, `to=2026-11-25` ends at
@@ -395,6 +405,8 @@ fn parse_bound(s: &str, end: bool) -> Result<i64, &'static str> {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
+
     use super::*;
 
     #[test]

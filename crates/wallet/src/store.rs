@@ -17,7 +17,7 @@ use std::sync::Arc;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
-use crate::events::CoinsReceived;
+use crate::{consumer::DealParties, events::CoinsReceived};
 
 pub const OPENING_BANK_BALANCE: i64 = 100_000;
 const SYSTEM_ACCOUNT: i64 = 1;
@@ -39,11 +39,11 @@ impl Movement {
             Movement::Transfer { from, .. } => *from,
         }
     }
-    fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> MovementKind {
         match self {
-            Movement::Charge { .. } => "charge",
-            Movement::Withdraw { .. } => "withdraw",
-            Movement::Transfer { .. } => "transfer",
+            Movement::Charge { .. } => MovementKind::Charge,
+            Movement::Withdraw { .. } => MovementKind::Withdraw,
+            Movement::Transfer { .. } => MovementKind::Transfer,
         }
     }
     fn amount(&self) -> i64 {
@@ -66,11 +66,47 @@ pub struct Receipt {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MovementKind {
+    Charge,
+    Withdraw,
+    Transfer,
+}
+
+impl MovementKind {
+    /// As stored in `journal_entries.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovementKind::Charge => "charge",
+            MovementKind::Withdraw => "withdraw",
+            MovementKind::Transfer => "transfer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// The wallet (charge: the bank account) holds less than the amount.
     InsufficientFunds,
     /// A holder of the movement has no accounts.
     NoSuchHolder,
+    /// The transfer names a deal, but the deal is unknown, the payer is not its member, or the
+    /// receiver is not its host.
+    DealTagInvalid,
+}
+
+impl Refusal {
+    /// As stored with the idempotency key (`idempotency_keys.refusal`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::InsufficientFunds => "insufficient_funds",
+            Refusal::NoSuchHolder => "no_such_holder",
+            Refusal::DealTagInvalid => "deal_tag_invalid",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Option<Self> {
+        [Refusal::InsufficientFunds, Refusal::NoSuchHolder, Refusal::DealTagInvalid].into_iter().find(|r| r.as_str() == stored)
+    }
 }
 
 /// The request's identity for idempotency: per user and key, with a hash of what was asked.
@@ -117,14 +153,41 @@ const MAX_BATCH: usize = 64;
 /// How long the outbox relay's marks wait for a movement to share a commit with.
 const MARK_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// The answer stored with an idempotency key: the HTTP status and body exactly as first sent, and
+/// what was refused, if anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAnswer {
+    pub status: u16,
+    pub body: String,
+    pub refusal: Option<Refusal>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Executed {
-    /// Done now (money moved, or the refusal was recorded).
-    Fresh { status: u16, body: String },
+    /// Done now: money moved (the receipt), or the refusal was recorded; `answer` is what was
+    /// stored with the key.
+    Fresh { outcome: Result<Receipt, Refusal>, answer: StoredAnswer },
     /// The key was seen before with the same request: its stored answer.
-    Replayed { status: u16, body: String },
+    Replayed(StoredAnswer),
     /// The key was seen before with a different request.
     KeyReused,
+}
+
+/// Why a holder could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another holder has this login id (accounts hands out each login id once, so the wallet's
+    /// records and accounts' disagree).
+    #[error("login id {0:?} already belongs to another wallet holder")]
+    LoginTaken(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl From<OpenError> for gonggu_kernel::ApiError {
+    fn from(e: OpenError) -> Self {
+        gonggu_kernel::ApiError::internal(e)
+    }
 }
 
 /// What one try of a movement came to inside its transaction.
@@ -178,7 +241,7 @@ pub struct HistoryRow {
     pub counterpart: Option<String>,
     pub memo: Option<String>,
     pub deal_id: Option<Uuid>,
-    pub created_at_ms: i64,
+    pub created_at: DateTime<Utc>,
 }
 
 /// What `gonggu wallet verify` found.
@@ -193,7 +256,7 @@ pub struct Audit {
 pub trait WalletStore: Send + Sync {
     /// Opens a wallet and bank account (with the opening deposit) unless the holder has them.
     /// `event` is the `UserRegistered` id when opened from the event (recorded as processed).
-    async fn open(&self, user_id: Uuid, login_id: &str, now: DateTime<Utc>, event: Option<(&str, Uuid)>) -> sqlx::Result<bool>;
+    async fn open(&self, user_id: Uuid, login_id: &str, now: DateTime<Utc>, event: Option<(&str, Uuid)>) -> Result<bool, OpenError>;
     async fn holder_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>>;
     async fn balances(&self, user_id: Uuid) -> sqlx::Result<Option<Balances>>;
     async fn execute(&self, movement: &Movement, claim: &IdempotencyClaim, now: DateTime<Utc>, render: Render) -> sqlx::Result<Executed>;
@@ -204,6 +267,9 @@ pub trait WalletStore: Send + Sync {
     /// Forgets idempotency keys older than `before`.
     async fn prune_keys(&self, before: DateTime<Utc>) -> sqlx::Result<u64>;
     async fn audit(&self) -> sqlx::Result<Audit>;
+    /// Remembers who takes part in a deal, from one of deals' events (`event`: consumer and event
+    /// id, recorded as processed). An event older than what is known changes nothing.
+    async fn record_deal_parties(&self, parties: &DealParties, occurred_at: DateTime<Utc>, event: (&str, Uuid)) -> sqlx::Result<bool>;
     /// How the outbox relay should mark events published (`None`: its own UPDATE).
     fn outbox_marker(&self) -> Option<Arc<dyn MarkPublished>>;
 }
@@ -224,7 +290,107 @@ pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Ar
     })
 }
 
-type HistoryTuple = (i64, Uuid, String, i64, i64, i64, Option<String>, Option<String>, Option<Uuid>, i64);
+/// One wallet posting with its journal entry, as `history` selects it.
+#[derive(sqlx::FromRow)]
+struct HistoryRecord {
+    seq: i64,
+    entry_id: Uuid,
+    kind: String,
+    amount: i64,
+    delta: i64,
+    balance_after: i64,
+    counterpart: Option<String>,
+    memo: Option<String>,
+    deal_id: Option<Uuid>,
+    created_at: i64,
+}
+
+/// An account a movement locks, with its holder's login id.
+#[derive(sqlx::FromRow)]
+struct LockedAccount {
+    id: i64,
+    user_id: Uuid,
+    kind: String,
+    balance: i64,
+    login_id: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredKey {
+    request_hash: Vec<u8>,
+    status: Option<i32>,
+    body: Option<String>,
+    refusal: Option<String>,
+}
+
+impl StoredKey {
+    /// The stored answer, or an error naming what is wrong with the row: a replay must answer
+    /// exactly what was answered, never a made-up default.
+    fn answer(self, claim: &IdempotencyClaim) -> sqlx::Result<StoredAnswer> {
+        let corrupt =
+            |what: String| sqlx::Error::Decode(format!("idempotency key {:?} of user {}: {what}", claim.key, claim.user_id).into());
+        let (Some(status), Some(body)) = (self.status, self.body) else {
+            return Err(corrupt("stored without its answer".into()));
+        };
+        let status = u16::try_from(status).ok().filter(|s| (200..=599).contains(s)).ok_or_else(|| corrupt(format!("status {status}")))?;
+        let refusal = match self.refusal.as_deref() {
+            None => None,
+            Some(r) => Some(Refusal::parse(r).ok_or_else(|| corrupt(format!("unknown refusal {r:?}")))?),
+        };
+        if (status >= 400) != refusal.is_some() {
+            return Err(corrupt(format!("status {status} with refusal {refusal:?}")));
+        }
+        Ok(StoredAnswer { status, body, refusal })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountBalance {
+    kind: String,
+    balance: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Count {
+    n: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Sum {
+    total: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct UnbalancedEntry {
+    seq: i64,
+    total: i64,
+    accounts: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct DriftedAccount {
+    id: i64,
+    balance: i64,
+    postings: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct NegativeAccount {
+    id: i64,
+    balance: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct StalePosting {
+    entry_seq: i64,
+    account_id: i64,
+    balance_after: i64,
+}
+
+/// Reads `created_at` columns (Unix ms) back, refusing values that are no time at all.
+fn time_from_ms(ms: i64, what: impl FnOnce() -> String) -> sqlx::Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| sqlx::Error::Decode(format!("{}: created_at {ms} is not a time", what()).into()))
+}
 
 macro_rules! sql_wallet_store {
     ($name:ident, $db:ty, $begin:literal, $lock_suffix:literal) => {
@@ -251,32 +417,34 @@ macro_rules! sql_wallet_store {
                     Ok((receipt, _)) => render(Ok(receipt)),
                     Err(refusal) => render(Err(*refusal)),
                 };
+                let refusal = outcome.as_ref().err().copied();
                 let evented = matches!(outcome, Ok((_, Some(_))));
                 if let Ok((_, Some(event))) = &outcome {
                     (&mut **tx).enqueue(event).await?;
                 }
                 let claimed = sqlx::query(
-                    "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at, status, body) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT DO NOTHING",
+                    "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at, status, body, refusal) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id, key) DO NOTHING",
                 )
                 .bind(claim.user_id).bind(&claim.key).bind(&claim.request_hash).bind(now.timestamp_millis())
-                .bind(status as i32).bind(&body)
+                .bind(i32::from(status)).bind(&body).bind(refusal.map(Refusal::as_str))
                 .execute(&mut **tx).await?;
                 if claimed.rows_affected() == 0 {
                     return Ok(Attempt::Duplicate);
                 }
-                Ok(Attempt::Done(Executed::Fresh { status, body }, evented))
+                let answer = StoredAnswer { status, body, refusal };
+                Ok(Attempt::Done(Executed::Fresh { outcome: outcome.map(|(receipt, _)| receipt), answer }, evented))
             }
 
             /// The answer stored with a key that was already used.
             async fn stored_answer<'e, E: sqlx::Executor<'e, Database = $db>>(conn: E, claim: &IdempotencyClaim) -> sqlx::Result<Executed> {
-                let (hash, status, body): (Vec<u8>, Option<i32>, Option<String>) =
-                    sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2")
+                let stored: StoredKey =
+                    sqlx::query_as("SELECT request_hash, status, body, refusal FROM idempotency_keys WHERE user_id = $1 AND key = $2")
                         .bind(claim.user_id).bind(&claim.key).fetch_one(conn).await?;
-                if hash != claim.request_hash {
+                if stored.request_hash != claim.request_hash {
                     return Ok(Executed::KeyReused);
                 }
-                Ok(Executed::Replayed { status: status.unwrap_or(500) as u16, body: body.unwrap_or_default() })
+                Ok(Executed::Replayed(stored.answer(claim)?))
             }
 
             /// The group-commit writer: takes whatever movements are waiting (up to
@@ -358,14 +526,14 @@ macro_rules! sql_wallet_store {
                 from: i64,
                 to: i64,
             ) -> sqlx::Result<Option<(i64, i64)>> {
-                let debited: Option<(i64,)> = sqlx::query_as(
+                let debited: Option<i64> = sqlx::query_scalar(
                     "UPDATE ledger_accounts SET balance = balance - $1 WHERE id = $2 AND (kind = 'system' OR balance >= $1) RETURNING balance",
                 )
                 .bind(entry.amount).bind(from).fetch_optional(&mut **tx).await?;
-                let Some((from_after,)) = debited else { return Ok(None) };
-                let (to_after,): (i64,) = sqlx::query_as("UPDATE ledger_accounts SET balance = balance + $1 WHERE id = $2 RETURNING balance")
+                let Some(from_after) = debited else { return Ok(None) };
+                let to_after: i64 = sqlx::query_scalar("UPDATE ledger_accounts SET balance = balance + $1 WHERE id = $2 RETURNING balance")
                     .bind(entry.amount).bind(to).fetch_one(&mut **tx).await?;
-                let (seq,): (i64,) = sqlx::query_as(
+                let seq: i64 = sqlx::query_scalar(
                     "INSERT INTO journal_entries (id, kind, amount, initiator, counterparty, memo, deal_id, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
                 )
@@ -392,17 +560,17 @@ macro_rules! sql_wallet_store {
                 // One statement finds and locks every row the movement touches — the initiator's
                 // wallet and bank, the receiver's wallet — in id order, so that two opposite
                 // transfers cannot deadlock; it also brings the holders' login ids for the event.
-                let rows: Vec<(i64, Uuid, String, i64, String)> = sqlx::query_as(concat!(
+                let rows: Vec<LockedAccount> = sqlx::query_as(concat!(
                     "SELECT a.id, a.user_id, a.kind, a.balance, h.login_id FROM ledger_accounts a JOIN holders h ON h.user_id = a.user_id \
                      WHERE (a.user_id = $1 OR (a.user_id = $2 AND a.kind = 'wallet')) ORDER BY a.id",
                     $lock_suffix
                 ))
                 .bind(user).bind(receiver).fetch_all(&mut **tx).await?;
-                let find = |u: Uuid, kind: &str| rows.iter().find(|r| r.1 == u && r.2 == kind);
+                let find = |u: Uuid, kind: &str| rows.iter().find(|r| r.user_id == u && r.kind == kind);
                 let (Some(wallet), Some(bank)) = (find(user, "wallet"), find(user, "bank")) else { return Ok(Err(Refusal::NoSuchHolder)) };
                 let mut entry = EntryHead {
                     id: Uuid::now_v7(),
-                    kind: m.kind(),
+                    kind: m.kind().as_str(),
                     amount: m.amount(),
                     initiator: Some(user),
                     counterparty: None,
@@ -411,10 +579,22 @@ macro_rules! sql_wallet_store {
                     created_at: now,
                 };
                 let (from, to, event) = match m {
-                    Movement::Charge { .. } => (bank.0, wallet.0, None),
-                    Movement::Withdraw { .. } => (wallet.0, bank.0, None),
+                    Movement::Charge { .. } => (bank.id, wallet.id, None),
+                    Movement::Withdraw { .. } => (wallet.id, bank.id, None),
                     Movement::Transfer { to: receiver, memo, deal_id, .. } => {
                         let Some(theirs) = find(*receiver, "wallet") else { return Ok(Err(Refusal::NoSuchHolder)) };
+                        if let Some(deal_id) = deal_id {
+                            // Checked inside the movement's transaction, so the answer is stored
+                            // with its key and a retry gets the same one.
+                            let party: Option<i32> = sqlx::query_scalar(
+                                "SELECT 1 FROM deal_parties d JOIN deal_party_members m ON m.deal_id = d.deal_id AND m.user_id = $2 \
+                                 WHERE d.deal_id = $1 AND d.host_id = $3",
+                            )
+                            .bind(deal_id).bind(user).bind(receiver).fetch_optional(&mut **tx).await?;
+                            if party.is_none() {
+                                return Ok(Err(Refusal::DealTagInvalid));
+                            }
+                        }
                         entry.counterparty = Some(*receiver);
                         entry.memo = memo.clone();
                         entry.deal_id = *deal_id;
@@ -422,16 +602,16 @@ macro_rules! sql_wallet_store {
                             &CoinsReceived {
                                 entry_id: entry.id,
                                 receiver_id: *receiver,
-                                receiver_login_id: theirs.4.clone(),
+                                receiver_login_id: theirs.login_id.clone(),
                                 sender_id: user,
-                                sender_login_id: wallet.4.clone(),
+                                sender_login_id: wallet.login_id.clone(),
                                 amount: entry.amount,
                                 memo: memo.clone(),
                                 deal_id: *deal_id,
                             },
                             now,
                         );
-                        (wallet.0, theirs.0, Some(event))
+                        (wallet.id, theirs.id, Some(event))
                     }
                 };
                 let Some((from_after, to_after)) = Self::post(tx, &entry, from, to).await? else {
@@ -440,7 +620,7 @@ macro_rules! sql_wallet_store {
                 let (balance, bank_balance) = match m {
                     Movement::Charge { .. } => (to_after, from_after),
                     Movement::Withdraw { .. } => (from_after, to_after),
-                    Movement::Transfer { .. } => (from_after, bank.3),
+                    Movement::Transfer { .. } => (from_after, bank.balance),
                 };
                 Ok(Ok((Receipt { entry_id: entry.id, kind: entry.kind, amount: entry.amount, balance, bank_balance, created_at: now }, event)))
             }
@@ -448,11 +628,11 @@ macro_rules! sql_wallet_store {
 
         #[async_trait]
         impl WalletStore for $name {
-            async fn open(&self, user_id: Uuid, login_id: &str, now: DateTime<Utc>, event: Option<(&str, Uuid)>) -> sqlx::Result<bool> {
+            async fn open(&self, user_id: Uuid, login_id: &str, now: DateTime<Utc>, event: Option<(&str, Uuid)>) -> Result<bool, OpenError> {
                 if event.is_none() {
                     // The common case on every request: already open, and a read says so without
                     // taking the write lock.
-                    let known: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM holders WHERE user_id = $1")
+                    let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM holders WHERE user_id = $1")
                         .bind(user_id).fetch_optional(&self.pool).await?;
                     if known.is_some() {
                         return Ok(false);
@@ -464,16 +644,19 @@ macro_rules! sql_wallet_store {
                         return Ok(false);
                     }
                 }
-                let inserted = sqlx::query("INSERT INTO holders (user_id, login_id, opened_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                // Only the holder already being open is expected; the login id's own unique index
+                // raising means another holder has it.
+                let inserted = sqlx::query("INSERT INTO holders (user_id, login_id, opened_at) VALUES ($1, $2, $3) ON CONFLICT (user_id) DO NOTHING")
                     .bind(user_id).bind(login_id).bind(now.timestamp_millis())
-                    .execute(&mut *tx).await?;
+                    .execute(&mut *tx).await
+                    .map_err(|e| if violates(&e, "holders_login_id_key") { OpenError::LoginTaken(login_id.to_owned()) } else { e.into() })?;
                 if inserted.rows_affected() == 0 {
                     tx.commit().await?;
                     return Ok(false);
                 }
-                let (_wallet,): (i64,) = sqlx::query_as("INSERT INTO ledger_accounts (user_id, kind, balance) VALUES ($1, 'wallet', 0) RETURNING id")
-                    .bind(user_id).fetch_one(&mut *tx).await?;
-                let (bank,): (i64,) = sqlx::query_as("INSERT INTO ledger_accounts (user_id, kind, balance) VALUES ($1, 'bank', 0) RETURNING id")
+                sqlx::query("INSERT INTO ledger_accounts (user_id, kind, balance) VALUES ($1, 'wallet', 0)")
+                    .bind(user_id).execute(&mut *tx).await?;
+                let bank: i64 = sqlx::query_scalar("INSERT INTO ledger_accounts (user_id, kind, balance) VALUES ($1, 'bank', 0) RETURNING id")
                     .bind(user_id).fetch_one(&mut *tx).await?;
                 let entry = EntryHead {
                     id: Uuid::now_v7(),
@@ -491,19 +674,22 @@ macro_rules! sql_wallet_store {
             }
 
             async fn holder_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>> {
-                let row: Option<(Uuid,)> = sqlx::query_as("SELECT user_id FROM holders WHERE login_id = $1")
-                    .bind(login_id).fetch_optional(&self.pool).await?;
-                Ok(row.map(|r| r.0))
+                sqlx::query_scalar("SELECT user_id FROM holders WHERE login_id = $1").bind(login_id).fetch_optional(&self.pool).await
             }
 
             async fn balances(&self, user_id: Uuid) -> sqlx::Result<Option<Balances>> {
-                let rows: Vec<(String, i64)> = sqlx::query_as("SELECT kind, balance FROM ledger_accounts WHERE user_id = $1")
+                let rows: Vec<AccountBalance> = sqlx::query_as("SELECT kind, balance FROM ledger_accounts WHERE user_id = $1")
                     .bind(user_id).fetch_all(&self.pool).await?;
                 if rows.is_empty() {
                     return Ok(None);
                 }
-                let get = |k: &str| rows.iter().find(|r| r.0 == k).map(|r| r.1).unwrap_or(0);
-                Ok(Some(Balances { balance: get("wallet"), bank_balance: get("bank") }))
+                // A holder has both accounts from the moment it is opened, in one transaction.
+                let get = |k: &str| {
+                    rows.iter().find(|r| r.kind == k).map(|r| r.balance).ok_or_else(|| {
+                        sqlx::Error::Decode(format!("holder {user_id} has ledger accounts but no {k} account").into())
+                    })
+                };
+                Ok(Some(Balances { balance: get("wallet")?, bank_balance: get("bank")? }))
             }
 
             async fn execute(&self, m: &Movement, claim: &IdempotencyClaim, now: DateTime<Utc>, render: Render) -> sqlx::Result<Executed> {
@@ -532,12 +718,12 @@ macro_rules! sql_wallet_store {
 
             async fn history(&self, user_id: Uuid, q: &HistoryQuery) -> sqlx::Result<Vec<HistoryRow>> {
                 let mut b = QueryBuilder::<$db>::new(
-                    "SELECT e.seq, e.id, e.kind, e.amount, p.amount, p.balance_after, \
+                    "SELECT e.seq, e.id AS entry_id, e.kind, e.amount, p.amount AS delta, p.balance_after, \
                      CASE WHEN e.initiator = ",
                 );
                 b.push_bind(user_id);
                 b.push(
-                    " THEN cp.login_id ELSE ini.login_id END, e.memo, e.deal_id, e.created_at \
+                    " THEN cp.login_id ELSE ini.login_id END AS counterpart, e.memo, e.deal_id, e.created_at \
                      FROM ledger_accounts a \
                      JOIN postings p ON p.account_id = a.id \
                      JOIN journal_entries e ON e.seq = p.entry_seq \
@@ -577,39 +763,66 @@ macro_rules! sql_wallet_store {
                     SortBy::Amount => " ORDER BY e.amount DESC, e.seq DESC",
                 });
                 b.push(" LIMIT ").push_bind(i64::from(q.limit));
-                let rows: Vec<HistoryTuple> = b.build_query_as().fetch_all(&self.pool).await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|r| HistoryRow {
-                        seq: r.0,
-                        entry_id: r.1,
-                        kind: r.2,
-                        amount: r.3,
-                        delta: r.4,
-                        balance_after: r.5,
-                        counterpart: r.6,
-                        memo: r.7,
-                        deal_id: r.8,
-                        created_at_ms: r.9,
+                let rows: Vec<HistoryRecord> = b.build_query_as().fetch_all(&self.pool).await?;
+                rows.into_iter()
+                    .map(|r| {
+                        Ok(HistoryRow {
+                            created_at: time_from_ms(r.created_at, || format!("journal entry {}", r.entry_id))?,
+                            seq: r.seq,
+                            entry_id: r.entry_id,
+                            kind: r.kind,
+                            amount: r.amount,
+                            delta: r.delta,
+                            balance_after: r.balance_after,
+                            counterpart: r.counterpart,
+                            memo: r.memo,
+                            deal_id: r.deal_id,
+                        })
                     })
-                    .collect())
+                    .collect()
             }
 
             async fn total_user_money(&self) -> sqlx::Result<i64> {
-                let (sum,): (Option<i64>,) = sqlx::query_as("SELECT CAST(SUM(balance) AS BIGINT) FROM ledger_accounts WHERE kind <> 'system'")
+                let sum: Sum = sqlx::query_as("SELECT CAST(SUM(balance) AS BIGINT) AS total FROM ledger_accounts WHERE kind <> 'system'")
                     .fetch_one(&self.pool).await?;
-                Ok(sum.unwrap_or(0))
+                // No holders yet: the sum of nothing.
+                Ok(sum.total.unwrap_or(0))
             }
 
             async fn count_entries(&self, kind: &str) -> sqlx::Result<i64> {
-                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM journal_entries WHERE kind = $1")
+                let count: Count = sqlx::query_as("SELECT COUNT(*) AS n FROM journal_entries WHERE kind = $1")
                     .bind(kind).fetch_one(&self.pool).await?;
-                Ok(n)
+                Ok(count.n)
             }
 
             async fn prune_keys(&self, before: DateTime<Utc>) -> sqlx::Result<u64> {
                 Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
                     .bind(before.timestamp_millis()).execute(&self.pool).await?.rows_affected())
+            }
+
+            async fn record_deal_parties(&self, parties: &DealParties, occurred_at: DateTime<Utc>, event: (&str, Uuid)) -> sqlx::Result<bool> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                if !(&mut *tx).claim_event(event.0, event.1).await? {
+                    return Ok(false);
+                }
+                let newer = sqlx::query(
+                    "INSERT INTO deal_parties (deal_id, host_id, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (deal_id) DO UPDATE SET host_id = excluded.host_id, updated_at = excluded.updated_at \
+                     WHERE deal_parties.updated_at <= excluded.updated_at",
+                )
+                .bind(parties.deal_id).bind(parties.host_id).bind(occurred_at.timestamp_millis())
+                .execute(&mut *tx).await?;
+                if newer.rows_affected() == 0 {
+                    tx.commit().await?;
+                    return Ok(false);
+                }
+                sqlx::query("DELETE FROM deal_party_members WHERE deal_id = $1").bind(parties.deal_id).execute(&mut *tx).await?;
+                for member in &parties.member_ids {
+                    sqlx::query("INSERT INTO deal_party_members (deal_id, user_id) VALUES ($1, $2) ON CONFLICT (deal_id, user_id) DO NOTHING")
+                        .bind(parties.deal_id).bind(member).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
 
             fn outbox_marker(&self) -> Option<Arc<dyn MarkPublished>> {
@@ -618,46 +831,49 @@ macro_rules! sql_wallet_store {
 
             async fn audit(&self) -> sqlx::Result<Audit> {
                 let mut audit = Audit::default();
-                let (accounts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM ledger_accounts").fetch_one(&self.pool).await?;
-                let (entries,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM journal_entries").fetch_one(&self.pool).await?;
-                audit.accounts = accounts;
-                audit.entries = entries;
-                let unbalanced: Vec<(i64, i64, i64)> = sqlx::query_as(
-                    "SELECT e.seq, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT), COUNT(p.account_id) FROM journal_entries e \
+                let accounts: Count = sqlx::query_as("SELECT COUNT(*) AS n FROM ledger_accounts").fetch_one(&self.pool).await?;
+                let entries: Count = sqlx::query_as("SELECT COUNT(*) AS n FROM journal_entries").fetch_one(&self.pool).await?;
+                audit.accounts = accounts.n;
+                audit.entries = entries.n;
+                let unbalanced: Vec<UnbalancedEntry> = sqlx::query_as(
+                    "SELECT e.seq, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) AS total, COUNT(p.account_id) AS accounts FROM journal_entries e \
                      LEFT JOIN postings p ON p.entry_seq = e.seq GROUP BY e.seq \
                      HAVING COALESCE(SUM(p.amount), 0) <> 0 OR COUNT(p.account_id) < 2",
                 )
                 .fetch_all(&self.pool).await?;
-                for (seq, sum, n) in unbalanced {
-                    audit.violations.push(format!("journal entry {seq}: postings sum to {sum} over {n} accounts (must be 0 over at least 2)"));
+                for UnbalancedEntry { seq, total, accounts } in unbalanced {
+                    audit.violations.push(format!("journal entry {seq}: postings sum to {total} over {accounts} accounts (must be 0 over at least 2)"));
                 }
-                let drift: Vec<(i64, i64, i64)> = sqlx::query_as(
-                    "SELECT a.id, a.balance, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) FROM ledger_accounts a \
+                let drift: Vec<DriftedAccount> = sqlx::query_as(
+                    "SELECT a.id, a.balance, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) AS postings FROM ledger_accounts a \
                      LEFT JOIN postings p ON p.account_id = a.id GROUP BY a.id, a.balance \
                      HAVING a.balance <> COALESCE(SUM(p.amount), 0)",
                 )
                 .fetch_all(&self.pool).await?;
-                for (id, balance, sum) in drift {
-                    audit.violations.push(format!("account {id}: balance {balance} but its postings sum to {sum}"));
+                for DriftedAccount { id, balance, postings } in drift {
+                    audit.violations.push(format!("account {id}: balance {balance} but its postings sum to {postings}"));
                 }
-                let negative: Vec<(i64, i64)> = sqlx::query_as("SELECT id, balance FROM ledger_accounts WHERE kind <> 'system' AND balance < 0")
+                let negative: Vec<NegativeAccount> = sqlx::query_as("SELECT id, balance FROM ledger_accounts WHERE kind <> 'system' AND balance < 0")
                     .fetch_all(&self.pool).await?;
-                for (id, balance) in negative {
+                for NegativeAccount { id, balance } in negative {
                     audit.violations.push(format!("account {id}: negative balance {balance}"));
                 }
-                let (total,): (Option<i64>,) = sqlx::query_as("SELECT CAST(SUM(balance) AS BIGINT) FROM ledger_accounts").fetch_one(&self.pool).await?;
-                if total.unwrap_or(0) != 0 {
-                    audit.violations.push(format!("all balances sum to {} (must be 0)", total.unwrap_or(0)));
+                // The system account always exists, so the sum is never of nothing.
+                let sum: Sum = sqlx::query_as("SELECT CAST(SUM(balance) AS BIGINT) AS total FROM ledger_accounts").fetch_one(&self.pool).await?;
+                match sum.total {
+                    Some(0) => {}
+                    Some(total) => audit.violations.push(format!("all balances sum to {total} (must be 0)")),
+                    None => audit.violations.push("no ledger accounts at all (the system account is missing)".to_owned()),
                 }
-                let stale: Vec<(i64, i64, i64)> = sqlx::query_as(
+                let stale: Vec<StalePosting> = sqlx::query_as(
                     "SELECT p.entry_seq, p.account_id, p.balance_after FROM postings p \
                      JOIN (SELECT account_id, MAX(entry_seq) AS last FROM postings GROUP BY account_id) l \
                        ON l.account_id = p.account_id AND l.last = p.entry_seq \
                      JOIN ledger_accounts a ON a.id = p.account_id WHERE a.balance <> p.balance_after",
                 )
                 .fetch_all(&self.pool).await?;
-                for (seq, id, after) in stale {
-                    audit.violations.push(format!("account {id}: last posting (entry {seq}) left {after}, balance differs"));
+                for StalePosting { entry_seq, account_id, balance_after } in stale {
+                    audit.violations.push(format!("account {account_id}: last posting (entry {entry_seq}) left {balance_after}, balance differs"));
                 }
                 Ok(audit)
             }
@@ -678,3 +894,13 @@ struct EntryHead {
 
 sql_wallet_store!(SqliteWalletStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "");
 sql_wallet_store!(PgWalletStore, sqlx::Postgres, "BEGIN", " FOR UPDATE OF a");
+
+/// Whether `e` is a unique violation of `constraint`. PostgreSQL names the constraint; SQLite
+/// does not, so there the caller's conflict target (which absorbs every other expected
+/// conflict) is what leaves this one constraint.
+fn violates(e: &sqlx::Error, constraint: &str) -> bool {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => d.constraint().is_none_or(|c| c == constraint),
+        _ => false,
+    }
+}

@@ -71,3 +71,88 @@ async fn upload_refusals() {
     assert_eq!(app.get("/media/../../jwt.key").await.status(), StatusCode::NOT_FOUND);
     assert_eq!(app.get(&format!("/media/{}.jpg", "0".repeat(40))).await.status(), StatusCode::NOT_FOUND);
 }
+
+fn has_hangul(s: &str) -> bool {
+    s.chars().any(|c| ('가'..='힣').contains(&c))
+}
+
+#[tokio::test]
+async fn a_decompression_bomb_is_refused_quickly() {
+    let app = spawn_app().await;
+    let token = app.token_for("bomb_maker");
+    let bomb = gonggu_media::testdata::png_bomb();
+    let started = std::time::Instant::now();
+    let (status, err) = error_of(upload(&app, Some(&token), vec![("bomb.png", bomb)]).await).await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(has_hangul(err["details"]["fields"]["file"].as_str().unwrap()), "{err}");
+    assert!(took < std::time::Duration::from_secs(1), "refused without decoding 40 megapixels: {took:?}");
+}
+
+#[tokio::test]
+async fn exif_orientation_is_applied_to_uploads() {
+    let app = spawn_app().await;
+    let token = app.token_for("upright_photos");
+    let res = upload(&app, Some(&token), vec![("IMG_0002.jpg", gonggu_media::testdata::jpeg_with_orientation(40, 20, 6))]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    let item = &body["items"][0];
+    assert_eq!((item["width"].as_u64(), item["height"].as_u64()), (Some(20), Some(40)), "turned upright: {item}");
+}
+
+/// Starts an upload whose body is only partly sent, so it stays under way until `finish` is called.
+async fn hanging_upload(app: &TestApp, token: &str) -> (tokio::net::TcpStream, Vec<u8>) {
+    use tokio::io::AsyncWriteExt;
+    let file = gonggu_media::testdata::jpeg(64, 48);
+    let mut body =
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n".to_vec();
+    body.extend(&file);
+    body.extend(b"\r\n--XyZ--\r\n");
+    let head = format!(
+        "POST /api/v1/media HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary=XyZ\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let half = body.len() / 2;
+    stream.write_all(&body[..half]).await.unwrap();
+    stream.flush().await.unwrap();
+    (stream, body[half..].to_vec())
+}
+
+#[tokio::test]
+async fn one_upload_at_a_time_per_user() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let token = app.token_for("eager_uploader");
+    let (mut first, rest) = hanging_upload(&app, &token).await;
+    // The first upload holds the user's place once the server has read its head; give it a moment
+    // (a second upload that came first would take the place itself), then poll.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut refused = None;
+    for _ in 0..100 {
+        let res = upload(&app, Some(&token), vec![("b.jpg", gonggu_media::testdata::jpeg(8, 8))]).await;
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(res);
+            break;
+        }
+        assert_eq!(res.status(), StatusCode::CREATED, "before the first upload is seen, the second goes through");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let refused = refused.expect("a second concurrent upload of one user is refused");
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after >= 1);
+    let (_, err) = error_of(refused).await;
+    assert_eq!(err["code"], "upload_in_progress");
+    assert!(has_hangul(err["message"].as_str().unwrap()));
+    // Someone else is not held up meanwhile.
+    let other = app.token_for("patient_neighbour");
+    assert_eq!(upload(&app, Some(&other), vec![("c.jpg", gonggu_media::testdata::jpeg(8, 8))]).await.status(), StatusCode::CREATED);
+    // The first upload finishes normally, and then the user may upload again.
+    first.write_all(&rest).await.unwrap();
+    let mut answer = String::new();
+    first.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert_eq!(upload(&app, Some(&token), vec![("d.jpg", gonggu_media::testdata::jpeg(8, 8))]).await.status(), StatusCode::CREATED);
+}

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{error_of, spawn_app, TestApp};
+use crate::helpers::{error_of, spawn_app, spawn_app_with, TestApp};
 
 async fn money(app: &TestApp, path: &str, token: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
     let mut req = app.api.post(app.url(path)).bearer_auth(token).json(body);
@@ -88,14 +88,13 @@ async fn transfers_and_their_rules() {
     let alice = holder(&app, "alice_pay").await;
     let bob = holder(&app, "bob_pay").await;
     money(&app, "/api/v1/wallet/charge", &alice, Some(&key()), &json!({"amount": 50000})).await;
-    let deal = uuid::Uuid::now_v7();
 
     let res = money(
         &app,
         "/api/v1/wallet/transfers",
         &alice,
         Some(&key()),
-        &json!({"to_login_id": "BOB_PAY", "amount": 12345, "memo": " 휴지 값 ", "deal_id": deal}),
+        &json!({"to_login_id": "BOB_PAY", "amount": 12345, "memo": " 휴지 값 "}),
     )
     .await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -104,7 +103,7 @@ async fn transfers_and_their_rules() {
         (r["to_login_id"].as_str(), r["memo"].as_str(), r["balance"].as_i64()),
         (Some("bob_pay"), Some("휴지 값"), Some(50000 - 12345))
     );
-    assert_eq!(r["deal_id"], json!(deal));
+    assert_eq!(r["deal_id"], Value::Null);
     assert_eq!(wallet(&app, &bob).await["balance"], 12345);
 
     let cases = [
@@ -318,4 +317,88 @@ async fn the_journal_is_immutable_in_the_database() {
     );
     let audit = app.wallet.store.audit().await.unwrap();
     assert!(audit.violations.is_empty(), "{:?}", audit.violations);
+}
+
+async fn tagged(app: &TestApp, token: &str, key: &str, to: &str, deal: &str) -> reqwest::Response {
+    money(app, "/api/v1/wallet/transfers", token, Some(key), &json!({"to_login_id": to, "amount": 1000, "deal_id": deal})).await
+}
+
+/// Sends tagged transfers (fresh keys) until one gets `want`; the wallet learns deals from events.
+async fn tagged_until(app: &TestApp, token: &str, to: &str, deal: &str, want: StatusCode) -> reqwest::Response {
+    for _ in 0..100 {
+        let res = tagged(app, token, &key(), to, deal).await;
+        if res.status() == want {
+            return res;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no {want} for a transfer tagged with {deal}");
+}
+
+async fn deal_tags(app: TestApp) {
+    let host = holder(&app, "tag_host").await;
+    let member = holder(&app, "tag_member").await;
+    let stranger = holder(&app, "tag_stranger").await;
+    for t in [&member, &stranger] {
+        money(&app, "/api/v1/wallet/charge", t, Some(&key()), &json!({"amount": 50000})).await;
+    }
+    let deal = json!({
+        "title": "논산 딸기 2kg 공구",
+        "description": "딸기 나눠요.",
+        "category_id": 4,
+        "total_price": 20_000,
+        "shares_total": 4,
+        "items_per_share": 1,
+        "unit": "개",
+        "deadline": (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339(),
+    });
+    let res = app.post_json_as("/api/v1/deals", &host, &deal).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let deal_id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let res = app.put_json_as(&format!("/api/v1/deals/{deal_id}/members/me"), &member, &json!({"shares": 1})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // A member paying the host may say which deal it is for.
+    let paid: Value = tagged_until(&app, &member, "tag_host", &deal_id, StatusCode::CREATED).await.json().await.unwrap();
+    assert_eq!(paid["deal_id"].as_str(), Some(deal_id.as_str()));
+
+    let refused = |res: reqwest::Response| async move {
+        let (status, err) = error_of(res).await;
+        assert_eq!((status, err["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("deal_tag_invalid")), "{err}");
+        assert!(err["details"]["fields"]["deal_id"].as_str().is_some_and(|m| m.chars().any(|c| ('가'..='힣').contains(&c))), "{err}");
+    };
+    // Not a member.
+    refused(tagged(&app, &stranger, &key(), "tag_host", &deal_id).await).await;
+    // A member, but not paying the host.
+    refused(tagged(&app, &member, &key(), "tag_stranger", &deal_id).await).await;
+    // A deal nobody ever opened.
+    refused(tagged(&app, &member, &key(), "tag_host", &uuid::Uuid::now_v7().to_string()).await).await;
+    // The stored refusal is the answer to a retry with the same key and body.
+    let k = key();
+    refused(tagged(&app, &stranger, &k, "tag_host", &deal_id).await).await;
+    let again = tagged(&app, &stranger, &k, "tag_host", &deal_id).await;
+    assert_eq!(again.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+    refused(again).await;
+    // Untagged, the same transfer goes through.
+    let res = money(&app, "/api/v1/wallet/transfers", &stranger, Some(&key()), &json!({"to_login_id": "tag_host", "amount": 1000})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // Once the member leaves, the deal is no longer theirs to tag.
+    let res = app.delete_as(&format!("/api/v1/deals/{deal_id}/members/me"), &member).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    refused(tagged_until(&app, &member, "tag_host", &deal_id, StatusCode::UNPROCESSABLE_ENTITY).await).await;
+    assert_eq!(wallet(&app, &member).await["balance"], 50000 - 1000, "refusals moved nothing");
+    assert_eq!(wallet(&app, &stranger).await["balance"], 50000 - 1000);
+    assert_eq!(wallet(&app, &host).await["balance"], 2000);
+}
+
+#[tokio::test]
+async fn deal_tags_need_a_member_paying_the_host() {
+    deal_tags(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn deal_tags_need_a_member_paying_the_host_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("deal_tags_on_postgres").await else { return };
+    deal_tags(spawn_app_with(|s| s.database.url = Some(gonggu::settings::Secret::new(url))).await).await;
 }
