@@ -120,11 +120,15 @@ async fn register_then_stop(server: Server, round: usize, stop_after: usize, how
                             let c = guard.as_mut().unwrap();
                             match how {
                                 Stop::Kill => c.kill().unwrap(),
-                                Stop::Term => assert!(Command::new("kill").arg("-TERM").arg(c.id().to_string()).status().unwrap().success()),
+                                Stop::Term => {
+                                    assert!(Command::new("kill").arg("-TERM").arg(c.id().to_string()).status().unwrap().success())
+                                }
                             }
                         }
                     }
-                    Ok(res) if ok.load(Ordering::SeqCst) < stop_after => panic!("register answered {}: {}", res.status(), res.text().await.unwrap()),
+                    Ok(res) if ok.load(Ordering::SeqCst) < stop_after => {
+                        panic!("register answered {}: {}", res.status(), res.text().await.unwrap())
+                    }
                     // Anything after the stop: the server is going or gone.
                     _ => return,
                 }
