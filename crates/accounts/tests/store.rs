@@ -63,11 +63,19 @@ async fn drain_outbox(db: &Db) -> Vec<Envelope> {
     let bus = InMemoryBus::new();
     let mut sub =
         bus.subscribe("test", &[UserRegistered::TYPE, SessionsRevoked::TYPE, KeywordsChanged::TYPE, "NeighborhoodChanged"]).await.unwrap();
+    // The in-memory bus's publish returns once every subscriber acknowledged, so take them
+    // while the relay runs.
+    let taken = tokio::spawn(async move {
+        let mut out = vec![];
+        while let Ok(Some(d)) = tokio::time::timeout(std::time::Duration::from_millis(300), sub.next()).await {
+            out.push(d.envelope.clone());
+            d.ack().await.unwrap();
+        }
+        out
+    });
     let n = db.relay_outbox_batch(bus.as_ref()).await.unwrap();
-    let mut out = vec![];
-    for _ in 0..n {
-        out.push(sub.next().await.unwrap().envelope);
-    }
+    let out = taken.await.unwrap();
+    assert_eq!(out.len(), n);
     assert_eq!(db.relay_outbox_batch(bus.as_ref()).await.unwrap(), 0, "published rows are not sent again");
     out
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sqlx::{PgConnection, SqliteConnection};
-use tokio::sync::{mpsc, Notify, RwLock};
+use tokio::sync::{mpsc, oneshot, Notify, RwLock};
 use uuid::Uuid;
 
 use crate::db::Db;
@@ -141,12 +141,9 @@ impl Db {
             Db::Sqlite(pool) => {
                 let rows: Vec<OutboxRow> = sqlx::query_as(SELECT_UNPUBLISHED).fetch_all(pool).await?;
                 let n = rows.len();
-                let mut last = None;
-                for row in rows {
-                    let (seq, env) = row_to_envelope(row);
-                    bus.publish(&env).await?;
-                    last = Some(seq);
-                }
+                let (seqs, envs): (Vec<i64>, Vec<Envelope>) = rows.into_iter().map(row_to_envelope).unzip();
+                bus.publish_all(&envs).await?;
+                let last = seqs.last().copied();
                 // One statement (one commit, one fsync) marks the whole batch: every unpublished
                 // row up to the last one sent was in it, because rows are read in `seq` order.
                 if let (Some(last), Some(marker)) = (last, marker) {
@@ -165,12 +162,8 @@ impl Db {
                 let rows: Vec<OutboxRow> =
                     sqlx::query_as(&format!("{SELECT_UNPUBLISHED} FOR UPDATE SKIP LOCKED")).fetch_all(&mut *tx).await?;
                 let n = rows.len();
-                let mut sent = Vec::with_capacity(n);
-                for row in rows {
-                    let (seq, env) = row_to_envelope(row);
-                    bus.publish(&env).await?;
-                    sent.push(seq);
-                }
+                let (sent, envs): (Vec<i64>, Vec<Envelope>) = rows.into_iter().map(row_to_envelope).unzip();
+                bus.publish_all(&envs).await?;
                 // One statement for the batch; by seq list, not a range, because another relay
                 // may hold (SKIP LOCKED) rows in between.
                 if !sent.is_empty() {
@@ -271,8 +264,18 @@ pub mod tokio_util_shutdown {
 /// scaled mode (same trait, chosen by configuration).
 #[async_trait]
 pub trait Bus: Send + Sync {
-    /// Returns once the bus holds the event (the relay marks it published only then).
+    /// Returns once the event is safe (the relay marks it published only then): stored by the
+    /// broker, or — in one process, where nothing else keeps it — handled and committed by every
+    /// consumer that subscribed to it.
     async fn publish(&self, env: &Envelope) -> anyhow::Result<()>;
+    /// As [`Bus::publish`] for a batch, in order; an error means some may not be safe (the relay
+    /// sends the whole batch again, and consumers skip what they already handled).
+    async fn publish_all(&self, envs: &[Envelope]) -> anyhow::Result<()> {
+        for env in envs {
+            self.publish(env).await?;
+        }
+        Ok(())
+    }
     /// A durable consumer named `consumer` receiving the listed event types: with several
     /// instances of a service, each event goes to one of them.
     async fn subscribe(&self, consumer: &str, event_types: &[&str]) -> anyhow::Result<Subscription>;
@@ -285,20 +288,33 @@ pub trait Bus: Send + Sync {
 }
 
 /// One event handed to a consumer. Acknowledge it once handled (or given up on); a bus that
-/// redelivers (JetStream) sends an unacknowledged one again after a while.
+/// redelivers (JetStream) sends an unacknowledged one again after a while, and the in-memory
+/// bus's publisher learns that it was not handled when a delivery is dropped unacknowledged.
 pub struct Delivery {
     pub envelope: Envelope,
-    pub(crate) ack: Option<async_nats::jetstream::Message>,
+    pub(crate) ack: Ack,
+}
+
+pub(crate) enum Ack {
+    None,
+    /// The in-memory publisher waits on this.
+    Memory(oneshot::Sender<()>),
+    Broker(async_nats::jetstream::Message),
 }
 
 impl Delivery {
     pub fn unacknowledged(envelope: Envelope) -> Self {
-        Self { envelope, ack: None }
+        Self { envelope, ack: Ack::None }
     }
 
     pub async fn ack(self) -> anyhow::Result<()> {
-        if let Some(msg) = self.ack {
-            msg.ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
+        match self.ack {
+            Ack::None => {}
+            Ack::Memory(done) => {
+                // The publisher may have stopped waiting; then the relay sends it again.
+                let _ = done.send(());
+            }
+            Ack::Broker(msg) => msg.ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"))?,
         }
         Ok(())
     }
@@ -309,34 +325,43 @@ pub struct Subscription {
 }
 
 enum Feed {
-    /// The in-memory bus never blocks a publisher, so its queues are unbounded.
-    Memory(mpsc::UnboundedReceiver<Envelope>),
+    /// The in-memory bus never blocks a publisher on a queue (only on the handling), so its
+    /// queues are unbounded.
+    Memory(mpsc::UnboundedReceiver<Delivery>),
     /// A broker keeps what is not yet taken; the bound holds back fetching, not publishing.
     Broker(mpsc::Receiver<Delivery>),
 }
 
 impl Subscription {
-    pub fn new(rx: mpsc::UnboundedReceiver<Envelope>) -> Self {
-        Self { feed: Feed::Memory(rx) }
-    }
-
     pub(crate) fn from_broker(rx: mpsc::Receiver<Delivery>) -> Self {
         Self { feed: Feed::Broker(rx) }
     }
 
     pub async fn next(&mut self) -> Option<Delivery> {
         match &mut self.feed {
-            Feed::Memory(rx) => rx.recv().await.map(Delivery::unacknowledged),
+            Feed::Memory(rx) => rx.recv().await,
             Feed::Broker(rx) => rx.recv().await,
         }
+    }
+
+    fn in_memory(&self) -> bool {
+        matches!(self.feed, Feed::Memory(_))
     }
 }
 
 /// In-process bus: each subscriber gets its own unbounded queue, so a slow consumer never makes
-/// another miss events.
+/// another miss events. Nothing outlives the process here, so an event counts as published only
+/// once every subscriber's handler has acknowledged it: until then its outbox row stays
+/// unpublished, and a crash or stop sends it again at the next start.
 #[derive(Default)]
 pub struct InMemoryBus {
-    subscribers: RwLock<Vec<(Vec<String>, mpsc::UnboundedSender<Envelope>)>>,
+    subscribers: RwLock<Vec<Subscriber>>,
+}
+
+struct Subscriber {
+    consumer: String,
+    event_types: Vec<String>,
+    queue: mpsc::UnboundedSender<Delivery>,
 }
 
 impl InMemoryBus {
@@ -348,23 +373,61 @@ impl InMemoryBus {
 #[async_trait]
 impl Bus for InMemoryBus {
     async fn publish(&self, env: &Envelope) -> anyhow::Result<()> {
-        let mut subs = self.subscribers.write().await;
-        subs.retain(|(_, tx)| !tx.is_closed());
-        for (types, tx) in subs.iter() {
-            if types.iter().any(|t| t == &env.event_type) {
-                let _ = tx.send(env.clone());
+        self.publish_all(std::slice::from_ref(env)).await
+    }
+
+    async fn publish_all(&self, envs: &[Envelope]) -> anyhow::Result<()> {
+        // The whole batch is queued before waiting, so handlers work through it back to back
+        // (each queue keeps the batch's order) instead of one round trip per event.
+        let mut waiting = Vec::new();
+        {
+            let subs = self.subscribers.read().await;
+            for env in envs {
+                for sub in subs.iter().filter(|s| s.event_types.iter().any(|t| t == &env.event_type)) {
+                    let (done, handled) = oneshot::channel();
+                    let delivery = Delivery { envelope: env.clone(), ack: Ack::Memory(done) };
+                    // A closed queue is a consumer that stopped: the event is not handled, so
+                    // it must stay unpublished (it comes again after a restart).
+                    anyhow::ensure!(
+                        sub.queue.send(delivery).is_ok(),
+                        "consumer {} has stopped; event {} {} stays unpublished",
+                        sub.consumer,
+                        env.event_type,
+                        env.id
+                    );
+                    waiting.push((sub.consumer.clone(), env, handled));
+                }
             }
         }
-        metrics::counter!("gonggu_events_published_total", "type" => env.event_type.clone()).increment(1);
+        for (consumer, env, handled) in waiting {
+            anyhow::ensure!(
+                handled.await.is_ok(),
+                "consumer {consumer} dropped event {} {} unhandled; it stays unpublished",
+                env.event_type,
+                env.id
+            );
+        }
+        for env in envs {
+            metrics::counter!("gonggu_events_published_total", "type" => env.event_type.clone()).increment(1);
+        }
         Ok(())
     }
 
-    async fn subscribe(&self, _consumer: &str, event_types: &[&str]) -> anyhow::Result<Subscription> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.subscribers.write().await.push((event_types.iter().map(|s| s.to_string()).collect(), tx));
-        Ok(Subscription::new(rx))
+    async fn subscribe(&self, consumer: &str, event_types: &[&str]) -> anyhow::Result<Subscription> {
+        let (queue, rx) = mpsc::unbounded_channel();
+        self.subscribers.write().await.push(Subscriber {
+            consumer: consumer.to_owned(),
+            event_types: event_types.iter().map(|s| s.to_string()).collect(),
+            queue,
+        });
+        Ok(Subscription { feed: Feed::Memory(rx) })
     }
 }
+
+/// How long an in-memory consumer keeps handling after shutdown once nothing more arrives: the
+/// relays' last pass at shutdown is handed over within this, so a clean stop leaves nothing
+/// unhandled (what still misses it stays unpublished and comes again at the next start).
+const DRAIN_IDLE: Duration = Duration::from_millis(500);
 
 /// Runs `handle` for every delivery, retrying a failing event with backoff so that a
 /// temporarily broken dependency does not drop it. Handlers that write must call
@@ -380,16 +443,32 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
 {
     tokio::spawn(async move {
+        let mut stopping = false;
         loop {
-            let delivery = tokio::select! {
-                d = sub.next() => match d {
-                    Some(d) => d,
-                    None => {
-                        tracing::warn!(consumer, "event feed closed; consumer stopped");
-                        return;
+            let delivery = if stopping {
+                match tokio::time::timeout(DRAIN_IDLE, sub.next()).await {
+                    Ok(Some(d)) => d,
+                    Ok(None) | Err(_) => return,
+                }
+            } else {
+                tokio::select! {
+                    d = sub.next() => match d {
+                        Some(d) => d,
+                        None => {
+                            tracing::warn!(consumer, "event feed closed; consumer stopped");
+                            return;
+                        }
+                    },
+                    _ = shutdown.wait() => {
+                        // A broker keeps what is not acknowledged; in memory the relays' last
+                        // pass is still to be handled.
+                        if !sub.in_memory() {
+                            return;
+                        }
+                        stopping = true;
+                        continue;
                     }
-                },
-                _ = shutdown.wait() => return,
+                }
             };
             let env = &delivery.envelope;
             let mut delay = Duration::from_millis(50);
@@ -438,11 +517,59 @@ mod tests {
         let mut b = bus.subscribe("b", &["Ping", "Pong"]).await.unwrap();
         let mut c = bus.subscribe("c", &["Pong"]).await.unwrap();
         let env = Envelope::new(&Ping { n: 7 }, Utc::now());
-        bus.publish(&env).await.unwrap();
-        assert_eq!(a.next().await.unwrap().envelope, env);
-        assert_eq!(b.next().await.unwrap().envelope.decode::<Ping>().unwrap().unwrap(), Ping { n: 7 });
+        let published = tokio::spawn({
+            let (bus, env) = (bus.clone(), env.clone());
+            async move { bus.publish(&env).await }
+        });
+        let (da, db) = (a.next().await.unwrap(), b.next().await.unwrap());
+        assert_eq!(da.envelope, env);
+        assert_eq!(db.envelope.decode::<Ping>().unwrap().unwrap(), Ping { n: 7 });
         assert!(tokio::time::timeout(Duration::from_millis(50), c.next()).await.is_err(), "c did not ask for Ping");
+        da.ack().await.unwrap();
+        db.ack().await.unwrap();
+        published.await.unwrap().unwrap();
         assert_eq!(env.subject(), "gonggu.test.Ping");
+    }
+
+    /// In one process nothing else keeps an event, so it is published only once every
+    /// subscriber has handled it; until then the outbox row must stay unpublished.
+    #[tokio::test]
+    async fn in_memory_publish_waits_for_every_handler() {
+        let bus = InMemoryBus::new();
+        let mut fast = bus.subscribe("fast", &["Ping"]).await.unwrap();
+        let mut slow = bus.subscribe("slow", &["Ping"]).await.unwrap();
+        let batch = [Envelope::new(&Ping { n: 1 }, Utc::now()), Envelope::new(&Ping { n: 2 }, Utc::now())];
+        let mut published = tokio::spawn({
+            let (bus, batch) = (bus.clone(), batch.clone());
+            async move { bus.publish_all(&batch).await }
+        });
+        for _ in 0..2 {
+            fast.next().await.unwrap().ack().await.unwrap();
+        }
+        let first = slow.next().await.unwrap();
+        assert_eq!(first.envelope, batch[0], "each queue keeps the batch's order");
+        first.ack().await.unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), &mut published).await.is_err(),
+            "slow has not handled the second event yet"
+        );
+        slow.next().await.unwrap().ack().await.unwrap();
+        published.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_event_not_handled_is_not_published() {
+        let bus = InMemoryBus::new();
+        let mut dropping = bus.subscribe("dropping", &["Ping"]).await.unwrap();
+        let env = Envelope::new(&Ping { n: 1 }, Utc::now());
+        let published = tokio::spawn({
+            let (bus, env) = (bus.clone(), env.clone());
+            async move { bus.publish(&env).await }
+        });
+        drop(dropping.next().await.unwrap());
+        assert!(published.await.unwrap().is_err(), "a delivery dropped unacknowledged fails the publish");
+        drop(dropping);
+        assert!(bus.publish(&env).await.is_err(), "a consumer that stopped fails the publish");
     }
 
     #[tokio::test]

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::events::{Bus, Delivery, Envelope, Subscription};
+use crate::events::{Ack, Bus, Delivery, Envelope, Subscription};
 
 /// How many fetched deliveries may wait for a consumer's handler.
 const PREFETCH: usize = 64;
@@ -98,7 +98,7 @@ impl NatsBus {
                         continue;
                     }
                 };
-                if tx.send(Delivery { envelope, ack: Some(msg) }).await.is_err() {
+                if tx.send(Delivery { envelope, ack: Ack::Broker(msg) }).await.is_err() {
                     return; // the subscriber went away; what it did not ack comes again
                 }
             }
