@@ -51,7 +51,13 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    // Room above our own URI and header limits, so those refusals get an envelope (kernel::http).
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(gonggu_kernel::http::HYPER_MAX_BUF_SIZE)
+        .max_headers(gonggu_kernel::http::HYPER_MAX_HEADERS);
     builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(limits.header_timeout));
     let builder = Arc::new(builder);
     tokio::pin!(stop);

@@ -267,6 +267,7 @@ fn home_view(user: Option<&AuthUser>, f: &Filters, page: &DealPage, now: DateTim
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pages::parse_int;
 
     #[test]
     fn form_numbers_and_filters() {
