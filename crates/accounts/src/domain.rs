@@ -105,7 +105,7 @@ pub fn is_common_password(candidate: &str) -> bool {
 /// because every length is a new entry.
 fn is_trivial_pattern(candidate: &str) -> bool {
     let c: Vec<char> = candidate.to_lowercase().chars().collect();
-    let repeated = (1..=4).any(|unit| c.len() > unit && c.len() % unit == 0 && c.chunks(unit).all(|ch| ch == &c[..unit]));
+    let repeated = (1..=4).any(|unit| c.len() > unit && c.len().is_multiple_of(unit) && c.chunks(unit).all(|ch| ch == &c[..unit]));
     let run = |step: i64| c.windows(2).all(|w| i64::from(u32::from(w[1])) - i64::from(u32::from(w[0])) == step);
     repeated || run(1) || run(-1)
 }

@@ -531,7 +531,7 @@ fn profile_view(
                 form.stack method="post" action="/me/email" data-validate novalidate {
                     (csrf_field(csrf))
                     (input(Input { name: "email", label: "새 이메일", kind: "email", value: st.email.as_deref().unwrap_or(""), autocomplete: "email", required: true, ..Default::default() }, e))
-                    (input(Input { name: "current_password", label: "현재 비밀번호", kind: "password", value: "", autocomplete: "current-password", required: true, hint: Some("바뀌면 지금 이메일로도 알려 드려요."), ..Default::default() }, &email_errors))
+                    (input(Input { name: "current_password", label: "현재 비밀번호", kind: "password", value: "", autocomplete: "current-password", required: true, hint: Some("바뀌면 지금 이메일로도 메일을 보내요."), ..Default::default() }, &email_errors))
                     button.secondary type="submit" data-busy-label="보내는 중…" { "인증 코드 받기" }
                 }
                 @if st.show_code_form || e.contains_key("code") {

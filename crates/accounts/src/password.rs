@@ -216,7 +216,7 @@ mod tests {
         assert_eq!((p.m_cost(), p.t_cost(), p.p_cost()), (19 * 1024, 2, 1));
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_refuses_at_once_instead_of_piling_up() {
         let h = PasswordHasher::with_queue(1, 1, Params::new(1024, 1, 1, None).unwrap());
         // Occupy the only worker with a job that waits for us, and fill the one queue place.

@@ -250,7 +250,10 @@ impl From<SessionRow> for SessionRecord {
 
 /// The unique constraints a write may hit, by name: PostgreSQL names them (`<table>_<column>_key`
 /// for a column's UNIQUE); SQLite names none and reports the columns (`users.email`) instead.
-const UNIQUE_CONSTRAINTS: [(&str, &str, fn() -> StoreError); 2] =
+/// (PostgreSQL constraint, SQLite columns, the refusal it means).
+type UniqueConstraint = (&'static str, &'static str, fn() -> StoreError);
+
+const UNIQUE_CONSTRAINTS: [UniqueConstraint; 2] =
     [("users_login_id_key", "users.login_id", || StoreError::LoginIdTaken), ("users_email_key", "users.email", || StoreError::EmailTaken)];
 
 fn unique_error(e: sqlx::Error) -> StoreError {

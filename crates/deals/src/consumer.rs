@@ -46,7 +46,11 @@ struct CoinsReceived {
     deal_id: Option<Uuid>,
 }
 
-pub async fn spawn_payments(bus: Arc<dyn Bus>, store: Arc<dyn DealStore>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+pub async fn spawn_payments(
+    bus: Arc<dyn Bus>,
+    store: Arc<dyn DealStore>,
+    shutdown: Shutdown,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let sub = bus.subscribe(PAYMENTS, &["CoinsReceived"]).await?;
     Ok(spawn_consumer(PAYMENTS, sub, shutdown, move |env| {
         let store = store.clone();

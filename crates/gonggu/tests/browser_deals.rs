@@ -443,7 +443,10 @@ async fn form_login(app: &TestApp, client: &reqwest::Client, login_id: &str) -> 
         .await
         .unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::SEE_OTHER, "form login as {login_id}");
-    token
+    // The CSRF token is bound to the session, so signing in gives a new one.
+    let _ = token;
+    let html = client.get(app.url("/me")).send().await.unwrap().text().await.unwrap();
+    helpers::csrf_token(&html)
 }
 
 /// The text of a `confirm()` dialog, once it is up.

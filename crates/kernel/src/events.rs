@@ -299,7 +299,7 @@ pub(crate) enum Ack {
     None,
     /// The in-memory publisher waits on this.
     Memory(oneshot::Sender<()>),
-    Broker(async_nats::jetstream::Message),
+    Broker(Box<async_nats::jetstream::Message>),
 }
 
 impl Delivery {

@@ -22,6 +22,9 @@ use crate::{
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// Subscribes and spawns a consumer, given the bus and the shutdown signal.
+type StartConsumer = Box<dyn FnOnce(Arc<dyn Bus>, Shutdown) -> BoxFuture<anyhow::Result<JoinHandle<()>>> + Send>;
+
 /// What the process hands every context: the bus, the token verifier, the clock, where data lives.
 #[derive(Clone)]
 pub struct Platform {
@@ -48,7 +51,7 @@ impl Platform {
 /// consumer before any relay, so no consumer misses an event published at start.
 pub struct Consumer {
     pub name: &'static str,
-    start: Box<dyn FnOnce(Arc<dyn Bus>, Shutdown) -> BoxFuture<anyhow::Result<JoinHandle<()>>> + Send>,
+    start: StartConsumer,
 }
 
 impl Consumer {

@@ -98,7 +98,7 @@ impl NatsBus {
                         continue;
                     }
                 };
-                if tx.send(Delivery { envelope, ack: Ack::Broker(msg) }).await.is_err() {
+                if tx.send(Delivery { envelope, ack: Ack::Broker(Box::new(msg)) }).await.is_err() {
                     return; // the subscriber went away; what it did not ack comes again
                 }
             }

@@ -139,7 +139,7 @@ async fn enums_and_ranges_are_documented() {
     );
     let lat = &param(deals, "lat")["schema"];
     assert_eq!((lat["minimum"].as_f64(), lat["maximum"].as_f64()), (Some(-90.0), Some(90.0)), "{lat}");
-    assert_eq!(param(deals, "category")["schema"]["maximum"], 18);
+    assert_eq!(param(deals, "category")["schema"]["maximum"], gonggu_deals::domain::CATEGORIES.len());
     let history = &doc["paths"]["/api/v1/wallet/transactions"]["get"];
     assert_eq!(param(history, "direction")["schema"]["enum"], serde_json::json!(["all", "sent", "received"]));
     assert_eq!(param(history, "sort")["schema"]["enum"], serde_json::json!(["newest", "amount"]));

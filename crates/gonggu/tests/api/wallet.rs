@@ -363,7 +363,9 @@ async fn deal_tags(app: TestApp) {
     assert_eq!(paid["deal_id"].as_str(), Some(deal_id.as_str()));
 
     let refused = |res: reqwest::Response| async move {
-        let (status, err) = error_of(res).await;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap();
+        let err = body["error"].clone();
         assert_eq!((status, err["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("deal_tag_invalid")), "{err}");
         assert!(err["details"]["fields"]["deal_id"].as_str().is_some_and(|m| m.chars().any(|c| ('가'..='힣').contains(&c))), "{err}");
     };
