@@ -49,6 +49,7 @@ pub struct SharedRefusals;
 pub const MALFORMED_JSON: &str = "`malformed_json`: the body is not JSON";
 pub const UNSUPPORTED_MEDIA_TYPE: &str = "`unsupported_media_type`: the body is not sent as `Content-Type: application/json`";
 pub const PAYLOAD_TOO_LARGE: &str = "`payload_too_large`: the body is larger than the limit";
+pub const INVALID_CHARACTERS: &str = "`invalid_characters`: a text holds control or bidirectional-control characters";
 pub const VALIDATION_FAILED: &str = "`validation_failed`: a field is missing, of the wrong type or out of its range (`details.fields`)";
 pub const MALFORMED_MULTIPART: &str = "`malformed_multipart`: the body is not multipart/form-data";
 pub const INVALID_QUERY: &str = "`invalid_query`: a query parameter does not parse or is out of its range";
@@ -96,6 +97,11 @@ fn add_refusals(op: &mut Operation) {
     }
     if query.iter().any(|n| n == "cursor") {
         refuse(op, "400", INVALID_CURSOR);
+    }
+    // Any text a client sends — path segments and query values too — is refused with 422
+    // `invalid_characters` when it holds control characters (kernel::text).
+    if op.parameters.iter().flatten().next().is_some() || !body_types.is_empty() {
+        refuse(op, "422", INVALID_CHARACTERS);
     }
     // Optional auth (`[{}, {"bearer": []}]`) counts too: a token that is sent is checked.
     let secured = op.security.iter().flatten().any(|r| *r != SecurityRequirement::default());
