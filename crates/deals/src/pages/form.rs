@@ -15,18 +15,15 @@ use gonggu_kernel::{
     error::FieldErrors,
     once::{self, OnceTokens},
     web::{
-        csrf_field, error_page, error_status, format_kst, layout, split_error, won, CsrfMultipart, CsrfToken, Flash, MultipartFiles, Page,
-        Tab, WebUser,
+        csrf_field, error_page, error_status, format_kst, input, kst_input, layout, parse_kst_input, split_error, won, CsrfMultipart,
+        CsrfToken, Flash, Input, MultipartFiles, Page, Tab, WebUser,
     },
     ApiError,
 };
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{
-    actions::back_href, claim_once, deal_href, done_once, failure_page, kst_input, not_found_page, parse_id, parse_int, parse_kst_input,
-    split_keywords,
-};
+use super::{actions::back_href, claim_once, deal_href, done_once, failure_page, not_found_page, parse_id, parse_int, split_keywords};
 use crate::{
     domain::{DealPatch, MeetingPlace, NewDealInput, CATEGORIES, UNITS},
     money,
@@ -42,48 +39,6 @@ impl MultipartFiles for DealForm {
 }
 
 gonggu_kernel::csrf_forms!(DealForm);
-
-/// One labelled input (or textarea) with its hint and error slot.
-#[derive(Default)]
-struct Input<'a> {
-    name: &'a str,
-    label: &'a str,
-    /// `text` when empty; `textarea` for a textarea.
-    kind: &'a str,
-    value: &'a str,
-    hint: Option<&'a str>,
-    /// The error's key when it differs from `name` (e.g. `meeting_place.lat` for `lat`).
-    error_key: Option<&'a str>,
-    required: bool,
-    minlength: Option<&'a str>,
-    maxlength: Option<&'a str>,
-    min: Option<&'a str>,
-    max: Option<&'a str>,
-    step: Option<&'a str>,
-    inputmode: Option<&'a str>,
-    placeholder: Option<&'a str>,
-}
-
-fn input(i: Input<'_>, errors: &FieldErrors) -> Markup {
-    let error = errors.get(i.error_key.unwrap_or(i.name));
-    let kind = if i.kind.is_empty() { "text" } else { i.kind };
-    html! {
-        label.field.invalid[error.is_some()] {
-            span.label { (i.label) }
-            @if kind == "textarea" {
-                textarea name=(i.name) id=(i.name) required[i.required] maxlength=[i.maxlength] placeholder=[i.placeholder]
-                    aria-invalid=[error.map(|_| "true")] autofocus[error.is_some()] { (i.value) }
-            } @else {
-                input type=(kind) name=(i.name) id=(i.name) value=(i.value) required[i.required]
-                    minlength=[i.minlength] maxlength=[i.maxlength] min=[i.min] max=[i.max] step=[i.step]
-                    inputmode=[i.inputmode] placeholder=[i.placeholder] autocomplete="off"
-                    aria-invalid=[error.map(|_| "true")] autofocus[error.is_some()];
-            }
-            @if let Some(h) = i.hint { small.hint { (h) } }
-            small.field-error { @if let Some(e) = error { (e) } }
-        }
-    }
-}
 
 fn select(name: &str, label: &str, options: &[(String, String)], value: &str, placeholder: Option<&str>, errors: &FieldErrors) -> Markup {
     let error = errors.get(name);

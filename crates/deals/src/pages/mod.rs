@@ -16,11 +16,11 @@ use axum::{
     routing::{get, post},
     Extension, Router,
 };
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use gonggu_kernel::{
     auth::AuthUser,
     once::{Claim, OnceTokens, Ticket},
-    web::{error_page, urlencode, won, Flash},
+    web::{error_page, kst, urlencode, won, Flash},
     ApiError,
 };
 use maud::{html, Markup};
@@ -99,11 +99,6 @@ struct MsgQuery {
 }
 
 // ------------------------------------------------------------------------------------ helpers
-
-/// Asia/Seoul: UTC+9 all year.
-fn kst() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).expect("valid offset")
-}
 
 /// How far a meeting place is, as people say it: `350m`, `1.2km`, `23km`.
 fn distance_label(metres: i64) -> String {
@@ -223,18 +218,6 @@ fn parse_int(raw: &str) -> Option<i64> {
     cleaned.parse().ok()
 }
 
-/// `<input type=datetime-local>` text, read as Asia/Seoul time.
-fn parse_kst_input(raw: &str) -> Option<DateTime<Utc>> {
-    let raw = raw.trim();
-    let naive =
-        NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M").or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S")).ok()?;
-    kst().from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc))
-}
-
-fn kst_input(t: DateTime<Utc>) -> String {
-    t.with_timezone(&kst()).format("%Y-%m-%dT%H:%M").to_string()
-}
-
 fn split_keywords(raw: &str) -> Vec<String> {
     raw.split([',', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
@@ -288,7 +271,8 @@ fn query_href(path: &str, pairs: &[(&str, Option<&str>)]) -> String {
 mod tests {
     use super::*;
     use crate::service::{Category, HostView};
-    use chrono::Duration;
+    use chrono::{Duration, TimeZone};
+    use gonggu_kernel::web::{kst_input, parse_kst_input};
 
     pub(super) fn deal(status: DealStatus, deadline: DateTime<Utc>) -> DealView {
         DealView {
