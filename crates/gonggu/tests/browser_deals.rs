@@ -24,7 +24,7 @@ use browser_kit::{
     Browser, Screenshots, WAIT,
 };
 use fantoccini::{Client, Locator};
-use helpers::{spawn_app, TestApp, PASSWORD};
+use helpers::{spawn_app, TestApp};
 use serde_json::{json, Value};
 
 const HOST: &str = "deal_host";
@@ -390,7 +390,7 @@ async fn refusals_are_pages() {
 
     // The neighbour: not the host's edit form; asks for too much, then joins.
     let neighbour = browserless();
-    let csrf = form_login(&app, &neighbour, NEIGHBOUR).await;
+    let csrf = app.form_login(&neighbour, NEIGHBOUR).await;
     assert_eq!(neighbour.get(app.url(&format!("{deal_path}/edit"))).send().await.unwrap().status(), StatusCode::FORBIDDEN);
     let join = |shares: &'static str| {
         neighbour.post(app.url(&format!("{deal_path}/join"))).form(&[("csrf_token", csrf.as_str()), ("shares", shares)]).send()
@@ -412,7 +412,7 @@ async fn refusals_are_pages() {
 
     // The host: price and shares are frozen now; the description may still change.
     let host = browserless();
-    let csrf = form_login(&app, &host, HOST).await;
+    let csrf = app.form_login(&host, HOST).await;
     let html = host.get(app.url(&format!("{deal_path}/edit"))).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("바꿀 수 없는 항목") && !html.contains("name=\"total_price\"") && html.contains("name=\"description\""));
     // The edit form is multipart (it may carry photos).
@@ -433,22 +433,6 @@ fn browserless() -> reqwest::Client {
 }
 
 /// Logs in through the form; returns the CSRF token for later forms.
-async fn form_login(app: &TestApp, client: &reqwest::Client, login_id: &str) -> String {
-    let html = client.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
-    let token = helpers::csrf_token(&html);
-    let res = client
-        .post(app.url("/login"))
-        .form(&[("csrf_token", token.as_str()), ("login_id", login_id), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), reqwest::StatusCode::SEE_OTHER, "form login as {login_id}");
-    // The CSRF token is bound to the session, so signing in gives a new one.
-    let _ = token;
-    let html = client.get(app.url("/me")).send().await.unwrap().text().await.unwrap();
-    helpers::csrf_token(&html)
-}
-
 /// The text of a `confirm()` dialog, once it is up.
 async fn alert_text(c: &Client) -> String {
     let deadline = Instant::now() + WAIT;

@@ -2,20 +2,12 @@
 
 use reqwest::{header, multipart, StatusCode};
 
-use crate::helpers::{browser, csrf_token, spawn_app, spawn_app_with, TestApp, PASSWORD};
+use crate::helpers::{browser, csrf_token, spawn_app, spawn_app_with, TestApp};
 
 async fn signed_in_browser(app: &TestApp, login_id: &str) -> (reqwest::Client, String) {
     app.register(login_id).await;
     let client = browser();
-    let token = csrf_token(&client.get(app.url("/login")).send().await.unwrap().text().await.unwrap());
-    let res = client
-        .post(app.url("/login"))
-        .form(&[("csrf_token", token.as_str()), ("login_id", login_id), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let token = csrf_token(&client.get(app.url("/deals/new")).send().await.unwrap().text().await.unwrap());
+    let token = app.form_login(&client, login_id).await;
     (client, token)
 }
 

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{browser, csrf_token, TestApp, PASSWORD};
+use crate::helpers::{browser, TestApp};
 
 /// A registered user whose wallet is open, with an API token and a signed-in page session.
 async fn person(app: &TestApp, login_id: &str) -> (String, reqwest::Client) {
@@ -16,14 +16,7 @@ async fn person(app: &TestApp, login_id: &str) -> (String, reqwest::Client) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let client = browser();
-    let token = csrf_token(&client.get(app.url("/login")).send().await.unwrap().text().await.unwrap());
-    let res = client
-        .post(app.url("/login"))
-        .form(&[("csrf_token", token.as_str()), ("login_id", login_id), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    app.form_login(&client, login_id).await;
     (pair["access_token"].as_str().unwrap().to_owned(), client)
 }
 

@@ -123,6 +123,20 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// Signs `client` in through the login form, as a browser does; returns the CSRF token of the
+    /// new session (it is bound to the session, so the one of the login page no longer works).
+    pub async fn form_login(&self, client: &reqwest::Client, login_id: &str) -> String {
+        let token = csrf_token(&client.get(self.url("/login")).send().await.unwrap().text().await.unwrap());
+        let res = client
+            .post(self.url("/login"))
+            .form(&[("csrf_token", token.as_str()), ("login_id", login_id), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "form login as {login_id}");
+        csrf_token(&client.get(self.url("/me")).send().await.unwrap().text().await.unwrap())
+    }
+
     /// An access token for a synthetic user, minted with the app's key (for tests that need many
     /// users of other contexts without paying for sign-up and Argon2 each time).
     pub fn token_for(&self, login_id: &str) -> String {
