@@ -76,18 +76,19 @@ pub fn process_unless(bytes: &[u8], cancelled: &AtomicBool) -> Result<Processed,
     if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif) {
         return Err(Rejected::Unsupported);
     }
-    let (w, h) = ImageReader::with_format(Cursor::new(bytes), format).into_dimensions().map_err(|_| Rejected::Corrupt)?;
-    check_cost(w, h, bytes.len())?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_ALLOC);
     let mut reader = ImageReader::with_format(Watched { inner: Cursor::new(bytes), cancelled }, format);
     reader.limits(limits.clone());
-    let mut decoder = reader.into_decoder().map_err(|_| unreadable(cancelled))?;
-    // The header may differ from what the first look saw only in a crafted file.
-    let (dw, dh) = decoder.dimensions();
-    check_cost(dw, dh, bytes.len())?;
+    // Reading the decoder's header decodes no pixels; the decoder itself refuses sides over the limits.
+    let mut decoder = reader.into_decoder().map_err(|e| match e {
+        image::ImageError::Limits(_) => Rejected::TooManyPixels,
+        _ => unreadable(cancelled),
+    })?;
+    let (w, h) = decoder.dimensions();
+    check_cost(w, h, bytes.len())?;
     limits.reserve(decoder.total_bytes()).map_err(|_| Rejected::TooManyPixels)?;
     // Phones store the picture as the sensor saw it and say in EXIF how to turn it; the metadata
     // is about to be dropped, so the turn is applied to the pixels now.
@@ -96,7 +97,6 @@ pub fn process_unless(bytes: &[u8], cancelled: &AtomicBool) -> Result<Processed,
     img.apply_orientation(orientation);
     let alpha = img.color().has_alpha();
     let (image, ext, content_type) = encode(&img, alpha, cancelled)?;
-    stop_if(cancelled)?;
     let thumb = img.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
     let (thumbnail, _, _) = encode(&thumb, alpha, cancelled)?;
     let hash: String = Sha256::digest(&image).iter().take(20).map(|b| format!("{b:02x}")).collect();

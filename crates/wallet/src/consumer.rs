@@ -41,23 +41,14 @@ pub const DEAL_EVENTS: [&str; 9] = [
 
 /// The part of every deal event the wallet needs (deals' `DealFacts`), declared here for the
 /// same reason as [`UserRegistered`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DealParties {
     pub deal_id: Uuid,
     pub host_id: Uuid,
     pub member_ids: Vec<Uuid>,
 }
 
-/// Starts the wallet's consumers; the handle ends when both have.
-pub async fn spawn(bus: Arc<dyn Bus>, store: Arc<dyn WalletStore>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let open = spawn_open(bus.clone(), store.clone(), shutdown.clone()).await?;
-    let parties = spawn_deal_parties(bus, store, shutdown).await?;
-    Ok(tokio::spawn(async move {
-        let _ = tokio::join!(open, parties);
-    }))
-}
-
-async fn spawn_open(bus: Arc<dyn Bus>, store: Arc<dyn WalletStore>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+pub async fn spawn_open(bus: Arc<dyn Bus>, store: Arc<dyn WalletStore>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let sub = bus.subscribe(CONSUMER, &[UserRegistered::TYPE]).await?;
     Ok(spawn_consumer(CONSUMER, sub, shutdown, move |env| {
         let store = store.clone();
@@ -71,7 +62,7 @@ async fn spawn_open(bus: Arc<dyn Bus>, store: Arc<dyn WalletStore>, shutdown: Sh
     }))
 }
 
-async fn spawn_deal_parties(
+pub async fn spawn_deal_parties(
     bus: Arc<dyn Bus>,
     store: Arc<dyn WalletStore>,
     shutdown: Shutdown,
@@ -80,7 +71,7 @@ async fn spawn_deal_parties(
     Ok(spawn_consumer(DEALS_CONSUMER, sub, shutdown, move |env| {
         let store = store.clone();
         async move {
-            if env.source != "deals" || !DEAL_EVENTS.contains(&env.event_type.as_str()) {
+            if env.source != "deals" {
                 return Ok(());
             }
             let parties: DealParties = serde_json::from_value(env.payload.clone())

@@ -24,12 +24,15 @@ pub async fn module(platform: &Platform) -> anyhow::Result<(Arc<Wallet>, Module)
     let signal = OutboxSignal::default();
     let store = crate::store::open(&db, signal.clone()).await.context("wallet migrations failed")?;
     let wallet = Arc::new(Wallet::new(store.clone(), platform.clock.clone()));
-    let (consumer_store, pruned, clock) = (store.clone(), store.clone(), platform.clock.clone());
+    let (opens, parties, pruned, clock) = (store.clone(), store.clone(), store.clone(), platform.clock.clone());
     let module = Module::new(NAME)
         .api(crate::api::router(WalletApiState { wallet: wallet.clone(), auth: platform.auth.clone() }))
         .pages(crate::pages::router(wallet.clone()))
         .database_with_outbox(db, signal, store.outbox_marker())
-        .consumer(Consumer::new(crate::consumer::CONSUMER, move |bus, shutdown| crate::consumer::spawn(bus, consumer_store, shutdown)))
+        .consumer(Consumer::new(crate::consumer::CONSUMER, move |bus, shutdown| crate::consumer::spawn_open(bus, opens, shutdown)))
+        .consumer(Consumer::new(crate::consumer::DEALS_CONSUMER, move |bus, shutdown| {
+            crate::consumer::spawn_deal_parties(bus, parties, shutdown)
+        }))
         .job(Job::every("wallet-key-pruner", Duration::from_secs(3600), false, move || {
             let (store, before) = (pruned.clone(), clock.now() - KEYS_KEPT);
             async move {
