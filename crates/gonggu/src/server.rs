@@ -6,7 +6,15 @@
 //! are closed at accept, so the descriptors of the ones being served stay available), and at
 //! shutdown open connections are drained.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use axum::{extract::Request, Router};
 use hyper::body::Incoming;
@@ -50,7 +58,9 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
     let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1 only: nothing here speaks HTTP/2, and telling the two apart reads the first bytes
+    // with no timer, so a client that sends nothing would keep its socket forever.
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     // Room above our own URI and header limits, so those refusals get an envelope (kernel::http).
     builder
         .http1()
@@ -58,7 +68,6 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
         .header_read_timeout(limits.header_timeout)
         .max_buf_size(gonggu_kernel::http::HYPER_MAX_BUF_SIZE)
         .max_headers(gonggu_kernel::http::HYPER_MAX_HEADERS);
-    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(limits.header_timeout));
     let builder = Arc::new(builder);
     tokio::pin!(stop);
     loop {
@@ -85,12 +94,23 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
             Ok(s) => s,
             Err(never) => match never {},
         };
-        let service = TowerToHyperService::new(tower_service.map_request(|req: Request<Incoming>| req.map(axum::body::Body::new)));
+        // hyper's header timer starts once it waits for a request head, not at accept: a client
+        // that sends nothing at all is closed here, if no request has begun by the timeout.
+        let started = Arc::new(AtomicBool::new(false));
+        let seen = started.clone();
+        let service = TowerToHyperService::new(tower_service.map_request(move |req: Request<Incoming>| {
+            seen.store(true, Ordering::Relaxed);
+            req.map(axum::body::Body::new)
+        }));
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         let conn = graceful.watch(conn);
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
+            tokio::pin!(conn);
             // Errors here are clients going away or timing out; nothing to answer.
-            let _ = conn.await;
+            if tokio::time::timeout(header_timeout, &mut conn).await.is_err() && started.load(Ordering::Relaxed) {
+                let _ = conn.await;
+            }
             drop(permit);
         });
     }

@@ -36,6 +36,17 @@ async fn a_socket_that_never_finishes_its_headers_is_closed() {
 }
 
 #[tokio::test]
+async fn a_socket_that_sends_nothing_is_closed() {
+    let app = spawn_app_with(|s| s.http.header_timeout_secs = 1).await;
+    // Not even the first bytes (the server looks at them to tell HTTP/1 from HTTP/2).
+    let mut silent = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    closed_within(&mut silent, Duration::from_secs(5)).await.expect("the server closes a socket that never says anything");
+    let mut preface = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    preface.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    closed_within(&mut preface, Duration::from_secs(5)).await.expect("and one that stops inside the HTTP/2 preface");
+}
+
+#[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed() {
     let app = spawn_app_with(|s| s.http.header_timeout_secs = 1).await;
     let mut conn = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
