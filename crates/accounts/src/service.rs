@@ -287,7 +287,7 @@ impl Accounts {
         let normalized = login_id.trim().to_ascii_lowercase();
         self.limits.login_ip.check(&ip)?;
         let pair = (ip, normalized);
-        self.limits.login_pair.check(&pair)?;
+        let attempt = self.limits.login_pair.attempt(&pair)?;
         let user = match LoginId::parse(&pair.1) {
             Ok(id) => self.store.user_by_login(id.as_str()).await?,
             Err(_) => None,
@@ -295,11 +295,11 @@ impl Accounts {
         // Unknown ids verify against a dummy hash: same answer, same cost.
         let ok = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         match (ok, user) {
-            (true, Some(user)) => self.start_session(user, user_agent, ip).await,
-            _ => {
-                self.limits.login_pair.record_failure(&pair);
-                Err(invalid_credentials())
+            (true, Some(user)) => {
+                self.limits.login_pair.forgive(&pair, attempt);
+                self.start_session(user, user_agent, ip).await
             }
+            _ => Err(invalid_credentials()),
         }
     }
 

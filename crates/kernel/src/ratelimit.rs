@@ -41,11 +41,14 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     }
 }
 
-/// Counts only failures: at most `max` within `window` per key, after which [`check`] refuses
+/// Counts only failures: at most `max` within `window` per key, after which [`attempt`] refuses
 /// until the oldest one ages out. For logins, where a person signing in often is fine but
-/// guessing is not (a GCRA limiter counts every attempt, successful or not).
+/// guessing is not (a GCRA limiter counts every attempt, successful or not). An admitted attempt
+/// counts as a failure at once — so guesses sent together cannot all pass before any has failed —
+/// and a success takes it back with [`forgive`].
 ///
-/// [`check`]: FailureLimiter::check
+/// [`attempt`]: FailureLimiter::attempt
+/// [`forgive`]: FailureLimiter::forgive
 pub struct FailureLimiter<K: Hash + Eq + Clone> {
     max: usize,
     window: Duration,
@@ -57,10 +60,11 @@ impl<K: Hash + Eq + Clone> FailureLimiter<K> {
         Arc::new(Self { max: max.max(1) as usize, window, failures: dashmap::DashMap::new() })
     }
 
-    /// Refuses while `max` failures lie within the window.
-    pub fn check(&self, key: &K) -> Result<(), ApiError> {
+    /// Refuses while `max` failures lie within the window; otherwise counts this attempt as one
+    /// (in the same step, under the key's lock) and returns it, for [`forgive`](Self::forgive).
+    pub fn attempt(&self, key: &K) -> Result<Instant, ApiError> {
         let now = Instant::now();
-        let Some(mut recent) = self.failures.get_mut(key) else { return Ok(()) };
+        let mut recent = self.failures.entry(key.clone()).or_default();
         while recent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
             recent.pop_front();
         }
@@ -69,15 +73,19 @@ impl<K: Hash + Eq + Clone> FailureLimiter<K> {
                 let wait = self.window.saturating_sub(now.duration_since(*oldest));
                 Err(ApiError::too_many_requests(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)))
             }
-            _ => Ok(()),
+            _ => {
+                recent.push_back(now);
+                Ok(now)
+            }
         }
     }
 
-    pub fn record_failure(&self, key: &K) {
-        let mut recent = self.failures.entry(key.clone()).or_default();
-        recent.push_back(Instant::now());
-        while recent.len() > self.max {
-            recent.pop_front();
+    /// The attempt succeeded: it no longer counts.
+    pub fn forgive(&self, key: &K, attempt: Instant) {
+        if let Some(mut recent) = self.failures.get_mut(key) {
+            if let Some(i) = recent.iter().position(|t| *t == attempt) {
+                recent.remove(i);
+            }
         }
     }
 
@@ -96,27 +104,28 @@ mod tests {
     fn only_failures_count() {
         let l = FailureLimiter::new(3, Duration::from_secs(300));
         for _ in 0..10 {
-            l.check(&"alice").unwrap();
+            let ok = l.attempt(&"alice").unwrap();
+            l.forgive(&"alice", ok);
         }
         for _ in 0..3 {
-            l.check(&"alice").unwrap();
-            l.record_failure(&"alice");
+            l.attempt(&"alice").unwrap();
         }
-        let e = l.check(&"alice").unwrap_err();
+        let e = l.attempt(&"alice").unwrap_err();
         assert_eq!(e.status, http::StatusCode::TOO_MANY_REQUESTS);
         assert!((299..=300).contains(&e.retry_after_secs.unwrap()), "{:?}", e.retry_after_secs);
-        l.check(&"bob").unwrap();
+        l.attempt(&"bob").unwrap();
         l.prune();
-        assert!(l.check(&"alice").is_err(), "recent failures survive pruning");
+        assert!(l.attempt(&"alice").is_err(), "recent failures survive pruning");
     }
 
     #[test]
     fn failures_age_out() {
         let l = FailureLimiter::new(1, Duration::from_millis(30));
-        l.record_failure(&1);
-        assert!(l.check(&1).is_err());
+        l.attempt(&1).unwrap();
+        assert!(l.attempt(&1).is_err());
         std::thread::sleep(Duration::from_millis(40));
-        l.check(&1).unwrap();
+        let ok = l.attempt(&1).unwrap();
+        l.forgive(&1, ok);
         l.prune();
         assert!(l.failures.is_empty());
     }

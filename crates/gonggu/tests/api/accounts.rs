@@ -500,6 +500,20 @@ async fn successful_logins_never_count_toward_the_per_address_and_id_limit() {
 }
 
 #[tokio::test]
+async fn guesses_sent_at_once_are_limited_like_guesses_sent_one_by_one() {
+    let app = spawn_app().await;
+    app.register("burst_target").await;
+    let guesses = (0..20).map(|i| {
+        let app = &app;
+        async move { app.login("burst_target", &format!("wrong-guess-{i}")).await.status() }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let tried = answers.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    assert!(tried <= 5, "at most 5 guesses are checked per address and id, not {tried}: {answers:?}");
+    assert!(answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS), "{answers:?}");
+}
+
+#[tokio::test]
 async fn password_change_is_rate_limited_per_user_and_per_address() {
     let app = spawn_app().await;
     let change = |token: String, ip: &'static str| {
