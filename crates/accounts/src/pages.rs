@@ -153,7 +153,9 @@ async fn login_submit(
             (jar, see_other(&next)).into_response()
         }
         Err(e) => {
-            let status = if e.status == StatusCode::TOO_MANY_REQUESTS { e.status } else { StatusCode::UNAUTHORIZED };
+            // A busy hashing queue or a server error is not "wrong credentials".
+            let status =
+                if e.status.is_server_error() || e.status == StatusCode::TOO_MANY_REQUESTS { e.status } else { StatusCode::UNAUTHORIZED };
             let mut res = (status, login_view(&csrf, &next, &form.login_id, Some(Flash::error(e.message.clone())))).into_response();
             if let Some(secs) = e.retry_after_secs {
                 res.headers_mut().insert(header::RETRY_AFTER, secs.into());
@@ -308,6 +310,8 @@ async fn register_submit(
     match accounts.register_and_sign_in(input, ua, ip).await {
         Ok(pair) => {
             let jar = ws.cookies.session_cookies(jar, pair.access_token, pair.refresh_token, pair.refresh_expires_in);
+            // As at login: nothing of the signed-out visit carries over.
+            let (jar, _) = ws.cookies.new_visitor(jar);
             (jar, see_other(&next)).into_response()
         }
         Err(e) => {
@@ -531,7 +535,7 @@ fn profile_view(
                 form.stack method="post" action="/me/email" data-validate novalidate {
                     (csrf_field(csrf))
                     (input(Input { name: "email", label: "새 이메일", kind: "email", value: st.email.as_deref().unwrap_or(""), autocomplete: "email", required: true, ..Default::default() }, e))
-                    (input(Input { name: "current_password", label: "현재 비밀번호", kind: "password", value: "", autocomplete: "current-password", required: true, hint: Some("바뀌면 지금 이메일로도 메일을 보내요."), ..Default::default() }, &email_errors))
+                    (input(Input { name: "current_password", id: Some("email_current_password"), label: "현재 비밀번호", kind: "password", value: "", autocomplete: "current-password", required: true, hint: Some("바뀌면 지금 이메일로도 메일을 보내요."), ..Default::default() }, &email_errors))
                     button.secondary type="submit" data-busy-label="보내는 중…" { "인증 코드 받기" }
                 }
                 @if st.show_code_form || e.contains_key("code") {
