@@ -2,6 +2,7 @@
 //! transaction as the change, a relay that publishes the outbox to a [`Bus`] at least once, and
 //! an inbox that lets consumers handle each event id once.
 
+use futures::FutureExt as _;
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
@@ -473,7 +474,13 @@ where
             let env = &delivery.envelope;
             let mut delay = Duration::from_millis(50);
             for attempt in 1.. {
-                match handle(env.clone()).await {
+                // A panicking handler is a failed attempt, not a dead consumer: in one process a
+                // stopped consumer would fail every later publish of the context that feeds it.
+                let handled = std::panic::AssertUnwindSafe(handle(env.clone())).catch_unwind().await.unwrap_or_else(|panic| {
+                    let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+                    Err(anyhow::anyhow!("handler panicked: {}", what.unwrap_or_default()))
+                });
+                match handled {
                     Ok(()) => break,
                     Err(e) if attempt < 8 => {
                         tracing::warn!(consumer, event = %env.event_type, id = %env.id, attempt, error = %format!("{e:#}"), "event handler failed; retrying");
@@ -592,6 +599,31 @@ mod tests {
         });
         bus.publish(&Envelope::new(&Ping { n: 1 }, Utc::now())).await.unwrap();
         tokio::time::timeout(Duration::from_secs(5), done.notified()).await.expect("handled after retries");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_is_retried_and_the_consumer_goes_on() {
+        let bus = InMemoryBus::new();
+        let sub = bus.subscribe("panicky", &["Ping"]).await.unwrap();
+        let (_trigger, shutdown) = tokio_util_shutdown::channel();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        spawn_consumer("panicky", sub, shutdown, move |_env| {
+            let c = c.clone();
+            async move {
+                if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("a bug in one handler");
+                }
+                Ok(())
+            }
+        });
+        let publish = |n| {
+            let bus = bus.clone();
+            async move { tokio::time::timeout(Duration::from_secs(5), bus.publish(&Envelope::new(&Ping { n }, Utc::now()))).await }
+        };
+        publish(1).await.expect("published in time").expect("handled after the panic");
+        publish(2).await.expect("published in time").expect("the consumer still runs");
         assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 }
