@@ -29,10 +29,7 @@ use gonggu_media::module::MediaConfig;
 use gonggu_wallet::Wallet;
 use tokio::net::TcpListener;
 use tower_http::{
-    catch_panic::CatchPanicLayer,
-    compression::CompressionLayer,
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    timeout::TimeoutLayer,
+    catch_panic::CatchPanicLayer, compression::CompressionLayer, request_id::PropagateRequestIdLayer, timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 use utoipa::OpenApi;
@@ -52,8 +49,6 @@ pub struct Application {
     shutdown_rx: tokio_util_shutdown::Shutdown,
     background: Vec<tokio::task::JoinHandle<()>>,
     databases: Vec<Db>,
-    /// The contexts this process runs, by name.
-    pub contexts: Vec<&'static str>,
     pub accounts: Arc<Accounts>,
     pub wallet: Arc<Wallet>,
     pub deals: Arc<Deals>,
@@ -105,6 +100,15 @@ async fn build_contexts(settings: &Settings, platform: &Platform, secret: &[u8],
     Ok(Contexts { modules: vec![accounts_module, wallet_module, deals_module, media_module], accounts, wallet, deals })
 }
 
+fn platform(settings: &Settings, auth: Arc<Authenticator>, clock: Clock) -> Platform {
+    Platform {
+        auth,
+        clock,
+        data_dir: settings.data_dir.clone(),
+        database_url: settings.database.url.as_ref().map(|s| s.expose().to_owned()),
+    }
+}
+
 /// What every process runs whatever its contexts: the token verifier's view of revoked sessions.
 fn gateway_module(auth: Arc<Authenticator>) -> Module {
     Module::new("gateway").consumer(Consumer::new(REVOCATIONS_FEED, move |bus, shutdown| spawn_revocation_listener(bus, auth, shutdown)))
@@ -129,14 +133,7 @@ impl Application {
             }
         };
         let (shutdown, shutdown_rx) = tokio_util_shutdown::channel();
-        let platform = Platform {
-            bus: bus.clone(),
-            auth: auth.clone(),
-            clock: overrides.clock.clone().unwrap_or_default(),
-            data_dir: settings.data_dir.clone(),
-            database_url: settings.database.url.as_ref().map(|s| s.expose().to_owned()),
-            shutdown: shutdown_rx.clone(),
-        };
+        let platform = platform(&settings, auth.clone(), overrides.clock.clone().unwrap_or_default());
         let Contexts { mut modules, accounts, wallet, deals } = build_contexts(&settings, &platform, &secret, &overrides).await?;
         modules.push(gateway_module(auth.clone()));
         let mut process = Process::assemble(modules);
@@ -193,7 +190,6 @@ impl Application {
                 let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
                 tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
             }))
-            .layer(SetRequestIdLayer::new(HeaderName::from_static("x-request-id"), MakeRequestUuid))
             .layer(middleware::from_fn(gonggu_kernel::http::safe_request_id));
 
         let listener = TcpListener::bind(settings.http.addr)
@@ -205,20 +201,7 @@ impl Application {
             max_connections: server::effective_cap(settings.http.max_connections, file_limit),
             drain_timeout: DRAIN_TIMEOUT,
         };
-        Ok(Self {
-            listener,
-            router,
-            limits,
-            shutdown,
-            shutdown_rx,
-            background,
-            databases,
-            contexts: process.names,
-            accounts,
-            wallet,
-            deals,
-            auth,
-        })
+        Ok(Self { listener, router, limits, shutdown, shutdown_rx, background, databases, accounts, wallet, deals, auth })
     }
 
     pub fn port(&self) -> u16 {
@@ -393,16 +376,9 @@ fn derive_key(secret: &[u8], label: &[u8]) -> Vec<u8> {
 
 /// `gonggu migrate`: builds every context (opening its storage runs its migrations), starts nothing, exits.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    gonggu_kernel::fs::prepare_private_dir(&settings.data_dir).with_context(|| format!("data_dir {}", settings.data_dir.display()))?;
     let secret = load_or_create_secret(settings)?;
-    let (_trigger, shutdown) = tokio_util_shutdown::channel();
-    let platform = Platform {
-        bus: InMemoryBus::new(),
-        auth: Authenticator::new(&secret),
-        clock: Clock::default(),
-        data_dir: settings.data_dir.clone(),
-        database_url: settings.database.url.as_ref().map(|s| s.expose().to_owned()),
-        shutdown,
-    };
+    let platform = platform(settings, Authenticator::new(&secret), Clock::default());
     let contexts = build_contexts(settings, &platform, &secret, &Overrides::default()).await?;
     for m in &contexts.modules {
         for db in &m.databases {
@@ -415,6 +391,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 /// `gonggu wallet verify`: checks every ledger invariant; an error when any is violated.
 pub async fn verify_wallet(settings: &Settings) -> anyhow::Result<gonggu_wallet::store::Audit> {
+    gonggu_kernel::fs::prepare_private_dir(&settings.data_dir).with_context(|| format!("data_dir {}", settings.data_dir.display()))?;
     let url = settings.database.url.as_ref().map(|s| s.expose().to_owned());
     let db = Db::connect(url.as_deref(), &settings.data_dir, gonggu_wallet::module::NAME, gonggu_wallet::module::TUNING).await?;
     let store = gonggu_wallet::store::open(&db, OutboxSignal::default()).await?;

@@ -297,20 +297,14 @@ pub struct Delivery {
 }
 
 pub(crate) enum Ack {
-    None,
     /// The in-memory publisher waits on this.
     Memory(oneshot::Sender<()>),
     Broker(Box<async_nats::jetstream::Message>),
 }
 
 impl Delivery {
-    pub fn unacknowledged(envelope: Envelope) -> Self {
-        Self { envelope, ack: Ack::None }
-    }
-
     pub async fn ack(self) -> anyhow::Result<()> {
         match self.ack {
-            Ack::None => {}
             Ack::Memory(done) => {
                 // The publisher may have stopped waiting; then the relay sends it again.
                 let _ = done.send(());

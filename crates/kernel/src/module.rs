@@ -25,16 +25,15 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// Subscribes and spawns a consumer, given the bus and the shutdown signal.
 type StartConsumer = Box<dyn FnOnce(Arc<dyn Bus>, Shutdown) -> BoxFuture<anyhow::Result<JoinHandle<()>>> + Send>;
 
-/// What the process hands every context: the bus, the token verifier, the clock, where data lives.
+/// What the process hands every context: the token verifier, the clock, where data lives. (The bus
+/// and the shutdown signal reach a context's consumers and jobs when the process starts them.)
 #[derive(Clone)]
 pub struct Platform {
-    pub bus: Arc<dyn Bus>,
     pub auth: Arc<Authenticator>,
     pub clock: Clock,
     pub data_dir: PathBuf,
     /// `postgres://…` puts each context in its own schema; `None` gives each its own SQLite file.
     pub database_url: Option<String>,
-    pub shutdown: Shutdown,
 }
 
 impl Platform {
@@ -180,7 +179,6 @@ pub struct Process {
     pub pages: Router,
     pub files: Router,
     pub databases: Vec<Db>,
-    pub names: Vec<&'static str>,
     consumers: Vec<Consumer>,
     relays: Vec<(&'static str, Outbox)>,
     jobs: Vec<Job>,
@@ -193,13 +191,11 @@ impl Process {
             pages: Router::new(),
             files: Router::new(),
             databases: Vec::new(),
-            names: Vec::new(),
             consumers: Vec::new(),
             relays: Vec::new(),
             jobs: Vec::new(),
         };
         for m in modules {
-            p.names.push(m.name);
             p.api = p.api.merge(m.api);
             p.pages = p.pages.merge(m.pages);
             p.files = p.files.merge(m.files);
