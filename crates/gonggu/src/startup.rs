@@ -84,7 +84,7 @@ async fn build_contexts(settings: &Settings, platform: &Platform, secret: &[u8],
         n => n,
     };
     let hasher = overrides.hasher.clone().unwrap_or_else(|| PasswordHasher::new(workers));
-    let code_pepper = derive_key(secret, b"gonggu one-time codes");
+    let code_pepper = gonggu_kernel::derive_key(secret, b"gonggu one-time codes");
     let (accounts, accounts_module) = gonggu_accounts::module::module(platform, AccountsConfig { mailer, hasher, code_pepper }).await?;
     let (wallet, wallet_module) = gonggu_wallet::module::module(platform).await?;
     let media_config = match &settings.media.s3_bucket {
@@ -364,15 +364,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A secondary key (the one-time-code pepper) derived from the main secret and a label.
-fn derive_key(secret: &[u8], label: &[u8]) -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(label);
-    h.update([0]);
-    h.update(secret);
-    h.finalize().to_vec()
-}
 
 /// `gonggu migrate`: builds every context (opening its storage runs its migrations), starts nothing, exits.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {

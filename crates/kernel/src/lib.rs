@@ -35,6 +35,15 @@ pub use error::{ApiError, Json, Query};
 use base64::Engine;
 use rand::RngCore;
 
+/// A secondary key for one purpose (`label`), derived from the process secret, so that one leaked
+/// key (a CSRF token's, a code pepper) says nothing about the others or the secret.
+pub fn derive_key(secret: &[u8], label: &[u8]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(label);
+    mac.finalize().into_bytes().to_vec()
+}
+
 /// `n` random bytes from the OS generator, base64url without padding.
 pub fn random_token(n: usize) -> String {
     let mut buf = vec![0u8; n];

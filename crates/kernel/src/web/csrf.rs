@@ -27,9 +27,7 @@ pub struct CsrfKey(Arc<[u8]>);
 
 impl CsrfKey {
     pub fn derive(secret: &[u8]) -> Self {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-        mac.update(b"gonggu csrf tokens");
-        Self(mac.finalize().into_bytes().to_vec().into())
+        Self(crate::derive_key(secret, b"gonggu csrf tokens").into())
     }
 
     /// The token of one binding (`session:<id>` or `visitor:<id>`).
