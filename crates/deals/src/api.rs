@@ -168,7 +168,7 @@ struct RoleQuery {
 }
 
 fn role_schema() -> utoipa::openapi::Object {
-    crate::service::string_enum(&["host", "member"])
+    gonggu_kernel::page::string_enum(&["host", "member"])
 }
 
 #[derive(Deserialize, ToSchema, Clone, Copy)]

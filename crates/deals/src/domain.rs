@@ -148,8 +148,7 @@ pub fn category_id_schema() -> utoipa::openapi::Object {
 
 /// `unit` in the OpenAPI document: one of [`UNITS`].
 pub fn unit_schema() -> utoipa::openapi::Object {
-    use utoipa::openapi::{schema::SchemaType, ObjectBuilder, Type};
-    ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)).enum_values(Some(UNITS)).build()
+    gonggu_kernel::page::string_enum(&UNITS)
 }
 
 /// The same for a field that may be `null` or left out (a patch).

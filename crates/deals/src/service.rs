@@ -116,16 +116,11 @@ pub const SORTS: [&str; 5] = ["newest", "deadline", "remaining", "popular", "nea
 pub const STATUS_FILTERS: [&str; 7] = ["", "open", "recruiting", "confirmed", "completed", "cancelled", "failed"];
 
 fn sort_schema() -> utoipa::openapi::Object {
-    string_enum(&SORTS)
+    gonggu_kernel::page::string_enum(&SORTS)
 }
 
 fn status_filter_schema() -> utoipa::openapi::Object {
-    string_enum(&STATUS_FILTERS)
-}
-
-pub(crate) fn string_enum(values: &[&str]) -> utoipa::openapi::Object {
-    use utoipa::openapi::{schema::SchemaType, ObjectBuilder, Type};
-    ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)).enum_values(Some(values.iter().copied())).build()
+    gonggu_kernel::page::string_enum(&STATUS_FILTERS)
 }
 
 /// Whether an image key exists in media. In one process the binary answers from the media

@@ -364,7 +364,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-
 /// `gonggu migrate`: builds every context (opening its storage runs its migrations), starts nothing, exits.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     gonggu_kernel::fs::prepare_private_dir(&settings.data_dir).with_context(|| format!("data_dir {}", settings.data_dir.display()))?;

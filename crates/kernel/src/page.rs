@@ -52,6 +52,13 @@ pub fn decode_cursor(s: &str) -> Result<(i64, i64), BadCursor> {
     Ok((a.parse().map_err(|_| BadCursor)?, b.parse().map_err(|_| BadCursor)?))
 }
 
+/// The OpenAPI schema of a string that takes one of `values` (sorts, filters, units), so that a
+/// parameter's document lists exactly what its parser accepts.
+pub fn string_enum(values: &[&str]) -> utoipa::openapi::Object {
+    use utoipa::openapi::{schema::SchemaType, ObjectBuilder, Type};
+    ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)).enum_values(Some(values.iter().copied())).build()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -360,16 +360,11 @@ pub struct HistoryParams {
 }
 
 fn direction_schema() -> utoipa::openapi::Object {
-    string_enum(["all", "sent", "received"])
+    gonggu_kernel::page::string_enum(&["all", "sent", "received"])
 }
 
 fn sort_schema() -> utoipa::openapi::Object {
-    string_enum(["newest", "amount"])
-}
-
-fn string_enum<const N: usize>(values: [&str; N]) -> utoipa::openapi::Object {
-    use utoipa::openapi::{schema::SchemaType, ObjectBuilder, Type};
-    ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)).enum_values(Some(values)).build()
+    gonggu_kernel::page::string_enum(&["newest", "amount"])
 }
 
 fn transaction_view(r: HistoryRow) -> TransactionView {
