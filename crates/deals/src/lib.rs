@@ -8,7 +8,6 @@ pub mod domain;
 pub mod module;
 pub mod money;
 pub mod pages;
-mod payment_view;
 pub mod rules;
 pub mod search;
 pub mod service;

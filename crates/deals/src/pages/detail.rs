@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     category_icon, closed_reason, deadline_label, deal_href, failure_page, flash_for, full_badge, is_full, not_found_page, parse_id,
-    status_badge, MsgQuery,
+    payment, status_badge, MsgQuery,
 };
 use crate::{
     domain::DealStatus,
@@ -181,7 +181,7 @@ fn detail_view(
                         } @else {
                             @if let Some(m) = me {
                                 p id="my-share" { "내 몫: " strong { (m.shares) "몫 · " (won(m.amount)) } }
-                                (crate::payment_view::pay_action(d, m))
+                                (payment::pay_action(d, m))
                             }
                             @if joinable {
                                 @if max_choice < 1 {
@@ -260,7 +260,7 @@ fn detail_view(
                                         @if user.is_some_and(|u| u.login_id == m.login_id) { span.badge.badge-ok { "나" } }
                                         span.meta { (format_kst(m.joined_at)) " 참여" }
                                     }
-                                    div.list-side { span.meta { (m.shares) "몫" } span.amount { (won(m.amount)) } (crate::payment_view::payment_state(m)) }
+                                    div.list-side { span.meta { (m.shares) "몫" } span.amount { (won(m.amount)) } (payment::payment_state(d, m)) }
                                 }
                             }
                         }

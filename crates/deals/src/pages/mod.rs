@@ -38,6 +38,7 @@ mod detail;
 mod form;
 mod home;
 mod mine;
+mod payment;
 mod seller;
 
 pub fn router(deals: Arc<Deals>) -> Router {

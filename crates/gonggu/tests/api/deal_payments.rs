@@ -73,6 +73,7 @@ async fn members_pay_their_share_by_tagged_transfer() {
     assert_eq!(join(member.clone(), 1).await.status(), StatusCode::OK);
     let html = page(&member_page, &app, id).await;
     assert!(!html.contains("내 몫 송금하기"), "nothing to pay before the deal is confirmed");
+    assert!(!html.contains("송금 전"), "nor does any member row say someone owes money yet");
 
     // A second member confirms the deal: now each member owes their share (8,663 won each).
     let second = app.token_for("pay_second");

@@ -1,5 +1,4 @@
-//! Who has paid, on the deal page (issue 9, item 24): each member's payment state and the
-//! member's own "내 몫 송금하기". Kept apart from the page layout so it can move with the pages.
+//! Who has paid, on the deal page: each member's payment state and the member's own "내 몫 송금하기".
 
 use gonggu_kernel::web::{urlencode, won};
 use maud::{html, Markup};
@@ -14,10 +13,16 @@ fn left(m: &MemberView) -> i64 {
     (m.amount - m.paid).max(0)
 }
 
-/// A member row's payment state (nothing for the host, who is paid, not paying).
-pub(crate) fn payment_state(m: &MemberView) -> Markup {
+/// Members owe their share once the buy goes ahead.
+fn payable(d: &DealView) -> bool {
+    matches!(d.status, DealStatus::Confirmed | DealStatus::Completed)
+}
+
+/// A member row's payment state (nothing for the host, who is paid, not paying, and nothing
+/// while nobody owes anything).
+pub(super) fn payment_state(d: &DealView, m: &MemberView) -> Markup {
     html! {
-        @if !m.is_host {
+        @if !m.is_host && payable(d) {
             @if left(m) == 0 {
                 span.badge.badge-ok { "송금 완료" }
             } @else if m.paid > 0 {
@@ -31,10 +36,10 @@ pub(crate) fn payment_state(m: &MemberView) -> Markup {
 
 /// The signed-in member's own payment: offered once the deal is confirmed (the buy goes ahead),
 /// for what is left to send; 송금 완료 once it is all sent.
-pub(crate) fn pay_action(d: &DealView, me: &MemberView) -> Markup {
+pub(super) fn pay_action(d: &DealView, me: &MemberView) -> Markup {
     let owed = left(me);
     html! {
-        @if matches!(d.status, DealStatus::Confirmed | DealStatus::Completed) {
+        @if payable(d) {
             @if owed == 0 {
                 p.notice id="pay-done" role="status" { span.badge.badge-ok { "송금 완료" } " " (won(me.paid)) "을 보냈어요." }
             } @else {
