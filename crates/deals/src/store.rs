@@ -366,13 +366,22 @@ macro_rules! sql_deal_store {
 
             /// Indexes the deals written before the search index (or its current folding) existed.
             async fn index_missing(&self) -> sqlx::Result<usize> {
-                let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-                    "SELECT seq, title, description, keywords FROM deals d \
-                     WHERE search_text IS NULL OR NOT EXISTS (SELECT 1 FROM deal_grams g WHERE g.deal_seq = d.seq)",
-                )
-                .fetch_all(&self.pool).await?;
+                // `search_text` is written with the grams in one transaction, so a deal without it
+                // is one to index (a text with no bigram has no grams and must not come back at
+                // every start).
+                let rows: Vec<(i64, String, String, String)> =
+                    sqlx::query_as("SELECT seq, title, description, keywords FROM deals WHERE search_text IS NULL")
+                        .fetch_all(&self.pool).await?;
                 for (seq, title, description, keywords) in &rows {
-                    let keywords = json_list("keywords", *seq, keywords)?;
+                    // One corrupt row must not keep the whole service from starting: reads of it
+                    // still fail loudly.
+                    let keywords = match json_list("keywords", *seq, keywords) {
+                        Ok(k) => k,
+                        Err(e) => {
+                            tracing::error!(deal_seq = seq, error = %e, "deal not indexed for search: corrupt keywords");
+                            continue;
+                        }
+                    };
                     let text = search::searchable(title, description, &keywords);
                     let mut tx = self.pool.begin_with($begin).await?;
                     sqlx::query("UPDATE deals SET search_text = $1 WHERE seq = $2").bind(&text).bind(*seq).execute(&mut *tx).await?;

@@ -522,7 +522,9 @@ async fn deals_written_before_the_search_index_are_indexed_when_the_store_opens(
     create(&app, &host, &body).await;
     let db = gonggu_kernel::db::Db::connect(None, app.data_dir.path(), "deals", Default::default()).await.unwrap();
     let gonggu_kernel::db::Db::Sqlite(pool) = &db else { unreachable!() };
+    // As a deal written before the index: no grams and no folded text (added with the index).
     sqlx::query("DELETE FROM deal_grams").execute(pool).await.unwrap();
+    sqlx::query("UPDATE deals SET search_text = NULL").execute(pool).await.unwrap();
     let found = |store: Arc<dyn gonggu_deals::store::DealStore>| async move {
         let q = gonggu_deals::store::ListQuery { q: Some("참기름".into()), limit: 10, ..Default::default() };
         store.list(&q).await.unwrap().len()
