@@ -11,7 +11,7 @@
 #   GONGGU_FUZZ_SECONDS       time budget of each of the two runs (default 60)
 #   GONGGU_FUZZ_DATABASE_URL  a PostgreSQL server URL: a fresh database is created on it and
 #                             dropped afterwards; unset means SQLite
-#   GONGGU_FUZZ_BIN           the binary (default: target/debug/gonggu, built if missing)
+#   GONGGU_FUZZ_BIN           the binary (default: target/debug/gonggu, built first)
 #   GONGGU_FUZZ_SEED          Schemathesis seed, to replay a run (default: random, printed)
 # Reports (JUnit, NDJSON, a pytest file reproducing failures) and the server log go to
 # target/fuzz/<engine>/.
@@ -44,9 +44,11 @@ fi
 py="$venv/bin/python"
 
 # --- The binary.
-bin="${GONGGU_FUZZ_BIN:-$repo/target/debug/gonggu}"
-if [ ! -x "$bin" ]; then
-    log "building $bin"
+# Built unless one is given: cargo does nothing when it is fresh, and an old binary would fuzz old code.
+if [ -n "${GONGGU_FUZZ_BIN:-}" ]; then
+    bin="$GONGGU_FUZZ_BIN"
+else
+    bin="$repo/target/debug/gonggu"
     cargo build -p gonggu --bin gonggu
 fi
 

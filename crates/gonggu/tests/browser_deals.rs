@@ -365,7 +365,7 @@ async fn refusals_are_pages() {
     let id = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     let deal_path = format!("/deals/{id}");
 
-    let anon = browserless();
+    let anon = helpers::browser();
     for path in ["/?category=abc", "/?category=99", "/?sort=cheapest", "/?status=weird", "/?cursor=!!!", "/?q=a&q=b"] {
         let res = anon.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
@@ -389,7 +389,7 @@ async fn refusals_are_pages() {
     assert!(html.contains(&format!("{HOST}님의 공구")) && html.contains(TITLE));
 
     // The neighbour: not the host's edit form; asks for too much, then joins.
-    let neighbour = browserless();
+    let neighbour = helpers::browser();
     let csrf = app.form_login(&neighbour, NEIGHBOUR).await;
     assert_eq!(neighbour.get(app.url(&format!("{deal_path}/edit"))).send().await.unwrap().status(), StatusCode::FORBIDDEN);
     let join = |shares: &'static str| {
@@ -411,7 +411,7 @@ async fn refusals_are_pages() {
     assert_eq!(neighbour.get(app.url("/me/deals?role=weird")).send().await.unwrap().status(), StatusCode::BAD_REQUEST);
 
     // The host: price and shares are frozen now; the description may still change.
-    let host = browserless();
+    let host = helpers::browser();
     let csrf = app.form_login(&host, HOST).await;
     let html = host.get(app.url(&format!("{deal_path}/edit"))).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("바꿀 수 없는 항목") && !html.contains("name=\"total_price\"") && html.contains("name=\"description\""));
@@ -428,11 +428,6 @@ async fn refusals_are_pages() {
     assert_eq!((deal.description.as_str(), deal.total_price, deal.keywords.len()), ("저녁 7시 이후", 25_990, 2));
 }
 
-fn browserless() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
-}
-
-/// Logs in through the form; returns the CSRF token for later forms.
 /// The text of a `confirm()` dialog, once it is up.
 async fn alert_text(c: &Client) -> String {
     let deadline = Instant::now() + WAIT;
