@@ -495,13 +495,12 @@ impl Accounts {
 
     /// Checks a code; wrong guesses count, and the fifth one burns the code. A right code is used
     /// up unless `consume` says to keep it (the caller still refuses the request for another reason).
-    async fn check_code(&self, user_id: Option<Uuid>, purpose: CodePurpose, raw: &str, consume: Consume) -> Result<CodeRecord, ApiError> {
+    async fn check_code(&self, user_id: Uuid, purpose: CodePurpose, raw: &str, consume: Consume) -> Result<CodeRecord, ApiError> {
         let expired = || {
             ApiError::field("code", "인증 코드가 만료되었거나 더 이상 사용할 수 없습니다. 새 코드를 요청해 주세요.")
                 .with_code("code_expired")
         };
         let code = OneTimeCode::parse(raw).map_err(|e| ApiError::field("code", e.0))?;
-        let Some(user_id) = user_id else { return Err(expired()) };
         let Some(record) = self.store.code(user_id, purpose).await? else { return Err(expired()) };
         if record.expires_at <= self.now() || record.attempts >= CODE_ATTEMPTS {
             self.store.delete_code(user_id, purpose).await?;
@@ -565,7 +564,7 @@ impl Accounts {
     }
 
     pub async fn verify_email_change(&self, user: &AuthUser, code: &str) -> Result<UserView, ApiError> {
-        let record = self.check_code(Some(user.user_id), CodePurpose::EmailChange, code, Consume::Yes).await?;
+        let record = self.check_code(user.user_id, CodePurpose::EmailChange, code, Consume::Yes).await?;
         let email = record.target_email.ok_or_else(|| ApiError::internal(anyhow::anyhow!("email code without target")))?;
         let old = self.user(user.user_id).await?;
         let changed = self.store.set_email(user.user_id, &email).await;
@@ -573,11 +572,11 @@ impl Accounts {
         match changed {
             Ok(()) => {
                 self.send_in_background(
-                    old.email,
+                    old.email.clone(),
                     "[공구마켓] 계정 이메일이 바뀌었습니다",
                     email_changed_notice(&old.login_id, &email, self.now()),
                 );
-                self.me(user).await
+                Ok(UserView { email, ..old.into() })
             }
             Err(StoreError::EmailTaken) => Err(email_taken()),
             Err(e) => Err(ApiError::internal(e)),
@@ -621,10 +620,10 @@ impl Accounts {
         let refusal = |e: ApiError| if e.status.is_server_error() { e } else { no_such_code() };
         if password.expose().eq_ignore_ascii_case(&user.login_id) {
             // Only a holder of the right code learns this, so it tells an outsider nothing.
-            self.check_code(Some(user.id), CodePurpose::PasswordReset, code, Consume::No).await.map_err(refusal)?;
+            self.check_code(user.id, CodePurpose::PasswordReset, code, Consume::No).await.map_err(refusal)?;
             return Err(ApiError::field("new_password", "아이디와 같은 비밀번호는 사용할 수 없습니다."));
         }
-        self.check_code(Some(user.id), CodePurpose::PasswordReset, code, Consume::Yes).await.map_err(refusal)?;
+        self.check_code(user.id, CodePurpose::PasswordReset, code, Consume::Yes).await.map_err(refusal)?;
         let hash = self.hasher.hash(password.expose()).await?;
         let now = self.now();
         let ids = self.store.set_password(user.id, &hash, None, now, "password_reset").await?;

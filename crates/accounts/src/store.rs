@@ -23,7 +23,7 @@ pub struct UserRecord {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct SessionRecord {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -35,7 +35,7 @@ pub struct SessionRecord {
     pub ip: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct CodeRecord {
     pub code_hash: Vec<u8>,
     pub target_email: Option<String>,
@@ -148,22 +148,11 @@ struct UserRow {
     created_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
-struct SessionRow {
-    id: Uuid,
-    user_id: Uuid,
-    created_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-    last_used_at: DateTime<Utc>,
-    user_agent: Option<String>,
-    ip: Option<String>,
-}
-
 /// A session with what rotating its refresh token needs to know.
 #[derive(sqlx::FromRow)]
 struct RotatingSessionRow {
     #[sqlx(flatten)]
-    session: SessionRow,
+    session: SessionRecord,
     revoked_at: Option<DateTime<Utc>>,
     login_id: String,
 }
@@ -172,20 +161,6 @@ struct RotatingSessionRow {
 struct RefreshTokenRow {
     session_id: Uuid,
     used_at: Option<DateTime<Utc>>,
-}
-
-#[derive(sqlx::FromRow)]
-struct CodeRow {
-    code_hash: Vec<u8>,
-    target_email: Option<String>,
-    expires_at: DateTime<Utc>,
-    attempts: i32,
-}
-
-#[derive(sqlx::FromRow)]
-struct RevokedRow {
-    id: Uuid,
-    revoked_at: DateTime<Utc>,
 }
 
 macro_rules! select_user_where {
@@ -231,20 +206,6 @@ impl TryFrom<UserRow> for UserRecord {
             keywords,
             created_at: r.created_at,
         })
-    }
-}
-
-impl From<SessionRow> for SessionRecord {
-    fn from(r: SessionRow) -> Self {
-        SessionRecord {
-            id: r.id,
-            user_id: r.user_id,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-            last_used_at: r.last_used_at,
-            user_agent: r.user_agent,
-            ip: r.ip,
-        }
     }
 }
 
@@ -391,7 +352,6 @@ macro_rules! sql_account_store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(RotatingSessionRow { session, revoked_at, login_id }) = session else { return Ok(Rotation::Rejected) };
-                let session = SessionRecord::from(session);
                 if used_at.is_some() {
                     // Replay of a rotated token: whoever holds the family now may be an attacker.
                     if revoked_at.is_none() {
@@ -423,7 +383,7 @@ macro_rules! sql_account_store {
             }
 
             async fn session_by_refresh(&self, token_hash: &[u8], now: DateTime<Utc>) -> sqlx::Result<Option<SessionRecord>> {
-                let row: Option<SessionRow> = sqlx::query_as(
+                let row: Option<SessionRecord> = sqlx::query_as(
                     "SELECT s.id, s.user_id, s.created_at, s.expires_at, s.last_used_at, s.user_agent, s.ip \
                      FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
                      WHERE t.token_hash = $1 AND s.revoked_at IS NULL",
@@ -431,26 +391,24 @@ macro_rules! sql_account_store {
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.map(SessionRecord::from).filter(|s| s.expires_at > now))
+                Ok(row.filter(|s| s.expires_at > now))
             }
 
             async fn list_sessions(&self, user_id: Uuid, now: DateTime<Utc>) -> sqlx::Result<Vec<SessionRecord>> {
-                let rows: Vec<SessionRow> = sqlx::query_as(&format!(
+                let rows: Vec<SessionRecord> = sqlx::query_as(&format!(
                     "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL ORDER BY last_used_at DESC"
                 ))
                 .bind(user_id)
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows.into_iter().map(SessionRecord::from).filter(|s| s.expires_at > now).collect())
+                Ok(rows.into_iter().filter(|s| s.expires_at > now).collect())
             }
 
             async fn revoked_since(&self, since: DateTime<Utc>) -> sqlx::Result<Vec<(Uuid, DateTime<Utc>)>> {
-                let rows: Vec<RevokedRow> =
-                    sqlx::query_as("SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1")
-                        .bind(since)
-                        .fetch_all(&self.pool)
-                        .await?;
-                Ok(rows.into_iter().map(|r| (r.id, r.revoked_at)).collect())
+                sqlx::query_as("SELECT id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1")
+                    .bind(since)
+                    .fetch_all(&self.pool)
+                    .await
             }
 
             async fn revoke_sessions(&self, user_id: Uuid, which: Revoke, now: DateTime<Utc>, reason: &str) -> sqlx::Result<Vec<Uuid>> {
@@ -515,12 +473,11 @@ macro_rules! sql_account_store {
             }
 
             async fn code(&self, user_id: Uuid, purpose: CodePurpose) -> sqlx::Result<Option<CodeRecord>> {
-                let row: Option<CodeRow> = sqlx::query_as(
+                sqlx::query_as(
                     "SELECT code_hash, target_email, expires_at, attempts FROM one_time_codes WHERE user_id = $1 AND purpose = $2",
                 )
                 .bind(user_id).bind(purpose.as_str())
-                .fetch_optional(&self.pool).await?;
-                Ok(row.map(|r| CodeRecord { code_hash: r.code_hash, target_email: r.target_email, expires_at: r.expires_at, attempts: r.attempts }))
+                .fetch_optional(&self.pool).await
             }
 
             async fn bump_code_attempts(&self, user_id: Uuid, purpose: CodePurpose) -> sqlx::Result<i32> {
