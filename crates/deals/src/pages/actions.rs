@@ -52,7 +52,7 @@ pub(super) fn back_href(id: Uuid, msg: &str) -> String {
 /// A refused action: the detail page again with the reason on top, under the error's status.
 async fn refused(deals: &Deals, user: &AuthUser, csrf: &CsrfToken, id: Uuid, e: ApiError) -> Response {
     if e.code == "deal_not_found" || e.status.is_server_error() {
-        return failure_page(e, Some(user));
+        return failure_page(e);
     }
     render_detail(deals, Some(user), csrf, id, error_status(&e), Some(Flash::error(e.message.clone())), false).await
 }
@@ -65,7 +65,7 @@ pub(super) async fn join_submit(
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<JoinForm>,
 ) -> Response {
-    let Some(id) = parse_id(&id) else { return not_found_page(user.as_ref()) };
+    let Some(id) = parse_id(&id) else { return not_found_page() };
     let Some(user) = user else { return login_redirect(id) };
     let ticket = match claim_once(&once, &user, &f.once).await {
         Ok(t) => t,
@@ -95,7 +95,7 @@ pub(super) async fn button_submit(
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<OnlyCsrf>,
 ) -> Response {
-    let Some(id) = parse_id(&id) else { return not_found_page(user.as_ref()) };
+    let Some(id) = parse_id(&id) else { return not_found_page() };
     let Some(user) = user else { return login_redirect(id) };
     let ticket = match claim_once(&once, &user, &f.once).await {
         Ok(t) => t,
@@ -105,7 +105,7 @@ pub(super) async fn button_submit(
         Some("leave") => ("left", deals.leave(&user, id).await),
         Some("cancel") => ("cancelled", deals.cancel(&user, id).await.map(drop)),
         Some("complete") => ("completed", deals.complete(&user, id).await.map(drop)),
-        _ => return not_found_page(Some(&user)),
+        _ => return not_found_page(),
     };
     match result {
         Ok(()) => done_once(ticket, back_href(id, done)),

@@ -33,7 +33,7 @@ pub(super) async fn detail_page(
     Path(id): Path<String>,
     query: Result<Query<MsgQuery>, QueryRejection>,
 ) -> Response {
-    let Some(id) = parse_id(&id) else { return not_found_page(user.as_ref()) };
+    let Some(id) = parse_id(&id) else { return not_found_page() };
     let msg = query.map(|Query(q)| q.msg).unwrap_or_default();
     render_detail(&deals, user.as_ref(), &csrf, id, StatusCode::OK, flash_for(msg.as_deref()), true).await
 }
@@ -51,12 +51,12 @@ pub(super) async fn render_detail(
     let viewer = user.filter(|_| count_view).map(|u| u.user_id.to_string());
     let deal = match deals.open_deal(id, viewer.as_deref()).await {
         Ok(d) => d,
-        Err(e) => return failure_page(e, user),
+        Err(e) => return failure_page(e),
     };
     let members = match user {
         Some(_) => match deals.members(id).await {
             Ok(m) => m,
-            Err(e) => return failure_page(e, user),
+            Err(e) => return failure_page(e),
         },
         None => vec![],
     };

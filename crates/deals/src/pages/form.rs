@@ -15,8 +15,8 @@ use gonggu_kernel::{
     error::FieldErrors,
     once::{self, OnceTokens},
     web::{
-        csrf_field, error_page, error_status, format_kst, input, kst_input, layout, parse_kst_input, split_error, won, CsrfMultipart,
-        CsrfToken, Flash, Input, MultipartFiles, Page, Tab, WebUser,
+        csrf_field, error_status, format_kst, input, kst_input, layout, parse_kst_input, split_error, won, CsrfMultipart, CsrfToken, Flash,
+        Input, MultipartFiles, Page, PageError, Tab, WebUser,
     },
     ApiError,
 };
@@ -338,7 +338,7 @@ pub(super) async fn create_submit(
     }
     match deals.create(&user, input).await {
         Ok(d) => done_once(ticket, back_href(d.id, "created")),
-        Err(e) if e.status.is_server_error() => failure_page(e, Some(&user)),
+        Err(e) if e.status.is_server_error() => failure_page(e),
         Err(e) => {
             let (errors, flash) = split_error(&e, Some("입력한 내용을 확인해 주세요."));
             (error_status(&e), deal_form_view(&csrf, &user, FormMode::Create, &f, &errors, flash, true)).into_response()
@@ -369,15 +369,15 @@ fn form_from_deal(d: &DealView) -> DealForm {
 
 /// The deal and whether it is locked, for its host only; otherwise the page to answer with.
 async fn editable(deals: &Deals, user: &AuthUser, raw_id: &str) -> Result<(DealView, bool), Response> {
-    let Some(id) = parse_id(raw_id) else { return Err(not_found_page(Some(user))) };
-    let deal = deals.get(id).await.map_err(|e| failure_page(e, Some(user)))?;
+    let Some(id) = parse_id(raw_id) else { return Err(not_found_page()) };
+    let deal = deals.get(id).await.map_err(|e| failure_page(e))?;
     if deal.host.login_id != user.login_id {
-        return Err(error_page(StatusCode::FORBIDDEN, "수정할 수 없습니다", "공구를 연 사람만 수정할 수 있습니다.", Some(user)));
+        return Err(PageError::new(StatusCode::FORBIDDEN, "수정할 수 없습니다", "공구를 연 사람만 수정할 수 있습니다.").into_response());
     }
     if !deal.status.is_open() {
-        return Err(error_page(StatusCode::CONFLICT, "수정할 수 없습니다", "끝난 공구는 수정할 수 없습니다.", Some(user)));
+        return Err(PageError::new(StatusCode::CONFLICT, "수정할 수 없습니다", "끝난 공구는 수정할 수 없습니다.").into_response());
     }
-    let members = deals.members(id).await.map_err(|e| failure_page(e, Some(user)))?;
+    let members = deals.members(id).await.map_err(|e| failure_page(e))?;
     let locked = members.iter().any(|m| !m.is_host);
     Ok((deal, locked))
 }
@@ -460,7 +460,7 @@ pub(super) async fn edit_submit(
     let result = if errors.is_empty() { deals.update(&user, deal.id, patch).await } else { Err(ApiError::validation(errors)) };
     match result {
         Ok(d) => done_once(ticket, back_href(d.id, "updated")),
-        Err(e) if e.status.is_server_error() || e.code == "deal_not_found" => failure_page(e, Some(&user)),
+        Err(e) if e.status.is_server_error() || e.code == "deal_not_found" => failure_page(e),
         Err(e) => {
             let (errors, flash) = split_error(&e, Some("입력한 내용을 확인해 주세요."));
             let show = FormMode::Edit { deal: &deal, locked: locked || e.code == "deal_locked" };

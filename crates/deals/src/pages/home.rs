@@ -174,10 +174,10 @@ pub(super) async fn home(
             });
             match deals.list(Filters::default().params(None), None, None).await {
                 Ok(p) => p,
-                Err(e) => return failure_page(e, user.as_ref()),
+                Err(e) => return failure_page(e),
             }
         }
-        Err(e) => return failure_page(e, user.as_ref()),
+        Err(e) => return failure_page(e),
     };
     let (status, flash, filters) = match problem {
         Some(m) => (StatusCode::BAD_REQUEST, Some(Flash::error(format!("{m} 기본 목록을 보여 드려요."))), Filters::default()),

@@ -48,10 +48,10 @@ pub(super) async fn my_deals_page(
             problem = Some("더 보기 주소가 올바르지 않습니다.".to_owned());
             match list(None).await {
                 Ok(p) => p,
-                Err(e) => return failure_page(e, Some(&user)),
+                Err(e) => return failure_page(e),
             }
         }
-        Err(e) => return failure_page(e, Some(&user)),
+        Err(e) => return failure_page(e),
     };
     let status = if problem.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let flash = problem.map(|m| Flash::error(format!("{m} 처음부터 보여 드려요.")));

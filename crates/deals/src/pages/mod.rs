@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use gonggu_kernel::{
     auth::AuthUser,
     once::{Claim, OnceTokens, Ticket},
-    web::{error_page, kst, urlencode, won, Flash},
+    web::{kst, urlencode, won, Flash, PageError},
     ApiError,
 };
 use maud::{html, Markup};
@@ -64,12 +64,12 @@ async fn claim_once(once: &Arc<OnceTokens>, user: &AuthUser, token: &str) -> Res
     match once.claim(&user.user_id.to_string(), token).await {
         Claim::Fresh(ticket) => Ok(ticket),
         Claim::Done(location) => Err(Redirect::to(&location).into_response()),
-        Claim::Busy => Err(error_page(
+        Claim::Busy => Err(PageError::new(
             StatusCode::CONFLICT,
             "처리하고 있어요",
             "같은 요청을 처리하는 중입니다. 잠시 후 공구 페이지에서 결과를 확인해 주세요.",
-            Some(user),
-        )),
+        )
+        .into_response()),
     }
 }
 
@@ -193,21 +193,18 @@ fn parse_id(raw: &str) -> Option<Uuid> {
     Uuid::parse_str(raw).ok()
 }
 
-fn not_found_page(user: Option<&AuthUser>) -> Response {
-    error_page(StatusCode::NOT_FOUND, "공구를 찾을 수 없습니다", "주소가 잘못되었거나 지워진 공구입니다.", user)
+fn not_found_page() -> Response {
+    PageError::not_found("공구를 찾을 수 없습니다", "주소가 잘못되었거나 지워진 공구입니다.").into_response()
 }
 
-/// An error that leaves nothing to re-render: 404 for a missing deal, otherwise a page with the message.
-fn failure_page(e: ApiError, user: Option<&AuthUser>) -> Response {
+/// An error that leaves nothing to re-render: 404 for a missing deal, otherwise a page with the
+/// message (a server error's cause is logged once, at the edge, and not shown).
+fn failure_page(e: ApiError) -> Response {
     if e.status == StatusCode::NOT_FOUND {
-        return not_found_page(user);
+        return not_found_page();
     }
-    if e.status.is_server_error() {
-        let chain = e.source.as_ref().map(|s| format!("{s:#}")).unwrap_or_default();
-        tracing::error!(code = e.code, error.chain = %chain, "deals page failed");
-        return error_page(e.status, "일시적인 오류입니다", &e.message, user);
-    }
-    error_page(e.status, "요청을 처리할 수 없습니다", &e.message, user)
+    let server = e.status.is_server_error();
+    PageError::from(e).titled(if server { "일시적인 오류입니다" } else { "요청을 처리할 수 없습니다" }).into_response()
 }
 
 /// `" 25,990 "` → 25990; `None` for blank or not a whole number.

@@ -8,8 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use gonggu_kernel::{
-    auth::AuthUser,
-    web::{error_page, layout, Flash, MaybeWebUser, Page, Tab},
+    web::{layout, Flash, MaybeWebUser, Page, PageError, Tab},
     ApiError,
 };
 use maud::html;
@@ -25,8 +24,8 @@ pub(super) struct CursorQuery {
     cursor: Option<String>,
 }
 
-fn no_such_user(user: Option<&AuthUser>) -> Response {
-    error_page(StatusCode::NOT_FOUND, "사용자를 찾을 수 없습니다", "주소가 잘못되었거나 없는 사용자입니다.", user)
+fn no_such_user() -> Response {
+    PageError::not_found("사용자를 찾을 수 없습니다", "주소가 잘못되었거나 없는 사용자입니다.").into_response()
 }
 
 /// Deals does not own users; it knows who signed up from accounts' `UserRegistered` events
@@ -48,14 +47,14 @@ pub(super) async fn seller_page(
     let login_id = login_id.trim().to_ascii_lowercase();
     let valid = (3..=20).contains(&login_id.len()) && login_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if !valid {
-        return no_such_user(user.as_ref());
+        return no_such_user();
     }
     let now = deals.clock.now();
     let cursor = query.map(|Query(q)| q.cursor).unwrap_or_default().filter(|c| !c.is_empty());
     let host = match known_user(&deals, &login_id).await {
         Ok(Some(h)) => h,
-        Ok(None) => return no_such_user(user.as_ref()),
-        Err(e) => return failure_page(ApiError::from(e), user.as_ref()),
+        Ok(None) => return no_such_user(),
+        Err(e) => return failure_page(ApiError::from(e)),
     };
     let mut flash = None;
     let page = match deals.list(ListParams { cursor, ..Default::default() }, Some(host), None).await {
@@ -64,10 +63,10 @@ pub(super) async fn seller_page(
             flash = Some(Flash::error("더 보기 주소가 올바르지 않습니다. 처음부터 보여 드려요."));
             match deals.list(ListParams::default(), Some(host), None).await {
                 Ok(p) => p,
-                Err(e) => return failure_page(e, user.as_ref()),
+                Err(e) => return failure_page(e),
             }
         }
-        Err(e) => return failure_page(e, user.as_ref()),
+        Err(e) => return failure_page(e),
     };
     let status = if flash.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let title = format!("{login_id}님의 공구");

@@ -1,9 +1,5 @@
 //! The page layout every context renders into.
 
-use axum::{
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::{asset_url, CsrfToken};
@@ -95,12 +91,6 @@ pub fn layout(page: Page<'_>, body: Markup) -> Markup {
             }
         }
     }
-}
-
-/// A full-page error in the shell (for pages, not the API). The edge renders it again with the
-/// signed-in header and the request id; prefer returning a [`super::PageError`].
-pub fn error_page(status: StatusCode, title: &str, message: &str, _user: Option<&AuthUser>) -> Response {
-    super::PageError::new(status, title.to_owned(), message).into_response()
 }
 
 pub async fn page_not_found() -> super::PageError {
