@@ -1,22 +1,11 @@
 //! The binary itself: help, configuration errors, serving, graceful shutdown, key persistence.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gonggu");
+#[path = "process_kit/mod.rs"]
+mod process_kit;
 
-fn gonggu(data_dir: &std::path::Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GONGGU_DATA_DIR", data_dir)
-        .env("GONGGU_HTTP__ADDR", "127.0.0.1:0")
-        .current_dir(data_dir);
-    c
-}
+use process_kit::{gonggu, sigterm, wait_exit, BIN};
 
 #[test]
 fn help_lists_the_commands() {
@@ -54,55 +43,15 @@ fn migrate_creates_the_databases() {
     assert!(dir.path().join("accounts.db").exists());
 }
 
-/// Starts `gonggu serve`, returns the child and its address (read from the JSON start-up log).
-fn serve(dir: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = gonggu(dir).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let parsed = rx
-            .recv_timeout(Duration::from_secs(20))
-            .map_err(|e| format!("no start-up log line: {e}"))
-            .and_then(|line| serde_json::from_str::<serde_json::Value>(&line).map_err(|e| format!("logs are JSON lines: {e}: {line}")));
-        let v = match parsed {
-            Ok(v) => v,
-            Err(why) => {
-                // Do not leave the server running behind a failed test.
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{why}");
-            }
-        };
-        if v["fields"]["message"] == "gonggu listening" {
-            let addr = v["fields"]["addr"].as_str().unwrap().to_owned();
-            std::thread::spawn(move || while rx.recv().is_ok() {});
-            return (child, format!("http://{addr}"));
-        }
-    }
-}
-
 fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
-    let ok = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
-    assert!(ok.success());
-    for _ in 0..100 {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.kill().unwrap();
-    panic!("gonggu did not stop within 10 s of SIGTERM");
+    sigterm(child);
+    wait_exit(child, Duration::from_secs(10))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_then_stops_gracefully_and_keeps_its_key() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, base) = serve(dir.path());
+    let (mut child, base) = process_kit::serve(gonggu(dir.path()));
     let http = reqwest::Client::new();
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().text().await.unwrap(), "ok");
     let res = http
@@ -130,7 +79,7 @@ async fn serves_then_stops_gracefully_and_keeps_its_key() {
         assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
     }
     // A restart reads the same key and the same database: the old access token still verifies.
-    let (mut child, base) = serve(dir.path());
+    let (mut child, base) = process_kit::serve(gonggu(dir.path()));
     let res = http.get(format!("{base}/api/v1/me")).bearer_auth(pair["access_token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(terminate(&mut child).success());

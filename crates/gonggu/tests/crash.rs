@@ -5,9 +5,8 @@
 
 use std::{
     collections::HashSet,
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Child,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex,
@@ -17,7 +16,11 @@ use std::{
 
 use uuid::Uuid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gonggu");
+#[path = "process_kit/mod.rs"]
+mod process_kit;
+
+use process_kit::{gonggu, sigterm, wait_exit};
+
 /// Restarts per test: each one is a fresh chance to stop in the window between a commit and
 /// the consumers' commits.
 const ROUNDS: usize = 3;
@@ -36,55 +39,15 @@ struct Server {
 }
 
 fn start(dir: &Path, database_url: Option<&str>) -> Server {
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GONGGU_DATA_DIR", dir)
-        .env("GONGGU_HTTP__ADDR", "127.0.0.1:0")
-        // Each registration comes "from" its own address, so the per-address sign-up limit
-        // does not stop the loop.
-        .env("GONGGU_HTTP__TRUST_PROXY", "true")
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    let mut c = gonggu(dir);
+    // Each registration comes "from" its own address, so the per-address sign-up limit does not
+    // stop the loop.
+    c.env("GONGGU_HTTP__TRUST_PROXY", "true");
     if let Some(url) = database_url {
         c.env("GONGGU_DATABASE__URL", url);
     }
-    let mut child = c.spawn().expect("start gonggu");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("gonggu printed no start-up line within 30 s");
-        };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-        if v["fields"]["message"] == "gonggu listening" {
-            let addr = v["fields"]["addr"].as_str().unwrap().to_owned();
-            // Keep draining stdout so the server never blocks on a full pipe.
-            std::thread::spawn(move || while rx.recv().is_ok() {});
-            return Server { child, base: format!("http://{addr}") };
-        }
-    }
-}
-
-fn wait_exit(child: &mut Child, within: Duration) {
-    let until = Instant::now() + within;
-    while Instant::now() < until {
-        if child.try_wait().unwrap().is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("gonggu did not stop within {within:?}");
+    let (child, base) = process_kit::serve(c);
+    Server { child, base }
 }
 
 /// Registers users with `IN_FLIGHT` requests at a time and stops the server right after the
@@ -120,9 +83,7 @@ async fn register_then_stop(server: Server, round: usize, stop_after: usize, how
                             let c = guard.as_mut().unwrap();
                             match how {
                                 Stop::Kill => c.kill().unwrap(),
-                                Stop::Term => {
-                                    assert!(Command::new("kill").arg("-TERM").arg(c.id().to_string()).status().unwrap().success())
-                                }
+                                Stop::Term => sigterm(c),
                             }
                         }
                     }
@@ -203,7 +164,7 @@ async fn no_event_lost(how: Stop, database_url: Option<String>) {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(Command::new("kill").arg("-TERM").arg(server.child.id().to_string()).status().unwrap().success());
+    sigterm(&server.child);
     wait_exit(&mut server.child, Duration::from_secs(15));
 }
 
