@@ -4,10 +4,7 @@
 
 use std::sync::Arc;
 
-use gonggu_kernel::{
-    events::{spawn_consumer, tokio_util_shutdown::Shutdown, Bus},
-    ApiError,
-};
+use gonggu_kernel::events::{spawn_consumer, tokio_util_shutdown::Shutdown, Bus};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -59,11 +56,10 @@ pub async fn spawn_payments(
             let Some(deal_id) = e.deal_id else { return Ok(()) };
             let payment =
                 Payment { entry_id: e.entry_id, payer_id: e.sender_id, receiver_id: e.receiver_id, amount: e.amount, at: env.occurred_at };
-            let decide = |d: &DealRecord, m: &[MemberRecord]| rules::record_payment(d, m, &payment).map_err(ApiError::from);
-            // A tag naming no deal, or a refusal, changes nothing: there is nothing to retry.
-            if let Some(Err(e)) = store.change(deal_id, env.occurred_at, &decide).await? {
-                tracing::warn!(consumer = PAYMENTS, %deal_id, code = e.code, "payment not recorded");
-            }
+            let decide = |d: &DealRecord, m: &[MemberRecord]| Ok(rules::record_payment(d, m, &payment));
+            // A tag naming no deal, or a transfer that is not a member paying the host, changes
+            // nothing: there is nothing to retry.
+            store.change(deal_id, env.occurred_at, &decide).await?;
             Ok(())
         }
     }))

@@ -82,6 +82,17 @@ pub struct Plan {
     pub actor: Option<(Uuid, String, i64)>,
 }
 
+impl Plan {
+    /// Whether the deal's own row changes (a recorded payment alone does not change it).
+    fn changes_the_deal(&self) -> bool {
+        self.edited.is_some()
+            || self.upsert_member.is_some()
+            || self.remove_member.is_some()
+            || self.shares_taken.is_some()
+            || self.status.is_some()
+    }
+}
+
 pub type Decide<'a> = &'a (dyn Fn(&DealRecord, &[MemberRecord]) -> Result<Plan, ApiError> + Send + Sync);
 
 /// The facts every deal event carries, so chat and push never have to call back.
@@ -521,9 +532,11 @@ macro_rules! sql_deal_store {
                 if let Some(status) = plan.status {
                     deal.status = status;
                 }
-                sqlx::query("UPDATE deals SET shares_taken = $1, status = $2, updated_at = $3 WHERE id = $4")
-                    .bind(deal.shares_taken as i32).bind(deal.status.as_str()).bind(ms(now)).bind(id)
-                    .execute(&mut *tx).await?;
+                if plan.changes_the_deal() {
+                    sqlx::query("UPDATE deals SET shares_taken = $1, status = $2, updated_at = $3 WHERE id = $4")
+                        .bind(deal.shares_taken as i32).bind(deal.status.as_str()).bind(ms(now)).bind(id)
+                        .execute(&mut *tx).await?;
+                }
                 for e in &plan.events {
                     (&mut *tx).enqueue(&Envelope::named(e, "deals", facts(&deal, &members, plan.actor.as_ref()), now)).await?;
                 }
