@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    domain::{DealStatus, Latitude, Longitude, MeetingPlace, NewDealInput, PriceBound, Shares, CATEGORIES},
+    domain::{CategoryId, DealStatus, Latitude, Longitude, MeetingPlace, NewDealInput, PriceBound, Shares, CATEGORIES},
     money, rules,
     store::{DealRecord, DealStore, ListQuery, MemberRecord, Plan, Sort},
 };
@@ -362,9 +362,7 @@ impl Deals {
             return Err(ApiError::field("q", "검색어는 100자 이하로 입력해 주세요."));
         }
         if let Some(c) = params.category {
-            if !(1..=CATEGORIES.len() as i64).contains(&c) {
-                return Err(ApiError::field("category", "알 수 없는 카테고리입니다."));
-            }
+            CategoryId::parse(c).map_err(|_| ApiError::field("category", "알 수 없는 카테고리입니다."))?;
         }
         for (field, bound) in [("min_price", params.min_price), ("max_price", params.max_price)] {
             if let Some(v) = bound {

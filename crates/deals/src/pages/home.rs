@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::{deal_list, failure_page, flash_for, more_link, query_href};
 use crate::{
-    domain::{CATEGORIES, MAX_TOTAL_PRICE},
+    domain::{CategoryId, PriceBound, CATEGORIES, MAX_TOTAL_PRICE},
     service::{DealPage, ListParams},
     Deals,
 };
@@ -63,9 +63,9 @@ impl Default for Filters {
 fn price_bound(raw: Option<&str>, which: &str) -> Result<Option<i64>, String> {
     let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else { return Ok(None) };
     let digits: String = raw.chars().filter(|c| *c != ',').collect();
-    match digits.parse::<i64>() {
-        Ok(n) if (0..=MAX_TOTAL_PRICE).contains(&n) => Ok(Some(n)),
-        _ => Err(format!("총액 {which}은 0원에서 {}원 사이의 숫자로 입력해 주세요.", group_digits(MAX_TOTAL_PRICE))),
+    match digits.parse::<i64>().ok().and_then(|n| PriceBound::parse(n).ok()) {
+        Some(n) => Ok(Some(n.get())),
+        None => Err(format!("총액 {which}은 0원에서 {}원 사이의 숫자로 입력해 주세요.", group_digits(MAX_TOTAL_PRICE))),
     }
 }
 
@@ -74,9 +74,9 @@ impl Filters {
         let q: String = f.q.as_deref().unwrap_or("").trim().chars().take(crate::service::MAX_QUERY_CHARS).collect();
         let category = match f.category.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
             None => None,
-            Some(c) => match c.parse::<i64>() {
-                Ok(n) if (1..=CATEGORIES.len() as i64).contains(&n) => Some(n),
-                _ => return Err("알 수 없는 카테고리입니다.".into()),
+            Some(c) => match c.parse::<i64>().ok().and_then(|n| CategoryId::parse(n).ok()) {
+                Some(id) => Some(id.get()),
+                None => return Err("알 수 없는 카테고리입니다.".into()),
             },
         };
         let status = match f.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
