@@ -370,14 +370,14 @@ fn form_from_deal(d: &DealView) -> DealForm {
 /// The deal and whether it is locked, for its host only; otherwise the page to answer with.
 async fn editable(deals: &Deals, user: &AuthUser, raw_id: &str) -> Result<(DealView, bool), Response> {
     let Some(id) = parse_id(raw_id) else { return Err(not_found_page()) };
-    let deal = deals.get(id).await.map_err(|e| failure_page(e))?;
+    let deal = deals.get(id).await.map_err(failure_page)?;
     if deal.host.login_id != user.login_id {
         return Err(PageError::new(StatusCode::FORBIDDEN, "수정할 수 없습니다", "공구를 연 사람만 수정할 수 있습니다.").into_response());
     }
     if !deal.status.is_open() {
         return Err(PageError::new(StatusCode::CONFLICT, "수정할 수 없습니다", "끝난 공구는 수정할 수 없습니다.").into_response());
     }
-    let members = deals.members(id).await.map_err(|e| failure_page(e))?;
+    let members = deals.members(id).await.map_err(failure_page)?;
     let locked = members.iter().any(|m| !m.is_host);
     Ok((deal, locked))
 }
