@@ -126,6 +126,7 @@ pub trait AccountStore: Send + Sync {
 
 /// Opens the store for whichever backend `db` is, after running its migrations.
 pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Arc<dyn AccountStore>> {
+    gonggu_kernel::events::create_event_tables(db).await?;
     db.migrate(&sqlx::migrate!("./migrations/sqlite"), &sqlx::migrate!("./migrations/postgres")).await?;
     Ok(match db {
         Db::Sqlite(pool) => std::sync::Arc::new(SqliteAccountStore { pool: pool.clone(), signal }),

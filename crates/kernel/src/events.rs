@@ -63,9 +63,65 @@ impl Envelope {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Outbox and inbox, for both backends. Each context's migrations create the two tables:
-//   outbox(seq, id, event_type, version, occurred_at, source, payload, published_at)
-//   processed_events(consumer, event_id, processed_at)
+// Outbox and inbox, for both backends. The kernel owns their two tables; a context that publishes
+// or consumes events calls [`create_event_tables`] before its own migrations.
+
+const EVENT_TABLES_SQLITE: &str = "
+CREATE TABLE IF NOT EXISTS outbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           BLOB NOT NULL UNIQUE,
+    event_type   TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    occurred_at  TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    published_at TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
+CREATE TABLE IF NOT EXISTS processed_events (
+    consumer     TEXT NOT NULL,
+    event_id     BLOB NOT NULL,
+    processed_at TEXT NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);";
+
+const EVENT_TABLES_POSTGRES: &str = "
+CREATE TABLE IF NOT EXISTS outbox (
+    seq          BIGSERIAL PRIMARY KEY,
+    id           UUID NOT NULL UNIQUE,
+    event_type   TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    occurred_at  TIMESTAMPTZ NOT NULL,
+    source       TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    published_at TIMESTAMPTZ
+);
+CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
+CREATE TABLE IF NOT EXISTS processed_events (
+    consumer     TEXT NOT NULL,
+    event_id     UUID NOT NULL,
+    processed_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);";
+
+/// Creates the outbox and inbox tables in `db` unless they exist. On PostgreSQL instances that
+/// start together take an advisory lock first: concurrent `CREATE TABLE IF NOT EXISTS` can still
+/// collide in the catalogue.
+pub async fn create_event_tables(db: &Db) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    match db {
+        Db::Sqlite(pool) => {
+            sqlx::raw_sql(EVENT_TABLES_SQLITE).execute(pool).await.context("creating the outbox and inbox tables")?;
+        }
+        Db::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.event_tables'))").execute(&mut *tx).await?;
+            sqlx::raw_sql(EVENT_TABLES_POSTGRES).execute(&mut *tx).await.context("creating the outbox and inbox tables")?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
 
 /// Writes an event into the outbox of the transaction it is called in.
 #[async_trait]
@@ -109,11 +165,31 @@ macro_rules! impl_outbox {
 impl_outbox!(SqliteConnection);
 impl_outbox!(PgConnection);
 
-type OutboxRow = (i64, Uuid, String, i32, DateTime<Utc>, String, String);
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    seq: i64,
+    id: Uuid,
+    event_type: String,
+    version: i32,
+    occurred_at: DateTime<Utc>,
+    source: String,
+    payload: String,
+}
 
-fn row_to_envelope((seq, id, event_type, version, occurred_at, source, payload): OutboxRow) -> (i64, Envelope) {
-    let payload = serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null);
-    (seq, Envelope { id, event_type, version, occurred_at, source, payload })
+/// A payload that is not JSON stops the relay with the row named (it was sent on as `null`
+/// before): only a hand-edited database can hold one, and consumers must never see it.
+fn into_envelopes(rows: Vec<OutboxRow>) -> anyhow::Result<(Vec<i64>, Vec<Envelope>)> {
+    rows.into_iter()
+        .map(|r| {
+            let payload = serde_json::from_str(&r.payload)
+                .map_err(|e| anyhow::anyhow!("outbox row {} ({}) holds a payload that is not JSON: {e}", r.seq, r.event_type))?;
+            Ok((
+                r.seq,
+                Envelope { id: r.id, event_type: r.event_type, version: r.version, occurred_at: r.occurred_at, source: r.source, payload },
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map(|v| v.into_iter().unzip())
 }
 
 const SELECT_UNPUBLISHED: &str = "SELECT seq, id, event_type, version, occurred_at, source, payload FROM outbox \
@@ -142,7 +218,7 @@ impl Db {
             Db::Sqlite(pool) => {
                 let rows: Vec<OutboxRow> = sqlx::query_as(SELECT_UNPUBLISHED).fetch_all(pool).await?;
                 let n = rows.len();
-                let (seqs, envs): (Vec<i64>, Vec<Envelope>) = rows.into_iter().map(row_to_envelope).unzip();
+                let (seqs, envs) = into_envelopes(rows)?;
                 bus.publish_all(&envs).await?;
                 let last = seqs.last().copied();
                 // One statement (one commit, one fsync) marks the whole batch: every unpublished
@@ -163,7 +239,7 @@ impl Db {
                 let rows: Vec<OutboxRow> =
                     sqlx::query_as(&format!("{SELECT_UNPUBLISHED} FOR UPDATE SKIP LOCKED")).fetch_all(&mut *tx).await?;
                 let n = rows.len();
-                let (sent, envs): (Vec<i64>, Vec<Envelope>) = rows.into_iter().map(row_to_envelope).unzip();
+                let (sent, envs) = into_envelopes(rows)?;
                 bus.publish_all(&envs).await?;
                 // One statement for the batch; by seq list, not a range, because another relay
                 // may hold (SKIP LOCKED) rows in between.

@@ -275,6 +275,7 @@ pub trait WalletStore: Send + Sync {
 }
 
 pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Arc<dyn WalletStore>> {
+    gonggu_kernel::events::create_event_tables(db).await?;
     db.migrate(&sqlx::migrate!("./migrations/sqlite"), &sqlx::migrate!("./migrations/postgres")).await?;
     Ok(match db {
         Db::Sqlite(pool) => {

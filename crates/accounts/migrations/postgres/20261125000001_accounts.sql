@@ -43,21 +43,3 @@ CREATE TABLE one_time_codes (
     PRIMARY KEY (user_id, purpose)
 );
 
-CREATE TABLE outbox (
-    seq          BIGSERIAL PRIMARY KEY,
-    id           UUID NOT NULL UNIQUE,
-    event_type   TEXT NOT NULL,
-    version      INTEGER NOT NULL,
-    occurred_at  TIMESTAMPTZ NOT NULL,
-    source       TEXT NOT NULL,
-    payload      TEXT NOT NULL,
-    published_at TIMESTAMPTZ
-);
-CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
-
-CREATE TABLE processed_events (
-    consumer     TEXT NOT NULL,
-    event_id     UUID NOT NULL,
-    processed_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (consumer, event_id)
-);

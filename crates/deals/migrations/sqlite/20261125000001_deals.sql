@@ -88,24 +88,6 @@ CREATE TABLE deal_members (
 );
 CREATE INDEX deal_members_user ON deal_members (user_id);
 
-CREATE TABLE outbox (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    id           BLOB NOT NULL UNIQUE,
-    event_type   TEXT NOT NULL,
-    version      INTEGER NOT NULL,
-    occurred_at  TEXT NOT NULL,
-    source       TEXT NOT NULL,
-    payload      TEXT NOT NULL,
-    published_at TEXT
-);
-CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
-
-CREATE TABLE processed_events (
-    consumer     TEXT NOT NULL,
-    event_id     BLOB NOT NULL,
-    processed_at TEXT NOT NULL,
-    PRIMARY KEY (consumer, event_id)
-);
 
 -- One view per viewer per day (Asia/Seoul); `deals.views` counts the rows.
 CREATE TABLE deal_views (

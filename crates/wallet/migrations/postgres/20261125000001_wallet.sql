@@ -64,21 +64,3 @@ CREATE TABLE idempotency_keys (
 );
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 
-CREATE TABLE outbox (
-    seq          BIGSERIAL PRIMARY KEY,
-    id           UUID NOT NULL UNIQUE,
-    event_type   TEXT NOT NULL,
-    version      INTEGER NOT NULL,
-    occurred_at  TIMESTAMPTZ NOT NULL,
-    source       TEXT NOT NULL,
-    payload      TEXT NOT NULL,
-    published_at TIMESTAMPTZ
-);
-CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
-
-CREATE TABLE processed_events (
-    consumer     TEXT NOT NULL,
-    event_id     UUID NOT NULL,
-    processed_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (consumer, event_id)
-);
