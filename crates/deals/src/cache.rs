@@ -4,7 +4,7 @@
 //!
 //! Freshness: every write through this process (create, change, the deadline job) starts a new
 //! generation, so whoever changed a deal sees it at once; other processes' writes arrive as deal
-//! events (the binary calls [`FirstPageCache::invalidate`] on each, see [`DEAL_EVENTS`]); a cached
+//! events (the binary calls [`FirstPageCache::invalidate`] on each, see [`crate::domain::DealEvent::CHANGES`]); a cached
 //! page lives at most [`FRESH_FOR`] in any case — the bound on how stale view counts (which do not
 //! invalidate: a busy day would otherwise empty the cache on every visit) can be.
 //! Later pages, per-user lists (hosted / joined) and "nearest" (a per-caller point) always go to
@@ -32,18 +32,6 @@ use crate::store::{DealRecord, DealStore, Decide, ListQuery, MemberRecord, Sort}
 
 pub const FRESH_FOR: Duration = Duration::from_secs(2);
 
-/// The events after which a list may look different (views aside).
-pub const DEAL_EVENTS: [&str; 9] = [
-    "DealCreated",
-    "DealUpdated",
-    "MemberJoined",
-    "MemberSharesChanged",
-    "MemberLeft",
-    "DealConfirmed",
-    "DealCancelled",
-    "DealFailed",
-    "DealCompleted",
-];
 /// What all cached pages may hold together. A full first page of deals with long descriptions is
 /// ~100 KB, so this keeps the few hundred busiest filter sets.
 pub const BYTE_BUDGET: usize = 16 * 1024 * 1024;
@@ -157,7 +145,7 @@ impl FirstPageCache {
     }
 
     /// Forgets every cached page: on this process's own writes, and on deal events from other
-    /// processes (see [`DEAL_EVENTS`]).
+    /// processes (see [`crate::domain::DealEvent::CHANGES`]).
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }

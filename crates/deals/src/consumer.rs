@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use gonggu_kernel::events::{spawn_consumer, tokio_util_shutdown::Shutdown, Bus};
+use gonggu_kernel::{
+    events::{spawn_consumer, Bus},
+    shutdown::Shutdown,
+};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -43,12 +46,18 @@ struct CoinsReceived {
     deal_id: Option<Uuid>,
 }
 
+/// The accounts events [`PlaceEvent`] reads.
+const USER_REGISTERED: &str = "UserRegistered";
+const NEIGHBORHOOD_CHANGED: &str = "NeighborhoodChanged";
+/// The wallet event [`CoinsReceived`] reads.
+const COINS_RECEIVED: &str = "CoinsReceived";
+
 pub async fn spawn_payments(
     bus: Arc<dyn Bus>,
     store: Arc<dyn DealStore>,
     shutdown: Shutdown,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let sub = bus.subscribe(PAYMENTS, &["CoinsReceived"]).await?;
+    let sub = bus.subscribe(PAYMENTS, &[COINS_RECEIVED]).await?;
     Ok(spawn_consumer(PAYMENTS, sub, shutdown, move |env| {
         let store = store.clone();
         async move {
@@ -66,13 +75,13 @@ pub async fn spawn_payments(
 }
 
 pub async fn spawn_places(bus: Arc<dyn Bus>, store: Arc<dyn DealStore>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let sub = bus.subscribe(CONSUMER, &["UserRegistered", "NeighborhoodChanged"]).await?;
+    let sub = bus.subscribe(CONSUMER, &[USER_REGISTERED, NEIGHBORHOOD_CHANGED]).await?;
     Ok(spawn_consumer(CONSUMER, sub, shutdown, move |env| {
         let store = store.clone();
         async move {
             let e: PlaceEvent = serde_json::from_value(env.payload.clone())?;
             let place = e.neighborhood.map(|p| (p.lat, p.lon));
-            if env.event_type == "UserRegistered" {
+            if env.event_type == USER_REGISTERED {
                 let login_id = e.login_id.ok_or_else(|| anyhow::anyhow!("UserRegistered {} without login_id", env.id))?;
                 store.add_user(e.user_id, &login_id, place, CONSUMER, env.id).await?;
             } else {

@@ -171,6 +171,52 @@ fn nullable(mut s: utoipa::openapi::Object) -> utoipa::openapi::Object {
     s
 }
 
+/// What the deals context publishes (DESIGN §3); every one carries the deal's facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DealEvent {
+    Created,
+    Updated,
+    MemberJoined,
+    MemberSharesChanged,
+    MemberLeft,
+    Confirmed,
+    Cancelled,
+    Failed,
+    Completed,
+    DeadlineSoon,
+}
+
+impl DealEvent {
+    /// The events after which a deal's members, shares, status or text differ.
+    pub const CHANGES: [DealEvent; 9] = [
+        DealEvent::Created,
+        DealEvent::Updated,
+        DealEvent::MemberJoined,
+        DealEvent::MemberSharesChanged,
+        DealEvent::MemberLeft,
+        DealEvent::Confirmed,
+        DealEvent::Cancelled,
+        DealEvent::Failed,
+        DealEvent::Completed,
+    ];
+
+    /// The name on the bus.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DealEvent::Created => "DealCreated",
+            DealEvent::Updated => "DealUpdated",
+            DealEvent::MemberJoined => "MemberJoined",
+            DealEvent::MemberSharesChanged => "MemberSharesChanged",
+            DealEvent::MemberLeft => "MemberLeft",
+            DealEvent::Confirmed => "DealConfirmed",
+            DealEvent::Cancelled => "DealCancelled",
+            DealEvent::Failed => "DealFailed",
+            DealEvent::Completed => "DealCompleted",
+            DealEvent::DeadlineSoon => "DealDeadlineSoon",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DealStatus {

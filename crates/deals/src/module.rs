@@ -8,12 +8,7 @@ use gonggu_kernel::{
     module::{Consumer, Job, Module, Platform},
 };
 
-use crate::{
-    api::DealsState,
-    cache::{FirstPageCache, DEAL_EVENTS},
-    service::ImageCatalog,
-    Deals,
-};
+use crate::{api::DealsState, cache::FirstPageCache, domain::DealEvent, service::ImageCatalog, Deals};
 
 pub const NAME: &str = "deals";
 
@@ -48,7 +43,7 @@ pub async fn module(platform: &Platform, config: DealsConfig) -> anyhow::Result<
         // Its own writes invalidate the cache directly; other processes' arrive as events, on a
         // feed of this process's own (every instance must hear every write).
         .consumer(Consumer::new(LIST_CACHE_FEED, move |bus, shutdown| async move {
-            let sub = bus.subscribe_each_instance(LIST_CACHE_FEED, &DEAL_EVENTS, Duration::ZERO).await?;
+            let sub = bus.subscribe_each_instance(LIST_CACHE_FEED, &DealEvent::CHANGES.map(DealEvent::name), Duration::ZERO).await?;
             Ok(spawn_consumer(LIST_CACHE_FEED, sub, shutdown, move |_| {
                 cache.invalidate();
                 async { Ok(()) }

@@ -7,7 +7,7 @@ use gonggu_kernel::{error::FieldErrors, ApiError};
 use uuid::Uuid;
 
 use crate::{
-    domain::{DealStatus, Shares},
+    domain::{DealEvent, DealStatus, Shares},
     store::{DealRecord, MemberRecord, Payment, Plan},
 };
 
@@ -121,13 +121,13 @@ pub fn set_shares(
             paid: current.map_or(0, |m| m.paid),
         }),
         shares_taken: Some(taken),
-        events: vec![if current.is_some() { "MemberSharesChanged" } else { "MemberJoined" }],
+        events: vec![if current.is_some() { DealEvent::MemberSharesChanged } else { DealEvent::MemberJoined }],
         actor: Some((user, login_id.to_owned(), shares)),
         ..Default::default()
     };
     if d.status == DealStatus::Recruiting && taken >= d.min_shares {
         plan.status = Some(DealStatus::Confirmed);
-        plan.events.push("DealConfirmed");
+        plan.events.push(DealEvent::Confirmed);
     }
     Ok(plan)
 }
@@ -146,7 +146,7 @@ pub fn leave(d: &DealRecord, members: &[MemberRecord], user: Uuid, now: DateTime
     Ok(Plan {
         remove_member: Some(user),
         shares_taken: Some(d.shares_taken - member.shares),
-        events: vec!["MemberLeft"],
+        events: vec![DealEvent::MemberLeft],
         actor: Some((user, member.login_id.clone(), 0)),
         ..Default::default()
     })
@@ -175,13 +175,13 @@ pub fn cancel(d: &DealRecord, user: Uuid) -> Result<Plan, DealError> {
     if !d.status.is_open() {
         return Err(DealError::Closed(d.status));
     }
-    Ok(Plan { status: Some(DealStatus::Cancelled), events: vec!["DealCancelled"], ..Default::default() })
+    Ok(Plan { status: Some(DealStatus::Cancelled), events: vec![DealEvent::Cancelled], ..Default::default() })
 }
 
 pub fn complete(d: &DealRecord, user: Uuid) -> Result<Plan, DealError> {
     host_only(d, user)?;
     match d.status {
-        DealStatus::Confirmed => Ok(Plan { status: Some(DealStatus::Completed), events: vec!["DealCompleted"], ..Default::default() }),
+        DealStatus::Confirmed => Ok(Plan { status: Some(DealStatus::Completed), events: vec![DealEvent::Completed], ..Default::default() }),
         DealStatus::Recruiting => Err(DealError::NotConfirmed),
         _ => Err(DealError::Closed(d.status)),
     }
@@ -277,12 +277,12 @@ pub fn edit(
     }
     // The status follows the tipping point both ways. Only the host can be in when it moves
     // (it is frozen once anyone else joined), so undoing a confirmation breaks no one's deal.
-    let mut plan = Plan { events: vec!["DealUpdated"], ..Default::default() };
+    let mut plan = Plan { events: vec![DealEvent::Updated], ..Default::default() };
     let tipped = d.shares_taken >= e.min_shares;
     match d.status {
         DealStatus::Recruiting if tipped => {
             plan.status = Some(DealStatus::Confirmed);
-            plan.events.push("DealConfirmed");
+            plan.events.push(DealEvent::Confirmed);
         }
         DealStatus::Confirmed if !tipped => plan.status = Some(DealStatus::Recruiting),
         _ => {}
@@ -332,7 +332,7 @@ pub(crate) mod tests {
         let d = deal(DealStatus::Recruiting, 1);
         let p = set_shares(&d, &[], Uuid::from_u128(2), "a", n(4), Utc::now()).unwrap();
         assert_eq!((p.shares_taken, p.status), (Some(5), Some(DealStatus::Confirmed)));
-        assert_eq!(p.events, ["MemberJoined", "DealConfirmed"]);
+        assert_eq!(p.events, [DealEvent::MemberJoined, DealEvent::Confirmed]);
         let p = set_shares(&d, &[], Uuid::from_u128(2), "a", n(3), Utc::now()).unwrap();
         assert_eq!((p.shares_taken, p.status), (Some(4), None));
     }

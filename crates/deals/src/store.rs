@@ -15,7 +15,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
-    domain::{DealStatus, MeetingPlace},
+    domain::{DealEvent, DealStatus, MeetingPlace},
     search,
 };
 
@@ -78,7 +78,7 @@ pub struct Plan {
     pub shares_taken: Option<i64>,
     pub status: Option<DealStatus>,
     /// Event types to publish (`MemberJoined`, `DealConfirmed`, …), with the acting member if any.
-    pub events: Vec<&'static str>,
+    pub events: Vec<DealEvent>,
     pub actor: Option<(Uuid, String, i64)>,
 }
 
@@ -439,12 +439,12 @@ macro_rules! sql_deal_store {
                 sqlx::query("INSERT INTO deal_members (deal_id, user_id, login_id, shares, is_host, joined_at) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(d.id).bind(host.user_id).bind(&host.login_id).bind(host.shares as i32).bind(true).bind(ms(host.joined_at))
                     .execute(&mut *tx).await?;
-                let mut events = vec!["DealCreated"];
+                let mut events = vec![DealEvent::Created];
                 if d.status == DealStatus::Confirmed {
-                    events.push("DealConfirmed");
+                    events.push(DealEvent::Confirmed);
                 }
                 for e in events {
-                    (&mut *tx).enqueue(&Envelope::named(e, "deals", facts(d, std::slice::from_ref(host), None), now)).await?;
+                    (&mut *tx).enqueue(&Envelope::named(e.name(), "deals", facts(d, std::slice::from_ref(host), None), now)).await?;
                 }
                 tx.commit().await?;
                 self.signal.notify();
@@ -539,7 +539,7 @@ macro_rules! sql_deal_store {
                         .execute(&mut *tx).await?;
                 }
                 for e in &plan.events {
-                    (&mut *tx).enqueue(&Envelope::named(e, "deals", facts(&deal, &members, plan.actor.as_ref()), now)).await?;
+                    (&mut *tx).enqueue(&Envelope::named(e.name(), "deals", facts(&deal, &members, plan.actor.as_ref()), now)).await?;
                 }
                 tx.commit().await?;
                 if !plan.events.is_empty() {
@@ -555,7 +555,7 @@ macro_rules! sql_deal_store {
                 for (id,) in ids {
                     let decide = |d: &DealRecord, _: &[MemberRecord]| -> Result<Plan, ApiError> {
                         if d.status == DealStatus::Recruiting && d.deadline <= now {
-                            Ok(Plan { status: Some(DealStatus::Failed), events: vec!["DealFailed"], ..Default::default() })
+                            Ok(Plan { status: Some(DealStatus::Failed), events: vec![DealEvent::Failed], ..Default::default() })
                         } else {
                             Ok(Plan::default())
                         }
@@ -583,7 +583,7 @@ macro_rules! sql_deal_store {
                             sqlx::query_as(concat!("SELECT ", deal_columns!(), " FROM deals WHERE id = $1")).bind(id).fetch_one(&mut *tx).await?;
                         let deal = DealRecord::try_from(row)?;
                         let members = members_from_rows(sqlx::query_as(MEMBERS_SQL).bind(id).fetch_all(&mut *tx).await?)?;
-                        (&mut *tx).enqueue(&Envelope::named("DealDeadlineSoon", "deals", facts(&deal, &members, None), now)).await?;
+                        (&mut *tx).enqueue(&Envelope::named(DealEvent::DeadlineSoon.name(), "deals", facts(&deal, &members, None), now)).await?;
                         sent += 1;
                     }
                     tx.commit().await?;

@@ -211,7 +211,7 @@ impl Settings {
                 anyhow::bail!("invalid setting `mail.smtp_url` (GONGGU_MAIL__SMTP_URL): expected smtp://… or smtps://…");
             }
         }
-        if self.mail.from.parse::<lettre_mailbox::Mailbox>().is_err() {
+        if self.mail.from.parse::<mail_address::MailAddress>().is_err() {
             anyhow::bail!("invalid setting `mail.from` (GONGGU_MAIL__FROM): not a mail address");
         }
         Ok(())
@@ -227,9 +227,9 @@ impl Settings {
 }
 
 /// Just enough address parsing to validate `mail.from` without pulling lettre into the binary.
-mod lettre_mailbox {
-    pub struct Mailbox;
-    impl std::str::FromStr for Mailbox {
+mod mail_address {
+    pub struct MailAddress;
+    impl std::str::FromStr for MailAddress {
         type Err = ();
         fn from_str(s: &str) -> Result<Self, ()> {
             let addr = match (s.rfind('<'), s.rfind('>')) {
@@ -238,7 +238,7 @@ mod lettre_mailbox {
             };
             let mut parts = addr.split('@');
             match (parts.next(), parts.next(), parts.next()) {
-                (Some(l), Some(d), None) if !l.is_empty() && !d.is_empty() => Ok(Mailbox),
+                (Some(l), Some(d), None) if !l.is_empty() && !d.is_empty() => Ok(MailAddress),
                 _ => Err(()),
             }
         }

@@ -20,9 +20,10 @@ use gonggu_kernel::{
     clock::Clock,
     db::Db,
     error::{api_not_found, finish_errors, method_not_allowed},
-    events::{tokio_util_shutdown, Bus, InMemoryBus, OutboxSignal},
+    events::{Bus, InMemoryBus, OutboxSignal},
     http::{security_headers, ClientIp, TrustProxy, BODY_LIMIT, REQUEST_TIMEOUT},
     module::{Consumer, Module, Platform, Process},
+    shutdown,
     web::{self, CookieConfig, WebSession},
 };
 use gonggu_media::module::MediaConfig;
@@ -45,8 +46,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
-    shutdown: tokio_util_shutdown::Trigger,
-    shutdown_rx: tokio_util_shutdown::Shutdown,
+    shutdown: shutdown::Trigger,
+    shutdown_rx: shutdown::Shutdown,
     background: Vec<tokio::task::JoinHandle<()>>,
     databases: Vec<Db>,
     pub accounts: Arc<Accounts>,
@@ -132,7 +133,7 @@ impl Application {
                 gonggu_kernel::nats_bus::NatsBus::connect(url, &settings.nats.prefix).await.context("nats (GONGGU_NATS__URL)")?
             }
         };
-        let (shutdown, shutdown_rx) = tokio_util_shutdown::channel();
+        let (shutdown, shutdown_rx) = shutdown::channel();
         let platform = platform(&settings, auth.clone(), overrides.clock.clone().unwrap_or_default());
         let Contexts { mut modules, accounts, wallet, deals } = build_contexts(&settings, &platform, &secret, &overrides).await?;
         modules.push(gateway_module(auth.clone()));
@@ -263,7 +264,7 @@ const REVOCATIONS_FEED: &str = "gateway-revocations";
 async fn spawn_revocation_listener(
     bus: Arc<dyn Bus>,
     auth: Arc<Authenticator>,
-    shutdown: tokio_util_shutdown::Shutdown,
+    shutdown: shutdown::Shutdown,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     use gonggu_accounts::events::SessionsRevoked;
     use gonggu_kernel::events::Event;

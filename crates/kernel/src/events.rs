@@ -12,7 +12,7 @@ use sqlx::{PgConnection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, Notify, RwLock};
 use uuid::Uuid;
 
-use crate::db::Db;
+use crate::{db::Db, shutdown};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -275,7 +275,7 @@ pub fn spawn_relay(
     bus: Arc<dyn Bus>,
     signal: OutboxSignal,
     marker: Option<Arc<dyn MarkPublished>>,
-    shutdown: tokio_util_shutdown::Shutdown,
+    shutdown: shutdown::Shutdown,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
@@ -301,37 +301,6 @@ pub fn spawn_relay(
             }
         }
     })
-}
-
-/// A tiny shutdown broadcast so background tasks stop with the server.
-pub mod tokio_util_shutdown {
-    use tokio::sync::watch;
-
-    #[derive(Clone)]
-    pub struct Shutdown(watch::Receiver<bool>);
-    pub struct Trigger(watch::Sender<bool>);
-
-    pub fn channel() -> (Trigger, Shutdown) {
-        let (tx, rx) = watch::channel(false);
-        (Trigger(tx), Shutdown(rx))
-    }
-
-    impl Trigger {
-        pub fn fire(&self) {
-            let _ = self.0.send(true);
-        }
-    }
-
-    impl Shutdown {
-        pub async fn wait(&self) {
-            let mut rx = self.0.clone();
-            while !*rx.borrow_and_update() {
-                if rx.changed().await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,7 +475,7 @@ const DRAIN_IDLE: Duration = Duration::from_millis(500);
 pub fn spawn_consumer<F, Fut>(
     consumer: &'static str,
     mut sub: Subscription,
-    shutdown: tokio_util_shutdown::Shutdown,
+    shutdown: shutdown::Shutdown,
     handle: F,
 ) -> tokio::task::JoinHandle<()>
 where
@@ -653,7 +622,7 @@ mod tests {
     async fn consumer_retries_a_failing_handler() {
         let bus = InMemoryBus::new();
         let sub = bus.subscribe("retry", &["Ping"]).await.unwrap();
-        let (_trigger, shutdown) = tokio_util_shutdown::channel();
+        let (_trigger, shutdown) = shutdown::channel();
         let calls = Arc::new(AtomicUsize::new(0));
         let done = Arc::new(Notify::new());
         let (c, d) = (calls.clone(), done.clone());
@@ -676,7 +645,7 @@ mod tests {
     async fn a_handler_that_panics_is_retried_and_the_consumer_goes_on() {
         let bus = InMemoryBus::new();
         let sub = bus.subscribe("panicky", &["Ping"]).await.unwrap();
-        let (_trigger, shutdown) = tokio_util_shutdown::channel();
+        let (_trigger, shutdown) = shutdown::channel();
         let calls = Arc::new(AtomicUsize::new(0));
         let c = calls.clone();
         spawn_consumer("panicky", sub, shutdown, move |_env| {

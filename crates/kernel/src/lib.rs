@@ -9,6 +9,7 @@
 //! - [`text`]: the characters no user text may hold
 //! - [`fs`]: a private data directory
 //! - [`ratelimit`]: keyed limits answering 429
+//! - [`shutdown`]: the stop signal shared by the server and background tasks
 //! - [`web`]: layout, assets, cookie sessions, CSRF, page errors, form widgets
 //! - [`clock`]: the time source, replaceable in tests
 //! - [`once`]: one-time tokens for page forms that change something
@@ -26,6 +27,7 @@ pub mod nats_bus;
 pub mod once;
 pub mod page;
 pub mod ratelimit;
+pub mod shutdown;
 pub mod testkit;
 pub mod text;
 pub mod web;

@@ -17,7 +17,8 @@ use crate::{
     auth::Authenticator,
     clock::Clock,
     db::{Db, SqliteTuning},
-    events::{spawn_relay, tokio_util_shutdown::Shutdown, Bus, MarkPublished, OutboxSignal},
+    events::{spawn_relay, Bus, MarkPublished, OutboxSignal},
+    shutdown::Shutdown,
 };
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

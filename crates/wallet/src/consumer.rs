@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use gonggu_kernel::events::{spawn_consumer, tokio_util_shutdown::Shutdown, Bus, Event};
+use gonggu_kernel::{
+    events::{spawn_consumer, Bus, Event},
+    shutdown::Shutdown,
+};
 use serde::Deserialize;
 use uuid::Uuid;
 
