@@ -439,3 +439,76 @@ async fn alert_text(c: &Client) -> String {
         }
     }
 }
+
+/// Issue 18: a deal typed out while the session ended elsewhere is not lost. The post goes to
+/// the login page, and after login the form comes back filled in for the same person; once the
+/// deal is posted the form is empty again, and nobody else who signs in this tab sees the text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_sent_after_the_session_ended_comes_back_filled_in() {
+    let Some(browser) = Browser::start("chromedriver-deals-draft.log").await else { return };
+    let app = spawn_app().await;
+    let phone = browser.session_sized(390, 844).await;
+    browser.run("deal draft browser", &[&phone], draft_journey(&app, &phone, &browser.shots)).await;
+}
+
+async fn draft_journey(app: &TestApp, c: &Client, shots: &Screenshots) {
+    const WRITER: &str = "draft_writer";
+    let other_device = app.signed_in(WRITER).await["access_token"].as_str().unwrap().to_owned();
+    app.signed_in("draft_other").await;
+    log_in(app, c, WRITER).await;
+    c.goto(&app.url("/deals/new")).await.unwrap();
+    type_into(c, "#title", TITLE).await;
+    field(c, "#category_id").await.select_by_value("4").await.unwrap();
+    type_into(c, "#total_price", "25990").await;
+    type_into(c, "#shares_total", "3").await;
+    set_value(c, "#items_per_share", "10").await;
+    type_into(c, "#description", "30롤을 10롤씩 나눠요.").await;
+
+    // "다른 기기에서 모두 로그아웃": the session of this phone ends while the form is open.
+    let res = app.delete_as("/api/v1/me/sessions", &other_device).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    click_button(c, "공구 등록하기").await;
+    wait_xpath(c, "//button[normalize-space()='로그인']", "the login page").await;
+    let at = c.current_url().await.unwrap();
+    assert_eq!((at.path(), query(&at, "next").as_deref()), ("/login", Some("/deals/new")));
+    assert!(app.deals.list(Default::default(), None, None).await.unwrap().items.is_empty(), "nothing was posted");
+
+    log_in_here(c, WRITER).await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/deals/new", "login leads back to the form");
+    wait_xpath(c, "//p[contains(@class,'flash-info')][contains(.,'다시 채워 두었어요')]", "the restored-draft notice").await;
+    for (css, value) in [("#title", TITLE), ("#total_price", "25990"), ("#shares_total", "3"), ("#description", "30롤을 10롤씩 나눠요.")]
+    {
+        assert_eq!(field(c, css).await.prop("value").await.unwrap().as_deref(), Some(value), "{css}");
+    }
+    assert_eq!(field(c, "#category_id").await.prop("value").await.unwrap().as_deref(), Some("4"));
+    shots.take(c, "deals-draft-restored").await;
+
+    click_button(c, "공구 등록하기").await;
+    wait_flash(c, "공구를 등록했습니다.").await;
+    c.goto(&app.url("/deals/new")).await.unwrap();
+    assert_eq!(field(c, "#title").await.prop("value").await.unwrap().as_deref(), Some(""), "a posted draft is gone");
+
+    // Someone else in this tab after an ended session never gets the writer's text.
+    type_into(c, "#title", "남이 보면 안 되는 제목").await;
+    field(c, "#category_id").await.select_by_value("4").await.unwrap();
+    type_into(c, "#total_price", "10000").await;
+    type_into(c, "#shares_total", "2").await;
+    set_value(c, "#items_per_share", "1").await;
+    let res = app.delete_as("/api/v1/me/sessions", &other_device).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    click_button(c, "공구 등록하기").await;
+    wait_xpath(c, "//button[normalize-space()='로그인']", "the login page").await;
+    log_in_here(c, "draft_other").await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/deals/new");
+    assert_eq!(field(c, "#title").await.prop("value").await.unwrap().as_deref(), Some(""), "another user sees no draft");
+    let stored = c.execute("return sessionStorage.getItem('gonggu-draft');", vec![]).await.unwrap();
+    assert_eq!(stored, Value::Null, "and the draft is dropped");
+}
+
+/// Signs in on the login page the browser is on (keeping its `next`).
+async fn log_in_here(c: &Client, login_id: &str) {
+    type_into(c, "input[name=login_id]", login_id).await;
+    type_into(c, "input[name=password]", helpers::PASSWORD).await;
+    click_button(c, "로그인").await;
+    wait_xpath(c, &format!("//a[contains(@class,'topbar-user')][normalize-space()={}]", xq(&format!("{login_id} 님"))), "signed in").await;
+}

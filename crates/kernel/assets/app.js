@@ -176,13 +176,55 @@ if (locate) {
   });
 }
 
-// c, e, f. Submit: validate, then confirm, then mark busy.
+// h. Drafts. A <form data-draft="login id" data-draft-page="/path"> leaves what was typed in
+// this tab's sessionStorage when it is sent. If the post could not be taken because the session
+// had ended, login leads back to that page, which fills the form in again for the same user.
+// Any other page drops the draft (the post went through, or someone else is here now). Only
+// visible text goes in: never passwords, files, hidden tokens or the CSRF field.
+const DRAFT = 'gonggu-draft';
+const draftFields = (form) => [...form.elements].filter((el) => el.name &&
+  el.matches('input,textarea,select') && !/^(hidden|password|file|submit|button|reset|image|checkbox|radio)$/.test(el.type));
+const saveDraft = (form) => {
+  const values = {};
+  for (const el of draftFields(form)) values[el.name] = el.value;
+  const photos = [...form.querySelectorAll('input[type=file]')].some((i) => i.files.length > 0);
+  try {
+    sessionStorage.setItem(DRAFT, JSON.stringify(
+      { page: form.dataset.draftPage, owner: form.dataset.draft, at: Date.now(), values, photos }));
+  } catch { /* storage full or disabled: the form still posts */ }
+};
+try {
+  const draft = JSON.parse(sessionStorage.getItem(DRAFT) || 'null');
+  const form = document.querySelector('form[data-draft]');
+  if (draft && form && location.pathname === draft.page && form.dataset.draftPage === draft.page &&
+      form.dataset.draft === draft.owner && Date.now() - draft.at < 3600e3) {
+    let restored = false;
+    for (const el of draftFields(form)) {
+      const v = draft.values[el.name];
+      if (typeof v !== 'string' || v === el.value) continue;
+      el.value = v;
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+      restored = true;
+    }
+    if (restored) {
+      const note = document.createElement('p');
+      note.className = 'flash flash-info';
+      note.setAttribute('role', 'status');
+      note.textContent = '보내지 못한 내용을 다시 채워 두었어요.' + (draft.photos ? ' 사진은 다시 골라 주세요.' : '');
+      form.prepend(note);
+    }
+  }
+  if (draft && location.pathname !== '/login') sessionStorage.removeItem(DRAFT);
+} catch { /* no storage, or a draft that is not ours */ }
+
+// c, e, f, h. Submit: validate, then confirm, then keep a draft and mark busy.
 document.addEventListener('submit', (e) => {
   const form = e.target;
   if (form.hasAttribute('data-validate') && !validateForm(form)) return e.preventDefault();
   const q = form.dataset.confirm;
   if (q && !confirm(q)) return e.preventDefault();
   if (e.defaultPrevented) return;
+  if (form.dataset.draft) saveDraft(form);
   // Deferred so a named submitter button is still part of the form data.
   setTimeout(() => {
     for (const b of form.querySelectorAll('button[data-busy-label]')) {

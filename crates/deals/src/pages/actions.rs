@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use axum::{
     extract::{MatchedPath, Path, State},
-    response::{IntoResponse, Redirect, Response},
+    response::Response,
     Extension,
 };
 use gonggu_kernel::{
     auth::AuthUser,
     once::OnceTokens,
-    web::{error_status, urlencode, CsrfForm, CsrfToken, Flash, MaybeWebUser},
+    web::{error_status, CsrfForm, CsrfToken, Flash, WebUser},
     ApiError,
 };
 use serde::Deserialize;
@@ -40,10 +40,6 @@ pub(super) struct JoinForm {
     once: String,
 }
 
-fn login_redirect(id: Uuid) -> Response {
-    Redirect::to(&format!("/login?next={}", urlencode(&deal_href(id)))).into_response()
-}
-
 /// The deal page with a message, where a form leads once done.
 pub(super) fn back_href(id: Uuid, msg: &str) -> String {
     format!("{}?msg={msg}", deal_href(id))
@@ -60,13 +56,12 @@ async fn refused(deals: &Deals, user: &AuthUser, csrf: &CsrfToken, id: Uuid, e: 
 pub(super) async fn join_submit(
     State(deals): State<Arc<Deals>>,
     Extension(once): Extension<Arc<OnceTokens>>,
-    MaybeWebUser(user): MaybeWebUser,
+    WebUser(user): WebUser,
     csrf: CsrfToken,
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<JoinForm>,
 ) -> Response {
     let Some(id) = parse_id(&id) else { return not_found_page() };
-    let Some(user) = user else { return login_redirect(id) };
     let ticket = match claim_once(&once, &user, &f.once).await {
         Ok(t) => t,
         Err(repeat) => return repeat,
@@ -89,14 +84,13 @@ pub(super) async fn join_submit(
 pub(super) async fn button_submit(
     State(deals): State<Arc<Deals>>,
     Extension(once): Extension<Arc<OnceTokens>>,
-    MaybeWebUser(user): MaybeWebUser,
+    WebUser(user): WebUser,
     csrf: CsrfToken,
     route: MatchedPath,
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<OnlyCsrf>,
 ) -> Response {
     let Some(id) = parse_id(&id) else { return not_found_page() };
-    let Some(user) = user else { return login_redirect(id) };
     let ticket = match claim_once(&once, &user, &f.once).await {
         Ok(t) => t,
         Err(repeat) => return repeat,

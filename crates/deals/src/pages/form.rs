@@ -171,10 +171,13 @@ fn deal_form_view(
     show_per_share: bool,
 ) -> Markup {
     let e = errors;
-    let (title, action, submit, busy, tab) = match &mode {
-        FormMode::Create => ("공구 등록".to_owned(), "/deals".to_owned(), "공구 등록하기", "등록하는 중…", Tab::NewDeal),
+    let (title, action, page, submit, busy, tab) = match &mode {
+        FormMode::Create => {
+            ("공구 등록".to_owned(), "/deals".to_owned(), "/deals/new".to_owned(), "공구 등록하기", "등록하는 중…", Tab::NewDeal)
+        }
         FormMode::Edit { deal, .. } => {
-            ("공구 수정".to_owned(), format!("/deals/{}/edit", deal.id), "수정 내용 저장", "저장하는 중…", Tab::Deals)
+            let edit = format!("/deals/{}/edit", deal.id);
+            ("공구 수정".to_owned(), edit.clone(), edit, "수정 내용 저장", "저장하는 중…", Tab::Deals)
         }
     };
     let locked = matches!(mode, FormMode::Edit { locked: true, .. });
@@ -192,7 +195,10 @@ fn deal_form_view(
                 p { a href=(deal_href(deal.id)) { "← " (deal.title) } }
             }
             section.card {
-                form.stack method="post" action=(action) enctype="multipart/form-data" data-validate novalidate {
+                // `data-draft`: app.js keeps the typed text in this tab when it is sent, so a post
+                // refused because the session had ended comes back filled in after login.
+                form.stack method="post" action=(action) enctype="multipart/form-data" data-validate novalidate
+                    data-draft=(user.login_id) data-draft-page=(page) {
                     (csrf_field(csrf))
                     (once::field(&v.once))
                     input type="hidden" name="image_keys" value=(v.image_keys);

@@ -13,14 +13,14 @@ use axum::{
     extract::DefaultBodyLimit,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
-    routing::{get, post},
+    routing::get,
     Extension, Router,
 };
 use chrono::{DateTime, Utc};
 use gonggu_kernel::{
     auth::AuthUser,
     once::{Claim, OnceTokens, Ticket},
-    web::{kst, urlencode, won, Flash, PageError},
+    web::{form_post, kst, urlencode, won, Flash, FormPage, PageError},
     ApiError,
 };
 use maud::{html, Markup};
@@ -44,14 +44,19 @@ mod seller;
 pub fn router(deals: Arc<Deals>) -> Router {
     Router::new()
         .route("/", get(home::home))
-        .route("/deals", post(form::create_submit).layer(DefaultBodyLimit::max(form::PHOTO_FORM_LIMIT)))
+        .route("/deals", form_post("/deals/new", form::create_submit).layer(DefaultBodyLimit::max(form::PHOTO_FORM_LIMIT)))
         .route("/deals/new", get(form::new_page))
         .route("/deals/{id}", get(detail::detail_page))
-        .route("/deals/{id}/edit", get(form::edit_page).post(form::edit_submit).layer(DefaultBodyLimit::max(form::PHOTO_FORM_LIMIT)))
-        .route("/deals/{id}/join", post(actions::join_submit))
-        .route("/deals/{id}/leave", post(actions::button_submit))
-        .route("/deals/{id}/cancel", post(actions::button_submit))
-        .route("/deals/{id}/complete", post(actions::button_submit))
+        .route(
+            "/deals/{id}/edit",
+            get(form::edit_page)
+                .post(form::edit_submit)
+                .layer((DefaultBodyLimit::max(form::PHOTO_FORM_LIMIT), Extension(FormPage("/deals/{id}/edit")))),
+        )
+        .route("/deals/{id}/join", form_post("/deals/{id}", actions::join_submit))
+        .route("/deals/{id}/leave", form_post("/deals/{id}", actions::button_submit))
+        .route("/deals/{id}/cancel", form_post("/deals/{id}", actions::button_submit))
+        .route("/deals/{id}/complete", form_post("/deals/{id}", actions::button_submit))
         .route("/me/deals", get(mine::my_deals_page))
         .route("/users/{login_id}", get(seller::seller_page))
         .layer(Extension(OnceTokens::new()))

@@ -232,13 +232,20 @@ async fn an_ended_session_returns_to_the_forms_page() {
     let app = spawn_app().await;
     let anon = browser();
     anon.get(app.url("/login")).send().await.unwrap();
+    let deal = uuid::Uuid::now_v7();
     for (path, page) in [
-        ("/me/keywords", "/me%23keywords"),
-        ("/wallet/charge", "/wallet%23charge"),
-        ("/wallet/charge/confirm", "/wallet%23charge"),
-        ("/wallet/transfer/confirm", "/wallet/transfer"),
+        ("/me/keywords".to_owned(), "/me%23keywords".to_owned()),
+        ("/wallet/charge".into(), "/wallet%23charge".into()),
+        ("/wallet/charge/confirm".into(), "/wallet%23charge".into()),
+        ("/wallet/transfer/confirm".into(), "/wallet/transfer".into()),
+        ("/deals".into(), "/deals/new".into()),
+        (format!("/deals/{deal}/edit"), format!("/deals/{deal}/edit")),
+        (format!("/deals/{deal}/join"), format!("/deals/{deal}")),
+        (format!("/deals/{deal}/leave"), format!("/deals/{deal}")),
+        (format!("/deals/{deal}/cancel"), format!("/deals/{deal}")),
+        (format!("/deals/{deal}/complete"), format!("/deals/{deal}")),
     ] {
-        let res = anon.post(app.url(path)).form(&[("csrf_token", "x")]).send().await.unwrap();
+        let res = anon.post(app.url(&path)).form(&[("csrf_token", "x")]).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
         assert_eq!(location(&res), format!("/login?next={page}"), "{path}");
     }
@@ -248,19 +255,24 @@ async fn an_ended_session_returns_to_the_forms_page() {
 async fn post_only_page_routes_opened_directly_go_to_their_form() {
     let app = spawn_app().await;
     let client = signed_in_browser(&app, "direct_user").await;
-    for (path, page) in
-        [("/me/keywords", "/me#keywords"), ("/wallet/charge", "/wallet#charge"), ("/wallet/transfer/confirm", "/wallet/transfer")]
-    {
-        let res = client.get(app.url(path)).send().await.unwrap();
+    let deal = uuid::Uuid::now_v7();
+    for (path, page) in [
+        ("/me/keywords".to_owned(), "/me#keywords".to_owned()),
+        ("/wallet/charge".into(), "/wallet#charge".into()),
+        ("/wallet/transfer/confirm".into(), "/wallet/transfer".into()),
+        ("/deals".into(), "/deals/new".into()),
+        (format!("/deals/{deal}/join"), format!("/deals/{deal}")),
+        (format!("/deals/{deal}/leave"), format!("/deals/{deal}")),
+        (format!("/deals/{deal}/complete"), format!("/deals/{deal}")),
+    ] {
+        let res = client.get(app.url(&path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
         assert_eq!(location(&res), page, "{path}");
     }
-    // A page route no context maps yet still answers a page, never JSON.
-    let res = client.get(app.url(&format!("/deals/{}/join", uuid::Uuid::now_v7()))).send().await.unwrap();
-    assert!(res.status().is_client_error() || res.status().is_redirection(), "{}", res.status());
-    if res.status().is_client_error() {
-        assert!(content_type(&res).starts_with("text/html"), "{}", content_type(&res));
-    }
+    // A page route with no GET at all still answers a page, never JSON.
+    let res = client.put(app.url("/me/keywords")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(content_type(&res).starts_with("text/html"), "{}", content_type(&res));
 }
 
 #[tokio::test]
