@@ -6,6 +6,7 @@ use gonggu_kernel::{
     db::SqliteTuning,
     events::{spawn_consumer, OutboxSignal},
     module::{Consumer, Job, Module, Platform},
+    once::OnceTokens,
 };
 
 use crate::{api::DealsState, cache::FirstPageCache, domain::DealEvent, service::ImageCatalog, Deals};
@@ -31,12 +32,13 @@ pub async fn module(platform: &Platform, config: DealsConfig) -> anyhow::Result<
     let db = platform.database(NAME, SqliteTuning::default()).await?;
     let signal = OutboxSignal::default();
     let store = crate::store::open(&db, signal.clone()).await.context("deals migrations failed")?;
+    let once = OnceTokens::open(&db).await.context("deals form tokens")?;
     let cache = FirstPageCache::shared(store, config.list_cache_for);
     let deals = Arc::new(Deals { store: cache.clone(), clock: platform.clock.clone(), images: config.images });
     let (places, payments, ticking) = (deals.store.clone(), deals.store.clone(), deals.clone());
     let module = Module::new(NAME)
         .api(crate::api::router(DealsState { deals: deals.clone(), auth: platform.auth.clone() }))
-        .pages(crate::pages::router(deals.clone()))
+        .pages(crate::pages::router(deals.clone(), once))
         .database_with_outbox(db, signal, None)
         .consumer(Consumer::new(crate::consumer::CONSUMER, move |bus, shutdown| crate::consumer::spawn_places(bus, places, shutdown)))
         .consumer(Consumer::new(crate::consumer::PAYMENTS, move |bus, shutdown| crate::consumer::spawn_payments(bus, payments, shutdown)))

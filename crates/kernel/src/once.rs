@@ -6,19 +6,24 @@
 //! that page instead of doing the work a second time. A submit that failed releases its token, so
 //! the form re-rendered with its errors can be corrected and sent again.
 //!
-//! Tokens are remembered per user (`scope`), so a token seen in someone else's form leads
-//! nowhere, for [`OnceTokens::TTL`] and at most [`OnceTokens::MAX_ENTRIES`] of them (oldest
-//! forgotten first). The memory is this process's: behind several instances, a repeat that lands
-//! on another instance is not recognised. A form without a token (a page rendered before tokens
-//! existed) is served as before.
+//! Claims live in the context's database (table `form_tokens`, created by [`OnceTokens::open`]),
+//! so a repeat is recognised after a restart and on every instance behind a load balancer. They
+//! are per user (`scope`): a token seen in someone else's form leads nowhere. They are forgotten
+//! after [`OnceTokens::TTL`]. A claim whose work never finished (the process died at it) may be
+//! taken again after [`OnceTokens::ABANDONED_AFTER`]. A form without a token is served as
+//! before.
 
 use std::{
-    collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Arc,
+    },
+    time::Duration,
 };
 
 use maud::{html, Markup};
+
+use crate::db::Db;
 
 /// The form field's name.
 pub const FIELD: &str = "once";
@@ -33,24 +38,47 @@ pub fn field(token: &str) -> Markup {
     html! { input type="hidden" name=(FIELD) value=(token); }
 }
 
-type Key = (String, String);
+const TABLE_SQLITE: &str = "
+CREATE TABLE IF NOT EXISTS form_tokens (
+    scope      TEXT NOT NULL,
+    token      TEXT NOT NULL,
+    claimed_at INTEGER NOT NULL,
+    location   TEXT,
+    PRIMARY KEY (scope, token)
+);
+CREATE INDEX IF NOT EXISTS form_tokens_claimed ON form_tokens (claimed_at);";
 
-enum State {
-    Running,
-    Done(String),
-}
+const TABLE_POSTGRES: &str = "
+CREATE TABLE IF NOT EXISTS form_tokens (
+    scope      TEXT NOT NULL,
+    token      TEXT NOT NULL,
+    claimed_at BIGINT NOT NULL,
+    location   TEXT,
+    PRIMARY KEY (scope, token)
+);
+CREATE INDEX IF NOT EXISTS form_tokens_claimed ON form_tokens (claimed_at);";
 
-#[derive(Default)]
-struct Inner {
-    entries: HashMap<Key, (Instant, State)>,
-    /// Keys by the time they were claimed, oldest first (may name keys already released).
-    order: VecDeque<(Instant, Key)>,
+/// Runs one statement on whichever engine `db` is: `$q` (a `sqlx::query*` builder, written out
+/// here so that it is typed for each engine) then `$run` (`execute`, `fetch_optional`, …).
+macro_rules! on_db {
+    // `execute` answers the number of rows affected, the same type on both engines.
+    ($db:expr, $q:expr, execute) => {
+        match $db {
+            Db::Sqlite(p) => $q.execute(p).await.map(|r| r.rows_affected()),
+            Db::Postgres(p) => $q.execute(p).await.map(|r| r.rows_affected()),
+        }
+    };
+    ($db:expr, $q:expr, $run:ident) => {
+        match $db {
+            Db::Sqlite(p) => $q.$run(p).await,
+            Db::Postgres(p) => $q.$run(p).await,
+        }
+    };
 }
 
 pub struct OnceTokens {
-    inner: Mutex<Inner>,
-    ttl: Duration,
-    max_entries: usize,
+    db: Db,
+    claims: AtomicU32,
 }
 
 /// What a submit may do with its token.
@@ -66,16 +94,23 @@ pub enum Claim {
 
 /// A claimed token. Dropped without [`Ticket::done`] (the work failed), the token is released.
 pub struct Ticket {
-    owner: Option<(Arc<OnceTokens>, Key)>,
+    owner: Option<(Arc<OnceTokens>, String, String)>,
 }
 
 impl Ticket {
-    /// Remembers where the work led, for a repeat of the same form.
-    pub fn done(mut self, location: &str) {
-        if let Some((tokens, key)) = self.owner.take() {
-            let mut inner = tokens.inner.lock().expect("once lock");
-            if let Some(entry) = inner.entries.get_mut(&key) {
-                entry.1 = State::Done(location.to_owned());
+    /// Remembers where the work led, for a repeat of the same form. Should that write fail, the
+    /// claim stays unfinished and a repeat is told to wait, then may run once it is abandoned.
+    pub async fn done(mut self, location: &str) {
+        if let Some((tokens, scope, token)) = self.owner.take() {
+            if let Err(e) = on_db!(
+                &tokens.db,
+                sqlx::query("UPDATE form_tokens SET location = $1 WHERE scope = $2 AND token = $3")
+                    .bind(location)
+                    .bind(&scope)
+                    .bind(&token),
+                execute
+            ) {
+                tracing::warn!(error = %e, "could not record where a one-time form led");
             }
         }
     }
@@ -83,152 +118,124 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        if let Some((tokens, key)) = self.owner.take() {
-            tokens.inner.lock().expect("once lock").entries.remove(&key);
+        if let Some((tokens, scope, token)) = self.owner.take() {
+            // Off the dropping task: a release is a write, and Drop cannot wait for it.
+            tokio::spawn(async move {
+                if let Err(e) = on_db!(
+                    &tokens.db,
+                    sqlx::query("DELETE FROM form_tokens WHERE scope = $1 AND token = $2 AND location IS NULL").bind(&scope).bind(&token),
+                    execute
+                ) {
+                    tracing::warn!(error = %e, "could not release a one-time form token");
+                }
+            });
         }
     }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl OnceTokens {
     /// Long enough for the back button after a coffee break.
     pub const TTL: Duration = Duration::from_secs(6 * 3600);
-    /// ~200 bytes each: a bounded few MB.
-    pub const MAX_ENTRIES: usize = 50_000;
+    /// A claim unfinished for this long was abandoned (no form's work takes a minute).
+    pub const ABANDONED_AFTER: Duration = Duration::from_secs(60);
     /// How long a repeat waits for the first submit to finish before it is told to wait.
     const WAIT_FOR_RUNNING: Duration = Duration::from_secs(5);
+    /// Expired claims are removed on every this many claims.
+    const PURGE_EVERY: u32 = 100;
 
-    pub fn new() -> Arc<Self> {
-        Self::with_limits(Self::TTL, Self::MAX_ENTRIES)
-    }
-
-    pub fn with_limits(ttl: Duration, max_entries: usize) -> Arc<Self> {
-        Arc::new(OnceTokens { inner: Mutex::new(Inner::default()), ttl, max_entries: max_entries.max(1) })
+    /// Creates the table in `db` unless it exists.
+    pub async fn open(db: &Db) -> anyhow::Result<Arc<Self>> {
+        use anyhow::Context as _;
+        match db {
+            Db::Sqlite(p) => sqlx::raw_sql(TABLE_SQLITE).execute(p).await.map(drop),
+            Db::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.form_tokens'))").execute(&mut *tx).await?;
+                sqlx::raw_sql(TABLE_POSTGRES).execute(&mut *tx).await?;
+                tx.commit().await
+            }
+        }
+        .context("creating the form_tokens table")?;
+        Ok(Arc::new(OnceTokens { db: db.clone(), claims: AtomicU32::new(0) }))
     }
 
     /// Claims `token` for `scope` (the user): see [`Claim`]. A repeat that arrives while the first
     /// submit is still at work waits for it a few seconds.
-    pub async fn claim(self: &Arc<Self>, scope: &str, token: &str) -> Claim {
+    pub async fn claim(self: &Arc<Self>, scope: &str, token: &str) -> sqlx::Result<Claim> {
         let token = token.trim();
         if token.is_empty() {
-            return Claim::Fresh(Ticket { owner: None });
+            return Ok(Claim::Fresh(Ticket { owner: None }));
         }
-        let started = Instant::now();
+        if self.claims.fetch_add(1, Ordering::Relaxed).is_multiple_of(Self::PURGE_EVERY) {
+            on_db!(&self.db, sqlx::query("DELETE FROM form_tokens WHERE claimed_at < $1").bind(now_ms() - ms(Self::TTL)), execute)?;
+        }
+        let started = std::time::Instant::now();
         loop {
-            match self.try_claim(scope, token) {
+            match self.try_claim(scope, token).await? {
                 Claim::Busy if started.elapsed() < Self::WAIT_FOR_RUNNING => tokio::time::sleep(Duration::from_millis(50)).await,
-                other => return other,
+                other => return Ok(other),
             }
         }
     }
 
-    fn try_claim(self: &Arc<Self>, scope: &str, token: &str) -> Claim {
-        let key = (scope.to_owned(), token.to_owned());
-        let now = Instant::now();
-        let mut inner = self.inner.lock().expect("once lock");
-        self.forget_old(&mut inner, now);
-        match inner.entries.get(&key) {
-            Some((_, State::Done(location))) => return Claim::Done(location.clone()),
-            Some((_, State::Running)) => return Claim::Busy,
-            None => {}
+    async fn try_claim(self: &Arc<Self>, scope: &str, token: &str) -> sqlx::Result<Claim> {
+        let fresh = || Claim::Fresh(Ticket { owner: Some((self.clone(), scope.to_owned(), token.to_owned())) });
+        let now = now_ms();
+        if on_db!(
+            &self.db,
+            sqlx::query("INSERT INTO form_tokens (scope, token, claimed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(scope)
+                .bind(token)
+                .bind(now),
+            execute
+        )? == 1
+        {
+            return Ok(fresh());
         }
-        inner.entries.insert(key.clone(), (now, State::Running));
-        inner.order.push_back((now, key.clone()));
-        Claim::Fresh(Ticket { owner: Some((self.clone(), key)) })
+        Ok(
+            match on_db!(
+                &self.db,
+                sqlx::query_as::<_, (i64, Option<String>)>("SELECT claimed_at, location FROM form_tokens WHERE scope = $1 AND token = $2")
+                    .bind(scope)
+                    .bind(token),
+                fetch_optional
+            )? {
+                Some((_, Some(location))) => Claim::Done(location),
+                Some((claimed_at, None)) if now - claimed_at >= ms(Self::ABANDONED_AFTER) => {
+                    // Take the abandoned claim over, unless another repeat just did.
+                    if on_db!(&self.db, sqlx::query("UPDATE form_tokens SET claimed_at = $1 WHERE scope = $2 AND token = $3 AND location IS NULL AND claimed_at = $4")
+                    .bind(now)
+                    .bind(scope)
+                    .bind(token)
+                    .bind(claimed_at), execute)? == 1 {
+                    fresh()
+                } else {
+                    Claim::Busy
+                }
+                }
+                Some((_, None)) => Claim::Busy,
+                // Released between the two statements: try again.
+                None => Claim::Busy,
+            },
+        )
     }
 
-    /// Drops expired entries, then the oldest ones while there are too many.
-    fn forget_old(&self, inner: &mut Inner, now: Instant) {
-        while let Some((at, key)) = inner.order.front() {
-            // A slot is live while its entry is the claim it was made for: a released token
-            // leaves a stale slot, and a re-claimed one has a newer slot further back.
-            let live = inner.entries.get(key).is_some_and(|(claimed, _)| claimed == at);
-            let expired = now.duration_since(*at) >= self.ttl;
-            if live && !expired && inner.entries.len() < self.max_entries {
-                break;
-            }
-            if live {
-                inner.entries.remove(key);
-            }
-            inner.order.pop_front();
-        }
-        // Stale slots behind a live one (many failed submits) must not pile up either.
-        if inner.order.len() > 2 * self.max_entries {
-            let Inner { entries, order } = inner;
-            order.retain(|(at, key)| entries.get(key).is_some_and(|(claimed, _)| claimed == at));
-        }
+    /// How many claims are stored now.
+    pub async fn len(&self) -> sqlx::Result<i64> {
+        Ok(on_db!(&self.db, sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM form_tokens"), fetch_one)?.0)
     }
 
-    /// How many tokens are remembered now.
-    pub fn len(&self) -> usize {
-        self.inner.lock().expect("once lock").entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fresh(c: Claim) -> Ticket {
-        match c {
-            Claim::Fresh(t) => t,
-            Claim::Done(l) => panic!("done before: {l}"),
-            Claim::Busy => panic!("busy"),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_token_does_the_work_once_and_then_leads_to_its_result() {
-        let tokens = OnceTokens::new();
-        let t = fresh(tokens.claim("alice", "tok").await);
-        t.done("/deals/1?msg=created");
-        assert!(matches!(tokens.claim("alice", "tok").await, Claim::Done(l) if l == "/deals/1?msg=created"));
-        // Someone else's submit with the same token is theirs alone.
-        fresh(tokens.claim("bob", "tok").await).done("/deals/2");
-    }
-
-    #[tokio::test]
-    async fn a_failed_submit_releases_its_token() {
-        let tokens = OnceTokens::new();
-        drop(fresh(tokens.claim("alice", "tok").await));
-        assert!(tokens.is_empty());
-        fresh(tokens.claim("alice", "tok").await).done("/x");
-    }
-
-    #[tokio::test]
-    async fn no_token_means_no_memory() {
-        let tokens = OnceTokens::new();
-        fresh(tokens.claim("alice", "").await).done("/x");
-        fresh(tokens.claim("alice", "  ").await).done("/x");
-        assert!(tokens.is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_repeat_waits_for_the_first_submit() {
-        let tokens = OnceTokens::new();
-        let first = fresh(tokens.claim("alice", "tok").await);
-        let repeat = tokio::spawn({
-            let tokens = tokens.clone();
-            async move { tokens.claim("alice", "tok").await }
-        });
-        tokio::time::sleep(Duration::from_millis(120)).await;
-        first.done("/deals/1");
-        assert!(matches!(repeat.await.unwrap(), Claim::Done(l) if l == "/deals/1"));
-    }
-
-    #[tokio::test]
-    async fn memory_is_bounded_by_count_and_age() {
-        let tokens = OnceTokens::with_limits(Duration::from_millis(50), 3);
-        for i in 0..10 {
-            fresh(tokens.claim("alice", &i.to_string()).await).done("/x");
-        }
-        assert!(tokens.len() <= 3, "{}", tokens.len());
-        assert!(matches!(tokens.claim("alice", "9").await, Claim::Done(_)), "the newest is kept");
-        tokio::time::sleep(Duration::from_millis(80)).await;
-        fresh(tokens.claim("alice", "9").await).done("/x");
-        assert_eq!(tokens.len(), 1, "expired entries are forgotten");
+    /// Ages every stored claim by `by` (tests of expiry and abandonment).
+    #[doc(hidden)]
+    pub async fn age_for_tests(&self, by: Duration) -> sqlx::Result<()> {
+        on_db!(&self.db, sqlx::query("UPDATE form_tokens SET claimed_at = claimed_at - $1").bind(ms(by)), execute).map(drop)
     }
 }

@@ -74,7 +74,7 @@ pub(super) async fn join_submit(
         Err(e) => return refused(&deals, &user, &csrf, id, e).await,
     };
     match deals.set_shares(&user, id, shares).await {
-        Ok(_) => done_once(ticket, back_href(id, if was_member { "changed" } else { "joined" })),
+        Ok(_) => done_once(ticket, back_href(id, if was_member { "changed" } else { "joined" })).await,
         Err(e) => refused(&deals, &user, &csrf, id, e).await,
     }
 }
@@ -102,7 +102,7 @@ pub(super) async fn button_submit(
         _ => return not_found_page(),
     };
     match result {
-        Ok(()) => done_once(ticket, back_href(id, done)),
+        Ok(()) => done_once(ticket, back_href(id, done)).await,
         Err(e) => refused(&deals, &user, &csrf, id, e).await,
     }
 }

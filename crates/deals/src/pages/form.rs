@@ -343,7 +343,7 @@ pub(super) async fn create_submit(
             .into_response();
     }
     match deals.create(&user, input).await {
-        Ok(d) => done_once(ticket, back_href(d.id, "created")),
+        Ok(d) => done_once(ticket, back_href(d.id, "created")).await,
         Err(e) if e.status.is_server_error() => failure_page(e),
         Err(e) => {
             let (errors, flash) = split_error(&e, Some("입력한 내용을 확인해 주세요."));
@@ -465,7 +465,7 @@ pub(super) async fn edit_submit(
     }
     let result = if errors.is_empty() { deals.update(&user, deal.id, patch).await } else { Err(ApiError::validation(errors)) };
     match result {
-        Ok(d) => done_once(ticket, back_href(d.id, "updated")),
+        Ok(d) => done_once(ticket, back_href(d.id, "updated")).await,
         Err(e) if e.status.is_server_error() || e.code == "deal_not_found" => failure_page(e),
         Err(e) => {
             let (errors, flash) = split_error(&e, Some("입력한 내용을 확인해 주세요."));

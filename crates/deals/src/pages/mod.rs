@@ -41,7 +41,7 @@ mod mine;
 mod payment;
 mod seller;
 
-pub fn router(deals: Arc<Deals>) -> Router {
+pub fn router(deals: Arc<Deals>, once: Arc<OnceTokens>) -> Router {
     Router::new()
         .route("/", get(home::home))
         .route("/deals", form_post("/deals/new", form::create_submit).layer(DefaultBodyLimit::max(form::PHOTO_FORM_LIMIT)))
@@ -59,7 +59,7 @@ pub fn router(deals: Arc<Deals>) -> Router {
         .route("/deals/{id}/complete", form_post("/deals/{id}", actions::button_submit))
         .route("/me/deals", get(mine::my_deals_page))
         .route("/users/{login_id}", get(seller::seller_page))
-        .layer(Extension(OnceTokens::new()))
+        .layer(Extension(once))
         .with_state(deals)
 }
 
@@ -67,20 +67,21 @@ pub fn router(deals: Arc<Deals>) -> Router {
 /// first submit led, or a notice while it is still at work.
 async fn claim_once(once: &Arc<OnceTokens>, user: &AuthUser, token: &str) -> Result<Ticket, Response> {
     match once.claim(&user.user_id.to_string(), token).await {
-        Claim::Fresh(ticket) => Ok(ticket),
-        Claim::Done(location) => Err(Redirect::to(&location).into_response()),
-        Claim::Busy => Err(PageError::new(
+        Ok(Claim::Fresh(ticket)) => Ok(ticket),
+        Ok(Claim::Done(location)) => Err(Redirect::to(&location).into_response()),
+        Ok(Claim::Busy) => Err(PageError::new(
             StatusCode::CONFLICT,
             "처리하고 있어요",
             "같은 요청을 처리하는 중입니다. 잠시 후 공구 페이지에서 결과를 확인해 주세요.",
         )
         .into_response()),
+        Err(e) => Err(failure_page(ApiError::internal(anyhow::Error::new(e).context("claiming a one-time form token")))),
     }
 }
 
 /// Redirects to where a claimed form led, and remembers it for a repeat of the form.
-fn done_once(ticket: Ticket, location: String) -> Response {
-    ticket.done(&location);
+async fn done_once(ticket: Ticket, location: String) -> Response {
+    ticket.done(&location).await;
     Redirect::to(&location).into_response()
 }
 

@@ -394,6 +394,32 @@ async fn the_same_form_sent_twice_does_its_work_once() {
     assert_eq!(again.headers()[header::LOCATION].to_str().unwrap(), format!("/deals/{id}?msg=cancelled"));
 }
 
+/// The repeat of a form may land on another instance, or on this one after a restart: it still
+/// leads to the deal the first submit created (the claims were in this process's memory before).
+#[tokio::test]
+async fn a_form_sent_again_to_another_instance_does_its_work_once() {
+    let data = tempfile::tempdir().unwrap();
+    let same_data = |s: &mut gonggu::Settings| s.data_dir = data.path().to_path_buf();
+    let first_instance = crate::helpers::spawn_app_with(same_data).await;
+    let second_instance = crate::helpers::spawn_app_with(same_data).await;
+    let (host, _) = signed_in_browser(&first_instance, "instances_host").await;
+    let page = host.get(first_instance.url("/deals/new")).send().await.unwrap().text().await.unwrap();
+    let (csrf, once) = (csrf_token(&page), hidden(&page, "once"));
+    let send =
+        |app: &TestApp| host.post(app.url("/deals")).multipart(deal_form(&csrf, "두 곳에 보낸 공구").text("once", once.clone())).send();
+    let first = send(&first_instance).await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let second = send(&second_instance).await.unwrap();
+    assert_eq!(second.status(), StatusCode::SEE_OTHER);
+    assert_eq!(second.headers()[header::LOCATION], first.headers()[header::LOCATION], "led to the deal already created");
+    let found = second_instance
+        .deals
+        .list(gonggu_deals::service::ListParams { q: Some("두 곳에 보낸".into()), ..Default::default() }, None, None)
+        .await
+        .unwrap();
+    assert_eq!(found.items.len(), 1, "one deal");
+}
+
 #[tokio::test]
 async fn the_pages_promise_no_notifications() {
     let app = spawn_app().await;
