@@ -52,7 +52,7 @@ log "idle after start: $(mb "$BASE_KB") MB, $BASE_THREADS threads"
 # One person: register and log in twice, each from its own address so no per-address limit bites.
 one_user() {
     local i=$1 ip s body
-    ip="10.$((i / 65536 % 256)).$((i / 256 % 256)).$((i % 256 + 1))"
+    ip="10.$((i / 64516 % 256)).$((i / 254 % 254 + 1)).$((i % 254 + 1))"
     body="{\"login_id\":\"mem_$i\",\"email\":\"mem_$i@example.com\",\"password\":\"$PASSWORD\"}"
     s=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 60 -H 'Content-Type: application/json' \
         -H "X-Forwarded-For: $ip" -d "$body" "$GG_URL/api/v1/auth/register" || echo 000)
