@@ -99,10 +99,14 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub const MAX_URI_LEN: usize = 8 * 1024;
 /// The most header bytes (names and values) a request may carry, for the same reason.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// What the server loop should configure hyper with (`max_buf_size`, `max_headers`): above
-/// our own limits, so that ours answer first, with a body.
+/// The most header lines a request may carry (browsers send about 20).
+pub const MAX_HEADERS: usize = 100;
+/// What the server loop should configure hyper with (`max_buf_size`, `max_headers`): well above
+/// our own limits, so that ours answer first, with a body. Past these hyper closes the
+/// connection with a bare 431 before any handler runs; that is the bound on what one request
+/// head may cost (hyper sizes its header array by `max_headers`: 32 bytes each, per parse).
 pub const HYPER_MAX_BUF_SIZE: usize = 64 * 1024;
-pub const HYPER_MAX_HEADERS: usize = 128;
+pub const HYPER_MAX_HEADERS: usize = 1024;
 
 /// Refuses, with the envelope (or a page), what no handler should have to read: an overlong
 /// target or header block, a path that is not UTF-8 once percent-decoded, and control or bidi
@@ -123,6 +127,13 @@ fn unreadable(req: &Request) -> Option<crate::ApiError> {
             StatusCode::URI_TOO_LONG,
             "uri_too_long",
             format!("주소가 너무 깁니다. {MAX_URI_LEN}바이트까지 받습니다."),
+        ));
+    }
+    if req.headers().len() > MAX_HEADERS {
+        return Some(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("요청 헤더가 너무 많습니다. {MAX_HEADERS}개까지 받습니다."),
         ));
     }
     let header_bytes: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
