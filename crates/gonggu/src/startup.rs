@@ -174,24 +174,8 @@ impl Application {
             .route("/sw.js", get(web::serve_service_worker))
             .route("/manifest.webmanifest", get(web::serve_manifest))
             .route("/offline.html", get(web::serve_offline))
-            .method_not_allowed_fallback(method_not_allowed)
-            .layer(Extension(TrustProxy(settings.http.trust_proxy)))
-            .layer(middleware::from_fn(gonggu_kernel::http::finish_writes))
-            .layer(middleware::from_fn(telemetry::track_metrics))
-            .layer(middleware::from_fn(gonggu_kernel::http::refuse_unreadable))
-            .layer(middleware::from_fn(finish_errors))
-            .layer(middleware::from_fn(move |req, next| security_headers(hsts, req, next)))
-            .layer(CompressionLayer::new())
-            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-            // Per-route limits (uploads) override this default.
-            .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-            .layer(CatchPanicLayer::custom(|_| gonggu_kernel::ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()))
-            .layer(PropagateRequestIdLayer::new(HeaderName::from_static("x-request-id")))
-            .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
-            }))
-            .layer(middleware::from_fn(gonggu_kernel::http::safe_request_id));
+            .method_not_allowed_fallback(method_not_allowed);
+        let router = edge(router, EdgeConfig { hsts, trust_proxy: settings.http.trust_proxy, timeout: REQUEST_TIMEOUT });
 
         let listener = TcpListener::bind(settings.http.addr)
             .await
@@ -389,4 +373,100 @@ pub async fn verify_wallet(settings: &Settings) -> anyhow::Result<gonggu_wallet:
     let audit = store.audit().await?;
     db.close().await;
     Ok(audit)
+}
+
+/// What the layers around every route need to know.
+struct EdgeConfig {
+    hsts: bool,
+    trust_proxy: bool,
+    timeout: Duration,
+}
+
+/// The layers every request passes, outermost last. A handler that panics or runs past the
+/// timeout leaves a bare status inside `finish_errors`, which makes it the envelope or an
+/// error page with the request id like any other refusal (outside it they were an empty 408
+/// and a JSON 500 even on pages, without security headers).
+fn edge(router: Router, config: EdgeConfig) -> Router {
+    let EdgeConfig { hsts, trust_proxy, timeout } = config;
+    router
+        .layer(Extension(TrustProxy(trust_proxy)))
+        .layer(middleware::from_fn(gonggu_kernel::http::finish_writes))
+        .layer(middleware::from_fn(telemetry::track_metrics))
+        .layer(CatchPanicLayer::custom(|panic: Box<dyn std::any::Any + Send>| {
+            let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            tracing::error!(panic = what.as_deref().unwrap_or("(not a string)"), "handler panicked");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(middleware::from_fn(gonggu_kernel::http::refuse_unreadable))
+        .layer(middleware::from_fn(finish_errors))
+        .layer(middleware::from_fn(move |req, next| security_headers(hsts, req, next)))
+        .layer(CompressionLayer::new())
+        // Per-route limits (uploads) override this default.
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(PropagateRequestIdLayer::new(HeaderName::from_static("x-request-id")))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %request_id)
+        }))
+        .layer(middleware::from_fn(gonggu_kernel::http::safe_request_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, http::Request};
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    fn app() -> Router {
+        async fn boom() -> &'static str {
+            panic!("went wrong")
+        }
+        async fn slow() -> &'static str {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "late"
+        }
+        let router = Router::new()
+            .route("/boom", get(boom))
+            .route("/api/v1/boom", get(boom))
+            .route("/slow", get(slow))
+            .route("/api/v1/slow", get(slow));
+        edge(router, EdgeConfig { hsts: false, trust_proxy: false, timeout: Duration::from_millis(50) })
+    }
+
+    async fn fetch(path: &str) -> (StatusCode, String, String, String) {
+        let res = app().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        let header = |n: &str| res.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let (status, ctype, id, csp) = (res.status(), header("content-type"), header("x-request-id"), header("content-security-policy"));
+        let body = String::from_utf8(axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+        assert!(!id.is_empty() && body.contains(&id), "{path}: the answer names its request id {id:?}: {body}");
+        assert!(!csp.is_empty(), "{path}: security headers");
+        (status, ctype, body, id)
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_an_error_page_or_the_envelope() {
+        let (status, ctype, body, _) = fetch("/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(ctype.starts_with("text/html"), "{ctype}");
+        assert!(!body.contains("went wrong"), "the panic stays in the log");
+        let (status, ctype, body, _) = fetch("/api/v1/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(ctype.starts_with("application/json"), "{ctype}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"]["code"], "internal_error", "{v}");
+    }
+
+    #[tokio::test]
+    async fn a_timeout_is_an_error_page_or_the_envelope() {
+        let (status, ctype, _, _) = fetch("/slow").await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        assert!(ctype.starts_with("text/html"), "{ctype}");
+        let (status, ctype, body, _) = fetch("/api/v1/slow").await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        assert!(ctype.starts_with("application/json"), "{ctype}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(v["error"]["code"].is_string() && v["error"]["message"].is_string(), "{v}");
+    }
 }
