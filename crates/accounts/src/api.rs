@@ -53,7 +53,8 @@ fn user_agent(headers: &HeaderMap) -> Option<&str> {
 /// Create an account. It does not log in; call `/auth/login` next.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "accounts", request_body = RegisterInput,
     responses((status = 201, body = UserView), (status = 409, description = "login id or email taken", body = ErrorEnvelope),
-              (status = 422, description = "validation failed (details.fields)", body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
+              (status = 422, description = "validation failed (details.fields)", body = ErrorEnvelope), (status = 429, body = ErrorEnvelope),
+              (status = 503, description = "password hashing is saturated (server_busy, Retry-After)", body = ErrorEnvelope)))]
 async fn register(
     State(s): State<AccountsState>,
     ClientIp(ip): ClientIp,
@@ -93,7 +94,7 @@ pub struct LoginInput {
 /// Log in: a 15-minute access token and a refresh token (rotated on every use, 14 days at most).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginInput,
     responses((status = 200, body = TokenPair), (status = 401, description = "unknown id or wrong password (one answer for both)", body = ErrorEnvelope),
-              (status = 429, body = ErrorEnvelope)))]
+              (status = 429, body = ErrorEnvelope), (status = 503, description = "password hashing is saturated (server_busy, Retry-After)", body = ErrorEnvelope)))]
 async fn login(
     State(s): State<AccountsState>,
     ClientIp(ip): ClientIp,
@@ -153,7 +154,8 @@ pub struct ResetConfirmInput {
 
 /// Set a new password with the mailed code (10 minutes, 5 attempts). Ends every session.
 #[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "accounts", request_body = ResetConfirmInput,
-    responses((status = 204), (status = 422, description = "invalid_code (one answer for unknown address, wrong, expired or used-up code) / password rules", body = ErrorEnvelope), (status = 429, body = ErrorEnvelope)))]
+    responses((status = 204), (status = 422, description = "invalid_code (one answer for unknown address, wrong, expired or used-up code) / password rules", body = ErrorEnvelope), (status = 429, body = ErrorEnvelope),
+              (status = 503, description = "password hashing is saturated (server_busy, Retry-After)", body = ErrorEnvelope)))]
 async fn confirm_password_reset(
     State(s): State<AccountsState>,
     ClientIp(ip): ClientIp,
@@ -240,7 +242,7 @@ pub struct EmailChangeInput {
 #[utoipa::path(post, path = "/api/v1/me/email", tag = "accounts", security(("bearer" = [])), request_body = EmailChangeInput,
     responses((status = 202), (status = 401, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
               (status = 422, description = "current_password_required / wrong_current_password / validation_failed", body = ErrorEnvelope),
-              (status = 429, body = ErrorEnvelope)))]
+              (status = 429, body = ErrorEnvelope), (status = 503, description = "password hashing is saturated (server_busy, Retry-After)", body = ErrorEnvelope)))]
 async fn request_email_change(
     State(s): State<AccountsState>,
     user: AuthUser,
