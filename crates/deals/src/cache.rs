@@ -25,10 +25,12 @@ use std::{
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use gonggu_kernel::ApiError;
 use uuid::Uuid;
 
-use crate::store::{DealRecord, DealStore, Decide, ListQuery, MemberRecord, Sort};
+use crate::{
+    rules::DealError,
+    store::{DealRecord, DealStore, Decide, ListQuery, MemberRecord, Sort},
+};
 
 pub const FRESH_FOR: Duration = Duration::from_secs(2);
 
@@ -190,7 +192,7 @@ impl DealStore for FirstPageCache {
         id: Uuid,
         now: DateTime<Utc>,
         decide: Decide<'_>,
-    ) -> sqlx::Result<Option<Result<(DealRecord, Vec<MemberRecord>), ApiError>>> {
+    ) -> sqlx::Result<Option<Result<(DealRecord, Vec<MemberRecord>), DealError>>> {
         let r = self.inner.change(id, now, decide).await;
         self.invalidate();
         r
@@ -295,7 +297,7 @@ mod tests {
             _: Uuid,
             _: DateTime<Utc>,
             _: Decide<'_>,
-        ) -> sqlx::Result<Option<Result<(DealRecord, Vec<MemberRecord>), ApiError>>> {
+        ) -> sqlx::Result<Option<Result<(DealRecord, Vec<MemberRecord>), DealError>>> {
             Ok(None)
         }
         async fn fail_overdue(&self, _: DateTime<Utc>) -> sqlx::Result<usize> {

@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::{
     domain::{CategoryId, DealStatus, Latitude, Longitude, MeetingPlace, NewDealInput, PriceBound, Shares, CATEGORIES},
-    money, rules,
+    money,
+    rules::{self, DealError},
     store::{DealRecord, DealStore, ListQuery, MemberRecord, Plan, Sort},
 };
 
@@ -288,7 +289,7 @@ impl Deals {
             self.check_images(keys).await?;
         }
         let uid = user.user_id;
-        let (d, _) = self.change(id, move |d, m, now| rules::edit(d, m, uid, &patch, now).map_err(ApiError::from)).await?;
+        let (d, _) = self.change(id, move |d, m, now| rules::edit(d, m, uid, &patch, now)).await?;
         Ok(view(&d))
     }
 
@@ -301,35 +302,35 @@ impl Deals {
     async fn change(
         &self,
         id: Uuid,
-        decide: impl Fn(&DealRecord, &[MemberRecord], DateTime<Utc>) -> Result<Plan, ApiError> + Send + Sync,
+        decide: impl Fn(&DealRecord, &[MemberRecord], DateTime<Utc>) -> Result<Plan, DealError> + Send + Sync,
     ) -> Result<(DealRecord, Vec<MemberRecord>), ApiError> {
         let now = self.clock.now();
         let f = move |d: &DealRecord, m: &[MemberRecord]| decide(d, m, now);
-        self.store.change(id, now, &f).await?.ok_or_else(not_found)?
+        self.store.change(id, now, &f).await?.ok_or_else(not_found)?.map_err(ApiError::from)
     }
 
     pub async fn set_shares(&self, user: &AuthUser, id: Uuid, shares: i64) -> Result<(DealView, Vec<MemberView>), ApiError> {
         let shares = Shares::parse(shares).map_err(|m| ApiError::field("shares", m))?;
         let (uid, login) = (user.user_id, user.login_id.clone());
-        let (d, m) = self.change(id, move |d, m, now| rules::set_shares(d, m, uid, &login, shares, now).map_err(ApiError::from)).await?;
+        let (d, m) = self.change(id, move |d, m, now| rules::set_shares(d, m, uid, &login, shares, now)).await?;
         Ok((view(&d), member_views(&d, &m)))
     }
 
     pub async fn leave(&self, user: &AuthUser, id: Uuid) -> Result<(), ApiError> {
         let uid = user.user_id;
-        self.change(id, move |d, m, now| rules::leave(d, m, uid, now).map_err(ApiError::from)).await?;
+        self.change(id, move |d, m, now| rules::leave(d, m, uid, now)).await?;
         Ok(())
     }
 
     pub async fn cancel(&self, user: &AuthUser, id: Uuid) -> Result<DealView, ApiError> {
         let uid = user.user_id;
-        let (d, _) = self.change(id, move |d, _, _| rules::cancel(d, uid).map_err(ApiError::from)).await?;
+        let (d, _) = self.change(id, move |d, _, _| rules::cancel(d, uid)).await?;
         Ok(view(&d))
     }
 
     pub async fn complete(&self, user: &AuthUser, id: Uuid) -> Result<DealView, ApiError> {
         let uid = user.user_id;
-        let (d, _) = self.change(id, move |d, _, _| rules::complete(d, uid).map_err(ApiError::from)).await?;
+        let (d, _) = self.change(id, move |d, _, _| rules::complete(d, uid)).await?;
         Ok(view(&d))
     }
 

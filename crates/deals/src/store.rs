@@ -9,13 +9,13 @@ use chrono::{DateTime, TimeZone, Utc};
 use gonggu_kernel::{
     db::Db,
     events::{Envelope, OutboxExt, OutboxSignal},
-    ApiError,
 };
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
     domain::{DealEvent, DealStatus, MeetingPlace},
+    rules::DealError,
     search,
 };
 
@@ -93,7 +93,7 @@ impl Plan {
     }
 }
 
-pub type Decide<'a> = &'a (dyn Fn(&DealRecord, &[MemberRecord]) -> Result<Plan, ApiError> + Send + Sync);
+pub type Decide<'a> = &'a (dyn Fn(&DealRecord, &[MemberRecord]) -> Result<Plan, DealError> + Send + Sync);
 
 /// The facts every deal event carries, so chat and push never have to call back.
 #[derive(Debug, Clone, Serialize)]
@@ -170,7 +170,7 @@ pub trait DealStore: Send + Sync {
         id: Uuid,
         now: DateTime<Utc>,
         decide: Decide<'_>,
-    ) -> sqlx::Result<Option<Result<(DealRecord, Vec<MemberRecord>), ApiError>>>;
+    ) -> sqlx::Result<Option<Result<(DealRecord, Vec<MemberRecord>), DealError>>>;
     /// Deals still recruiting past their deadline become `failed`; returns how many.
     async fn fail_overdue(&self, now: DateTime<Utc>) -> sqlx::Result<usize>;
     /// Publishes `DealDeadlineSoon` once for recruiting deals ending within 24 hours.
@@ -461,7 +461,7 @@ macro_rules! sql_deal_store {
                 members_from_rows(sqlx::query_as(MEMBERS_SQL).bind(id).fetch_all(&self.pool).await?)
             }
 
-            async fn change(&self, id: Uuid, now: DateTime<Utc>, decide: Decide<'_>) -> sqlx::Result<Option<Result<(DealRecord, Vec<MemberRecord>), ApiError>>> {
+            async fn change(&self, id: Uuid, now: DateTime<Utc>, decide: Decide<'_>) -> sqlx::Result<Option<Result<(DealRecord, Vec<MemberRecord>), DealError>>> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let row: Option<DealRow> =
                     sqlx::query_as(concat!("SELECT ", deal_columns!(), " FROM deals WHERE id = $1", $lock)).bind(id).fetch_optional(&mut *tx).await?;
@@ -553,7 +553,7 @@ macro_rules! sql_deal_store {
                     .bind(ms(now)).fetch_all(&self.pool).await?;
                 let mut failed = 0;
                 for (id,) in ids {
-                    let decide = |d: &DealRecord, _: &[MemberRecord]| -> Result<Plan, ApiError> {
+                    let decide = |d: &DealRecord, _: &[MemberRecord]| -> Result<Plan, DealError> {
                         if d.status == DealStatus::Recruiting && d.deadline <= now {
                             Ok(Plan { status: Some(DealStatus::Failed), events: vec![DealEvent::Failed], ..Default::default() })
                         } else {
