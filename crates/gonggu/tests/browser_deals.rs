@@ -285,7 +285,21 @@ async fn the_longest_texts_fit_a_390px_phone() {
 
 const LONG_HOST: &str = "long_title_host";
 
+/// The same pages on a 1280×800 desktop window: nothing overflows, and the shots show how the
+/// phone layout reads on a wide screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_fit_a_desktop_window() {
+    let Some(browser) = Browser::start("chromedriver-deals-desktop.log").await else { return };
+    let app = spawn_app().await;
+    let desktop = browser.session_sized(1280, 800).await;
+    browser.run("desktop deals browser", &[&desktop], sized_journey(&app, &desktop, &browser.shots, 1280.0, "desktop")).await;
+}
+
 async fn narrow_journey(app: &TestApp, c: &Client, shots: &Screenshots) {
+    sized_journey(app, c, shots, 390.0, "narrow").await;
+}
+
+async fn sized_journey(app: &TestApp, c: &Client, shots: &Screenshots, width: f64, name: &str) {
     let token = app.signed_in(LONG_HOST).await["access_token"].as_str().unwrap().to_owned();
     let title: String = "초대용량프리미엄무농약유기농제주감귤한라봉천혜향레드향황금향카라향세트특가공동구매선착순마감임박초특가한정수량"
         .chars()
@@ -314,6 +328,7 @@ async fn narrow_journey(app: &TestApp, c: &Client, shots: &Screenshots) {
         ("create", "/deals/new".to_owned()),
         ("edit", format!("/deals/{id}/edit")),
     ];
+    let size = name;
     for (name, path) in pages {
         c.goto(&app.url(&path)).await.unwrap_or_else(|e| panic!("open {path}: {e}"));
         wait_xpath(c, "//nav[contains(@class,'tabbar')]", "the tab bar").await;
@@ -326,8 +341,8 @@ async fn narrow_journey(app: &TestApp, c: &Client, shots: &Screenshots) {
             .await
             .unwrap();
         let [scroll, inner, tabbar] = [0, 1, 2].map(|i| sizes[i].as_f64().unwrap());
-        assert_eq!(inner, 390.0, "a 390-px screen");
-        shots.take(c, &format!("deals-narrow-{name}")).await;
+        assert_eq!(inner, width, "a {width}-px screen");
+        shots.take(c, &format!("deals-{size}-{name}")).await;
         assert!(scroll <= inner, "{path}: the page is {scroll} px wide on a {inner}-px screen");
         assert!(tabbar <= inner, "{path}: the tab bar ends at {tabbar} px");
     }
@@ -344,7 +359,7 @@ async fn narrow_journey(app: &TestApp, c: &Client, shots: &Screenshots) {
         .unwrap();
     assert_eq!(cut[0], json!(true), "the title is longer than its line");
     assert_eq!(cut[1], json!("ellipsis"));
-    assert!(cut[2].as_f64().unwrap() <= 390.0, "the card fits: {cut:?}");
+    assert!(cut[2].as_f64().unwrap() <= width, "the card fits: {cut:?}");
 }
 
 /// The same pages over plain HTTP (no browser needed): odd filters and ids are pages with a
