@@ -106,6 +106,8 @@ pub struct DealFacts {
     pub shares_taken: i64,
     pub shares_total: i64,
     pub member_ids: Vec<Uuid>,
+    /// Everyone in the deal now, host included, with their login ids and shares.
+    pub members: Vec<MemberFact>,
     /// The member who joined, changed or left, when the event is about one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub member: Option<MemberFact>,
@@ -128,6 +130,7 @@ pub fn facts(deal: &DealRecord, members: &[MemberRecord], actor: Option<&(Uuid, 
         shares_taken: deal.shares_taken,
         shares_total: deal.shares_total,
         member_ids: members.iter().map(|m| m.user_id).collect(),
+        members: members.iter().map(|m| MemberFact { user_id: m.user_id, login_id: m.login_id.clone(), shares: m.shares }).collect(),
         member: actor.map(|(id, login, shares)| MemberFact { user_id: *id, login_id: login.clone(), shares: *shares }),
     })
     .expect("facts serialise")

@@ -53,6 +53,7 @@ pub struct Application {
     pub accounts: Arc<Accounts>,
     pub wallet: Arc<Wallet>,
     pub deals: Arc<Deals>,
+    pub chat: Arc<gonggu_chat::Chat>,
     pub auth: Arc<Authenticator>,
 }
 
@@ -73,6 +74,7 @@ struct Contexts {
     accounts: Arc<Accounts>,
     wallet: Arc<Wallet>,
     deals: Arc<Deals>,
+    chat: Arc<gonggu_chat::Chat>,
 }
 
 async fn build_contexts(settings: &Settings, platform: &Platform, secret: &[u8], overrides: &Overrides) -> anyhow::Result<Contexts> {
@@ -98,7 +100,8 @@ async fn build_contexts(settings: &Settings, platform: &Platform, secret: &[u8],
         list_cache_for: overrides.list_cache_for.unwrap_or(gonggu_deals::cache::FRESH_FOR),
     };
     let (deals, deals_module) = gonggu_deals::module::module(platform, deals_config).await?;
-    Ok(Contexts { modules: vec![accounts_module, wallet_module, deals_module, media_module], accounts, wallet, deals })
+    let (chat, chat_module) = gonggu_chat::module::module(platform).await?;
+    Ok(Contexts { modules: vec![accounts_module, wallet_module, deals_module, media_module, chat_module], accounts, wallet, deals, chat })
 }
 
 fn platform(settings: &Settings, auth: Arc<Authenticator>, clock: Clock) -> Platform {
@@ -135,7 +138,7 @@ impl Application {
         };
         let (shutdown, shutdown_rx) = shutdown::channel();
         let platform = platform(&settings, auth.clone(), overrides.clock.clone().unwrap_or_default());
-        let Contexts { mut modules, accounts, wallet, deals } = build_contexts(&settings, &platform, &secret, &overrides).await?;
+        let Contexts { mut modules, accounts, wallet, deals, chat } = build_contexts(&settings, &platform, &secret, &overrides).await?;
         modules.push(gateway_module(auth.clone()));
         let mut process = Process::assemble(modules);
         // Consumers subscribe before any relay starts, so they see every event.
@@ -186,7 +189,7 @@ impl Application {
             max_connections: server::effective_cap(settings.http.max_connections, file_limit),
             drain_timeout: DRAIN_TIMEOUT,
         };
-        Ok(Self { listener, router, limits, shutdown, shutdown_rx, background, databases, accounts, wallet, deals, auth })
+        Ok(Self { listener, router, limits, shutdown, shutdown_rx, background, databases, accounts, wallet, deals, chat, auth })
     }
 
     pub fn port(&self) -> u16 {

@@ -73,7 +73,7 @@ async fn story(a: Arc<OnceTokens>, b: Arc<OnceTokens>) {
 async fn expiry(db: &Db) {
     let tokens = OnceTokens::open(db).await.unwrap();
     assert!(tokens.len().await.unwrap() > 0);
-    tokens.age_for_tests(OnceTokens::TTL).await.unwrap();
+    tokens.age_for_tests(OnceTokens::TTL + Duration::from_secs(1)).await.unwrap();
     // A new instance's first claim clears what has expired.
     let restarted = OnceTokens::open(db).await.unwrap();
     fresh(restarted.claim("frank", "t5").await.unwrap()).done("/y").await;
@@ -83,7 +83,7 @@ async fn expiry(db: &Db) {
 async fn release(db: &Db) {
     let tokens = OnceTokens::open(db).await.unwrap();
     fresh(tokens.claim("gina", "t6").await.unwrap()).done("/z").await;
-    tokens.age_for_tests(OnceTokens::TTL).await.unwrap();
+    tokens.age_for_tests(OnceTokens::TTL + Duration::from_secs(1)).await.unwrap();
     let tokens = OnceTokens::open(db).await.unwrap();
     drop(fresh(tokens.claim("hank", "t7").await.unwrap()));
     until_empty(&tokens).await;

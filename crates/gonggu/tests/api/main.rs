@@ -1,6 +1,7 @@
 //! Integration tests: the real app on port 0, one fresh instance per test.
 
 mod accounts;
+mod chat;
 mod connections;
 mod deal_pages;
 mod deal_payments;

@@ -104,7 +104,7 @@ async fn list_limits_are_documented_and_enforced_as_1_to_100() {
         assert_eq!((limit["schema"]["minimum"].as_i64(), limit["schema"]["maximum"].as_i64()), (Some(1), Some(100)), "{name}: {limit}");
         seen += 1;
     }
-    assert_eq!(seen, 4, "deals, my deals, a user's deals, wallet history");
+    assert_eq!(seen, 5, "deals, my deals, a user's deals, wallet history, room history (enforced in chat.rs)");
 
     let app = spawn_app().await;
     let token = app.token_for("limits");

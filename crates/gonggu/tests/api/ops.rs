@@ -136,6 +136,10 @@ async fn openapi_document_matches_the_routes() {
         "DELETE /api/v1/deals/{id}/members/me",
         "GET /api/v1/me/deals",
         "GET /api/v1/users/{login_id}/deals",
+        "GET /api/v1/rooms",
+        "GET /api/v1/rooms/{id}/messages",
+        "POST /api/v1/rooms/{id}/messages",
+        "POST /api/v1/rooms/{id}/read",
     ]
     .iter()
     .map(|s| s.to_string())

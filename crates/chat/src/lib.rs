@@ -1,0 +1,152 @@
+//! Chat context (DESIGN §2 "Chat"): a room per deal, kept from deals' events; messages stored
+//! with a gap-free per-room seq before anyone hears of them; a resend of a client id is the same
+//! message; read positions per member and unread counts per room and per message.
+//!
+//! This crate has the storage, the consumer and the HTTP API. The WebSocket (`GET /ws`), the
+//! pages and the fan-out between instances come next (issue 10).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use gonggu_kernel::{auth::AuthUser, clock::Clock, ApiError};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub mod api;
+pub mod consumer;
+pub mod domain;
+pub mod events;
+pub mod module;
+pub mod store;
+
+use domain::{ClientId, MessageBody, MessageKind, RoomState};
+use store::{ChatStore, Content, MemberRecord, MessageRecord, Refusal};
+
+pub struct Chat {
+    pub store: Arc<dyn ChatStore>,
+    pub clock: Clock,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct Sender {
+    pub user_id: Uuid,
+    pub login_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct MessageView {
+    pub room_id: Uuid,
+    /// Gap-free per room, from 1.
+    pub seq: i64,
+    pub kind: MessageKind,
+    /// The sender's id for this message (absent on notices).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Absent on notices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Sender>,
+    pub body: String,
+    pub sent_at: DateTime<Utc>,
+    /// How many members have not read it yet (KakaoTalk's number beside a message).
+    pub unread_count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct RoomView {
+    pub room_id: Uuid,
+    pub title: String,
+    pub state: RoomState,
+    /// Messages after this member's read position.
+    pub unread: i64,
+    pub last_seq: i64,
+    pub last_message: Option<MessageView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct ReadView {
+    pub room_id: Uuid,
+    pub seq: i64,
+}
+
+/// A posted message and whether it was stored before (a resend of its client id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostAnswer {
+    pub message: MessageView,
+    pub replayed: bool,
+}
+
+fn refused(r: Refusal) -> ApiError {
+    match r {
+        Refusal::NoSuchRoom => ApiError::not_found("room_not_found", "채팅방을 찾을 수 없습니다."),
+        Refusal::NotAMember => ApiError::forbidden("not_a_member", "이 공구에 참여한 이웃만 채팅방에 들어올 수 있습니다."),
+        Refusal::ReadOnly => ApiError::conflict("room_read_only", "취소되거나 무산된 공구의 채팅방에는 글을 쓸 수 없습니다."),
+    }
+}
+
+/// How many of `members` have not read `seq`.
+fn unread_of(members: &[MemberRecord], seq: i64) -> i64 {
+    members.iter().filter(|m| m.read_seq < seq).count() as i64
+}
+
+fn view(m: MessageRecord, members: &[MemberRecord]) -> MessageView {
+    let sender = match (m.sender_id, m.sender_login_id) {
+        (Some(user_id), Some(login_id)) => Some(Sender { user_id, login_id }),
+        _ => None,
+    };
+    MessageView {
+        room_id: m.room_id,
+        seq: m.seq,
+        kind: m.kind,
+        client_id: m.client_id,
+        sender,
+        body: m.body,
+        sent_at: m.sent_at,
+        unread_count: unread_of(members, m.seq),
+    }
+}
+
+impl Chat {
+    pub async fn post_text(&self, user: &AuthUser, room_id: Uuid, client_id: &str, body: &str) -> Result<PostAnswer, ApiError> {
+        let client_id = ClientId::parse(client_id).map_err(|e| ApiError::field("client_id", e.0))?;
+        let body = MessageBody::parse(body).map_err(|e| ApiError::field("body", e.0))?;
+        let now = self.clock.now();
+        let posted =
+            self.store.post(room_id, (user.user_id, &user.login_id), &client_id, &Content::Text(body), now).await?.map_err(refused)?;
+        let members = self.store.members(room_id, user.user_id).await?.map_err(refused)?;
+        Ok(PostAnswer { message: view(posted.message, &members), replayed: posted.replayed })
+    }
+
+    pub async fn history(&self, user: &AuthUser, room_id: Uuid, before: Option<i64>, limit: u32) -> Result<Vec<MessageView>, ApiError> {
+        let messages = self.store.history(room_id, user.user_id, before, limit).await?.map_err(refused)?;
+        let members = self.store.members(room_id, user.user_id).await?.map_err(refused)?;
+        Ok(messages.into_iter().map(|m| view(m, &members)).collect())
+    }
+
+    pub async fn read(&self, user: &AuthUser, room_id: Uuid, seq: i64) -> Result<ReadView, ApiError> {
+        let seq = self.store.read(room_id, user.user_id, seq).await?.map_err(refused)?;
+        Ok(ReadView { room_id, seq })
+    }
+
+    pub async fn rooms(&self, user: &AuthUser) -> Result<Vec<RoomView>, ApiError> {
+        let mut out = vec![];
+        for s in self.store.rooms_of(user.user_id).await? {
+            let last_message = match s.last_message {
+                Some(m) => {
+                    let members = self.store.members(s.room.id, user.user_id).await?.map_err(refused)?;
+                    Some(view(m, &members))
+                }
+                None => None,
+            };
+            out.push(RoomView {
+                room_id: s.room.id,
+                title: s.room.title,
+                state: s.room.state,
+                unread: (s.room.last_seq - s.read_seq).max(0),
+                last_seq: s.room.last_seq,
+                last_message,
+            });
+        }
+        Ok(out)
+    }
+}

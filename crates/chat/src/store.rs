@@ -1,0 +1,502 @@
+//! Chat storage, one SQL text for SQLite and PostgreSQL.
+//!
+//! A message is numbered inside the transaction that stores it: `rooms.last_seq` is raised by
+//! one and the message takes that number, so seqs are unique and gap-free per room (a failed
+//! transaction gives its number back). A sender's `client_id` is unique per room, so a resend
+//! finds the stored message instead of adding one. Room facts come from deals' events, applied
+//! in the same transaction as the inbox claim, so a redelivered event changes nothing.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use gonggu_kernel::{
+    db::Db,
+    events::{Envelope, OutboxExt, OutboxSignal},
+};
+use uuid::Uuid;
+
+use crate::{
+    domain::{ClientId, MessageBody, MessageKind, RoomState},
+    events::ChatMessagePosted,
+};
+
+/// What a member sends.
+#[derive(Debug, Clone)]
+pub enum Content {
+    Text(MessageBody),
+    Image(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRecord {
+    pub room_id: Uuid,
+    pub seq: i64,
+    pub kind: MessageKind,
+    pub sender_id: Option<Uuid>,
+    pub sender_login_id: Option<String>,
+    pub client_id: Option<String>,
+    pub body: String,
+    pub image_key: Option<String>,
+    pub sent_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomRecord {
+    pub id: Uuid,
+    pub title: String,
+    pub host_id: Uuid,
+    pub state: RoomState,
+    pub last_seq: i64,
+    pub last_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub user_id: Uuid,
+    pub login_id: String,
+    pub read_seq: i64,
+}
+
+/// One of the user's rooms, for the chat list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomSummary {
+    pub room: RoomRecord,
+    pub read_seq: i64,
+    pub last_message: Option<MessageRecord>,
+}
+
+/// Why a room refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("no such room")]
+    NoSuchRoom,
+    #[error("not a member of the room")]
+    NotAMember,
+    #[error("the room is read-only")]
+    ReadOnly,
+}
+
+/// A stored message, and whether it was stored just now or found (a resend).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Posted {
+    pub message: MessageRecord,
+    pub replayed: bool,
+}
+
+/// Deals' facts about a room, as its events carry them.
+#[derive(Debug, Clone)]
+pub struct RoomFacts {
+    pub room_id: Uuid,
+    pub title: String,
+    pub host_id: Uuid,
+    pub state: RoomState,
+    pub members: Vec<(Uuid, String)>,
+    /// The notice the event posts in the room, if any.
+    pub notice: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait ChatStore: Send + Sync {
+    /// Applies deals' facts once per event (`consumer`, `event_id`): the room, who is in it, its
+    /// notice. Facts older than those applied already change no membership.
+    async fn apply_facts(&self, facts: &RoomFacts, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
+    async fn post(
+        &self,
+        room_id: Uuid,
+        sender: (Uuid, &str),
+        client_id: &ClientId,
+        content: &Content,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Result<Posted, Refusal>>;
+    /// Messages before `before` (newest first up to `limit`, answered oldest first), for a member.
+    async fn history(
+        &self,
+        room_id: Uuid,
+        user_id: Uuid,
+        before: Option<i64>,
+        limit: u32,
+    ) -> sqlx::Result<Result<Vec<MessageRecord>, Refusal>>;
+    /// Everyone in the room with their read positions, for a member.
+    async fn members(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<Vec<MemberRecord>, Refusal>>;
+    /// Moves the member's read position up to `seq` (never back, never past the newest); returns it.
+    async fn read(&self, room_id: Uuid, user_id: Uuid, seq: i64) -> sqlx::Result<Result<i64, Refusal>>;
+    /// The user's rooms, newest activity first.
+    async fn rooms_of(&self, user_id: Uuid) -> sqlx::Result<Vec<RoomSummary>>;
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    room_id: Uuid,
+    seq: i64,
+    kind: String,
+    sender_id: Option<Uuid>,
+    sender_login_id: Option<String>,
+    client_id: Option<String>,
+    body: String,
+    image_key: Option<String>,
+    sent_at: DateTime<Utc>,
+}
+
+impl TryFrom<MessageRow> for MessageRecord {
+    type Error = sqlx::Error;
+    fn try_from(r: MessageRow) -> Result<Self, Self::Error> {
+        let kind = MessageKind::parse(&r.kind)
+            .ok_or_else(|| sqlx::Error::Decode(format!("message {}#{} has kind {:?}", r.room_id, r.seq, r.kind).into()))?;
+        Ok(MessageRecord {
+            room_id: r.room_id,
+            seq: r.seq,
+            kind,
+            sender_id: r.sender_id,
+            sender_login_id: r.sender_login_id,
+            client_id: r.client_id,
+            body: r.body,
+            image_key: r.image_key,
+            sent_at: r.sent_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RoomRow {
+    id: Uuid,
+    title: String,
+    host_id: Uuid,
+    state: String,
+    last_seq: i64,
+    last_at: DateTime<Utc>,
+}
+
+impl TryFrom<RoomRow> for RoomRecord {
+    type Error = sqlx::Error;
+    fn try_from(r: RoomRow) -> Result<Self, Self::Error> {
+        let state =
+            RoomState::parse(&r.state).ok_or_else(|| sqlx::Error::Decode(format!("room {} has state {:?}", r.id, r.state).into()))?;
+        Ok(RoomRecord { id: r.id, title: r.title, host_id: r.host_id, state, last_seq: r.last_seq, last_at: r.last_at })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    #[sqlx(flatten)]
+    room: RoomRow,
+    read_seq: i64,
+}
+
+const MESSAGE_COLUMNS: &str = "room_id, seq, kind, sender_id, sender_login_id, client_id, body, image_key, sent_at";
+const ROOM_COLUMNS: &str = "r.id, r.title, r.host_id, r.state, r.last_seq, r.last_at";
+
+/// A notice's or message's first line, short, for the chat list and push.
+pub fn preview(m: &MessageRecord) -> String {
+    match m.kind {
+        MessageKind::Image => "사진".to_owned(),
+        _ => {
+            let line = m.body.lines().next().unwrap_or("");
+            let mut out: String = line.chars().take(60).collect();
+            if line.chars().count() > 60 || m.body.lines().nth(1).is_some() {
+                out.push('…');
+            }
+            out
+        }
+    }
+}
+
+macro_rules! sql_chat_store {
+    ($name:ident, $db:ty, $begin:literal, $lock:literal) => {
+        pub struct $name {
+            pool: sqlx::Pool<$db>,
+            signal: OutboxSignal,
+        }
+
+        impl $name {
+            /// Takes the room's next seq and stores the message under it.
+            async fn append(tx: &mut sqlx::Transaction<'static, $db>, m: &MessageRecord) -> sqlx::Result<MessageRecord> {
+                let (seq,): (i64,) =
+                    sqlx::query_as("UPDATE rooms SET last_seq = last_seq + 1, last_at = $1 WHERE id = $2 RETURNING last_seq")
+                        .bind(m.sent_at)
+                        .bind(m.room_id)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                sqlx::query(
+                    "INSERT INTO messages (room_id, seq, kind, sender_id, sender_login_id, client_id, body, image_key, sent_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(m.room_id)
+                .bind(seq)
+                .bind(m.kind.as_str())
+                .bind(m.sender_id)
+                .bind(&m.sender_login_id)
+                .bind(&m.client_id)
+                .bind(&m.body)
+                .bind(&m.image_key)
+                .bind(m.sent_at)
+                .execute(&mut **tx)
+                .await?;
+                Ok(MessageRecord { seq, ..m.clone() })
+            }
+
+            /// The room, if `user_id` is in it. `lock` holds the room's row until the transaction
+            /// ends (PostgreSQL; SQLite's `BEGIN IMMEDIATE` holds the whole file), so two posts
+            /// with one client id see each other.
+            async fn member_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                room_id: Uuid,
+                user_id: Uuid,
+                lock: bool,
+            ) -> sqlx::Result<Result<RoomRecord, Refusal>> {
+                let lock = if lock { $lock } else { "" };
+                let room: Option<RoomRow> = sqlx::query_as(&format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = $1{lock}"))
+                    .bind(room_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                let Some(room) = room else { return Ok(Err(Refusal::NoSuchRoom)) };
+                let member: Option<(i64,)> = sqlx::query_as("SELECT read_seq FROM room_members WHERE room_id = $1 AND user_id = $2")
+                    .bind(room_id)
+                    .bind(user_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                Ok(match member {
+                    Some(_) => Ok(RoomRecord::try_from(room)?),
+                    None => Err(Refusal::NotAMember),
+                })
+            }
+        }
+
+        #[async_trait]
+        impl ChatStore for $name {
+            async fn apply_facts(&self, f: &RoomFacts, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                if !(&mut *tx).claim_event(consumer, event_id).await? {
+                    return Ok(());
+                }
+                let known: Option<(DateTime<Utc>,)> =
+                    sqlx::query_as("SELECT facts_at FROM rooms WHERE id = $1").bind(f.room_id).fetch_optional(&mut *tx).await?;
+                let newest = known.is_none_or(|(at,)| at <= f.at);
+                if known.is_none() {
+                    sqlx::query(
+                        "INSERT INTO rooms (id, title, host_id, state, last_seq, last_at, facts_at) VALUES ($1, $2, $3, $4, 0, $5, $5)",
+                    )
+                    .bind(f.room_id)
+                    .bind(&f.title)
+                    .bind(f.host_id)
+                    .bind(f.state.as_str())
+                    .bind(f.at)
+                    .execute(&mut *tx)
+                    .await?;
+                } else if newest {
+                    sqlx::query("UPDATE rooms SET title = $1, host_id = $2, state = $3, facts_at = $4 WHERE id = $5")
+                        .bind(&f.title)
+                        .bind(f.host_id)
+                        .bind(f.state.as_str())
+                        .bind(f.at)
+                        .bind(f.room_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if newest {
+                    let now: Vec<(Uuid,)> =
+                        sqlx::query_as("SELECT user_id FROM room_members WHERE room_id = $1").bind(f.room_id).fetch_all(&mut *tx).await?;
+                    for (gone,) in now.iter().filter(|(id,)| !f.members.iter().any(|(m, _)| m == id)) {
+                        sqlx::query("DELETE FROM room_members WHERE room_id = $1 AND user_id = $2")
+                            .bind(f.room_id)
+                            .bind(gone)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                if let Some(text) = &f.notice {
+                    let notice = MessageRecord {
+                        room_id: f.room_id,
+                        seq: 0,
+                        kind: MessageKind::Notice,
+                        sender_id: None,
+                        sender_login_id: None,
+                        client_id: None,
+                        body: text.clone(),
+                        image_key: None,
+                        sent_at: f.at,
+                    };
+                    Self::append(&mut tx, &notice).await?;
+                }
+                if newest {
+                    // A newcomer starts with nothing unread (their own join notice included); the
+                    // room's history is theirs to read.
+                    for (user_id, login_id) in &f.members {
+                        sqlx::query(
+                            "INSERT INTO room_members (room_id, user_id, login_id, read_seq, joined_at) \
+                             SELECT $1, $2, $3, last_seq, $4 FROM rooms WHERE id = $1 ON CONFLICT (room_id, user_id) DO NOTHING",
+                        )
+                        .bind(f.room_id)
+                        .bind(user_id)
+                        .bind(login_id)
+                        .bind(f.at)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await
+            }
+
+            async fn post(
+                &self,
+                room_id: Uuid,
+                (sender_id, sender_login_id): (Uuid, &str),
+                client_id: &ClientId,
+                content: &Content,
+                now: DateTime<Utc>,
+            ) -> sqlx::Result<Result<Posted, Refusal>> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let room = match Self::member_in(&mut tx, room_id, sender_id, true).await? {
+                    Ok(room) => room,
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+                let earlier: Option<MessageRow> = sqlx::query_as(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND sender_id = $2 AND client_id = $3"
+                ))
+                .bind(room_id)
+                .bind(sender_id)
+                .bind(client_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = earlier {
+                    return Ok(Ok(Posted { message: row.try_into()?, replayed: true }));
+                }
+                if room.state == RoomState::Closed {
+                    return Ok(Err(Refusal::ReadOnly));
+                }
+                let (kind, body, image_key) = match content {
+                    Content::Text(b) => (MessageKind::Text, b.as_str().to_owned(), None),
+                    Content::Image(key) => (MessageKind::Image, String::new(), Some(key.clone())),
+                };
+                let draft = MessageRecord {
+                    room_id,
+                    seq: 0,
+                    kind,
+                    sender_id: Some(sender_id),
+                    sender_login_id: Some(sender_login_id.to_owned()),
+                    client_id: Some(client_id.as_str().to_owned()),
+                    body,
+                    image_key,
+                    sent_at: now,
+                };
+                let message = Self::append(&mut tx, &draft).await?;
+                // Whoever writes has read everything up to their own message.
+                sqlx::query("UPDATE room_members SET read_seq = $1 WHERE room_id = $2 AND user_id = $3")
+                    .bind(message.seq)
+                    .bind(room_id)
+                    .bind(sender_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let members: Vec<(Uuid,)> = sqlx::query_as("SELECT user_id FROM room_members WHERE room_id = $1 ORDER BY user_id")
+                    .bind(room_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let event = ChatMessagePosted {
+                    room_id,
+                    seq: message.seq,
+                    sender_id,
+                    sender_login_id: sender_login_id.to_owned(),
+                    title: room.title.clone(),
+                    preview: preview(&message),
+                    member_ids: members.into_iter().map(|(id,)| id).collect(),
+                };
+                (&mut *tx).enqueue(&Envelope::new(&event, now)).await?;
+                tx.commit().await?;
+                self.signal.notify();
+                Ok(Ok(Posted { message, replayed: false }))
+            }
+
+            async fn history(
+                &self,
+                room_id: Uuid,
+                user_id: Uuid,
+                before: Option<i64>,
+                limit: u32,
+            ) -> sqlx::Result<Result<Vec<MessageRecord>, Refusal>> {
+                let mut tx = self.pool.begin().await?;
+                if let Err(refusal) = Self::member_in(&mut tx, room_id, user_id, false).await? {
+                    return Ok(Err(refusal));
+                }
+                let rows: Vec<MessageRow> = sqlx::query_as(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+                ))
+                .bind(room_id)
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                let mut out = rows.into_iter().map(MessageRecord::try_from).collect::<sqlx::Result<Vec<_>>>()?;
+                out.reverse();
+                Ok(Ok(out))
+            }
+
+            async fn members(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<Vec<MemberRecord>, Refusal>> {
+                let mut tx = self.pool.begin().await?;
+                if let Err(refusal) = Self::member_in(&mut tx, room_id, user_id, false).await? {
+                    return Ok(Err(refusal));
+                }
+                let rows: Vec<(Uuid, String, i64)> =
+                    sqlx::query_as("SELECT user_id, login_id, read_seq FROM room_members WHERE room_id = $1 ORDER BY joined_at, login_id")
+                        .bind(room_id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                tx.commit().await?;
+                Ok(Ok(rows.into_iter().map(|(user_id, login_id, read_seq)| MemberRecord { user_id, login_id, read_seq }).collect()))
+            }
+
+            async fn read(&self, room_id: Uuid, user_id: Uuid, seq: i64) -> sqlx::Result<Result<i64, Refusal>> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let room = match Self::member_in(&mut tx, room_id, user_id, false).await? {
+                    Ok(room) => room,
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+                let (read,): (i64,) = sqlx::query_as(
+                    "UPDATE room_members SET read_seq = CASE WHEN read_seq < $1 THEN $1 ELSE read_seq END \
+                     WHERE room_id = $2 AND user_id = $3 RETURNING read_seq",
+                )
+                .bind(seq.clamp(0, room.last_seq))
+                .bind(room_id)
+                .bind(user_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Ok(read))
+            }
+
+            async fn rooms_of(&self, user_id: Uuid) -> sqlx::Result<Vec<RoomSummary>> {
+                let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
+                    "SELECT {ROOM_COLUMNS}, m.read_seq FROM rooms r JOIN room_members m ON m.room_id = r.id \
+                     WHERE m.user_id = $1 ORDER BY r.last_at DESC, r.id"
+                ))
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let room = RoomRecord::try_from(row.room)?;
+                    let last: Option<MessageRow> =
+                        sqlx::query_as(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq = $2"))
+                            .bind(room.id)
+                            .bind(room.last_seq)
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    out.push(RoomSummary { last_message: last.map(MessageRecord::try_from).transpose()?, read_seq: row.read_seq, room });
+                }
+                Ok(out)
+            }
+        }
+    };
+}
+
+sql_chat_store!(SqliteChatStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "");
+sql_chat_store!(PgChatStore, sqlx::Postgres, "BEGIN", " FOR UPDATE OF r");
+
+/// Opens the store for whichever backend `db` is, after running its migrations.
+pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Arc<dyn ChatStore>> {
+    gonggu_kernel::events::create_event_tables(db).await?;
+    db.migrate(&sqlx::migrate!("./migrations/sqlite"), &sqlx::migrate!("./migrations/postgres")).await?;
+    Ok(match db {
+        Db::Sqlite(pool) => std::sync::Arc::new(SqliteChatStore { pool: pool.clone(), signal }),
+        Db::Postgres(pool) => std::sync::Arc::new(PgChatStore { pool: pool.clone(), signal }),
+    })
+}
