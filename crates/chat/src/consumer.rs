@@ -10,10 +10,7 @@ use gonggu_kernel::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::{
-    domain::RoomState,
-    store::{ChatStore, RoomFacts},
-};
+use crate::{domain::RoomState, store::RoomFacts, Chat};
 
 pub const CONSUMER: &str = "chat-rooms";
 
@@ -80,15 +77,36 @@ fn room_facts(env: &Envelope) -> anyhow::Result<RoomFacts> {
     })
 }
 
-pub async fn spawn_rooms(bus: Arc<dyn Bus>, store: Arc<dyn ChatStore>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+pub async fn spawn_rooms(bus: Arc<dyn Bus>, chat: Arc<Chat>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let sub = bus.subscribe(CONSUMER, &DEAL_EVENTS).await?;
     Ok(spawn_consumer(CONSUMER, sub, shutdown, move |env| {
-        let store = store.clone();
+        let chat = chat.clone();
         async move {
             if env.source != "deals" {
                 return Ok(());
             }
-            store.apply_facts(&room_facts(&env)?, CONSUMER, env.id).await?;
+            chat.apply_facts(&room_facts(&env)?, CONSUMER, env.id).await
+        }
+    }))
+}
+
+/// This process's feed of ended sessions: their sockets close at once.
+pub const SESSIONS_FEED: &str = "chat-sessions";
+
+/// The part of accounts' `SessionsRevoked` chat needs.
+#[derive(Debug, Deserialize)]
+struct SessionsRevoked {
+    session_ids: Vec<Uuid>,
+}
+
+pub async fn spawn_sessions(bus: Arc<dyn Bus>, chat: Arc<Chat>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let sub = bus.subscribe_each_instance(SESSIONS_FEED, &["SessionsRevoked"], std::time::Duration::ZERO).await?;
+    Ok(spawn_consumer(SESSIONS_FEED, sub, shutdown, move |env| {
+        let chat = chat.clone();
+        async move {
+            let e: SessionsRevoked = serde_json::from_value(env.payload.clone())
+                .map_err(|e| anyhow::anyhow!("SessionsRevoked {}: payload without session ids: {e}", env.id))?;
+            chat.hub.close_sessions(&e.session_ids);
             Ok(())
         }
     }))

@@ -2,8 +2,9 @@
 //! with a gap-free per-room seq before anyone hears of them; a resend of a client id is the same
 //! message; read positions per member and unread counts per room and per message.
 //!
-//! This crate has the storage, the consumer and the HTTP API. The WebSocket (`GET /ws`), the
-//! pages and the fan-out between instances come next (issue 10).
+//! This crate has the storage, the consumer, the HTTP API and the socket (`GET /ws`, one per
+//! tab, all of the user's rooms) within one process. The pages and the fan-out between instances
+//! come next (issue 10).
 
 use std::sync::Arc;
 
@@ -17,15 +18,26 @@ pub mod api;
 pub mod consumer;
 pub mod domain;
 pub mod events;
+pub mod hub;
 pub mod module;
+pub mod protocol;
 pub mod store;
+pub mod ws;
 
 use domain::{ClientId, MessageBody, MessageKind, RoomState};
-use store::{ChatStore, Content, MemberRecord, MessageRecord, Refusal};
+use hub::Hub;
+use protocol::{RoomFrameState, ServerFrame};
+use store::{Applied, ChatStore, Content, MemberRecord, MessageRecord, Refusal, RoomFacts};
+
+/// Posts in one room are stored and handed out one at a time (per process), so every socket
+/// hears a room's messages in seq order; rooms share these few locks by hash.
+const ROOM_LOCKS: usize = 64;
 
 pub struct Chat {
     pub store: Arc<dyn ChatStore>,
     pub clock: Clock,
+    pub hub: Arc<Hub>,
+    room_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
@@ -107,24 +119,73 @@ fn view(m: MessageRecord, members: &[MemberRecord]) -> MessageView {
 }
 
 impl Chat {
+    pub fn new(store: Arc<dyn ChatStore>, clock: Clock) -> Self {
+        Self { store, clock, hub: Hub::new(), room_locks: (0..ROOM_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect() }
+    }
+
+    fn room_lock(&self, room_id: Uuid) -> &tokio::sync::Mutex<()> {
+        &self.room_locks[(room_id.as_u128() % ROOM_LOCKS as u128) as usize]
+    }
+
     pub async fn post_text(&self, user: &AuthUser, room_id: Uuid, client_id: &str, body: &str) -> Result<PostAnswer, ApiError> {
         let client_id = ClientId::parse(client_id).map_err(|e| ApiError::field("client_id", e.0))?;
         let body = MessageBody::parse(body).map_err(|e| ApiError::field("body", e.0))?;
+        let _room = self.room_lock(room_id).lock().await;
         let now = self.clock.now();
         let posted =
             self.store.post(room_id, (user.user_id, &user.login_id), &client_id, &Content::Text(body), now).await?.map_err(refused)?;
+        let members = self.store.member_list(room_id).await?;
+        let message = view(posted.message, &members);
+        if !posted.replayed {
+            self.hub.send_to(members.iter().map(|m| m.user_id), ServerFrame::Message(message.clone()));
+        }
+        Ok(PostAnswer { message, replayed: posted.replayed })
+    }
+
+    /// Applies deals' facts about a room (once per event) and tells the sockets: the notice to
+    /// the members, `left` to whoever is out, the room's state when it closed.
+    pub async fn apply_facts(&self, facts: &RoomFacts, consumer: &str, event_id: Uuid) -> anyhow::Result<()> {
+        let _room = self.room_lock(facts.room_id).lock().await;
+        let Applied { notice, removed } = self.store.apply_facts(facts, consumer, event_id).await?;
+        let room_id = facts.room_id;
+        if !removed.is_empty() {
+            self.hub.send_to(removed, ServerFrame::Room { room_id, state: RoomFrameState::Left });
+        }
+        if let Some(notice) = notice {
+            let members = self.store.member_list(room_id).await?;
+            self.hub.send_to(members.iter().map(|m| m.user_id), ServerFrame::Message(view(notice, &members)));
+            if facts.state == RoomState::Closed {
+                self.hub.send_to(members.iter().map(|m| m.user_id), ServerFrame::Room { room_id, state: RoomFrameState::Closed });
+            }
+        }
+        Ok(())
+    }
+
+    /// Messages after `after`, oldest first, for a member's resume.
+    pub async fn since(&self, user: &AuthUser, room_id: Uuid, after: i64, limit: u32) -> Result<Vec<MessageView>, ApiError> {
+        let messages = self.store.history_after(room_id, user.user_id, after, limit).await?.map_err(refused)?;
+        let members = self.store.member_list(room_id).await?;
+        Ok(messages.into_iter().map(|m| view(m, &members)).collect())
+    }
+
+    /// Tells the room's other members that `user` is typing.
+    pub async fn typing(&self, user: &AuthUser, room_id: Uuid) -> Result<(), ApiError> {
         let members = self.store.members(room_id, user.user_id).await?.map_err(refused)?;
-        Ok(PostAnswer { message: view(posted.message, &members), replayed: posted.replayed })
+        let others = members.iter().map(|m| m.user_id).filter(|id| *id != user.user_id);
+        self.hub.send_to(others, ServerFrame::Typing { room_id, login_id: user.login_id.clone() });
+        Ok(())
     }
 
     pub async fn history(&self, user: &AuthUser, room_id: Uuid, before: Option<i64>, limit: u32) -> Result<Vec<MessageView>, ApiError> {
         let messages = self.store.history(room_id, user.user_id, before, limit).await?.map_err(refused)?;
-        let members = self.store.members(room_id, user.user_id).await?.map_err(refused)?;
+        let members = self.store.member_list(room_id).await?;
         Ok(messages.into_iter().map(|m| view(m, &members)).collect())
     }
 
     pub async fn read(&self, user: &AuthUser, room_id: Uuid, seq: i64) -> Result<ReadView, ApiError> {
         let seq = self.store.read(room_id, user.user_id, seq).await?.map_err(refused)?;
+        let members = self.store.member_list(room_id).await?;
+        self.hub.send_to(members.iter().map(|m| m.user_id), ServerFrame::Read { room_id, login_id: user.login_id.clone(), seq });
         Ok(ReadView { room_id, seq })
     }
 
@@ -132,10 +193,7 @@ impl Chat {
         let mut out = vec![];
         for s in self.store.rooms_of(user.user_id).await? {
             let last_message = match s.last_message {
-                Some(m) => {
-                    let members = self.store.members(s.room.id, user.user_id).await?.map_err(refused)?;
-                    Some(view(m, &members))
-                }
+                Some(m) => Some(view(m, &self.store.member_list(s.room.id).await?)),
                 None => None,
             };
             out.push(RoomView {

@@ -8,7 +8,7 @@ use gonggu_kernel::{
     module::{Consumer, Module, Platform},
 };
 
-use crate::{api::ChatState, Chat};
+use crate::{api::ChatState, ws::WsState, Chat};
 
 pub const NAME: &str = "chat";
 
@@ -17,10 +17,19 @@ pub async fn module(platform: &Platform) -> anyhow::Result<(Arc<Chat>, Module)> 
     let db = platform.database(NAME, SqliteTuning::default()).await?;
     let signal = OutboxSignal::default();
     let store = crate::store::open(&db, signal.clone()).await.context("chat migrations failed")?;
-    let chat = Arc::new(Chat { store: store.clone(), clock: platform.clock.clone() });
+    let chat = Arc::new(Chat::new(store, platform.clock.clone()));
+    // The socket sits with the pages: their middleware signs a browser in from its cookie.
+    let socket = axum::Router::new()
+        .route("/ws", axum::routing::get(crate::ws::upgrade))
+        .with_state(WsState { chat: chat.clone(), auth: platform.auth.clone() });
+    let (rooms, sessions) = (chat.clone(), chat.clone());
     let module = Module::new(NAME)
         .api(crate::api::router(ChatState { chat: chat.clone(), auth: platform.auth.clone() }))
+        .pages(socket)
         .database_with_outbox(db, signal, None)
-        .consumer(Consumer::new(crate::consumer::CONSUMER, move |bus, shutdown| crate::consumer::spawn_rooms(bus, store, shutdown)));
+        .consumer(Consumer::new(crate::consumer::CONSUMER, move |bus, shutdown| crate::consumer::spawn_rooms(bus, rooms, shutdown)))
+        .consumer(Consumer::new(crate::consumer::SESSIONS_FEED, move |bus, shutdown| {
+            crate::consumer::spawn_sessions(bus, sessions, shutdown)
+        }));
     Ok((chat, module))
 }

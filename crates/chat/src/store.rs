@@ -82,6 +82,15 @@ pub struct Posted {
     pub replayed: bool,
 }
 
+/// What applying an event's facts did, for the sockets to hear.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Applied {
+    /// The notice stored, if any.
+    pub notice: Option<MessageRecord>,
+    /// Who is no longer in the room.
+    pub removed: Vec<Uuid>,
+}
+
 /// Deals' facts about a room, as its events carry them.
 #[derive(Debug, Clone)]
 pub struct RoomFacts {
@@ -99,7 +108,7 @@ pub struct RoomFacts {
 pub trait ChatStore: Send + Sync {
     /// Applies deals' facts once per event (`consumer`, `event_id`): the room, who is in it, its
     /// notice. Facts older than those applied already change no membership.
-    async fn apply_facts(&self, facts: &RoomFacts, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
+    async fn apply_facts(&self, facts: &RoomFacts, consumer: &str, event_id: Uuid) -> sqlx::Result<Applied>;
     async fn post(
         &self,
         room_id: Uuid,
@@ -116,6 +125,16 @@ pub trait ChatStore: Send + Sync {
         before: Option<i64>,
         limit: u32,
     ) -> sqlx::Result<Result<Vec<MessageRecord>, Refusal>>;
+    /// Messages after `after`, oldest first, up to `limit`, for a member (a resume).
+    async fn history_after(
+        &self,
+        room_id: Uuid,
+        user_id: Uuid,
+        after: i64,
+        limit: u32,
+    ) -> sqlx::Result<Result<Vec<MessageRecord>, Refusal>>;
+    /// Everyone in the room with their read positions (for handing out frames; no member check).
+    async fn member_list(&self, room_id: Uuid) -> sqlx::Result<Vec<MemberRecord>>;
     /// Everyone in the room with their read positions, for a member.
     async fn members(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<Vec<MemberRecord>, Refusal>>;
     /// Moves the member's read position up to `seq` (never back, never past the newest); returns it.
@@ -263,10 +282,11 @@ macro_rules! sql_chat_store {
 
         #[async_trait]
         impl ChatStore for $name {
-            async fn apply_facts(&self, f: &RoomFacts, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
+            async fn apply_facts(&self, f: &RoomFacts, consumer: &str, event_id: Uuid) -> sqlx::Result<Applied> {
                 let mut tx = self.pool.begin_with($begin).await?;
+                let mut applied = Applied::default();
                 if !(&mut *tx).claim_event(consumer, event_id).await? {
-                    return Ok(());
+                    return Ok(applied);
                 }
                 let known: Option<(DateTime<Utc>,)> =
                     sqlx::query_as("SELECT facts_at FROM rooms WHERE id = $1").bind(f.room_id).fetch_optional(&mut *tx).await?;
@@ -301,6 +321,7 @@ macro_rules! sql_chat_store {
                             .bind(gone)
                             .execute(&mut *tx)
                             .await?;
+                        applied.removed.push(*gone);
                     }
                 }
                 if let Some(text) = &f.notice {
@@ -315,7 +336,7 @@ macro_rules! sql_chat_store {
                         image_key: None,
                         sent_at: f.at,
                     };
-                    Self::append(&mut tx, &notice).await?;
+                    applied.notice = Some(Self::append(&mut tx, &notice).await?);
                 }
                 if newest {
                     // A newcomer starts with nothing unread (their own join notice included); the
@@ -333,7 +354,8 @@ macro_rules! sql_chat_store {
                         .await?;
                     }
                 }
-                tx.commit().await
+                tx.commit().await?;
+                Ok(applied)
             }
 
             async fn post(
@@ -428,6 +450,38 @@ macro_rules! sql_chat_store {
                 let mut out = rows.into_iter().map(MessageRecord::try_from).collect::<sqlx::Result<Vec<_>>>()?;
                 out.reverse();
                 Ok(Ok(out))
+            }
+
+            async fn history_after(
+                &self,
+                room_id: Uuid,
+                user_id: Uuid,
+                after: i64,
+                limit: u32,
+            ) -> sqlx::Result<Result<Vec<MessageRecord>, Refusal>> {
+                let mut tx = self.pool.begin().await?;
+                if let Err(refusal) = Self::member_in(&mut tx, room_id, user_id, false).await? {
+                    return Ok(Err(refusal));
+                }
+                let rows: Vec<MessageRow> = sqlx::query_as(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                ))
+                .bind(room_id)
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Ok(rows.into_iter().map(MessageRecord::try_from).collect::<sqlx::Result<Vec<_>>>()?))
+            }
+
+            async fn member_list(&self, room_id: Uuid) -> sqlx::Result<Vec<MemberRecord>> {
+                let rows: Vec<(Uuid, String, i64)> =
+                    sqlx::query_as("SELECT user_id, login_id, read_seq FROM room_members WHERE room_id = $1 ORDER BY joined_at, login_id")
+                        .bind(room_id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().map(|(user_id, login_id, read_seq)| MemberRecord { user_id, login_id, read_seq }).collect())
             }
 
             async fn members(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<Vec<MemberRecord>, Refusal>> {

@@ -1,0 +1,99 @@
+//! The socket's frames (`GET /ws`), JSON with a `type` field. See `docs/chat-protocol.md`.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{domain::RoomState, MessageView};
+
+/// What a client sends.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// The first frame of a client without the session cookie (API clients).
+    Auth {
+        access_token: String,
+    },
+    Send {
+        room_id: Uuid,
+        client_id: String,
+        body: String,
+    },
+    Read {
+        room_id: Uuid,
+        seq: i64,
+    },
+    /// The newest seq the client has of each room: everything after it is sent, then live.
+    Resume {
+        rooms: HashMap<Uuid, i64>,
+    },
+    Typing {
+        room_id: Uuid,
+    },
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Who the socket belongs to, once authenticated.
+    Hello {
+        login_id: String,
+    },
+    /// The client's message is stored as `seq`.
+    Ack {
+        client_id: String,
+        room_id: Uuid,
+        seq: i64,
+    },
+    Message(MessageView),
+    /// `login_id` has read `room_id` up to `seq`.
+    Read {
+        room_id: Uuid,
+        login_id: String,
+        seq: i64,
+    },
+    Typing {
+        room_id: Uuid,
+        login_id: String,
+    },
+    /// The room changed for this user: `left` (no longer a member) or its state.
+    Room {
+        room_id: Uuid,
+        state: RoomFrameState,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomFrameState {
+    Open,
+    Closed,
+    Left,
+}
+
+impl From<RoomState> for RoomFrameState {
+    fn from(s: RoomState) -> Self {
+        match s {
+            RoomState::Open => RoomFrameState::Open,
+            RoomState::Closed => RoomFrameState::Closed,
+        }
+    }
+}
+
+/// Close codes beyond the standard ones.
+pub mod close {
+    /// No valid session or token.
+    pub const UNAUTHORIZED: u16 = 4401;
+    /// The session was revoked or logged out elsewhere.
+    pub const SESSION_ENDED: u16 = 4403;
+    /// The client did not keep up with its frames; resume from the last seq.
+    pub const TOO_SLOW: u16 = 4408;
+    /// No frame or pong within the heartbeat window.
+    pub const TIMED_OUT: u16 = 4000;
+}
