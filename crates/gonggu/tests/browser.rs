@@ -41,7 +41,7 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     let register_url = app.url("/register");
     c.goto(&register_url).await.expect("open /register");
     let viewport = c.execute("return [window.innerWidth, window.innerHeight];", vec![]).await.unwrap();
-    assert_eq!(viewport, json!([412, 915]), "a phone-sized viewport");
+    assert_eq!(viewport, json!([390, 844]), "a 390×844 phone (iPhone 12–15)");
     assert_eq!(c.title().await.unwrap(), "회원가입 · 공구마켓");
     type_into(c, "#login_id", &login_id).await;
     // The live check asks the API after a pause and says the id is free.

@@ -51,7 +51,7 @@ async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
     assert_eq!(h.current_url().await.unwrap().path(), "/deals/new");
     assert_eq!(h.title().await.unwrap(), "공구 등록 · 공구마켓");
     let viewport = h.execute("return [window.innerWidth, window.innerHeight];", vec![]).await.unwrap();
-    assert_eq!(viewport, json!([412, 915]), "a phone-sized viewport");
+    assert_eq!(viewport, json!([390, 844]), "a 390×844 phone (iPhone 12–15)");
     let tab = h.find(Locator::Css("nav.tabbar a[aria-current=page]")).await.unwrap().attr("href").await.unwrap();
     assert_eq!(tab.as_deref(), Some("/deals/new"), "the 공구 등록 tab is highlighted");
     for name in [

@@ -48,7 +48,7 @@ async fn journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     assert_eq!(c.current_url().await.unwrap().path(), "/wallet");
     assert_eq!(c.title().await.unwrap(), "공구페이 · 공구마켓");
     let viewport = c.execute("return [window.innerWidth, window.innerHeight];", vec![]).await.unwrap();
-    assert_eq!(viewport, json!([412, 915]), "a phone-sized viewport");
+    assert_eq!(viewport, json!([390, 844]), "a 390×844 phone (iPhone 12–15)");
     assert_balances(c, "0원", "100,000원").await;
     let current_tab = c.find(Locator::Css("nav.tabbar a[aria-current=page]")).await.unwrap().attr("href").await.unwrap();
     assert_eq!(current_tab.as_deref(), Some("/wallet"), "the 공구페이 tab is highlighted");

@@ -64,7 +64,7 @@ impl Browser {
     /// A new browser session with a fresh profile of its own: its own cookies, like a person on
     /// their own phone.
     pub async fn session(&self) -> Client {
-        self.session_sized(412, 915).await
+        self.session_sized(390, 844).await
     }
 
     /// As [`Browser::session`], on a screen of `width`×`height` CSS pixels.
