@@ -95,7 +95,7 @@ struct MessageInput {
     responses((status = 201, body = MessageView), (status = 200, description = "a resend: the message stored before", body = MessageView),
               (status = 401, body = ErrorEnvelope), (status = 403, description = "not_a_member", body = ErrorEnvelope),
               (status = 404, description = "room_not_found", body = ErrorEnvelope), (status = 409, description = "room_read_only", body = ErrorEnvelope),
-              (status = 422, body = ErrorEnvelope)))]
+              (status = 422, body = ErrorEnvelope), (status = 429, description = "rate_limited: more than 10 messages a second (Retry-After)", body = ErrorEnvelope)))]
 async fn post_message(
     State(s): State<ChatState>,
     user: AuthUser,

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use gonggu_kernel::{auth::AuthUser, clock::Clock, ApiError};
+use gonggu_kernel::{auth::AuthUser, clock::Clock, ratelimit::KeyedLimiter, ApiError};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -32,12 +32,15 @@ use store::{Applied, ChatStore, Content, MemberRecord, MessageRecord, Refusal, R
 /// Posts in one room are stored and handed out one at a time (per process), so every socket
 /// hears a room's messages in seq order; rooms share these few locks by hash.
 const ROOM_LOCKS: usize = 64;
+/// Messages a user may send a second, over the socket and HTTP together.
+pub const SENDS_PER_SECOND: u32 = 10;
 
 pub struct Chat {
     pub store: Arc<dyn ChatStore>,
     pub clock: Clock,
     pub hub: Arc<Hub>,
     room_locks: Vec<tokio::sync::Mutex<()>>,
+    sends: Arc<KeyedLimiter<Uuid>>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
@@ -120,7 +123,18 @@ fn view(m: MessageRecord, members: &[MemberRecord]) -> MessageView {
 
 impl Chat {
     pub fn new(store: Arc<dyn ChatStore>, clock: Clock) -> Self {
-        Self { store, clock, hub: Hub::new(), room_locks: (0..ROOM_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect() }
+        Self {
+            store,
+            clock,
+            hub: Hub::new(),
+            room_locks: (0..ROOM_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            sends: KeyedLimiter::new(SENDS_PER_SECOND, std::time::Duration::from_secs(1)),
+        }
+    }
+
+    /// Forgets the send rates of users who have been quiet (keeps the limiter's memory bounded).
+    pub fn prune_rates(&self) {
+        self.sends.prune();
     }
 
     fn room_lock(&self, room_id: Uuid) -> &tokio::sync::Mutex<()> {
@@ -130,6 +144,7 @@ impl Chat {
     pub async fn post_text(&self, user: &AuthUser, room_id: Uuid, client_id: &str, body: &str) -> Result<PostAnswer, ApiError> {
         let client_id = ClientId::parse(client_id).map_err(|e| ApiError::field("client_id", e.0))?;
         let body = MessageBody::parse(body).map_err(|e| ApiError::field("body", e.0))?;
+        self.sends.check(&user.user_id)?;
         let _room = self.room_lock(room_id).lock().await;
         let now = self.clock.now();
         let posted =

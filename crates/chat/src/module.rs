@@ -5,7 +5,7 @@ use std::sync::Arc;
 use gonggu_kernel::{
     db::SqliteTuning,
     events::OutboxSignal,
-    module::{Consumer, Module, Platform},
+    module::{Consumer, Job, Module, Platform},
 };
 
 use crate::{api::ChatState, ws::WsState, Chat};
@@ -22,7 +22,7 @@ pub async fn module(platform: &Platform) -> anyhow::Result<(Arc<Chat>, Module)> 
     let socket = axum::Router::new()
         .route("/ws", axum::routing::get(crate::ws::upgrade))
         .with_state(WsState { chat: chat.clone(), auth: platform.auth.clone() });
-    let (rooms, sessions) = (chat.clone(), chat.clone());
+    let (rooms, sessions, rates) = (chat.clone(), chat.clone(), chat.clone());
     let module = Module::new(NAME)
         .api(crate::api::router(ChatState { chat: chat.clone(), auth: platform.auth.clone() }))
         .pages(socket)
@@ -30,6 +30,10 @@ pub async fn module(platform: &Platform) -> anyhow::Result<(Arc<Chat>, Module)> 
         .consumer(Consumer::new(crate::consumer::CONSUMER, move |bus, shutdown| crate::consumer::spawn_rooms(bus, rooms, shutdown)))
         .consumer(Consumer::new(crate::consumer::SESSIONS_FEED, move |bus, shutdown| {
             crate::consumer::spawn_sessions(bus, sessions, shutdown)
+        }))
+        .job(Job::every("chat-send-rates", std::time::Duration::from_secs(60), false, move || {
+            rates.prune_rates();
+            async { Ok(()) }
         }));
     Ok((chat, module))
 }

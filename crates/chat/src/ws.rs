@@ -37,8 +37,6 @@ pub const PING_EVERY: Duration = Duration::from_secs(15);
 pub const SILENT_FOR: Duration = Duration::from_secs(30);
 /// How long a client without the cookie has to send its `auth` frame.
 const AUTH_WITHIN: Duration = Duration::from_secs(10);
-/// Sends per second a socket may make before it is told to slow down.
-const SENDS_PER_SECOND: u32 = 10;
 /// Messages one resume hands over per room at most (older ones are history pages).
 const RESUME_LIMIT: u32 = 500;
 /// How long live frames wait for the client's `resume`.
@@ -101,7 +99,7 @@ async fn serve(state: WsState, mut socket: WebSocket, user: Option<AuthUser>) {
         },
     };
     let (_registration, mut frames, dropped) = state.chat.hub.register(user.user_id, user.session_id);
-    let mut conn = Conn { chat: state.chat.clone(), user, sent: HashMap::new(), window: Instant::now(), sends: 0, live: false };
+    let mut conn = Conn { chat: state.chat.clone(), user, sent: HashMap::new(), live: false };
     if socket.send(json(&ServerFrame::Hello { login_id: conn.user.login_id.clone() })).await.is_err() {
         return;
     }
@@ -154,13 +152,11 @@ async fn serve(state: WsState, mut socket: WebSocket, user: Option<AuthUser>) {
 }
 
 /// One socket's state: who it is, the newest seq it has been sent per room (so a message
-/// replayed by a resume and also heard live goes out once), its send rate.
+/// replayed by a resume and also heard live goes out once).
 struct Conn {
     chat: Arc<Chat>,
     user: AuthUser,
     sent: HashMap<Uuid, i64>,
-    window: Instant,
-    sends: u32,
     /// Whether live frames flow yet (see `serve`).
     live: bool,
 }
@@ -179,15 +175,6 @@ impl Conn {
             }
             _ => true,
         }
-    }
-
-    fn allow_send(&mut self) -> bool {
-        if self.window.elapsed() >= Duration::from_secs(1) {
-            self.window = Instant::now();
-            self.sends = 0;
-        }
-        self.sends += 1;
-        self.sends <= SENDS_PER_SECOND
     }
 
     /// The frames this socket answers a client frame with.
@@ -209,12 +196,6 @@ impl Conn {
         match frame {
             ClientFrame::Auth { .. } => vec![],
             ClientFrame::Send { room_id, client_id, body } => {
-                if !self.allow_send() {
-                    return vec![ServerFrame::Error {
-                        code: "rate_limited".into(),
-                        message: "메시지를 너무 빨리 보내고 있어요. 잠시 후 다시 보내 주세요.".into(),
-                    }];
-                }
                 match self.chat.post_text(&self.user, room_id, &client_id, &body).await {
                     Ok(answer) => {
                         let ack = ServerFrame::Ack { client_id, room_id, seq: answer.message.seq };

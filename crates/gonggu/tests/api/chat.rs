@@ -102,9 +102,11 @@ async fn story(app: TestApp) {
     }
     assert!(raced.iter().all(|s| *s == 5), "{raced:?}");
 
-    // Both write at once: every message gets its own seq, with no gap.
+    // Both write at once: every message gets its own seq, with no gap. (Each may send ten a
+    // second; the second before is let pass first.)
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let mut sends = vec![];
-    for i in 0..15 {
+    for i in 0..10 {
         for (who, t) in [("h", &host), ("n", &neighbour)] {
             let (app, t, room) = (&app, t.clone(), room.clone());
             sends.push(async move { send(app, &t, &room, &format!("{who}-{i}"), &format!("{who} {i}")).await.status() });
@@ -114,7 +116,7 @@ async fn story(app: TestApp) {
     assert!(statuses.iter().all(|s| *s == StatusCode::CREATED), "{statuses:?}");
     let history: Value = app.get_as(&format!("{messages}?limit=100"), &host).await.json().await.unwrap();
     let seqs: Vec<i64> = bodies(&history).into_iter().map(|(s, _)| s).collect();
-    assert_eq!(seqs, (1..=35).collect::<Vec<_>>(), "gap-free and in order");
+    assert_eq!(seqs, (1..=25).collect::<Vec<_>>(), "gap-free and in order");
     // Pages of history by `before`, oldest first within a page.
     let page: Value = app.get_as(&format!("{messages}?before=10&limit=3"), &host).await.json().await.unwrap();
     assert_eq!(bodies(&page).into_iter().map(|(s, _)| s).collect::<Vec<_>>(), vec![7, 8, 9]);
@@ -122,23 +124,35 @@ async fn story(app: TestApp) {
     // Unread: each writer has read up to their own last message; reads move it, never back.
     let rooms: Value = app.get_as("/api/v1/rooms", &host).await.json().await.unwrap();
     let host_unread = rooms["items"][0]["unread"].as_i64().unwrap();
-    assert!(host_unread < 35 && rooms["items"][0]["last_seq"] == 35, "{rooms}");
-    let read = app.post_json_as(&format!("/api/v1/rooms/{room}/read"), &neighbour, &json!({"seq": 35})).await;
-    assert_eq!(read.json::<Value>().await.unwrap()["seq"], 35);
+    assert!(host_unread < 25 && rooms["items"][0]["last_seq"] == 25, "{rooms}");
+    let read = app.post_json_as(&format!("/api/v1/rooms/{room}/read"), &neighbour, &json!({"seq": 25})).await;
+    assert_eq!(read.json::<Value>().await.unwrap()["seq"], 25);
     let back = app.post_json_as(&format!("/api/v1/rooms/{room}/read"), &neighbour, &json!({"seq": 5})).await;
-    assert_eq!(back.json::<Value>().await.unwrap()["seq"], 35, "a read position never moves back");
+    assert_eq!(back.json::<Value>().await.unwrap()["seq"], 25, "a read position never moves back");
     let past = app.post_json_as(&format!("/api/v1/rooms/{room}/read"), &host, &json!({"seq": 9_999})).await;
-    assert_eq!(past.json::<Value>().await.unwrap()["seq"], 35, "nor past the newest message");
+    assert_eq!(past.json::<Value>().await.unwrap()["seq"], 25, "nor past the newest message");
     let history: Value = app.get_as(&format!("{messages}?limit=100"), &neighbour).await.json().await.unwrap();
     assert!(history["items"].as_array().unwrap().iter().all(|m| m["unread_count"] == 0), "everyone read everything");
     let rooms: Value = app.get_as("/api/v1/rooms", &neighbour).await.json().await.unwrap();
     assert_eq!(rooms["items"][0]["unread"], 0);
     // One reader does not clear anyone else's count.
-    send(&app, &host, &room, "host-2", "도착했어요").await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(send(&app, &host, &room, "host-2", "도착했어요").await.status(), StatusCode::CREATED);
     let rooms: Value = app.get_as("/api/v1/rooms", &neighbour).await.json().await.unwrap();
     assert_eq!(rooms["items"][0]["unread"], 1);
     let rooms: Value = app.get_as("/api/v1/rooms", &host).await.json().await.unwrap();
     assert_eq!(rooms["items"][0]["unread"], 0);
+
+    // Eleven at once: ten are stored, the eleventh is told to wait.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let burst = (0..11).map(|i| {
+        let (app, host, room) = (&app, host.clone(), room.clone());
+        async move { send(app, &host, &room, &format!("burst-{i}"), "빨리").await }
+    });
+    let answers = futures::future::join_all(burst).await;
+    let limited: Vec<&reqwest::Response> = answers.iter().filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS).collect();
+    assert_eq!(limited.len(), 1, "{:?}", answers.iter().map(|r| r.status()).collect::<Vec<_>>());
+    assert!(limited[0].headers().contains_key("retry-after"));
 
     // Bad input is refused with a field.
     for (body, why) in [("   ", "blank"), (&"가".repeat(1_001) as &str, "too long"), ("a\u{202e}b", "bidi")] {
