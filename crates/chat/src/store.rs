@@ -49,7 +49,7 @@ pub struct RoomRecord {
     pub last_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MemberRecord {
     pub user_id: Uuid,
     pub login_id: String,
@@ -476,26 +476,20 @@ macro_rules! sql_chat_store {
             }
 
             async fn member_list(&self, room_id: Uuid) -> sqlx::Result<Vec<MemberRecord>> {
-                let rows: Vec<(Uuid, String, i64)> =
-                    sqlx::query_as("SELECT user_id, login_id, read_seq FROM room_members WHERE room_id = $1 ORDER BY joined_at, login_id")
-                        .bind(room_id)
-                        .fetch_all(&self.pool)
-                        .await?;
-                Ok(rows.into_iter().map(|(user_id, login_id, read_seq)| MemberRecord { user_id, login_id, read_seq }).collect())
+                sqlx::query_as("SELECT user_id, login_id, read_seq FROM room_members WHERE room_id = $1 ORDER BY joined_at, login_id")
+                    .bind(room_id)
+                    .fetch_all(&self.pool)
+                    .await
             }
 
             async fn members(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<Vec<MemberRecord>, Refusal>> {
                 let mut tx = self.pool.begin().await?;
-                if let Err(refusal) = Self::member_in(&mut tx, room_id, user_id, false).await? {
-                    return Ok(Err(refusal));
-                }
-                let rows: Vec<(Uuid, String, i64)> =
-                    sqlx::query_as("SELECT user_id, login_id, read_seq FROM room_members WHERE room_id = $1 ORDER BY joined_at, login_id")
-                        .bind(room_id)
-                        .fetch_all(&mut *tx)
-                        .await?;
+                let checked = Self::member_in(&mut tx, room_id, user_id, false).await?;
                 tx.commit().await?;
-                Ok(Ok(rows.into_iter().map(|(user_id, login_id, read_seq)| MemberRecord { user_id, login_id, read_seq }).collect()))
+                Ok(match checked {
+                    Ok(_) => Ok(self.member_list(room_id).await?),
+                    Err(refusal) => Err(refusal),
+                })
             }
 
             async fn read(&self, room_id: Uuid, user_id: Uuid, seq: i64) -> sqlx::Result<Result<i64, Refusal>> {
