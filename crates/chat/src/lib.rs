@@ -2,15 +2,14 @@
 //! with a gap-free per-room seq before anyone hears of them; a resend of a client id is the same
 //! message; read positions per member and unread counts per room and per message.
 //!
-//! This crate has the storage, the consumer, the HTTP API and the socket (`GET /ws`, one per
-//! tab, all of the user's rooms) within one process. The pages and the fan-out between instances
-//! come next (issue 10).
+//! A stored message goes to the members' sockets on this instance through the [`Hub`], and to
+//! the other instances' hubs through the kernel's fan-out (NATS core) in the scaled mode.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use gonggu_kernel::{auth::AuthUser, clock::Clock, ratelimit::KeyedLimiter, ApiError};
-use serde::Serialize;
+use gonggu_kernel::{auth::AuthUser, clock::Clock, fanout::Fanout, ratelimit::KeyedLimiter, ApiError};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -41,15 +40,27 @@ pub struct Chat {
     pub hub: Arc<Hub>,
     room_locks: Vec<tokio::sync::Mutex<()>>,
     sends: Arc<KeyedLimiter<Uuid>>,
+    /// The other instances' hubs (scaled mode).
+    fanout: Option<Arc<dyn Fanout>>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+/// A frame for some users, as it travels to the other instances.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Relay {
+    pub to: Vec<Uuid>,
+    pub frame: ServerFrame,
+}
+
+/// The fan-out family chat publishes under (`chat.room.<id>`).
+pub const FANOUT_FAMILY: &str = "chat";
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct Sender {
     pub user_id: Uuid,
     pub login_id: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct MessageView {
     pub room_id: Uuid,
     /// Gap-free per room, from 1.
@@ -122,8 +133,9 @@ fn view(m: MessageRecord, members: &[MemberRecord]) -> MessageView {
 }
 
 impl Chat {
-    pub fn new(store: Arc<dyn ChatStore>, clock: Clock) -> Self {
+    pub fn new(store: Arc<dyn ChatStore>, clock: Clock, fanout: Option<Arc<dyn Fanout>>) -> Self {
         Self {
+            fanout,
             store,
             clock,
             hub: Hub::new(),
@@ -135,6 +147,32 @@ impl Chat {
     /// Forgets the send rates of users who have been quiet (keeps the limiter's memory bounded).
     pub fn prune_rates(&self) {
         self.sends.prune();
+    }
+
+    /// Hands `frame` to the sockets of `users` here and on every other instance. Called under
+    /// the room's lock, so one instance publishes a room's messages in seq order; across
+    /// instances a socket that sees a hole fills it from storage (see `ws`).
+    async fn deliver(&self, room_id: Uuid, users: Vec<Uuid>, frame: ServerFrame) {
+        if users.is_empty() {
+            return;
+        }
+        let Some(fanout) = &self.fanout else {
+            return self.hub.send_to(users, frame);
+        };
+        let relay = Relay { to: users, frame };
+        let payload = serde_json::to_vec(&relay).expect("frames serialise");
+        self.hub.send_to(relay.to, relay.frame);
+        if let Err(e) = fanout.publish(&format!("{FANOUT_FAMILY}.room.{room_id}"), payload.into()).await {
+            tracing::warn!(error = %format!("{e:#}"), "chat fan-out failed; other instances' sockets catch up on their next message or resume");
+        }
+    }
+
+    /// Hands a frame another instance published to the sockets here.
+    pub fn deliver_relayed(&self, payload: &[u8]) {
+        match serde_json::from_slice::<Relay>(payload) {
+            Ok(relay) => self.hub.send_to(relay.to, relay.frame),
+            Err(e) => tracing::warn!(error = %e, "unreadable chat fan-out frame skipped"),
+        }
     }
 
     fn room_lock(&self, room_id: Uuid) -> &tokio::sync::Mutex<()> {
@@ -152,7 +190,7 @@ impl Chat {
         let members = self.store.member_list(room_id).await?;
         let message = view(posted.message, &members);
         if !posted.replayed {
-            self.hub.send_to(members.iter().map(|m| m.user_id), ServerFrame::Message(message.clone()));
+            self.deliver(room_id, members.iter().map(|m| m.user_id).collect(), ServerFrame::Message(message.clone())).await;
         }
         Ok(PostAnswer { message, replayed: posted.replayed })
     }
@@ -164,13 +202,14 @@ impl Chat {
         let Applied { notice, removed } = self.store.apply_facts(facts, consumer, event_id).await?;
         let room_id = facts.room_id;
         if !removed.is_empty() {
-            self.hub.send_to(removed, ServerFrame::Room { room_id, state: RoomFrameState::Left });
+            self.deliver(room_id, removed, ServerFrame::Room { room_id, state: RoomFrameState::Left }).await;
         }
         if let Some(notice) = notice {
             let members = self.store.member_list(room_id).await?;
-            self.hub.send_to(members.iter().map(|m| m.user_id), ServerFrame::Message(view(notice, &members)));
+            let ids: Vec<Uuid> = members.iter().map(|m| m.user_id).collect();
+            self.deliver(room_id, ids.clone(), ServerFrame::Message(view(notice, &members))).await;
             if facts.state == RoomState::Closed {
-                self.hub.send_to(members.iter().map(|m| m.user_id), ServerFrame::Room { room_id, state: RoomFrameState::Closed });
+                self.deliver(room_id, ids, ServerFrame::Room { room_id, state: RoomFrameState::Closed }).await;
             }
         }
         Ok(())
@@ -186,8 +225,8 @@ impl Chat {
     /// Tells the room's other members that `user` is typing.
     pub async fn typing(&self, user: &AuthUser, room_id: Uuid) -> Result<(), ApiError> {
         let members = self.store.members(room_id, user.user_id).await?.map_err(refused)?;
-        let others = members.iter().map(|m| m.user_id).filter(|id| *id != user.user_id);
-        self.hub.send_to(others, ServerFrame::Typing { room_id, login_id: user.login_id.clone() });
+        let others = members.iter().map(|m| m.user_id).filter(|id| *id != user.user_id).collect();
+        self.deliver(room_id, others, ServerFrame::Typing { room_id, login_id: user.login_id.clone() }).await;
         Ok(())
     }
 
@@ -200,7 +239,12 @@ impl Chat {
     pub async fn read(&self, user: &AuthUser, room_id: Uuid, seq: i64) -> Result<ReadView, ApiError> {
         let seq = self.store.read(room_id, user.user_id, seq).await?.map_err(refused)?;
         let members = self.store.member_list(room_id).await?;
-        self.hub.send_to(members.iter().map(|m| m.user_id), ServerFrame::Read { room_id, login_id: user.login_id.clone(), seq });
+        self.deliver(
+            room_id,
+            members.iter().map(|m| m.user_id).collect(),
+            ServerFrame::Read { room_id, login_id: user.login_id.clone(), seq },
+        )
+        .await;
         Ok(ReadView { room_id, seq })
     }
 

@@ -34,7 +34,7 @@ pub enum ClientFrame {
 }
 
 /// What the server sends.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// Who the socket belongs to, once authenticated.
@@ -69,7 +69,7 @@ pub enum ServerFrame {
     },
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "lowercase")]
 pub enum RoomFrameState {
     Open,

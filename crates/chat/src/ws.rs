@@ -135,8 +135,10 @@ async fn serve(state: WsState, mut socket: WebSocket, user: Option<AuthUser>) {
                     };
                     return close_with(socket, code, if code == close::SESSION_ENDED { "session ended" } else { "too slow" }).await;
                 };
-                if conn.fresh(&frame) && socket.send(json(&frame)).await.is_err() {
-                    return;
+                for frame in conn.in_order(frame).await {
+                    if socket.send(json(&frame)).await.is_err() {
+                        return;
+                    }
                 }
             }
             _ = ping.tick() => {
@@ -152,7 +154,7 @@ async fn serve(state: WsState, mut socket: WebSocket, user: Option<AuthUser>) {
 }
 
 /// One socket's state: who it is, the newest seq it has been sent per room (so a message
-/// replayed by a resume and also heard live goes out once).
+/// replayed by a resume and also heard live goes out once, and a hole is noticed).
 struct Conn {
     chat: Arc<Chat>,
     user: AuthUser,
@@ -165,15 +167,37 @@ impl Conn {
     /// Whether `frame` is news to this socket (a message it has not been sent yet).
     fn fresh(&mut self, frame: &ServerFrame) -> bool {
         match frame {
-            ServerFrame::Message(m) => {
-                let newest = self.sent.entry(m.room_id).or_insert(0);
-                if m.seq <= *newest {
-                    return false;
+            ServerFrame::Message(m) => match self.sent.get(&m.room_id) {
+                Some(&newest) if m.seq <= newest => false,
+                _ => {
+                    self.sent.insert(m.room_id, m.seq);
+                    true
                 }
-                *newest = m.seq;
-                true
-            }
+            },
             _ => true,
+        }
+    }
+
+    /// What to send for a frame from the hub. A message this socket has had is dropped; one
+    /// that skips seqs (another instance's message overtook it, or a fan-out frame was lost)
+    /// brings the hole from storage first, so the client sees every room in seq order.
+    async fn in_order(&mut self, frame: Arc<ServerFrame>) -> Vec<Arc<ServerFrame>> {
+        let ServerFrame::Message(m) = &*frame else { return vec![frame] };
+        let room_id = m.room_id;
+        match self.sent.get(&room_id).copied() {
+            Some(newest) if m.seq <= newest => vec![],
+            Some(newest) if m.seq > newest + 1 => {
+                // Stored before it was handed out, so the hole and this message are in storage.
+                let missed = self.chat.since(&self.user, room_id, newest, RESUME_LIMIT).await.unwrap_or_default();
+                if let Some(last) = missed.last() {
+                    self.sent.insert(room_id, last.seq);
+                }
+                missed.into_iter().map(|m| Arc::new(ServerFrame::Message(m))).collect()
+            }
+            _ => {
+                self.sent.insert(room_id, m.seq);
+                vec![frame]
+            }
         }
     }
 
@@ -230,8 +254,8 @@ impl Conn {
                     // frames then skip what the replay covered.
                     match self.chat.since(&self.user, room_id, after.max(0), RESUME_LIMIT).await {
                         Ok(messages) => {
+                            let newest = self.sent.entry(room_id).or_insert(after.max(0));
                             for m in messages {
-                                let newest = self.sent.entry(room_id).or_insert(0);
                                 *newest = (*newest).max(m.seq);
                                 out.push(ServerFrame::Message(m));
                             }

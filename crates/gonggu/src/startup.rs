@@ -21,6 +21,7 @@ use gonggu_kernel::{
     db::Db,
     error::{api_not_found, finish_errors, method_not_allowed},
     events::{Bus, InMemoryBus, OutboxSignal},
+    fanout::Fanout,
     http::{security_headers, ClientIp, TrustProxy, BODY_LIMIT, REQUEST_TIMEOUT},
     module::{Consumer, Module, Platform, Process},
     shutdown,
@@ -64,6 +65,8 @@ pub struct Overrides {
     pub hasher: Option<PasswordHasher>,
     /// How long a cached first page of deals may live (tests lengthen it to see invalidation).
     pub list_cache_for: Option<Duration>,
+    /// Live delivery to other instances in this test process (e.g. one that loses frames).
+    pub fanout: Option<Arc<dyn Fanout>>,
 }
 
 /// The contexts of one process, built from the settings. Each context crate's `module(…)` opens its
@@ -104,8 +107,9 @@ async fn build_contexts(settings: &Settings, platform: &Platform, secret: &[u8],
     Ok(Contexts { modules: vec![accounts_module, wallet_module, deals_module, media_module, chat_module], accounts, wallet, deals, chat })
 }
 
-fn platform(settings: &Settings, auth: Arc<Authenticator>, clock: Clock) -> Platform {
+fn platform(settings: &Settings, auth: Arc<Authenticator>, clock: Clock, fanout: Option<Arc<dyn Fanout>>) -> Platform {
     Platform {
+        fanout,
         auth,
         clock,
         data_dir: settings.data_dir.clone(),
@@ -129,15 +133,19 @@ impl Application {
         telemetry::metrics_handle();
         let secret = load_or_create_secret(&settings)?;
         let auth = Authenticator::new(&secret);
-        let bus: Arc<dyn Bus> = match settings.bus {
-            BusKind::Memory => InMemoryBus::new(),
+        let (bus, fanout): (Arc<dyn Bus>, Option<Arc<dyn Fanout>>) = match settings.bus {
+            BusKind::Memory => (InMemoryBus::new(), None),
             BusKind::Nats => {
                 let url = settings.nats.url.as_deref().context("bus = \"nats\" needs nats.url")?;
-                gonggu_kernel::nats_bus::NatsBus::connect(url, &settings.nats.prefix).await.context("nats (GONGGU_NATS__URL)")?
+                let prefix = &settings.nats.prefix;
+                let bus = gonggu_kernel::nats_bus::NatsBus::connect(url, prefix).await.context("nats (GONGGU_NATS__URL)")?;
+                let fanout = gonggu_kernel::fanout::NatsFanout::connect(url, prefix).await.context("nats (GONGGU_NATS__URL)")?;
+                (bus, Some(fanout))
             }
         };
         let (shutdown, shutdown_rx) = shutdown::channel();
-        let platform = platform(&settings, auth.clone(), overrides.clock.clone().unwrap_or_default());
+        let fanout = overrides.fanout.clone().or(fanout);
+        let platform = platform(&settings, auth.clone(), overrides.clock.clone().unwrap_or_default(), fanout);
         let Contexts { mut modules, accounts, wallet, deals, chat } = build_contexts(&settings, &platform, &secret, &overrides).await?;
         modules.push(gateway_module(auth.clone()));
         let mut process = Process::assemble(modules);
@@ -356,7 +364,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     gonggu_kernel::fs::prepare_private_dir(&settings.data_dir).with_context(|| format!("data_dir {}", settings.data_dir.display()))?;
     let secret = load_or_create_secret(settings)?;
-    let platform = platform(settings, Authenticator::new(&secret), Clock::default());
+    let platform = platform(settings, Authenticator::new(&secret), Clock::default(), None);
     let contexts = build_contexts(settings, &platform, &secret, &Overrides::default()).await?;
     for m in &contexts.modules {
         for db in &m.databases {

@@ -3,6 +3,7 @@
 //! - [`error`]: the error envelope and extractors that answer with it
 //! - [`auth`]: access tokens and the `AuthUser` extractor
 //! - [`events`]: envelope, outbox, relay, bus, consumers
+//! - [`fanout`]: live, at-most-once delivery between instances (NATS core)
 //! - [`db`]: SQLite/PostgreSQL connection per context
 //! - [`geo`], [`page`]: query parameters with ranges (positions, list limits and cursors)
 //! - [`http`]: security headers, request ids, request limits, client address
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod fanout;
 pub mod fs;
 pub mod geo;
 pub mod http;

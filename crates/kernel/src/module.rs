@@ -35,6 +35,8 @@ pub struct Platform {
     pub data_dir: PathBuf,
     /// `postgres://…` puts each context in its own schema; `None` gives each its own SQLite file.
     pub database_url: Option<String>,
+    /// Live delivery to the other instances (scaled mode); `None` in one process.
+    pub fanout: Option<Arc<dyn crate::fanout::Fanout>>,
 }
 
 impl Platform {

@@ -14,18 +14,18 @@ use tokio_tungstenite::{
 
 use crate::helpers::{spawn_app, TestApp, PASSWORD};
 
-type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn ws_url(app: &TestApp) -> String {
     format!("ws://127.0.0.1:{}/ws", app.port)
 }
 
-async fn put(ws: &mut Socket, frame: Value) {
+pub(crate) async fn put(ws: &mut Socket, frame: Value) {
     ws.send(Message::Text(frame.to_string().into())).await.unwrap();
 }
 
 /// The next JSON frame (pings answered by the library), within 5 s.
-async fn next(ws: &mut Socket) -> Value {
+pub(crate) async fn next(ws: &mut Socket) -> Value {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("a frame within 5 s").expect("socket open").unwrap();
         if let Message::Text(t) = msg {
@@ -35,7 +35,7 @@ async fn next(ws: &mut Socket) -> Value {
 }
 
 /// The next frame of `kind`, skipping others.
-async fn next_of(ws: &mut Socket, kind: &str) -> Value {
+pub(crate) async fn next_of(ws: &mut Socket, kind: &str) -> Value {
     loop {
         let f = next(ws).await;
         if f["type"] == kind {
@@ -63,7 +63,7 @@ async fn quiet(ws: &mut Socket, kind: &str, wait: Duration) -> bool {
 }
 
 /// A socket signed in with an access token in its first frame, resumed from `rooms`.
-async fn connect(app: &TestApp, token: &str, rooms: Value) -> Socket {
+pub(crate) async fn connect(app: &TestApp, token: &str, rooms: Value) -> Socket {
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(app)).await.unwrap();
     put(&mut ws, json!({"type": "auth", "access_token": token})).await;
     assert_eq!(next(&mut ws).await["type"], "hello");
@@ -71,12 +71,12 @@ async fn connect(app: &TestApp, token: &str, rooms: Value) -> Socket {
     ws
 }
 
-fn token(v: &Value) -> String {
+pub(crate) fn token(v: &Value) -> String {
     v["access_token"].as_str().unwrap().to_owned()
 }
 
 /// A deal by `host` that `member` joined, once its room knows both (events arrive in the background).
-async fn room_with(app: &TestApp, host: &str, member: &str) -> String {
+pub(crate) async fn room_with(app: &TestApp, host: &str, member: &str) -> String {
     let res = app
         .post_json_as(
             "/api/v1/deals",

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod chat;
+mod chat_instances;
 mod chat_socket;
 mod connections;
 mod deal_pages;
