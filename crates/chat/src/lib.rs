@@ -19,6 +19,7 @@ pub mod domain;
 pub mod events;
 pub mod hub;
 pub mod module;
+pub mod pages;
 pub mod protocol;
 pub mod store;
 pub mod ws;
@@ -93,6 +94,15 @@ pub struct RoomView {
 pub struct ReadView {
     pub room_id: Uuid,
     pub seq: i64,
+}
+
+/// A room's page: see [`Chat::room_page`].
+#[derive(Debug, Clone)]
+pub struct RoomPage {
+    pub room: store::RoomRecord,
+    pub members: Vec<MemberRecord>,
+    /// Oldest first.
+    pub messages: Vec<MessageView>,
 }
 
 /// A posted message and whether it was stored before (a resend of its client id).
@@ -246,6 +256,27 @@ impl Chat {
         )
         .await;
         Ok(ReadView { room_id, seq })
+    }
+
+    /// Where the user stands in each of their rooms (the socket's `hello`).
+    pub async fn positions(&self, user: &AuthUser) -> Result<Vec<protocol::RoomPosition>, ApiError> {
+        Ok(self
+            .store
+            .rooms_of(user.user_id)
+            .await?
+            .into_iter()
+            .map(|s| protocol::RoomPosition { room_id: s.room.id, last_seq: s.room.last_seq, read_seq: s.read_seq })
+            .collect())
+    }
+
+    /// What a room's page shows: the room, its members with their read positions, and the
+    /// newest messages before `before` (all newest when `None`).
+    pub async fn room_page(&self, user: &AuthUser, room_id: Uuid, before: Option<i64>, limit: u32) -> Result<RoomPage, ApiError> {
+        let room = self.store.room(room_id, user.user_id).await?.map_err(refused)?;
+        let messages = self.store.history(room_id, user.user_id, before, limit).await?.map_err(refused)?;
+        let members = self.store.member_list(room_id).await?;
+        let messages = messages.into_iter().map(|m| view(m, &members)).collect();
+        Ok(RoomPage { room, members, messages })
     }
 
     pub async fn rooms(&self, user: &AuthUser) -> Result<Vec<RoomView>, ApiError> {

@@ -47,7 +47,8 @@ pub async fn module(platform: &Platform) -> anyhow::Result<(Arc<Chat>, Module)> 
     // The socket sits with the pages: their middleware signs a browser in from its cookie.
     let socket = axum::Router::new()
         .route("/ws", axum::routing::get(crate::ws::upgrade))
-        .with_state(WsState { chat: chat.clone(), auth: platform.auth.clone() });
+        .with_state(WsState { chat: chat.clone(), auth: platform.auth.clone() })
+        .merge(crate::pages::router(chat.clone()));
     let (rooms, sessions, rates) = (chat.clone(), chat.clone(), chat.clone());
     let mut module = Module::new(NAME)
         .api(crate::api::router(ChatState { chat: chat.clone(), auth: platform.auth.clone() }))

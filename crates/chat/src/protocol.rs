@@ -37,9 +37,11 @@ pub enum ClientFrame {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
-    /// Who the socket belongs to, once authenticated.
+    /// Who the socket belongs to, once authenticated, and where they stand in each room (for
+    /// unread badges: `last_seq − read_seq` each).
     Hello {
         login_id: String,
+        rooms: Vec<RoomPosition>,
     },
     /// The client's message is stored as `seq`.
     Ack {
@@ -66,7 +68,17 @@ pub enum ServerFrame {
     Error {
         code: String,
         message: String,
+        /// The `send` it answers, when it answers one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RoomPosition {
+    pub room_id: Uuid,
+    pub last_seq: i64,
+    pub read_seq: i64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -96,4 +108,6 @@ pub mod close {
     pub const TOO_SLOW: u16 = 4408;
     /// No frame or pong within the heartbeat window.
     pub const TIMED_OUT: u16 = 4000;
+    /// The server could not read the user's rooms (storage unavailable); reconnect later.
+    pub const UNAVAILABLE: u16 = 1011;
 }

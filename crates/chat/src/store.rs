@@ -139,6 +139,8 @@ pub trait ChatStore: Send + Sync {
     async fn members(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<Vec<MemberRecord>, Refusal>>;
     /// Moves the member's read position up to `seq` (never back, never past the newest); returns it.
     async fn read(&self, room_id: Uuid, user_id: Uuid, seq: i64) -> sqlx::Result<Result<i64, Refusal>>;
+    /// The room, for a member.
+    async fn room(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<RoomRecord, Refusal>>;
     /// The user's rooms, newest activity first.
     async fn rooms_of(&self, user_id: Uuid) -> sqlx::Result<Vec<RoomSummary>>;
 }
@@ -205,13 +207,13 @@ const MESSAGE_COLUMNS: &str = "room_id, seq, kind, sender_id, sender_login_id, c
 const ROOM_COLUMNS: &str = "r.id, r.title, r.host_id, r.state, r.last_seq, r.last_at";
 
 /// A notice's or message's first line, short, for the chat list and push.
-pub fn preview(m: &MessageRecord) -> String {
-    match m.kind {
+pub fn preview(kind: MessageKind, body: &str) -> String {
+    match kind {
         MessageKind::Image => "사진".to_owned(),
         _ => {
-            let line = m.body.lines().next().unwrap_or("");
+            let line = body.lines().next().unwrap_or("");
             let mut out: String = line.chars().take(60).collect();
-            if line.chars().count() > 60 || m.body.lines().nth(1).is_some() {
+            if line.chars().count() > 60 || body.lines().nth(1).is_some() {
                 out.push('…');
             }
             out
@@ -418,7 +420,7 @@ macro_rules! sql_chat_store {
                     sender_id,
                     sender_login_id: sender_login_id.to_owned(),
                     title: room.title.clone(),
-                    preview: preview(&message),
+                    preview: preview(message.kind, &message.body),
                     member_ids: members.into_iter().map(|(id,)| id).collect(),
                 };
                 (&mut *tx).enqueue(&Envelope::new(&event, now)).await?;
@@ -509,6 +511,13 @@ macro_rules! sql_chat_store {
                 .await?;
                 tx.commit().await?;
                 Ok(Ok(read))
+            }
+
+            async fn room(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<RoomRecord, Refusal>> {
+                let mut tx = self.pool.begin().await?;
+                let room = Self::member_in(&mut tx, room_id, user_id, false).await?;
+                tx.commit().await?;
+                Ok(room)
             }
 
             async fn rooms_of(&self, user_id: Uuid) -> sqlx::Result<Vec<RoomSummary>> {

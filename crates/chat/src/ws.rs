@@ -73,7 +73,7 @@ fn json(frame: &ServerFrame) -> Message {
 }
 
 fn error_frame(e: &ApiError) -> ServerFrame {
-    ServerFrame::Error { code: e.code.to_owned(), message: e.message.clone() }
+    ServerFrame::Error { code: e.code.to_owned(), message: e.message.clone(), client_id: None }
 }
 
 async fn close_with(mut socket: WebSocket, code: u16, reason: &'static str) {
@@ -100,7 +100,11 @@ async fn serve(state: WsState, mut socket: WebSocket, user: Option<AuthUser>) {
     };
     let (_registration, mut frames, dropped) = state.chat.hub.register(user.user_id, user.session_id);
     let mut conn = Conn { chat: state.chat.clone(), user, sent: HashMap::new(), live: false };
-    if socket.send(json(&ServerFrame::Hello { login_id: conn.user.login_id.clone() })).await.is_err() {
+    let rooms = match state.chat.positions(&conn.user).await {
+        Ok(r) => r,
+        Err(_) => return close_with(socket, close::UNAVAILABLE, "unavailable").await,
+    };
+    if socket.send(json(&ServerFrame::Hello { login_id: conn.user.login_id.clone(), rooms })).await.is_err() {
         return;
     }
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -213,7 +217,9 @@ impl Conn {
             Ok(f) => f,
             Err(e) => {
                 return vec![ServerFrame::Error {
-                    code: "bad_frame".into(), message: format!("읽을 수 없는 프레임입니다: {e}")
+                    code: "bad_frame".into(),
+                    message: format!("읽을 수 없는 프레임입니다: {e}"),
+                    client_id: None,
                 }];
             }
         };
@@ -236,7 +242,7 @@ impl Conn {
                             vec![ack]
                         }
                     }
-                    Err(e) => vec![error_frame(&e)],
+                    Err(e) => vec![ServerFrame::Error { code: e.code.to_owned(), message: e.message, client_id: Some(client_id) }],
                 }
             }
             ClientFrame::Read { room_id, seq } => match self.chat.read(&self.user, room_id, seq).await {

@@ -288,3 +288,78 @@ for (const input of document.querySelectorAll('input[type=file][data-preview]'))
     }
   });
 }
+
+// i. The live socket (GET /ws, protocol in docs/chat-protocol.md): one per tab, on every page
+// of a signed-in user. It keeps the chat tab's unread badge current and hands every frame to
+// the chat pages (chat.js) as `frame` events on window.gongguLive.
+const me = document.body.dataset.login;
+if (me && 'WebSocket' in window) {
+  const live = new EventTarget();
+  window.gongguLive = live;
+  const rooms = new Map(); // room id → { last, read }
+  const badge = $('#chat-badge');
+  let ws, tries = 0, timer;
+  live.me = me;
+  live.rooms = rooms;
+  live.unread = (id) => { const r = rooms.get(id); return r ? Math.max(0, r.last - r.read) : 0; };
+  live.connected = () => ws?.readyState === WebSocket.OPEN;
+  live.send = (frame) => {
+    if (!live.connected()) return false;
+    ws.send(JSON.stringify(frame));
+    return true;
+  };
+  const paint = () => {
+    let n = 0;
+    for (const id of rooms.keys()) n += live.unread(id);
+    if (badge) {
+      badge.hidden = n === 0;
+      badge.textContent = n > 99 ? '99+' : String(n);
+      badge.setAttribute('aria-label', `안 읽은 메시지 ${n}개`);
+    }
+  };
+  const track = (f) => {
+    const room = (id) => rooms.get(id) ?? rooms.set(id, { last: 0, read: 0 }).get(id);
+    if (f.type === 'hello') {
+      rooms.clear();
+      for (const r of f.rooms) rooms.set(r.room_id, { last: r.last_seq, read: r.read_seq });
+    } else if (f.type === 'message') {
+      const r = room(f.room_id);
+      r.last = Math.max(r.last, f.seq);
+      if (f.sender?.login_id === me) r.read = Math.max(r.read, f.seq);
+    } else if (f.type === 'read' && f.login_id === me) {
+      const r = room(f.room_id);
+      r.read = Math.max(r.read, f.seq);
+    } else if (f.type === 'room' && f.state === 'left') {
+      rooms.delete(f.room_id);
+    } else return;
+    paint();
+  };
+  const connect = () => {
+    clearTimeout(timer);
+    ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
+    ws.addEventListener('open', () => {
+      tries = 0;
+      // Live frames start with the first frame; a chat page sends its own resume on `open`.
+      ws.send(JSON.stringify({ type: 'resume', rooms: {} }));
+      live.dispatchEvent(new Event('open'));
+    });
+    ws.addEventListener('message', (e) => {
+      let f;
+      try { f = JSON.parse(e.data); } catch { return; }
+      track(f);
+      live.dispatchEvent(new CustomEvent('frame', { detail: f }));
+    });
+    ws.addEventListener('close', (e) => {
+      live.dispatchEvent(new CustomEvent('close', { detail: e.code }));
+      // 4401/4403: signed out (the next page load goes to the login page); otherwise retry,
+      // at once after "too slow" (4408), then backing off up to 15 s.
+      if (e.code === 4401 || e.code === 4403) return;
+      timer = setTimeout(connect, e.code === 4408 ? 100 : Math.min(15000, 1000 * 2 ** tries++));
+    });
+  };
+  // A tab coming back from the background reconnects at once rather than at the next retry.
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && ws?.readyState === WebSocket.CLOSED) connect();
+  });
+  connect();
+}

@@ -175,6 +175,10 @@ fn detail_view(
                     @if let Some((title, why)) = closed_reason(d, now) {
                         p.closed-note role="status" { strong { (title) } " " span { (why) } }
                     }
+                    @if is_host || me.is_some() {
+                        // The deal's room is the chat context's, under the deal's id.
+                        a.button.secondary.room-entry href={ "/chat/" (d.id) } { "💬 채팅방 열기" }
+                    }
                     @if let Some(u) = user {
                         @if is_host {
                             (host_actions(d, csrf, u))

@@ -63,7 +63,8 @@ pub fn layout(page: Page<'_>, body: Markup) -> Markup {
                 link rel="stylesheet" href=(asset_url("app.css"));
                 script type="module" src=(asset_url("app.js")) {}
             }
-            body {
+            // `data-login` tells app.js to open the live socket (unread badge, chat pages).
+            body data-login=[page.user.map(|u| u.login_id.as_str())] {
                 header.topbar {
                     a.brand href="/" { "공구마켓" }
                     @if let Some(u) = page.user {
@@ -81,6 +82,10 @@ pub fn layout(page: Page<'_>, body: Markup) -> Markup {
                         a.tab href=(href) aria-current=[(tab == page.tab).then_some("page")] {
                             span.tab-icon aria-hidden="true" { (icon) }
                             span.tab-label { (label) }
+                            @if tab == Tab::Chat && page.user.is_some() {
+                                // Filled by app.js from the socket (unread messages in all rooms).
+                                span.tab-badge id="chat-badge" hidden {}
+                            }
                         }
                     }
                 }
