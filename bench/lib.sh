@@ -246,3 +246,12 @@ git_commit() {
 # (awk rather than head: no SIGPIPE under pipefail)
 tool_versions() { echo "$(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }'), $(rustc --version 2>/dev/null || echo rustc unknown)"; }
 warning_lines() { grep -ciE '"level":"(WARN|ERROR)"|panicked' "$1" || true; } # in a gonggu log
+
+# --- PostgreSQL databases a benchmark made (PG_DBS, PG_URL): dropped on any exit ------------
+drop_pg_dbs() {
+    local db
+    for db in ${PG_DBS[@]+"${PG_DBS[@]}"}; do
+        psql -d "$PG_URL/postgres" -Atqc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 ||
+            log "could not drop database $db; drop it by hand"
+    done
+}

@@ -48,15 +48,7 @@ done
 make_out_dirs raw-wallet
 SUMMARY=$OUT/wallet-$STAMP.md
 
-# The benchmark's own PostgreSQL databases go with the rest on any exit.
 PG_DBS=()
-drop_pg_dbs() {
-    local db
-    for db in ${PG_DBS[@]+"${PG_DBS[@]}"}; do
-        psql -d "$PG_URL/postgres" -Atqc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 ||
-            log "could not drop database $db; drop it by hand"
-    done
-}
 # 10 s rather than 5 for each process to stop: gonggu is stopped mid-run here, before
 # `gonggu wallet verify` reads its database.
 STOP_GRACE=100

@@ -262,10 +262,10 @@ impl Chat {
     pub async fn positions(&self, user: &AuthUser) -> Result<Vec<protocol::RoomPosition>, ApiError> {
         Ok(self
             .store
-            .rooms_of(user.user_id)
+            .positions_of(user.user_id)
             .await?
             .into_iter()
-            .map(|s| protocol::RoomPosition { room_id: s.room.id, last_seq: s.room.last_seq, read_seq: s.read_seq })
+            .map(|(room_id, last_seq, read_seq)| protocol::RoomPosition { room_id, last_seq, read_seq })
             .collect())
     }
 

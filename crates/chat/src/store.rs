@@ -141,6 +141,8 @@ pub trait ChatStore: Send + Sync {
     async fn read(&self, room_id: Uuid, user_id: Uuid, seq: i64) -> sqlx::Result<Result<i64, Refusal>>;
     /// The room, for a member.
     async fn room(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<RoomRecord, Refusal>>;
+    /// The newest seq and the user's read position in each of their rooms (a socket's `hello`).
+    async fn positions_of(&self, user_id: Uuid) -> sqlx::Result<Vec<(Uuid, i64, i64)>>;
     /// The user's rooms, newest activity first.
     async fn rooms_of(&self, user_id: Uuid) -> sqlx::Result<Vec<RoomSummary>>;
 }
@@ -518,6 +520,15 @@ macro_rules! sql_chat_store {
                 let room = Self::member_in(&mut tx, room_id, user_id, false).await?;
                 tx.commit().await?;
                 Ok(room)
+            }
+
+            async fn positions_of(&self, user_id: Uuid) -> sqlx::Result<Vec<(Uuid, i64, i64)>> {
+                sqlx::query_as(
+                    "SELECT r.id, r.last_seq, m.read_seq FROM rooms r JOIN room_members m ON m.room_id = r.id WHERE m.user_id = $1",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
             }
 
             async fn rooms_of(&self, user_id: Uuid) -> sqlx::Result<Vec<RoomSummary>> {

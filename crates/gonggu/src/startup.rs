@@ -332,7 +332,7 @@ async fn openapi_doc(json: Arc<String>) -> Response {
 }
 
 /// The access-token key: from settings, or generated once into `<data_dir>/jwt.key` (0600).
-fn load_or_create_secret(settings: &Settings) -> anyhow::Result<Vec<u8>> {
+pub fn load_or_create_secret(settings: &Settings) -> anyhow::Result<Vec<u8>> {
     if let Some(s) = &settings.auth.jwt_secret {
         return Ok(s.expose().as_bytes().to_vec());
     }

@@ -299,8 +299,6 @@ if (me && 'WebSocket' in window) {
   const rooms = new Map(); // room id → { last, read }
   const badge = $('#chat-badge');
   let ws, tries = 0, timer;
-  live.me = me;
-  live.rooms = rooms;
   live.unread = (id) => { const r = rooms.get(id); return r ? Math.max(0, r.last - r.read) : 0; };
   live.connected = () => ws?.readyState === WebSocket.OPEN;
   live.send = (frame) => {

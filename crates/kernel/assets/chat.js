@@ -253,14 +253,12 @@ if (room && live) {
       closeComposer('공구가 취소되거나 무산되어 이제 글을 쓸 수 없어요.');
     }
   });
-  let everOpen = false;
   live.addEventListener('open', () => {
     // Everything after the newest seq here, then live; what waits to be sent goes again
     // (same client ids: a message stored before the drop is not stored twice).
     live.send({ type: 'resume', rooms: { [id]: last } });
     for (const clientId of pending.keys()) transmit(clientId);
-    if (everOpen) say('');
-    everOpen = true;
+    if (banner.classList.contains('room-banner-offline')) say('');
     markRead();
   });
   live.addEventListener('close', ({ detail: code }) => {

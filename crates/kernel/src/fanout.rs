@@ -70,7 +70,7 @@ impl Fanout for NatsFanout {
 }
 
 /// Instances in one test process, joined as NATS would join them, that can lose frames on
-/// purpose (every `lose_every`-th publication) to show that the stores, not the fan-out, are
+/// purpose (every n-th publication) to show that the stores, not the fan-out, are
 /// what keeps messages.
 pub struct MemoryFanout {
     instance: u64,
@@ -92,14 +92,10 @@ struct Loss {
 }
 
 impl MemoryFanoutHub {
-    /// `lose_every`: 0 loses nothing; 3 loses every third publication.
-    pub fn new(lose_every: u64) -> Arc<Self> {
+    /// Instances that lose nothing until [`MemoryFanoutHub::lose_from_now`].
+    pub fn new() -> Arc<Self> {
         let (tx, _) = tokio::sync::broadcast::channel(4096);
-        Arc::new(Self {
-            tx,
-            next_instance: Default::default(),
-            counts: std::sync::Mutex::new(Loss { every: lose_every, ..Default::default() }),
-        })
+        Arc::new(Self { tx, next_instance: Default::default(), counts: Default::default() })
     }
 
     /// Loses every `every`-th publication from now on (counting from this call).

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::{
     chat_socket::{connect, next_of, put, room_with, token, Socket},
-    helpers::{spawn_app_tuned, TestApp},
+    helpers::{spawn_app_tuned, spawn_scaled_instance, TestApp},
 };
 
 /// The newest seq of `room` as `who` sees it over HTTP.
@@ -36,7 +36,7 @@ fn assert_in_order_from(heard: &[(i64, String)], after: i64, who: &str) {
 #[tokio::test]
 async fn a_frame_lost_between_instances_is_filled_from_storage() {
     let data = tempfile::tempdir().unwrap();
-    let fanout = MemoryFanoutHub::new(0);
+    let fanout = MemoryFanoutHub::new();
     let instance = |fanout: Arc<gonggu_kernel::fanout::MemoryFanout>| {
         let dir = data.path().to_path_buf();
         spawn_app_tuned(
@@ -72,19 +72,7 @@ async fn members_on_different_instances_chat_live_and_in_order_through_nats() {
     let Some((nats_url, prefix)) = gonggu_kernel::testkit::nats(test) else { return };
     let Some(pg) = gonggu_kernel::testkit::fresh_postgres(test).await else { return };
     let secret = format!("shared-jwt-key-{}", uuid::Uuid::new_v4().simple());
-    let instance = || {
-        let (url, pfx, pg, secret) = (nats_url.clone(), prefix.clone(), pg.clone(), secret.clone());
-        spawn_app_tuned(
-            move |s| {
-                s.bus = gonggu::settings::BusKind::Nats;
-                s.nats.url = Some(url);
-                s.nats.prefix = pfx;
-                s.database.url = Some(gonggu::settings::Secret::new(pg));
-                s.auth.jwt_secret = Some(gonggu::settings::Secret::new(secret));
-            },
-            |_| {},
-        )
-    };
+    let instance = || spawn_scaled_instance(&nats_url, &prefix, &pg, &secret, |_| {});
     let (a, b) = (instance().await, instance().await);
     let host = token(&a.signed_in("nats_chat_host").await);
     let member = token(&b.signed_in("nats_chat_member").await);

@@ -67,6 +67,22 @@ pub async fn spawn_app_tuned(configure: impl FnOnce(&mut Settings), tune: impl F
     }
 }
 
+/// One instance of the scaled mode: the NATS JetStream bus under `prefix` and the PostgreSQL
+/// database `pg`; instances started with the same arguments work as one deployment.
+pub async fn spawn_scaled_instance(nats_url: &str, prefix: &str, pg: &str, secret: &str, tune: impl FnOnce(&mut Overrides)) -> TestApp {
+    spawn_app_tuned(
+        |s| {
+            s.bus = gonggu::settings::BusKind::Nats;
+            s.nats.url = Some(nats_url.to_owned());
+            s.nats.prefix = prefix.to_owned();
+            s.database.url = Some(gonggu::settings::Secret::new(pg.to_owned()));
+            s.auth.jwt_secret = Some(gonggu::settings::Secret::new(secret.to_owned()));
+        },
+        tune,
+    )
+    .await
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)

@@ -183,18 +183,10 @@ async fn instances_share_events_through_nats_jetstream() {
     let Some(pg) = gonggu_kernel::testkit::fresh_postgres("instances_share_events_through_nats_jetstream").await else { return };
     let secret = format!("shared-jwt-key-{}", uuid::Uuid::new_v4().simple());
     let instance = || {
-        let (url, pfx, pg, secret) = (nats_url.clone(), prefix.clone(), pg.clone(), secret.clone());
-        crate::helpers::spawn_app_tuned(
-            move |s| {
-                s.bus = gonggu::settings::BusKind::Nats;
-                s.nats.url = Some(url);
-                s.nats.prefix = pfx;
-                s.database.url = Some(gonggu::settings::Secret::new(pg));
-                s.auth.jwt_secret = Some(gonggu::settings::Secret::new(secret));
-            },
-            // Cached deal lists live long here, so only the deal events can refresh them in time.
-            |o| o.list_cache_for = Some(std::time::Duration::from_secs(600)),
-        )
+        // Cached deal lists live long here, so only the deal events can refresh them in time.
+        crate::helpers::spawn_scaled_instance(&nats_url, &prefix, &pg, &secret, |o| {
+            o.list_cache_for = Some(std::time::Duration::from_secs(600))
+        })
     };
     let (a, b, c) = (instance().await, instance().await, instance().await);
     let pair = a.signed_in("nats_user").await;
