@@ -235,12 +235,17 @@ if (room && live) {
   let typingTimer;
   live.addEventListener('frame', ({ detail: f }) => {
     if (f.room_id !== id) return;
-    if (f.type === 'message') add(f);
+    if (f.type === 'message') {
+      add(f);
+      // Whoever was typing has sent it.
+      if (f.sender && typingLine.dataset.who === f.sender.login_id) typingLine.hidden = true;
+    }
     else if (f.type === 'read') {
       reads.set(f.login_id, Math.max(reads.get(f.login_id) ?? 0, f.seq));
       for (const li of list.querySelectorAll('li.msg[data-seq]')) paintUnread(li);
     } else if (f.type === 'typing') {
       typingLine.textContent = `${f.login_id}님이 입력하고 있어요…`;
+      typingLine.dataset.who = f.login_id;
       typingLine.hidden = false;
       clearTimeout(typingTimer);
       typingTimer = setTimeout(() => { typingLine.hidden = true; }, 4000);

@@ -115,7 +115,7 @@ async fn render(
                     input type="hidden" name="client_id" value=(Uuid::new_v4());
                     label.sr-only for="composer-body" { "메시지" }
                     textarea id="composer-body" name="body" rows="1" maxlength="1000" required placeholder="메시지 보내기" autocomplete="off" { (draft) }
-                    button.composer-send type="submit" { "전송" }
+                    button.primary.composer-send type="submit" { "전송" }
                 }
             } @else {
                 p.composer-closed id="composer-closed" { "취소되거나 무산된 공구의 채팅방이라 글을 쓸 수 없어요." }
