@@ -26,7 +26,12 @@ pub struct ChatState {
 }
 
 pub fn router(state: ChatState) -> OpenApiRouter {
-    OpenApiRouter::new().routes(routes!(rooms)).routes(routes!(history, post_message)).routes(routes!(read)).with_state(state)
+    OpenApiRouter::new()
+        .routes(routes!(rooms))
+        .routes(routes!(history, post_message))
+        .routes(routes!(read))
+        .routes(routes!(pin, unpin))
+        .with_state(state)
 }
 
 fn room_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -84,12 +89,16 @@ struct MessageInput {
     /// Yours, unique per message (a UUID is typical): sending it again returns the same message.
     #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]{1,64}$")]
     client_id: String,
-    /// 1–1,000 characters once trimmed.
+    /// 1–1,000 characters once trimmed; or, instead, `image_key`.
     #[schema(min_length = 1, max_length = 1000)]
-    body: String,
+    #[serde(default)]
+    body: Option<String>,
+    /// A photo uploaded first with `POST /api/v1/media` (its `key`); or, instead, `body`.
+    #[serde(default)]
+    image_key: Option<String>,
 }
 
-/// Sends a message. Stored (and numbered) before it is answered; a resend of the same `client_id`
+/// Sends a message: text, or a photo uploaded first. Stored (and numbered) before it is answered; a resend of the same `client_id`
 /// answers 200 with the message stored the first time.
 #[utoipa::path(post, path = "/api/v1/rooms/{id}/messages", tag = "chat", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = MessageInput,
     responses((status = 201, body = MessageView), (status = 200, description = "a resend: the message stored before", body = MessageView),
@@ -102,7 +111,8 @@ async fn post_message(
     Path(id): Path<String>,
     Json(input): Json<MessageInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let answer = s.chat.post_text(&user, room_id(&id)?, &input.client_id, &input.body).await?;
+    let draft = crate::Draft::of(input.body.as_deref(), input.image_key.as_deref())?;
+    let answer = s.chat.post(&user, room_id(&id)?, &input.client_id, draft).await?;
     let status = if answer.replayed { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(answer.message)))
 }
@@ -128,4 +138,35 @@ async fn read(
         return Err(ApiError::field("seq", "seq는 0 이상이어야 합니다."));
     }
     Ok(Json(s.chat.read(&user, room_id(&id)?, input.seq).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+struct PinInput {
+    /// 1–300 characters once trimmed (the pickup place and time, say).
+    #[schema(min_length = 1, max_length = 300)]
+    body: String,
+}
+
+/// Pins a notice at the top of the room, in place of the one before. The host only.
+#[utoipa::path(put, path = "/api/v1/rooms/{id}/pin", tag = "chat", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = PinInput,
+    responses((status = 200, body = crate::store::Pin), (status = 401, body = ErrorEnvelope),
+              (status = 403, description = "not_a_member, not_the_host", body = ErrorEnvelope), (status = 404, description = "room_not_found", body = ErrorEnvelope),
+              (status = 409, description = "room_read_only", body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn pin(
+    State(s): State<ChatState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(input): Json<PinInput>,
+) -> Result<Json<crate::store::Pin>, ApiError> {
+    let pin = s.chat.pin(&user, room_id(&id)?, Some(&input.body)).await?;
+    Ok(Json(pin.expect("a body pins")))
+}
+
+/// Takes the pinned notice down. The host only.
+#[utoipa::path(delete, path = "/api/v1/rooms/{id}/pin", tag = "chat", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 401, body = ErrorEnvelope), (status = 403, description = "not_a_member, not_the_host", body = ErrorEnvelope),
+              (status = 404, description = "room_not_found", body = ErrorEnvelope), (status = 409, description = "room_read_only", body = ErrorEnvelope)))]
+async fn unpin(State(s): State<ChatState>, user: AuthUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    s.chat.pin(&user, room_id(&id)?, None).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -8,6 +8,22 @@ use utoipa::ToSchema;
 #[error("{0}")]
 pub struct Invalid(pub &'static str);
 
+/// Text 1–`max` characters once trimmed, without control or bidi characters (newlines and
+/// tabs are text). The answers, in order: when it is empty, too long, or has such characters.
+fn trimmed_text(raw: &str, max: usize, [empty, long, forbidden]: [&'static str; 3]) -> Result<String, Invalid> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(Invalid(empty));
+    }
+    if s.chars().count() > max {
+        return Err(Invalid(long));
+    }
+    if gonggu_kernel::text::has_forbidden_chars(s) {
+        return Err(Invalid(forbidden));
+    }
+    Ok(s.to_owned())
+}
+
 /// A message's text: 1–1,000 characters once trimmed, without control or bidi characters
 /// (newlines and tabs are text).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,17 +33,41 @@ impl MessageBody {
     pub const MAX_CHARS: usize = 1_000;
 
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let s = raw.trim();
-        if s.is_empty() {
-            return Err(Invalid("메시지를 입력해 주세요."));
-        }
-        if s.chars().count() > Self::MAX_CHARS {
-            return Err(Invalid("메시지는 1,000자까지 보낼 수 있습니다."));
-        }
-        if gonggu_kernel::text::has_forbidden_chars(s) {
-            return Err(Invalid("메시지에 쓸 수 없는 문자(제어 문자나 방향 제어 문자)가 들어 있습니다."));
-        }
-        Ok(Self(s.to_owned()))
+        trimmed_text(
+            raw,
+            Self::MAX_CHARS,
+            [
+                "메시지를 입력해 주세요.",
+                "메시지는 1,000자까지 보낼 수 있습니다.",
+                "메시지에 쓸 수 없는 문자(제어 문자나 방향 제어 문자)가 들어 있습니다.",
+            ],
+        )
+        .map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The host's pinned notice: 1–300 characters once trimmed, like a message otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinBody(String);
+
+impl PinBody {
+    pub const MAX_CHARS: usize = 300;
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        trimmed_text(
+            raw,
+            Self::MAX_CHARS,
+            [
+                "공지 내용을 입력해 주세요.",
+                "공지는 300자까지 쓸 수 있습니다.",
+                "공지에 쓸 수 없는 문자(제어 문자나 방향 제어 문자)가 들어 있습니다.",
+            ],
+        )
+        .map(Self)
     }
 
     pub fn as_str(&self) -> &str {

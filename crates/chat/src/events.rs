@@ -17,6 +17,10 @@ pub struct ChatMessagePosted {
     pub preview: String,
     /// Everyone in the room, the sender included.
     pub member_ids: Vec<Uuid>,
+    /// Members who have the room open on a visible screen now (on any instance): they saw the
+    /// message arrive and need no push for it.
+    #[serde(default)]
+    pub viewing_ids: Vec<Uuid>,
 }
 
 impl Event for ChatMessagePosted {

@@ -8,7 +8,14 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use gonggu_kernel::{auth::AuthUser, clock::Clock, fanout::Fanout, ratelimit::KeyedLimiter, ApiError};
+use gonggu_kernel::{
+    auth::AuthUser,
+    clock::Clock,
+    fanout::Fanout,
+    images::{ImageCatalog, ImageView},
+    ratelimit::KeyedLimiter,
+    ApiError,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -19,6 +26,7 @@ pub mod domain;
 pub mod events;
 pub mod hub;
 pub mod module;
+pub mod order;
 pub mod pages;
 pub mod protocol;
 pub mod store;
@@ -39,10 +47,14 @@ pub struct Chat {
     pub store: Arc<dyn ChatStore>,
     pub clock: Clock,
     pub hub: Arc<Hub>,
+    /// Puts messages from this instance and the others in seq order for the hub.
+    sequencer: Arc<order::Sequencer>,
     room_locks: Vec<tokio::sync::Mutex<()>>,
     sends: Arc<KeyedLimiter<Uuid>>,
     /// The other instances' hubs (scaled mode).
     fanout: Option<Arc<dyn Fanout>>,
+    /// Media, asked whether a photo message's key exists.
+    images: Arc<dyn ImageCatalog>,
 }
 
 /// A frame for some users, as it travels to the other instances.
@@ -50,6 +62,12 @@ pub struct Chat {
 pub struct Relay {
     pub to: Vec<Uuid>,
     pub frame: ServerFrame,
+}
+
+#[derive(Serialize)]
+struct RelayRef<'a> {
+    to: &'a [Uuid],
+    frame: &'a ServerFrame,
 }
 
 /// The fan-out family chat publishes under (`chat.room.<id>`).
@@ -73,7 +91,11 @@ pub struct MessageView {
     /// Absent on notices.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sender: Option<Sender>,
+    /// Empty on a photo.
     pub body: String,
+    /// A photo message's picture (`kind` `image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageView>,
     pub sent_at: DateTime<Utc>,
     /// How many members have not read it yet (KakaoTalk's number beside a message).
     pub unread_count: i64,
@@ -88,6 +110,9 @@ pub struct RoomView {
     pub unread: i64,
     pub last_seq: i64,
     pub last_message: Option<MessageView>,
+    /// The host's pinned notice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<store::Pin>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
@@ -105,6 +130,27 @@ pub struct RoomPage {
     pub messages: Vec<MessageView>,
 }
 
+/// What a member sends: text, or the key of a photo they uploaded to media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Draft<'a> {
+    Text(&'a str),
+    Image(&'a str),
+}
+
+impl<'a> Draft<'a> {
+    /// A message's `body` or `image_key`, exactly one of them.
+    pub fn of(body: Option<&'a str>, image_key: Option<&'a str>) -> Result<Self, ApiError> {
+        match (body, image_key) {
+            (Some(body), None) => Ok(Draft::Text(body)),
+            (None, Some(key)) => Ok(Draft::Image(key)),
+            (None, None) => Err(ApiError::field("body", "메시지를 입력해 주세요.")),
+            (Some(_), Some(_)) => Err(ApiError::field("image_key", "글과 사진은 따로 보내 주세요.")),
+        }
+    }
+}
+
+const NO_SUCH_PHOTO: &str = "사진을 찾을 수 없습니다. 다시 올려 주세요.";
+
 /// A posted message and whether it was stored before (a resend of its client id).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PostAnswer {
@@ -117,6 +163,7 @@ fn refused(r: Refusal) -> ApiError {
         Refusal::NoSuchRoom => ApiError::not_found("room_not_found", "채팅방을 찾을 수 없습니다."),
         Refusal::NotAMember => ApiError::forbidden("not_a_member", "이 공구에 참여한 이웃만 채팅방에 들어올 수 있습니다."),
         Refusal::ReadOnly => ApiError::conflict("room_read_only", "취소되거나 무산된 공구의 채팅방에는 글을 쓸 수 없습니다."),
+        Refusal::NotTheHost => ApiError::forbidden("not_the_host", "공지는 공구를 연 방장만 고정할 수 있습니다."),
     }
 }
 
@@ -126,6 +173,11 @@ fn unread_of(members: &[MemberRecord], seq: i64) -> i64 {
 }
 
 fn view(m: MessageRecord, members: &[MemberRecord]) -> MessageView {
+    let seq = m.seq;
+    view_with(m, unread_of(members, seq))
+}
+
+fn view_with(m: MessageRecord, unread_count: i64) -> MessageView {
     let sender = match (m.sender_id, m.sender_login_id) {
         (Some(user_id), Some(login_id)) => Some(Sender { user_id, login_id }),
         _ => None,
@@ -137,41 +189,43 @@ fn view(m: MessageRecord, members: &[MemberRecord]) -> MessageView {
         client_id: m.client_id,
         sender,
         body: m.body,
+        image: m.image_key.as_deref().map(ImageView::of),
         sent_at: m.sent_at,
-        unread_count: unread_of(members, m.seq),
+        unread_count,
     }
 }
 
 impl Chat {
-    pub fn new(store: Arc<dyn ChatStore>, clock: Clock, fanout: Option<Arc<dyn Fanout>>) -> Self {
+    pub fn new(store: Arc<dyn ChatStore>, clock: Clock, fanout: Option<Arc<dyn Fanout>>, images: Arc<dyn ImageCatalog>) -> Self {
+        let hub = Hub::new();
         Self {
             fanout,
+            images,
+            sequencer: order::Sequencer::new(store.clone(), hub.clone()),
             store,
             clock,
-            hub: Hub::new(),
+            hub,
             room_locks: (0..ROOM_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
             sends: KeyedLimiter::new(SENDS_PER_SECOND, std::time::Duration::from_secs(1)),
         }
     }
 
-    /// Forgets the send rates of users who have been quiet (keeps the limiter's memory bounded).
-    pub fn prune_rates(&self) {
+    /// Forgets send rates of users and orders of rooms that have been quiet (keeps memory bounded).
+    pub fn prune(&self) {
         self.sends.prune();
+        self.sequencer.prune();
     }
 
     /// Hands `frame` to the sockets of `users` here and on every other instance. Called under
     /// the room's lock, so one instance publishes a room's messages in seq order; across
     /// instances a socket that sees a hole fills it from storage (see `ws`).
-    async fn deliver(&self, room_id: Uuid, users: Vec<Uuid>, frame: ServerFrame) {
+    async fn deliver(&self, room_id: Uuid, users: store::MemberIds, frame: ServerFrame) {
         if users.is_empty() {
             return;
         }
-        let Some(fanout) = &self.fanout else {
-            return self.hub.send_to(users, frame);
-        };
-        let relay = Relay { to: users, frame };
-        let payload = serde_json::to_vec(&relay).expect("frames serialise");
-        self.hub.send_to(relay.to, relay.frame);
+        let payload = self.fanout.as_ref().map(|_| serde_json::to_vec(&RelayRef { to: &users, frame: &frame }).expect("frames serialise"));
+        self.sequencer.hand_out(users, frame);
+        let (Some(fanout), Some(payload)) = (&self.fanout, payload) else { return };
         if let Err(e) = fanout.publish(&format!("{FANOUT_FAMILY}.room.{room_id}"), payload.into()).await {
             tracing::warn!(error = %format!("{e:#}"), "chat fan-out failed; other instances' sockets catch up on their next message or resume");
         }
@@ -180,7 +234,7 @@ impl Chat {
     /// Hands a frame another instance published to the sockets here.
     pub fn deliver_relayed(&self, payload: &[u8]) {
         match serde_json::from_slice::<Relay>(payload) {
-            Ok(relay) => self.hub.send_to(relay.to, relay.frame),
+            Ok(relay) => self.sequencer.hand_out(relay.to.into(), relay.frame),
             Err(e) => tracing::warn!(error = %e, "unreadable chat fan-out frame skipped"),
         }
     }
@@ -190,19 +244,63 @@ impl Chat {
     }
 
     pub async fn post_text(&self, user: &AuthUser, room_id: Uuid, client_id: &str, body: &str) -> Result<PostAnswer, ApiError> {
+        self.post(user, room_id, client_id, Draft::Text(body)).await
+    }
+
+    /// Stores a message (text, or a photo media has: the member uploaded it first) and hands
+    /// it to the members.
+    pub async fn post(&self, user: &AuthUser, room_id: Uuid, client_id: &str, draft: Draft<'_>) -> Result<PostAnswer, ApiError> {
         let client_id = ClientId::parse(client_id).map_err(|e| ApiError::field("client_id", e.0))?;
-        let body = MessageBody::parse(body).map_err(|e| ApiError::field("body", e.0))?;
+        let content = match draft {
+            Draft::Text(body) => Content::Text(MessageBody::parse(body).map_err(|e| ApiError::field("body", e.0))?),
+            Draft::Image(key) => {
+                if !gonggu_kernel::images::is_image_key(key) || !self.images.exists(key).await? {
+                    return Err(ApiError::field("image_key", NO_SUCH_PHOTO));
+                }
+                Content::Image(key.to_owned())
+            }
+        };
         self.sends.check(&user.user_id)?;
         let _room = self.room_lock(room_id).lock().await;
         let now = self.clock.now();
-        let posted =
-            self.store.post(room_id, (user.user_id, &user.login_id), &client_id, &Content::Text(body), now).await?.map_err(refused)?;
-        let members = self.store.member_list(room_id).await?;
-        let message = view(posted.message, &members);
-        if !posted.replayed {
-            self.deliver(room_id, members.iter().map(|m| m.user_id).collect(), ServerFrame::Message(message.clone())).await;
+        let posted = self.store.post(room_id, (user.user_id, &user.login_id), &client_id, &content, now).await?.map_err(refused)?;
+        if posted.replayed {
+            let members = self.store.member_list(room_id).await?;
+            return Ok(PostAnswer { message: view(posted.message, &members), replayed: true });
         }
-        Ok(PostAnswer { message, replayed: posted.replayed })
+        // The newest message: the sender has read it (their position moved with it), no one
+        // else can have yet.
+        let unread = posted.member_ids.len().saturating_sub(1) as i64;
+        let message = view_with(posted.message, unread);
+        self.deliver(room_id, posted.member_ids, ServerFrame::Message(message.clone())).await;
+        Ok(PostAnswer { message, replayed: false })
+    }
+
+    /// A photo from the room page's form: stored in media, then sent as a photo message. The
+    /// room is checked first, so only its members leave photos behind.
+    pub async fn post_photo(&self, user: &AuthUser, room_id: Uuid, client_id: &str, bytes: Vec<u8>) -> Result<PostAnswer, ApiError> {
+        let room = self.store.room(room_id, user.user_id).await?.map_err(refused)?;
+        if room.state == RoomState::Closed {
+            return Err(refused(Refusal::ReadOnly));
+        }
+        let key = self.images.store(bytes).await?.map_err(|reason| ApiError::field("image_key", reason))?;
+        self.post(user, room_id, client_id, Draft::Image(&key)).await
+    }
+
+    /// Pins the host's notice at the top of the room (`None` takes it down), tells the room with
+    /// a notice, and hands both to the members' sockets.
+    pub async fn pin(&self, user: &AuthUser, room_id: Uuid, body: Option<&str>) -> Result<Option<store::Pin>, ApiError> {
+        let body = body.map(domain::PinBody::parse).transpose().map_err(|e| ApiError::field("body", e.0))?;
+        let _room = self.room_lock(room_id).lock().await;
+        let now = self.clock.now();
+        let notice = if body.is_some() { "방장이 공지를 고정했어요." } else { "방장이 고정된 공지를 내렸어요." };
+        let (stored, ids) =
+            self.store.pin(room_id, user.user_id, body.as_ref().map(|b| b.as_str()), notice, now).await?.map_err(refused)?;
+        let pin = body.map(|b| store::Pin { body: b.as_str().to_owned(), at: now });
+        let unread = ids.len() as i64;
+        self.deliver(room_id, ids.clone(), ServerFrame::Message(view_with(stored, unread))).await;
+        self.deliver(room_id, ids, ServerFrame::Pin { room_id, pin: pin.clone() }).await;
+        Ok(pin)
     }
 
     /// Applies deals' facts about a room (once per event) and tells the sockets: the notice to
@@ -212,11 +310,11 @@ impl Chat {
         let Applied { notice, removed } = self.store.apply_facts(facts, consumer, event_id).await?;
         let room_id = facts.room_id;
         if !removed.is_empty() {
-            self.deliver(room_id, removed, ServerFrame::Room { room_id, state: RoomFrameState::Left }).await;
+            self.deliver(room_id, removed.into(), ServerFrame::Room { room_id, state: RoomFrameState::Left }).await;
         }
         if let Some(notice) = notice {
             let members = self.store.member_list(room_id).await?;
-            let ids: Vec<Uuid> = members.iter().map(|m| m.user_id).collect();
+            let ids: store::MemberIds = members.iter().map(|m| m.user_id).collect();
             self.deliver(room_id, ids.clone(), ServerFrame::Message(view(notice, &members))).await;
             if facts.state == RoomState::Closed {
                 self.deliver(room_id, ids, ServerFrame::Room { room_id, state: RoomFrameState::Closed }).await;
@@ -234,8 +332,8 @@ impl Chat {
 
     /// Tells the room's other members that `user` is typing.
     pub async fn typing(&self, user: &AuthUser, room_id: Uuid) -> Result<(), ApiError> {
-        let members = self.store.members(room_id, user.user_id).await?.map_err(refused)?;
-        let others = members.iter().map(|m| m.user_id).filter(|id| *id != user.user_id).collect();
+        let members = self.store.member_ids(room_id, user.user_id).await?.map_err(refused)?;
+        let others: store::MemberIds = members.iter().copied().filter(|id| *id != user.user_id).collect();
         self.deliver(room_id, others, ServerFrame::Typing { room_id, login_id: user.login_id.clone() }).await;
         Ok(())
     }
@@ -247,15 +345,27 @@ impl Chat {
     }
 
     pub async fn read(&self, user: &AuthUser, room_id: Uuid, seq: i64) -> Result<ReadView, ApiError> {
-        let seq = self.store.read(room_id, user.user_id, seq).await?.map_err(refused)?;
-        let members = self.store.member_list(room_id).await?;
-        self.deliver(
-            room_id,
-            members.iter().map(|m| m.user_id).collect(),
-            ServerFrame::Read { room_id, login_id: user.login_id.clone(), seq },
-        )
-        .await;
+        let (seq, members) = self.store.read(room_id, user.user_id, seq).await?.map_err(refused)?;
+        self.deliver(room_id, members, ServerFrame::Read { room_id, login_id: user.login_id.clone(), seq }).await;
         Ok(ReadView { room_id, seq })
+    }
+
+    /// Records the room socket `socket_id` shows now (`None`: none), for push to leave alone.
+    pub async fn viewing(&self, user: &AuthUser, socket_id: Uuid, room_id: Option<Uuid>) -> Result<(), ApiError> {
+        self.store.set_viewing(socket_id, user.user_id, room_id, self.clock.now()).await?.map_err(refused)
+    }
+
+    /// Keeps a socket's viewing row current; a failure only lets it lapse (a push too many).
+    pub async fn still_viewing(&self, socket_id: Uuid) {
+        if let Err(e) = self.store.refresh_viewing(socket_id, self.clock.now()).await {
+            tracing::warn!(error = %e, "chat: could not refresh a viewing row");
+        }
+    }
+
+    /// Forgets viewing rows their instances left behind.
+    pub async fn forget_stale_viewers(&self) -> anyhow::Result<()> {
+        self.store.forget_viewers(self.clock.now() - store::VIEWING_FRESH).await?;
+        Ok(())
     }
 
     /// Where the user stands in each of their rooms (the socket's `hello`).
@@ -292,6 +402,7 @@ impl Chat {
                 state: s.room.state,
                 unread: (s.room.last_seq - s.read_seq).max(0),
                 last_seq: s.room.last_seq,
+                pin: s.room.pin,
                 last_message,
             });
         }

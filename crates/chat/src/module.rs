@@ -38,18 +38,18 @@ async fn listen_to_other_instances(fanout: Arc<dyn Fanout>, chat: Arc<Chat>, shu
     }
 }
 
-pub async fn module(platform: &Platform) -> anyhow::Result<(Arc<Chat>, Module)> {
+pub async fn module(platform: &Platform, images: Arc<dyn gonggu_kernel::images::ImageCatalog>) -> anyhow::Result<(Arc<Chat>, Module)> {
     use anyhow::Context as _;
     let db = platform.database(NAME, SqliteTuning::default()).await?;
     let signal = OutboxSignal::default();
     let store = crate::store::open(&db, signal.clone()).await.context("chat migrations failed")?;
-    let chat = Arc::new(Chat::new(store, platform.clock.clone(), platform.fanout.clone()));
+    let chat = Arc::new(Chat::new(store, platform.clock.clone(), platform.fanout.clone(), images));
     // The socket sits with the pages: their middleware signs a browser in from its cookie.
     let socket = axum::Router::new()
         .route("/ws", axum::routing::get(crate::ws::upgrade))
         .with_state(WsState { chat: chat.clone(), auth: platform.auth.clone() })
         .merge(crate::pages::router(chat.clone()));
-    let (rooms, sessions, rates) = (chat.clone(), chat.clone(), chat.clone());
+    let (rooms, sessions, rates, viewers) = (chat.clone(), chat.clone(), chat.clone(), chat.clone());
     let mut module = Module::new(NAME)
         .api(crate::api::router(ChatState { chat: chat.clone(), auth: platform.auth.clone() }))
         .pages(socket)
@@ -59,8 +59,12 @@ pub async fn module(platform: &Platform) -> anyhow::Result<(Arc<Chat>, Module)> 
             crate::consumer::spawn_sessions(bus, sessions, shutdown)
         }))
         .job(Job::every("chat-send-rates", std::time::Duration::from_secs(60), false, move || {
-            rates.prune_rates();
+            rates.prune();
             async { Ok(()) }
+        }))
+        .job(Job::every("chat-stale-viewers", std::time::Duration::from_secs(60), false, move || {
+            let viewers = viewers.clone();
+            async move { viewers.forget_stale_viewers().await }
         }));
     if let Some(fanout) = platform.fanout.clone() {
         let relayed = chat.clone();

@@ -15,10 +15,14 @@ pub enum ClientFrame {
     Auth {
         access_token: String,
     },
+    /// A message: `body`, or the key of a photo uploaded to media first (`POST /api/v1/media`).
     Send {
         room_id: Uuid,
         client_id: String,
-        body: String,
+        #[serde(default)]
+        body: Option<String>,
+        #[serde(default)]
+        image_key: Option<String>,
     },
     Read {
         room_id: Uuid,
@@ -30,6 +34,12 @@ pub enum ClientFrame {
     },
     Typing {
         room_id: Uuid,
+    },
+    /// The room this tab shows on a visible screen now (`null`: none), so no push is sent for
+    /// what arrives there.
+    Viewing {
+        #[serde(default)]
+        room_id: Option<Uuid>,
     },
 }
 
@@ -64,6 +74,11 @@ pub enum ServerFrame {
     Room {
         room_id: Uuid,
         state: RoomFrameState,
+    },
+    /// The host pinned a notice at the top of the room (`null`: took it down).
+    Pin {
+        room_id: Uuid,
+        pin: Option<crate::store::Pin>,
     },
     Error {
         code: String,

@@ -47,6 +47,15 @@ pub struct RoomRecord {
     pub state: RoomState,
     pub last_seq: i64,
     pub last_at: DateTime<Utc>,
+    /// The host's pinned notice.
+    pub pin: Option<Pin>,
+}
+
+/// The notice the host pinned at the top of the room.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Pin {
+    pub body: String,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -73,6 +82,8 @@ pub enum Refusal {
     NotAMember,
     #[error("the room is read-only")]
     ReadOnly,
+    #[error("only the host may do this")]
+    NotTheHost,
 }
 
 /// A stored message, and whether it was stored just now or found (a resend).
@@ -80,6 +91,8 @@ pub enum Refusal {
 pub struct Posted {
     pub message: MessageRecord,
     pub replayed: bool,
+    /// Who is in the room as it was stored, by id (empty for a resend).
+    pub member_ids: MemberIds,
 }
 
 /// What applying an event's facts did, for the sockets to hear.
@@ -133,14 +146,40 @@ pub trait ChatStore: Send + Sync {
         after: i64,
         limit: u32,
     ) -> sqlx::Result<Result<Vec<MessageRecord>, Refusal>>;
+    /// Messages after `after`, oldest first, up to `limit` (for handing out; no member check).
+    async fn messages_after(&self, room_id: Uuid, after: i64, limit: u32) -> sqlx::Result<Vec<MessageRecord>>;
     /// Everyone in the room with their read positions (for handing out frames; no member check).
     async fn member_list(&self, room_id: Uuid) -> sqlx::Result<Vec<MemberRecord>>;
-    /// Everyone in the room with their read positions, for a member.
-    async fn members(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<Vec<MemberRecord>, Refusal>>;
-    /// Moves the member's read position up to `seq` (never back, never past the newest); returns it.
-    async fn read(&self, room_id: Uuid, user_id: Uuid, seq: i64) -> sqlx::Result<Result<i64, Refusal>>;
+    /// Pins `body` at the top of the room (`None` unpins), for its host; stores `notice` in the
+    /// room too. Returns the notice stored and who is in the room.
+    async fn pin(
+        &self,
+        room_id: Uuid,
+        host_id: Uuid,
+        body: Option<&str>,
+        notice: &str,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Result<(MessageRecord, MemberIds), Refusal>>;
+    /// Who is in the room, by id, for a member.
+    async fn member_ids(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<MemberIds, Refusal>>;
+    /// Moves the member's read position up to `seq` (never back, never past the newest); returns
+    /// it and who is in the room, by id.
+    async fn read(&self, room_id: Uuid, user_id: Uuid, seq: i64) -> sqlx::Result<Result<(i64, MemberIds), Refusal>>;
     /// The room, for a member.
     async fn room(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<RoomRecord, Refusal>>;
+    /// Records that socket `socket_id` of `user_id` shows `room_id` now (`None`: no room). A
+    /// room the user is not in is refused.
+    async fn set_viewing(
+        &self,
+        socket_id: Uuid,
+        user_id: Uuid,
+        room_id: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Result<(), Refusal>>;
+    /// Keeps the socket's viewing row current (see [`VIEWING_FRESH`]).
+    async fn refresh_viewing(&self, socket_id: Uuid, now: DateTime<Utc>) -> sqlx::Result<()>;
+    /// Forgets viewing rows not refreshed since `before` (their instance went away).
+    async fn forget_viewers(&self, before: DateTime<Utc>) -> sqlx::Result<u64>;
     /// The newest seq and the user's read position in each of their rooms (a socket's `hello`).
     async fn positions_of(&self, user_id: Uuid) -> sqlx::Result<Vec<(Uuid, i64, i64)>>;
     /// The user's rooms, newest activity first.
@@ -187,6 +226,8 @@ struct RoomRow {
     state: String,
     last_seq: i64,
     last_at: DateTime<Utc>,
+    pinned_body: Option<String>,
+    pinned_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<RoomRow> for RoomRecord {
@@ -194,7 +235,47 @@ impl TryFrom<RoomRow> for RoomRecord {
     fn try_from(r: RoomRow) -> Result<Self, Self::Error> {
         let state =
             RoomState::parse(&r.state).ok_or_else(|| sqlx::Error::Decode(format!("room {} has state {:?}", r.id, r.state).into()))?;
-        Ok(RoomRecord { id: r.id, title: r.title, host_id: r.host_id, state, last_seq: r.last_seq, last_at: r.last_at })
+        let pin = match (r.pinned_body, r.pinned_at) {
+            (Some(body), Some(at)) => Some(Pin { body, at }),
+            _ => None,
+        };
+        Ok(RoomRecord { id: r.id, title: r.title, host_id: r.host_id, state, last_seq: r.last_seq, last_at: r.last_at, pin })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRoomRow {
+    #[sqlx(flatten)]
+    room: RoomRow,
+    members_version: i64,
+    is_member: bool,
+}
+
+/// Rooms' member ids as this instance last read them, each with the `members_version` it was
+/// read at; a room whose row shows another version is read again. Bounded: past [`MemberCache::ROOMS`]
+/// rooms it starts over.
+#[derive(Default)]
+struct MemberCache(std::sync::Mutex<std::collections::HashMap<Uuid, (i64, MemberIds)>>);
+
+/// A room's member ids, shared by every frame that goes to them.
+pub type MemberIds = std::sync::Arc<[Uuid]>;
+
+impl MemberCache {
+    const ROOMS: usize = 4096;
+
+    fn get(&self, room_id: Uuid, version: i64) -> Option<MemberIds> {
+        match self.0.lock().expect("member cache").get(&room_id) {
+            Some((v, ids)) if *v == version => Some(ids.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, room_id: Uuid, version: i64, ids: MemberIds) {
+        let mut map = self.0.lock().expect("member cache");
+        if map.len() >= Self::ROOMS && !map.contains_key(&room_id) {
+            map.clear();
+        }
+        map.insert(room_id, (version, ids));
     }
 }
 
@@ -206,7 +287,11 @@ struct SummaryRow {
 }
 
 const MESSAGE_COLUMNS: &str = "room_id, seq, kind, sender_id, sender_login_id, client_id, body, image_key, sent_at";
-const ROOM_COLUMNS: &str = "r.id, r.title, r.host_id, r.state, r.last_seq, r.last_at";
+const ROOM_COLUMNS: &str = "r.id, r.title, r.host_id, r.state, r.last_seq, r.last_at, r.pinned_body, r.pinned_at";
+
+/// A viewing row counts while it was refreshed this recently; sockets refresh theirs with every
+/// ping (every 15 s), so a row whose instance went away stops counting within this.
+pub const VIEWING_FRESH: chrono::Duration = chrono::Duration::seconds(45);
 
 /// A notice's or message's first line, short, for the chat list and push.
 pub fn preview(kind: MessageKind, body: &str) -> String {
@@ -228,9 +313,29 @@ macro_rules! sql_chat_store {
         pub struct $name {
             pool: sqlx::Pool<$db>,
             signal: OutboxSignal,
+            members: MemberCache,
         }
 
         impl $name {
+            fn new(pool: sqlx::Pool<$db>, signal: OutboxSignal) -> Self {
+                Self { pool, signal, members: MemberCache::default() }
+            }
+
+            /// The room's member ids at `version` (the room's `members_version`, read in this
+            /// transaction): from memory when this instance has read that version already.
+            async fn member_ids(&self, tx: &mut sqlx::Transaction<'static, $db>, room_id: Uuid, version: i64) -> sqlx::Result<MemberIds> {
+                if let Some(ids) = self.members.get(room_id, version) {
+                    return Ok(ids);
+                }
+                let rows: Vec<(Uuid,)> = sqlx::query_as("SELECT user_id FROM room_members WHERE room_id = $1 ORDER BY user_id")
+                    .bind(room_id)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                let ids: MemberIds = rows.into_iter().map(|(id,)| id).collect();
+                self.members.put(room_id, version, ids.clone());
+                Ok(ids)
+            }
+
             /// Takes the room's next seq and stores the message under it.
             async fn append(tx: &mut sqlx::Transaction<'static, $db>, m: &MessageRecord) -> sqlx::Result<MessageRecord> {
                 let (seq,): (i64,) =
@@ -257,29 +362,45 @@ macro_rules! sql_chat_store {
                 Ok(MessageRecord { seq, ..m.clone() })
             }
 
-            /// The room, if `user_id` is in it. `lock` holds the room's row until the transaction
-            /// ends (PostgreSQL; SQLite's `BEGIN IMMEDIATE` holds the whole file), so two posts
-            /// with one client id see each other.
+            async fn after_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                room_id: Uuid,
+                after: i64,
+                limit: u32,
+            ) -> sqlx::Result<Vec<MessageRecord>> {
+                let rows: Vec<MessageRow> = sqlx::query_as(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                ))
+                .bind(room_id)
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&mut **tx)
+                .await?;
+                rows.into_iter().map(MessageRecord::try_from).collect()
+            }
+
+            /// The room and its `members_version`, if `user_id` is in it. `lock` holds the room's
+            /// row until the transaction ends (PostgreSQL; SQLite's `BEGIN IMMEDIATE` holds the
+            /// whole file), so two posts with one client id see each other.
             async fn member_in(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 room_id: Uuid,
                 user_id: Uuid,
                 lock: bool,
-            ) -> sqlx::Result<Result<RoomRecord, Refusal>> {
+            ) -> sqlx::Result<Result<(RoomRecord, i64), Refusal>> {
                 let lock = if lock { $lock } else { "" };
-                let room: Option<RoomRow> = sqlx::query_as(&format!("SELECT {ROOM_COLUMNS} FROM rooms r WHERE r.id = $1{lock}"))
-                    .bind(room_id)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                let Some(room) = room else { return Ok(Err(Refusal::NoSuchRoom)) };
-                let member: Option<(i64,)> = sqlx::query_as("SELECT read_seq FROM room_members WHERE room_id = $1 AND user_id = $2")
-                    .bind(room_id)
-                    .bind(user_id)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                Ok(match member {
-                    Some(_) => Ok(RoomRecord::try_from(room)?),
-                    None => Err(Refusal::NotAMember),
+                let row: Option<MemberRoomRow> = sqlx::query_as(&format!(
+                    "SELECT {ROOM_COLUMNS}, r.members_version, m.user_id IS NOT NULL AS is_member FROM rooms r \
+                     LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2 WHERE r.id = $1{lock}"
+                ))
+                .bind(room_id)
+                .bind(user_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+                Ok(match row {
+                    None => Err(Refusal::NoSuchRoom),
+                    Some(r) if !r.is_member => Err(Refusal::NotAMember),
+                    Some(r) => Ok((RoomRecord::try_from(r.room)?, r.members_version)),
                 })
             }
         }
@@ -317,6 +438,10 @@ macro_rules! sql_chat_store {
                         .await?;
                 }
                 if newest {
+                    sqlx::query("UPDATE rooms SET members_version = members_version + 1 WHERE id = $1")
+                        .bind(f.room_id)
+                        .execute(&mut *tx)
+                        .await?;
                     let now: Vec<(Uuid,)> =
                         sqlx::query_as("SELECT user_id FROM room_members WHERE room_id = $1").bind(f.room_id).fetch_all(&mut *tx).await?;
                     for (gone,) in now.iter().filter(|(id,)| !f.members.iter().any(|(m, _)| m == id)) {
@@ -371,7 +496,7 @@ macro_rules! sql_chat_store {
                 now: DateTime<Utc>,
             ) -> sqlx::Result<Result<Posted, Refusal>> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                let room = match Self::member_in(&mut tx, room_id, sender_id, true).await? {
+                let (room, version) = match Self::member_in(&mut tx, room_id, sender_id, true).await? {
                     Ok(room) => room,
                     Err(refusal) => return Ok(Err(refusal)),
                 };
@@ -384,7 +509,7 @@ macro_rules! sql_chat_store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some(row) = earlier {
-                    return Ok(Ok(Posted { message: row.try_into()?, replayed: true }));
+                    return Ok(Ok(Posted { message: row.try_into()?, replayed: true, member_ids: Vec::new().into() }));
                 }
                 if room.state == RoomState::Closed {
                     return Ok(Err(Refusal::ReadOnly));
@@ -412,10 +537,15 @@ macro_rules! sql_chat_store {
                     .bind(sender_id)
                     .execute(&mut *tx)
                     .await?;
-                let members: Vec<(Uuid,)> = sqlx::query_as("SELECT user_id FROM room_members WHERE room_id = $1 ORDER BY user_id")
-                    .bind(room_id)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let member_ids = self.member_ids(&mut tx, room_id, version).await?;
+                let viewing: Vec<(Uuid,)> = sqlx::query_as(
+                    "SELECT DISTINCT v.user_id FROM room_viewers v JOIN room_members m ON m.room_id = v.room_id AND m.user_id = v.user_id \
+                     WHERE v.room_id = $1 AND v.seen_at > $2 ORDER BY v.user_id",
+                )
+                .bind(room_id)
+                .bind(now - VIEWING_FRESH)
+                .fetch_all(&mut *tx)
+                .await?;
                 let event = ChatMessagePosted {
                     room_id,
                     seq: message.seq,
@@ -423,12 +553,13 @@ macro_rules! sql_chat_store {
                     sender_login_id: sender_login_id.to_owned(),
                     title: room.title.clone(),
                     preview: preview(message.kind, &message.body),
-                    member_ids: members.into_iter().map(|(id,)| id).collect(),
+                    member_ids: member_ids.to_vec(),
+                    viewing_ids: viewing.into_iter().map(|(id,)| id).collect(),
                 };
                 (&mut *tx).enqueue(&Envelope::new(&event, now)).await?;
                 tx.commit().await?;
                 self.signal.notify();
-                Ok(Ok(Posted { message, replayed: false }))
+                Ok(Ok(Posted { message, replayed: false, member_ids }))
             }
 
             async fn history(
@@ -467,16 +598,16 @@ macro_rules! sql_chat_store {
                 if let Err(refusal) = Self::member_in(&mut tx, room_id, user_id, false).await? {
                     return Ok(Err(refusal));
                 }
-                let rows: Vec<MessageRow> = sqlx::query_as(&format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-                ))
-                .bind(room_id)
-                .bind(after)
-                .bind(i64::from(limit))
-                .fetch_all(&mut *tx)
-                .await?;
+                let rows = Self::after_in(&mut tx, room_id, after, limit).await?;
                 tx.commit().await?;
-                Ok(Ok(rows.into_iter().map(MessageRecord::try_from).collect::<sqlx::Result<Vec<_>>>()?))
+                Ok(Ok(rows))
+            }
+
+            async fn messages_after(&self, room_id: Uuid, after: i64, limit: u32) -> sqlx::Result<Vec<MessageRecord>> {
+                let mut tx = self.pool.begin().await?;
+                let rows = Self::after_in(&mut tx, room_id, after, limit).await?;
+                tx.commit().await?;
+                Ok(rows)
             }
 
             async fn member_list(&self, room_id: Uuid) -> sqlx::Result<Vec<MemberRecord>> {
@@ -486,19 +617,61 @@ macro_rules! sql_chat_store {
                     .await
             }
 
-            async fn members(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<Vec<MemberRecord>, Refusal>> {
-                let mut tx = self.pool.begin().await?;
-                let checked = Self::member_in(&mut tx, room_id, user_id, false).await?;
+            async fn pin(
+                &self,
+                room_id: Uuid,
+                host_id: Uuid,
+                body: Option<&str>,
+                notice: &str,
+                now: DateTime<Utc>,
+            ) -> sqlx::Result<Result<(MessageRecord, MemberIds), Refusal>> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let (room, version) = match Self::member_in(&mut tx, room_id, host_id, true).await? {
+                    Ok(room) => room,
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+                if room.host_id != host_id {
+                    return Ok(Err(Refusal::NotTheHost));
+                }
+                if room.state == RoomState::Closed {
+                    return Ok(Err(Refusal::ReadOnly));
+                }
+                sqlx::query("UPDATE rooms SET pinned_body = $1, pinned_at = $2 WHERE id = $3")
+                    .bind(body)
+                    .bind(body.map(|_| now))
+                    .bind(room_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let draft = MessageRecord {
+                    room_id,
+                    seq: 0,
+                    kind: MessageKind::Notice,
+                    sender_id: None,
+                    sender_login_id: None,
+                    client_id: None,
+                    body: notice.to_owned(),
+                    image_key: None,
+                    sent_at: now,
+                };
+                let stored = Self::append(&mut tx, &draft).await?;
+                let ids = self.member_ids(&mut tx, room_id, version).await?;
                 tx.commit().await?;
-                Ok(match checked {
-                    Ok(_) => Ok(self.member_list(room_id).await?),
-                    Err(refusal) => Err(refusal),
-                })
+                Ok(Ok((stored, ids)))
             }
 
-            async fn read(&self, room_id: Uuid, user_id: Uuid, seq: i64) -> sqlx::Result<Result<i64, Refusal>> {
+            async fn member_ids(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<MemberIds, Refusal>> {
+                let mut tx = self.pool.begin().await?;
+                let ids = match Self::member_in(&mut tx, room_id, user_id, false).await? {
+                    Ok((_, version)) => Ok(self.member_ids(&mut tx, room_id, version).await?),
+                    Err(refusal) => Err(refusal),
+                };
+                tx.commit().await?;
+                Ok(ids)
+            }
+
+            async fn read(&self, room_id: Uuid, user_id: Uuid, seq: i64) -> sqlx::Result<Result<(i64, MemberIds), Refusal>> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                let room = match Self::member_in(&mut tx, room_id, user_id, false).await? {
+                let (room, version) = match Self::member_in(&mut tx, room_id, user_id, false).await? {
                     Ok(room) => room,
                     Err(refusal) => return Ok(Err(refusal)),
                 };
@@ -511,15 +684,54 @@ macro_rules! sql_chat_store {
                 .bind(user_id)
                 .fetch_one(&mut *tx)
                 .await?;
+                let ids = self.member_ids(&mut tx, room_id, version).await?;
                 tx.commit().await?;
-                Ok(Ok(read))
+                Ok(Ok((read, ids)))
             }
 
             async fn room(&self, room_id: Uuid, user_id: Uuid) -> sqlx::Result<Result<RoomRecord, Refusal>> {
                 let mut tx = self.pool.begin().await?;
                 let room = Self::member_in(&mut tx, room_id, user_id, false).await?;
                 tx.commit().await?;
-                Ok(room)
+                Ok(room.map(|(room, _)| room))
+            }
+
+            async fn set_viewing(
+                &self,
+                socket_id: Uuid,
+                user_id: Uuid,
+                room_id: Option<Uuid>,
+                now: DateTime<Utc>,
+            ) -> sqlx::Result<Result<(), Refusal>> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                sqlx::query("DELETE FROM room_viewers WHERE socket_id = $1").bind(socket_id).execute(&mut *tx).await?;
+                if let Some(room_id) = room_id {
+                    if let Err(refusal) = Self::member_in(&mut tx, room_id, user_id, false).await? {
+                        return Ok(Err(refusal));
+                    }
+                    sqlx::query("INSERT INTO room_viewers (socket_id, room_id, user_id, seen_at) VALUES ($1, $2, $3, $4)")
+                        .bind(socket_id)
+                        .bind(room_id)
+                        .bind(user_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(Ok(()))
+            }
+
+            async fn refresh_viewing(&self, socket_id: Uuid, now: DateTime<Utc>) -> sqlx::Result<()> {
+                sqlx::query("UPDATE room_viewers SET seen_at = $1 WHERE socket_id = $2")
+                    .bind(now)
+                    .bind(socket_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn forget_viewers(&self, before: DateTime<Utc>) -> sqlx::Result<u64> {
+                Ok(sqlx::query("DELETE FROM room_viewers WHERE seen_at < $1").bind(before).execute(&self.pool).await?.rows_affected())
             }
 
             async fn positions_of(&self, user_id: Uuid) -> sqlx::Result<Vec<(Uuid, i64, i64)>> {
@@ -564,7 +776,7 @@ pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Ar
     gonggu_kernel::events::create_event_tables(db).await?;
     db.migrate(&sqlx::migrate!("./migrations/sqlite"), &sqlx::migrate!("./migrations/postgres")).await?;
     Ok(match db {
-        Db::Sqlite(pool) => std::sync::Arc::new(SqliteChatStore { pool: pool.clone(), signal }),
-        Db::Postgres(pool) => std::sync::Arc::new(PgChatStore { pool: pool.clone(), signal }),
+        Db::Sqlite(pool) => std::sync::Arc::new(SqliteChatStore::new(pool.clone(), signal)),
+        Db::Postgres(pool) => std::sync::Arc::new(PgChatStore::new(pool.clone(), signal)),
     })
 }

@@ -20,6 +20,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
+use futures::SinkExt;
 use gonggu_kernel::{
     auth::{AuthUser, Authenticator},
     web::{origin_allowed, MaybeWebUser, WebSession},
@@ -29,6 +30,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::{
+    hub::Outgoing,
     protocol::{close, ClientFrame, ServerFrame},
     Chat,
 };
@@ -43,6 +45,13 @@ const RESUME_LIMIT: u32 = 500;
 const LIVE_AFTER: Duration = Duration::from_secs(2);
 /// The longest client frame read (a 1,000-character message is about 3 KB).
 const MAX_FRAME: usize = 16 * 1024;
+/// What a socket reads into at once. tungstenite's default is 128 KiB a socket, held for the
+/// socket's life; client frames are small, and a longer one grows the buffer while it lasts.
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes gathered before a write (a batch longer than this goes out in several).
+const WRITE_BUFFER: usize = 8 * 1024;
+/// Frames written out together at most, when several are waiting.
+const BATCH: usize = 64;
 
 #[derive(Clone)]
 pub struct WsState {
@@ -65,7 +74,11 @@ pub async fn upgrade(
             return StatusCode::FORBIDDEN.into_response();
         }
     }
-    ws.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME).on_upgrade(move |socket| serve(state, socket, user))
+    ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .on_upgrade(move |socket| serve(state, socket, user))
 }
 
 fn json(frame: &ServerFrame) -> Message {
@@ -98,9 +111,17 @@ async fn serve(state: WsState, mut socket: WebSocket, user: Option<AuthUser>) {
             None => return close_with(socket, close::UNAUTHORIZED, "auth").await,
         },
     };
-    let (_registration, mut frames, dropped) = state.chat.hub.register(user.user_id, user.session_id);
-    let mut conn = Conn { chat: state.chat.clone(), user, sent: HashMap::new(), live: false };
-    let rooms = match state.chat.positions(&conn.user).await {
+    let mut conn = Conn { chat: state.chat.clone(), user, sent: HashMap::new(), live: false, socket_id: Uuid::now_v7(), viewing: None };
+    talk(&mut conn, socket).await;
+    if conn.viewing.is_some() {
+        let _ = conn.chat.viewing(&conn.user, conn.socket_id, None).await;
+    }
+}
+
+/// The socket's life once it is signed in.
+async fn talk(conn: &mut Conn, mut socket: WebSocket) {
+    let (_registration, mut frames, dropped) = conn.chat.hub.register(conn.user.user_id, conn.user.session_id);
+    let rooms = match conn.chat.positions(&conn.user).await {
         Ok(r) => r,
         Err(_) => return close_with(socket, close::UNAVAILABLE, "unavailable").await,
     };
@@ -139,10 +160,19 @@ async fn serve(state: WsState, mut socket: WebSocket, user: Option<AuthUser>) {
                     };
                     return close_with(socket, code, if code == close::SESSION_ENDED { "session ended" } else { "too slow" }).await;
                 };
-                for frame in conn.in_order(frame).await {
-                    if socket.send(json(&frame)).await.is_err() {
+                // Whatever else is already waiting goes out in the same write.
+                let mut batch = conn.in_order(frame).await;
+                while batch.len() < BATCH {
+                    let Ok(more) = frames.try_recv() else { break };
+                    batch.extend(conn.in_order(more).await);
+                }
+                for frame in batch {
+                    if socket.feed(Message::Text(frame.text.clone())).await.is_err() {
                         return;
                     }
+                }
+                if socket.flush().await.is_err() {
+                    return;
                 }
             }
             _ = ping.tick() => {
@@ -151,6 +181,9 @@ async fn serve(state: WsState, mut socket: WebSocket, user: Option<AuthUser>) {
                 }
                 if socket.send(Message::Ping(Default::default())).await.is_err() {
                     return;
+                }
+                if conn.viewing.is_some() {
+                    conn.chat.still_viewing(conn.socket_id).await;
                 }
             }
         }
@@ -163,8 +196,11 @@ struct Conn {
     chat: Arc<Chat>,
     user: AuthUser,
     sent: HashMap<Uuid, i64>,
-    /// Whether live frames flow yet (see `serve`).
+    /// Whether live frames flow yet (see `talk`).
     live: bool,
+    /// This socket, for the room it shows (`viewing`).
+    socket_id: Uuid,
+    viewing: Option<Uuid>,
 }
 
 impl Conn {
@@ -185,21 +221,20 @@ impl Conn {
     /// What to send for a frame from the hub. A message this socket has had is dropped; one
     /// that skips seqs (another instance's message overtook it, or a fan-out frame was lost)
     /// brings the hole from storage first, so the client sees every room in seq order.
-    async fn in_order(&mut self, frame: Arc<ServerFrame>) -> Vec<Arc<ServerFrame>> {
-        let ServerFrame::Message(m) = &*frame else { return vec![frame] };
-        let room_id = m.room_id;
+    async fn in_order(&mut self, frame: Arc<Outgoing>) -> Vec<Arc<Outgoing>> {
+        let Some((room_id, seq)) = frame.message else { return vec![frame] };
         match self.sent.get(&room_id).copied() {
-            Some(newest) if m.seq <= newest => vec![],
-            Some(newest) if m.seq > newest + 1 => {
+            Some(newest) if seq <= newest => vec![],
+            Some(newest) if seq > newest + 1 => {
                 // Stored before it was handed out, so the hole and this message are in storage.
                 let missed = self.chat.since(&self.user, room_id, newest, RESUME_LIMIT).await.unwrap_or_default();
                 if let Some(last) = missed.last() {
                     self.sent.insert(room_id, last.seq);
                 }
-                missed.into_iter().map(|m| Arc::new(ServerFrame::Message(m))).collect()
+                missed.into_iter().map(|m| Outgoing::new(&ServerFrame::Message(m))).collect()
             }
             _ => {
-                self.sent.insert(room_id, m.seq);
+                self.sent.insert(room_id, seq);
                 vec![frame]
             }
         }
@@ -225,8 +260,12 @@ impl Conn {
         };
         match frame {
             ClientFrame::Auth { .. } => vec![],
-            ClientFrame::Send { room_id, client_id, body } => {
-                match self.chat.post_text(&self.user, room_id, &client_id, &body).await {
+            ClientFrame::Send { room_id, client_id, body, image_key } => {
+                let posted = match crate::Draft::of(body.as_deref(), image_key.as_deref()) {
+                    Ok(draft) => self.chat.post(&self.user, room_id, &client_id, draft).await,
+                    Err(e) => Err(e),
+                };
+                match posted {
                     Ok(answer) => {
                         let ack = ServerFrame::Ack { client_id, room_id, seq: answer.message.seq };
                         // The message itself arrives through the hub (to every member's sockets);
@@ -248,6 +287,16 @@ impl Conn {
             ClientFrame::Read { room_id, seq } => match self.chat.read(&self.user, room_id, seq).await {
                 Ok(_) => vec![],
                 Err(e) => vec![error_frame(&e)],
+            },
+            ClientFrame::Viewing { room_id } => match self.chat.viewing(&self.user, self.socket_id, room_id).await {
+                Ok(()) => {
+                    self.viewing = room_id;
+                    vec![]
+                }
+                Err(e) => {
+                    self.viewing = None;
+                    vec![error_frame(&e)]
+                }
             },
             ClientFrame::Typing { room_id } => match self.chat.typing(&self.user, room_id).await {
                 Ok(()) => vec![],

@@ -337,10 +337,7 @@ pub fn parse_image_keys(raw: &[String]) -> Result<Vec<String>, &'static str> {
     }
     let mut out: Vec<String> = vec![];
     for k in raw {
-        let ok = k.rsplit_once('.').is_some_and(|(h, ext)| {
-            h.len() == 40 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) && matches!(ext, "jpg" | "png")
-        });
-        if !ok {
+        if !gonggu_kernel::images::is_image_key(k) {
             return Err("사진을 찾을 수 없습니다. 다시 올려 주세요.");
         }
         if !out.contains(k) {

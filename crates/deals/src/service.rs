@@ -26,12 +26,7 @@ pub struct HostView {
     pub login_id: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
-pub struct ImageView {
-    pub key: String,
-    pub url: String,
-    pub thumbnail_url: String,
-}
+pub use gonggu_kernel::images::{ImageCatalog, ImageView};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct DealView {
@@ -124,16 +119,6 @@ fn status_filter_schema() -> utoipa::openapi::Object {
     gonggu_kernel::page::string_enum(&STATUS_FILTERS)
 }
 
-/// Whether an image key exists in media. In one process the binary answers from the media
-/// context directly; a split deployment answers over HTTP. Deals never reads media's storage.
-#[async_trait::async_trait]
-pub trait ImageCatalog: Send + Sync {
-    async fn exists(&self, key: &str) -> anyhow::Result<bool>;
-    /// Stores an uploaded photo (for the no-JavaScript create form); `Err` is the Korean reason
-    /// it was refused.
-    async fn store(&self, bytes: Vec<u8>) -> anyhow::Result<Result<String, String>>;
-}
-
 pub struct Deals {
     pub store: Arc<dyn DealStore>,
     pub clock: Clock,
@@ -145,8 +130,7 @@ pub const MAX_QUERY_CHARS: usize = 100;
 
 /// `/media/<key>` and its thumbnail `/media/<hash>_t.<ext>`.
 pub fn image_view(key: &str) -> ImageView {
-    let (hash, ext) = key.rsplit_once('.').unwrap_or((key, "jpg"));
-    ImageView { key: key.to_owned(), url: format!("/media/{key}"), thumbnail_url: format!("/media/{hash}_t.{ext}") }
+    ImageView::of(key)
 }
 
 fn not_found() -> ApiError {

@@ -100,6 +100,12 @@ pub type Decide<'a> = &'a (dyn Fn(&DealRecord, &[MemberRecord]) -> Result<Plan, 
 pub struct DealFacts {
     pub deal_id: Uuid,
     pub title: String,
+    /// With the keywords, what push matches users' interest keywords against; only on
+    /// `DealCreated` (no other event needs the text, and joins are the busiest events).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keywords: Option<Vec<String>>,
     pub host_id: Uuid,
     pub host_login_id: String,
     pub status: DealStatus,
@@ -120,10 +126,24 @@ pub struct MemberFact {
     pub shares: i64,
 }
 
-pub fn facts(deal: &DealRecord, members: &[MemberRecord], actor: Option<&(Uuid, String, i64)>) -> serde_json::Value {
+/// The envelope of deal event `e`: the deal's facts as they are now.
+pub fn event(
+    e: DealEvent,
+    deal: &DealRecord,
+    members: &[MemberRecord],
+    actor: Option<&(Uuid, String, i64)>,
+    now: DateTime<Utc>,
+) -> Envelope {
+    Envelope::named(e.name(), "deals", facts(e, deal, members, actor), now)
+}
+
+fn facts(e: DealEvent, deal: &DealRecord, members: &[MemberRecord], actor: Option<&(Uuid, String, i64)>) -> serde_json::Value {
+    let created = e == DealEvent::Created;
     serde_json::to_value(DealFacts {
         deal_id: deal.id,
         title: deal.title.clone(),
+        description: created.then(|| deal.description.clone()),
+        keywords: created.then(|| deal.keywords.clone()),
         host_id: deal.host_id,
         host_login_id: deal.host_login_id.clone(),
         status: deal.status,
@@ -447,7 +467,7 @@ macro_rules! sql_deal_store {
                     events.push(DealEvent::Confirmed);
                 }
                 for e in events {
-                    (&mut *tx).enqueue(&Envelope::named(e.name(), "deals", facts(d, std::slice::from_ref(host), None), now)).await?;
+                    (&mut *tx).enqueue(&event(e, d, std::slice::from_ref(host), None, now)).await?;
                 }
                 tx.commit().await?;
                 self.signal.notify();
@@ -542,7 +562,7 @@ macro_rules! sql_deal_store {
                         .execute(&mut *tx).await?;
                 }
                 for e in &plan.events {
-                    (&mut *tx).enqueue(&Envelope::named(e.name(), "deals", facts(&deal, &members, plan.actor.as_ref()), now)).await?;
+                    (&mut *tx).enqueue(&event(*e, &deal, &members, plan.actor.as_ref(), now)).await?;
                 }
                 tx.commit().await?;
                 if !plan.events.is_empty() {
@@ -586,7 +606,7 @@ macro_rules! sql_deal_store {
                             sqlx::query_as(concat!("SELECT ", deal_columns!(), " FROM deals WHERE id = $1")).bind(id).fetch_one(&mut *tx).await?;
                         let deal = DealRecord::try_from(row)?;
                         let members = members_from_rows(sqlx::query_as(MEMBERS_SQL).bind(id).fetch_all(&mut *tx).await?)?;
-                        (&mut *tx).enqueue(&Envelope::named(DealEvent::DeadlineSoon.name(), "deals", facts(&deal, &members, None), now)).await?;
+                        (&mut *tx).enqueue(&event(DealEvent::DeadlineSoon, &deal, &members, None, now)).await?;
                         sent += 1;
                     }
                     tx.commit().await?;

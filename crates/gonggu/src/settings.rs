@@ -28,6 +28,19 @@ pub struct Settings {
     pub media: MediaSettings,
     #[serde(default)]
     pub ops: OpsSettings,
+    #[serde(default)]
+    pub push: PushSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PushSettings {
+    /// Test only (default false): also accept `http://127.0.0.1:<port>` push endpoints, for
+    /// local push-service stubs. Never in production: the server POSTs to these URLs.
+    #[serde(default)]
+    pub allow_insecure_loopback: bool,
+    /// Base64url PKCS#8 P-256 key, the same on every instance. Unset: the key made at first
+    /// start, kept in push's database.
+    pub vapid_private_key: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -55,6 +55,7 @@ pub struct Application {
     pub wallet: Arc<Wallet>,
     pub deals: Arc<Deals>,
     pub chat: Arc<gonggu_chat::Chat>,
+    pub push: Arc<gonggu_push::Push>,
     pub auth: Arc<Authenticator>,
 }
 
@@ -67,6 +68,9 @@ pub struct Overrides {
     pub list_cache_for: Option<Duration>,
     /// Live delivery to other instances in this test process (e.g. one that loses frames).
     pub fanout: Option<Arc<dyn Fanout>>,
+    /// How the push worker retries and how long a push may take (tests shorten both).
+    pub push_worker: Option<gonggu_push::delivery::WorkerConfig>,
+    pub push_send_timeout: Option<Duration>,
 }
 
 /// The contexts of one process, built from the settings. Each context crate's `module(…)` opens its
@@ -78,6 +82,7 @@ struct Contexts {
     wallet: Arc<Wallet>,
     deals: Arc<Deals>,
     chat: Arc<gonggu_chat::Chat>,
+    push: Arc<gonggu_push::Push>,
 }
 
 async fn build_contexts(settings: &Settings, platform: &Platform, secret: &[u8], overrides: &Overrides) -> anyhow::Result<Contexts> {
@@ -98,13 +103,27 @@ async fn build_contexts(settings: &Settings, platform: &Platform, secret: &[u8],
         None => MediaConfig::Local,
     };
     let (media, media_module) = gonggu_media::module::module(platform, &media_config)?;
-    let deals_config = DealsConfig {
-        images: Arc::new(MediaCatalog(media)),
-        list_cache_for: overrides.list_cache_for.unwrap_or(gonggu_deals::cache::FRESH_FOR),
-    };
+    let images: Arc<dyn gonggu_kernel::images::ImageCatalog> = Arc::new(MediaCatalog(media));
+    let deals_config =
+        DealsConfig { images: images.clone(), list_cache_for: overrides.list_cache_for.unwrap_or(gonggu_deals::cache::FRESH_FOR) };
     let (deals, deals_module) = gonggu_deals::module::module(platform, deals_config).await?;
-    let (chat, chat_module) = gonggu_chat::module::module(platform).await?;
-    Ok(Contexts { modules: vec![accounts_module, wallet_module, deals_module, media_module, chat_module], accounts, wallet, deals, chat })
+    let (chat, chat_module) = gonggu_chat::module::module(platform, images).await?;
+    let push_config = gonggu_push::module::PushConfig {
+        vapid_private_key: settings.push.vapid_private_key.as_ref().map(|k| k.expose().to_owned()),
+        contact: settings.public_origin(),
+        allow_insecure_loopback: settings.push.allow_insecure_loopback,
+        worker: overrides.push_worker.clone().unwrap_or_default(),
+        send_timeout: overrides.push_send_timeout,
+    };
+    let (push, _worker, push_module) = gonggu_push::module::module(platform, push_config).await?;
+    Ok(Contexts {
+        modules: vec![accounts_module, wallet_module, deals_module, media_module, chat_module, push_module],
+        accounts,
+        wallet,
+        deals,
+        chat,
+        push,
+    })
 }
 
 fn platform(settings: &Settings, auth: Arc<Authenticator>, clock: Clock, fanout: Option<Arc<dyn Fanout>>) -> Platform {
@@ -146,7 +165,8 @@ impl Application {
         let (shutdown, shutdown_rx) = shutdown::channel();
         let fanout = overrides.fanout.clone().or(fanout);
         let platform = platform(&settings, auth.clone(), overrides.clock.clone().unwrap_or_default(), fanout);
-        let Contexts { mut modules, accounts, wallet, deals, chat } = build_contexts(&settings, &platform, &secret, &overrides).await?;
+        let Contexts { mut modules, accounts, wallet, deals, chat, push } =
+            build_contexts(&settings, &platform, &secret, &overrides).await?;
         modules.push(gateway_module(auth.clone()));
         let mut process = Process::assemble(modules);
         // Consumers subscribe before any relay starts, so they see every event.
@@ -197,7 +217,7 @@ impl Application {
             max_connections: server::effective_cap(settings.http.max_connections, file_limit),
             drain_timeout: DRAIN_TIMEOUT,
         };
-        Ok(Self { listener, router, limits, shutdown, shutdown_rx, background, databases, accounts, wallet, deals, chat, auth })
+        Ok(Self { listener, router, limits, shutdown, shutdown_rx, background, databases, accounts, wallet, deals, chat, push, auth })
     }
 
     pub fn port(&self) -> u16 {
@@ -279,11 +299,11 @@ async fn spawn_revocation_listener(
     }))
 }
 
-/// Deals asks media whether an image key exists, in-process.
+/// Deals and chat ask media about photos, in-process.
 struct MediaCatalog(Arc<gonggu_media::Media>);
 
 #[async_trait::async_trait]
-impl gonggu_deals::service::ImageCatalog for MediaCatalog {
+impl gonggu_kernel::images::ImageCatalog for MediaCatalog {
     async fn exists(&self, key: &str) -> anyhow::Result<bool> {
         self.0.exists(key).await
     }

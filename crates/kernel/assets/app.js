@@ -361,3 +361,65 @@ if (me && 'WebSocket' in window) {
   });
   connect();
 }
+
+// j. The 🔔 badge (unread notices): asked on every page of a signed-in user, again when the
+// tab comes back and when a push arrives (the service worker tells open tabs); a tap on a
+// notification that the worker could not navigate to arrives here as OPEN.
+const noticeBadge = $('#notice-badge');
+if (me && noticeBadge) {
+  const refresh = async () => {
+    try {
+      const r = await fetch('/notifications/unread', { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+      if (!r.ok) return;
+      const n = (await r.json()).unread;
+      noticeBadge.hidden = n === 0;
+      noticeBadge.textContent = n > 99 ? '99+' : String(n);
+      noticeBadge.setAttribute('aria-label', `안 읽은 알림 ${n}개`);
+    } catch { /* offline: keep what is shown */ }
+  };
+  refresh();
+  document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && refresh());
+  window.gongguLive?.addEventListener('frame', (e) => e.detail.type === 'message' && setTimeout(refresh, 1500));
+  sw?.addEventListener('message', (e) => {
+    if (e.data?.type === 'NOTICE') refresh();
+    if (e.data?.type === 'OPEN' && typeof e.data.url === 'string' && e.data.url.startsWith('/') && !e.data.url.startsWith('//')) {
+      location.href = e.data.url;
+    }
+  });
+}
+
+// k. Logging out also stops pushes to this device (the server forgets it with the session too).
+document.querySelectorAll('form[action="/logout"]').forEach((f) => f.addEventListener('submit', () => {
+  sw?.getRegistration().then((reg) => reg?.pushManager.getSubscription()).then((s) => s?.unsubscribe()).catch(() => {});
+}));
+
+// l. The offer to turn pushes on: after the first join, the first deal or the first message
+// sent, never on page load otherwise, and once (a "나중에" is remembered). The permission itself
+// is asked on the 알림 page, when "알림 받기" is pressed there.
+const offerPush = () => {
+  if (!me || !('Notification' in window) || !('PushManager' in window) || Notification.permission !== 'default') return;
+  if (localStorage.getItem('gonggu-push-offer') || $('#push-offer') || location.pathname === '/notifications') return;
+  localStorage.setItem('gonggu-push-offer', 'shown');
+  const box = document.createElement('aside');
+  box.id = 'push-offer';
+  box.className = 'card push-offer';
+  box.setAttribute('role', 'status');
+  const text = document.createElement('p');
+  text.textContent = '참여한 공구가 확정되거나 새 메시지가 오면 알림으로 알려 드릴까요?';
+  const go = document.createElement('a');
+  go.className = 'button primary';
+  go.href = '/notifications#settings';
+  go.textContent = '알림 설정하기';
+  const later = document.createElement('button');
+  later.type = 'button';
+  later.className = 'button';
+  later.textContent = '나중에';
+  later.addEventListener('click', () => box.remove());
+  const row = document.createElement('div');
+  row.className = 'row';
+  row.append(go, later);
+  box.append(text, row);
+  $('#main')?.prepend(box);
+};
+if (/[?&]msg=(joined|created)(&|$)/.test(location.search)) offerPush();
+window.gongguLive?.addEventListener('frame', (e) => e.detail.type === 'ack' && offerPush());

@@ -92,7 +92,16 @@ if (room && live) {
     const time = el('time', 'msg-time', clock.format(new Date(m.sent_at)));
     time.dateTime = m.sent_at;
     meta.append(unread, time);
-    row.append(el('p', 'bubble', m.body), meta);
+    let bubble;
+    if (m.image) {
+      bubble = el('a', 'bubble bubble-photo');
+      Object.assign(bubble, { href: m.image.url, target: '_blank', rel: 'noopener' });
+      bubble.setAttribute('aria-label', '사진 크게 보기');
+      const img = el('img');
+      Object.assign(img, { src: m.image.thumbnail_url, alt: '사진', loading: 'lazy', decoding: 'async' });
+      bubble.append(img);
+    } else bubble = el('p', 'bubble', m.body);
+    row.append(bubble, meta);
     li.append(row);
     return li;
   };
@@ -120,6 +129,7 @@ if (room && live) {
     if (mine) {
       clearTimeout(mine.timer);
       pending.delete(m.client_id);
+      if (mine.file) URL.revokeObjectURL(mine.li.querySelector('img')?.src);
       mine.li.replaceWith(li);
     } else {
       const firstPending = list.querySelector('li.sending, li.failed');
@@ -160,6 +170,7 @@ if (room && live) {
     p.li.classList.add('sending');
     p.li.querySelector('.msg-state').textContent = '보내는 중';
     clearTimeout(p.timer);
+    if (p.file) return upload(clientId, p);
     live.send({ type: 'send', room_id: id, client_id: clientId, body: p.body });
     // Not stored within 10 s (offline, or the socket is reconnecting): failed, with a retry.
     // A retry carries the same client id, so a message that did arrive is never doubled.
@@ -180,12 +191,10 @@ if (room && live) {
     input.style.height = 'auto';
     input.style.height = `${Math.min(input.scrollHeight, 120)}px`;
   };
-  const send = () => {
-    const body = input.value.trim();
-    if (!body) return;
-    if ([...body].length > 1000) return say('메시지는 1,000자까지 보낼 수 있어요.', 'room-banner-error');
-    const clientId = crypto.randomUUID();
-    const li = render({ kind: 'text', body, sender: { login_id: me }, sent_at: new Date().toISOString(), client_id: clientId });
+  // A message of mine on screen before it is stored: 보내는 중, then replaced by the stored one,
+  // or failed with 다시 보내기 (same client id) and 삭제.
+  const draftBubble = (clientId, m) => {
+    const li = render({ ...m, sender: { login_id: me }, sent_at: new Date().toISOString(), client_id: clientId });
     li.classList.add('sending');
     const state = el('span', 'msg-state', '보내는 중');
     const retry = el('button', 'msg-retry', '다시 보내기');
@@ -197,14 +206,57 @@ if (room && live) {
     li.querySelector('.msg-meta').prepend(state, retry, drop);
     list.append(li);
     $('#room-empty')?.remove();
-    pending.set(clientId, { li, body });
     relayout();
     toBottom();
+    return li;
+  };
+  const send = () => {
+    const body = input.value.trim();
+    if (!body) return;
+    if ([...body].length > 1000) return say('메시지는 1,000자까지 보낼 수 있어요.', 'room-banner-error');
+    const clientId = crypto.randomUUID();
+    pending.set(clientId, { li: draftBubble(clientId, { kind: 'text', body }), body });
     input.value = '';
     sessionStorage.removeItem(draftKey);
     grow();
     transmit(clientId);
   };
+
+  // A chosen photo goes at once, in the background: its bubble shows the picture from this
+  // device while the page's photo form (media stores it, the room gets it) answers with the
+  // stored message. A retry posts the same client id, so a photo that did arrive is not doubled.
+  const photo = $('#composer-photo'), photoForm = $('#photo-form');
+  const PHOTO_LIMIT = 5 * 1024 * 1024;
+  const upload = async (clientId, p) => {
+    if (p.uploading) return;
+    p.uploading = true;
+    const data = new FormData(photoForm);
+    data.set('client_id', clientId);
+    data.set('photo', p.file);
+    try {
+      const res = await fetch(photoForm.action, { method: 'POST', body: data, headers: { accept: 'application/json' }, credentials: 'same-origin' });
+      const answer = await res.json().catch(() => null);
+      if (res.ok && answer?.seq) add(answer);
+      else fail(clientId, answer?.error?.message ?? (res.status === 413 ? '사진은 5MB까지 보낼 수 있어요.' : '보내지 못했어요'));
+    } catch {
+      fail(clientId, '보내지 못했어요');
+    } finally {
+      p.uploading = false;
+    }
+  };
+  if (photo && photoForm) {
+    photo.addEventListener('change', () => {
+      const file = photo.files[0];
+      photo.value = '';
+      if (!file) return;
+      if (file.size > PHOTO_LIMIT) return say('사진은 5MB까지 보낼 수 있어요.', 'room-banner-error');
+      const clientId = crypto.randomUUID();
+      const local = URL.createObjectURL(file);
+      const li = draftBubble(clientId, { kind: 'image', image: { url: local, thumbnail_url: local } });
+      pending.set(clientId, { li, file });
+      transmit(clientId);
+    });
+  }
 
   if (form && input) {
     form.addEventListener('submit', (e) => { e.preventDefault(); send(); input.focus(); });
@@ -252,6 +304,10 @@ if (room && live) {
     } else if (f.type === 'error' && f.client_id) {
       fail(f.client_id, f.code === 'rate_limited' ? '너무 빨라요. 잠시 후 다시' : '보내지 못했어요');
       say(f.message, 'room-banner-error');
+    } else if (f.type === 'pin') {
+      const pin = $('#room-pin');
+      $('#room-pin-body').textContent = f.pin?.body ?? '';
+      pin.hidden = !f.pin;
     } else if (f.type === 'room' && f.state === 'left') {
       closeComposer('이 채팅방에서 나왔어요. 더는 메시지를 받지 않아요.');
     } else if (f.type === 'room' && f.state === 'closed') {
@@ -265,12 +321,19 @@ if (room && live) {
     for (const clientId of pending.keys()) transmit(clientId);
     if (banner.classList.contains('room-banner-offline')) say('');
     markRead();
+    tellViewing();
   });
   live.addEventListener('close', ({ detail: code }) => {
     if (code === 4401 || code === 4403) say('로그인이 끝났어요. 새로고침한 뒤 다시 로그인해 주세요.', 'room-banner-error');
     else say('연결이 끊겼어요. 다시 연결하는 중…', 'room-banner-offline');
   });
-  if (live.connected()) live.send({ type: 'resume', rooms: { [id]: last } });
+  // The room this tab shows while it is on screen, so no push comes for what arrives here.
+  const tellViewing = () => live.send({ type: 'viewing', room_id: document.visibilityState === 'visible' ? id : null });
+  document.addEventListener('visibilitychange', tellViewing);
+  if (live.connected()) {
+    live.send({ type: 'resume', rooms: { [id]: last } });
+    tellViewing();
+  }
 
   // --- reading and scrolling
   scroller.addEventListener('scroll', () => {

@@ -110,5 +110,52 @@ self.addEventListener('fetch', (event) => {
   }
 });
 
-// Web Push: the `push` and `notificationclick` handlers are added by a
-// later change (see the notifications issue). Keep them below this line.
+// Web Push (crates/push). The payload is JSON: {title, body, url, tag, icon, badge_count, kind}.
+self.addEventListener('push', (event) => {
+  let data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (e) { data = { title: '공구마켓', body: event.data?.text() || '' }; }
+  const title = data.title || '공구마켓';
+  const shown = self.registration.showNotification(title, {
+    body: data.body || '',
+    icon: data.icon || '__ICON_192__',
+    badge: '__ICON_192__',
+    tag: data.tag,
+    // A newer notice for the same deal or room replaces the older one, and still alerts.
+    renotify: Boolean(data.tag),
+    data: { url: data.url || '/notifications' },
+    lang: 'ko',
+  });
+  const badge = typeof data.badge_count === 'number' && 'setAppBadge' in self.navigator
+    ? (data.badge_count > 0 ? self.navigator.setAppBadge(data.badge_count) : self.navigator.clearAppBadge()).catch(() => {})
+    : Promise.resolve();
+  // Open tabs refresh their 🔔 badge.
+  const tell = self.clients.matchAll({ type: 'window' })
+    .then((tabs) => tabs.forEach((t) => t.postMessage({ type: 'NOTICE', badge_count: data.badge_count })));
+  event.waitUntil(Promise.all([shown, badge, tell]));
+});
+
+// A tap focuses a tab of the app and takes it to the notice's page, or opens one.
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const target = new URL(event.notification.data?.url || '/notifications', self.location.origin);
+  if (target.origin !== self.location.origin) return;
+  event.waitUntil((async () => {
+    const tabs = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    const tab = tabs.find((t) => new URL(t.url).origin === self.location.origin);
+    if (tab) {
+      await tab.focus();
+      if ('navigate' in tab) return tab.navigate(target.href);
+      tab.postMessage({ type: 'OPEN', url: target.pathname + target.search });
+      return undefined;
+    }
+    return self.clients.openWindow(target.href);
+  })());
+});
+
+// The push service replaced the subscription: take a new one with the same options; the next
+// page of the app registers it with the server (notifications.js, on every page load).
+self.addEventListener('pushsubscriptionchange', (event) => {
+  const options = event.oldSubscription?.options;
+  if (!options) return;
+  event.waitUntil(self.registration.pushManager.subscribe(options).catch(() => {}));
+});

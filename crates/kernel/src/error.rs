@@ -148,7 +148,7 @@ impl IntoResponse for ApiError {
 pub async fn finish_errors(req: Request, next: Next) -> Response {
     // Only the request id is kept: method and path are already on the request's tracing span.
     let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let page = wants_page(req.uri().path());
+    let page = wants_page(req.uri().path()) && !asks_for_json(req.headers());
     let mut res = next.run(req).await;
     let status = res.status();
     let user = res.extensions().get::<crate::auth::AuthUser>().cloned();
@@ -202,6 +202,15 @@ fn restamp(mut res: Response, page: Response) -> Response {
 /// Everything outside the JSON API and the operator endpoints is a page people read.
 pub fn wants_page(path: &str) -> bool {
     !(path.starts_with("/api/") || path == "/api" || matches!(path, "/healthz" | "/readyz" | "/metrics"))
+}
+
+/// A page's script asking for JSON (`Accept: application/json`, not HTML): on a page route it
+/// gets the API's error envelope rather than an error page. A browser's navigation asks for
+/// `text/html` first, so it still gets pages.
+pub fn asks_for_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else { return false };
+    let types = || accept.split(',').map(|t| t.split(';').next().unwrap_or("").trim());
+    types().any(|t| t.eq_ignore_ascii_case("application/json")) && !types().any(|t| t.eq_ignore_ascii_case("text/html"))
 }
 
 /// A body someone wrote for this refusal: JSON or HTML. Plain text comes from extractors.
@@ -351,6 +360,21 @@ pub async fn method_not_allowed() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_script_asking_for_json_gets_it() {
+        let accept = |v: &'static str| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert(header::ACCEPT, HeaderValue::from_static(v));
+            asks_for_json(&h)
+        };
+        assert!(accept("application/json"));
+        assert!(accept("application/json; charset=utf-8, */*;q=0.1"));
+        assert!(!accept("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"), "a navigation");
+        assert!(!accept("text/html, application/json"));
+        assert!(!accept("*/*"));
+        assert!(!asks_for_json(&axum::http::HeaderMap::new()));
+    }
 
     #[test]
     fn finds_missing_field() {

@@ -24,6 +24,7 @@ pub mod fanout;
 pub mod fs;
 pub mod geo;
 pub mod http;
+pub mod images;
 pub mod module;
 pub mod nats_bus;
 pub mod once;

@@ -163,6 +163,12 @@ impl Module {
         self
     }
 
+    /// The context's database, when it publishes nothing (checked by `/readyz`, closed at shutdown).
+    pub fn database(mut self, db: Db) -> Self {
+        self.databases.push(db);
+        self
+    }
+
     /// The context's database, with its outbox relayed to the bus.
     pub fn database_with_outbox(mut self, db: Db, signal: OutboxSignal, marker: Option<Arc<dyn MarkPublished>>) -> Self {
         self.databases.push(db.clone());

@@ -26,6 +26,12 @@ pub fn router(chat: Arc<Chat>) -> Router {
         .route("/chat", get(list::list_page))
         .route("/chat/{id}", get(room::room_page))
         .route("/chat/{id}/messages", form_post("/chat/{id}", room::post_submit))
+        .route(
+            "/chat/{id}/photos",
+            form_post("/chat/{id}", room::photo_submit).layer(axum::extract::DefaultBodyLimit::max(room::PHOTO_LIMIT)),
+        )
+        .route("/chat/{id}/pin", form_post("/chat/{id}", room::pin_submit))
+        .route("/chat/{id}/unpin", form_post("/chat/{id}", room::unpin_submit))
         .route("/chat/{id}/older", get(room::older))
         .with_state(chat)
 }

@@ -87,7 +87,13 @@ pub fn message(m: &MessageView, me: &str, first: bool, last: bool) -> Markup {
             data-client-id=[m.client_id.as_deref()] {
             @if !mine { div.msg-name { (who) } }
             div.msg-row {
-                p.bubble { (m.body) }
+                @if let Some(image) = &m.image {
+                    a.bubble.bubble-photo href=(image.url) target="_blank" rel="noopener" aria-label="사진 크게 보기" {
+                        img src=(image.thumbnail_url) alt="사진" loading="lazy" decoding="async";
+                    }
+                } @else {
+                    p.bubble { (m.body) }
+                }
                 span.msg-meta {
                     span.msg-unread hidden[m.unread_count == 0] { (m.unread_count) }
                     time.msg-time datetime=(at) { (clock_label(m.sent_at)) }

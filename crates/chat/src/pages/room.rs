@@ -5,13 +5,17 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
     extract::{rejection::QueryRejection, Path, Query, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
 use gonggu_kernel::{
     auth::AuthUser,
-    web::{asset_url, csrf_field, error_status, layout, see_other, split_error, CsrfForm, CsrfToken, Flash, Page, Tab, WebUser},
+    error::asks_for_json,
+    web::{
+        asset_url, csrf_field, error_status, layout, see_other, split_error, CsrfForm, CsrfMultipart, CsrfToken, Flash, MultipartFiles,
+        Page, Tab, WebUser,
+    },
     ApiError,
 };
 use maud::html;
@@ -24,7 +28,30 @@ use crate::{domain::RoomState, Chat, MessageView, RoomPage};
 /// Messages a page shows at first, and per "이전 메시지".
 pub(super) const PAGE: u32 = 50;
 
-gonggu_kernel::csrf_forms!(PostForm);
+gonggu_kernel::csrf_forms!(PostForm, PhotoForm, PinForm);
+
+#[derive(Deserialize)]
+pub(super) struct PinForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// One 5 MB photo and the form's fields.
+pub(super) const PHOTO_LIMIT: usize = 5 * 1024 * 1024 + 64 * 1024;
+
+#[derive(Deserialize)]
+pub(super) struct PhotoForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    client_id: String,
+}
+
+impl MultipartFiles for PhotoForm {
+    const FILE_FIELD: &'static str = "photo";
+}
 
 #[derive(Deserialize)]
 pub(super) struct PostForm {
@@ -95,6 +122,28 @@ async fn render(
                 }
                 a.room-deal href=(format!("/deals/{id}")) { "공구 보기" }
             }
+            div.room-pin id="room-pin" hidden[page.room.pin.is_none()] {
+                span.room-pin-mark aria-hidden="true" { "📌" }
+                p.room-pin-body id="room-pin-body" { (page.room.pin.as_ref().map(|p| p.body.as_str()).unwrap_or_default()) }
+            }
+            @if open && page.room.host_id == user.user_id {
+                details.pin-editor id="pin-editor" {
+                    summary { @if page.room.pin.is_some() { "공지 바꾸기" } @else { "공지 고정" } }
+                    form.pin-form method="post" action=(format!("{room_href}/pin")) {
+                        (csrf_field(csrf))
+                        label.sr-only for="pin-body" { "고정할 공지" }
+                        textarea id="pin-body" name="body" rows="2" maxlength="300" required placeholder="만날 장소와 시간 등 모두가 봐야 할 내용" {
+                            (page.room.pin.as_ref().map(|p| p.body.as_str()).unwrap_or_default())
+                        }
+                        div.pin-actions {
+                            button.primary type="submit" { "고정하기" }
+                            @if page.room.pin.is_some() {
+                                button.secondary type="submit" formaction=(format!("{room_href}/unpin")) formnovalidate { "내리기" }
+                            }
+                        }
+                    }
+                }
+            }
             p.room-banner id="room-banner" role="status" hidden {}
             div.room-scroll id="room-scroll" tabindex="0" aria-label="메시지" {
                 @if first > 1 {
@@ -110,9 +159,19 @@ async fn render(
             }
             button.jump-latest id="jump-latest" type="button" hidden { "↓ 최신 메시지" }
             @if open {
+                form.photo-form id="photo-form" method="post" action=(format!("{room_href}/photos")) enctype="multipart/form-data" {
+                    (csrf_field(csrf))
+                    input type="hidden" name="client_id" value=(Uuid::new_v4());
+                }
                 form.composer id="composer" method="post" action=(format!("{room_href}/messages")) {
                     (csrf_field(csrf))
                     input type="hidden" name="client_id" value=(Uuid::new_v4());
+                    label.composer-photo title="사진 보내기" {
+                        input.sr-only id="composer-photo" type="file" name="photo" form="photo-form" accept="image/jpeg,image/png";
+                        span aria-hidden="true" { "＋" }
+                        span.sr-only { "사진 보내기" }
+                    }
+                    noscript { button.secondary type="submit" form="photo-form" { "사진 보내기" } }
                     label.sr-only for="composer-body" { "메시지" }
                     textarea id="composer-body" name="body" rows="1" maxlength="1000" required placeholder="메시지 보내기" autocomplete="off" { (draft) }
                     button.primary.composer-send type="submit" { "전송" }
@@ -138,13 +197,86 @@ pub(super) async fn post_submit(
     CsrfForm(f): CsrfForm<PostForm>,
 ) -> Response {
     let Some(id) = parse_id(&id) else { return not_found_page() };
-    match chat.post_text(&user, id, &f.client_id, &f.body).await {
-        Ok(_) => see_other(&format!("/chat/{id}#composer")),
+    let posted = chat.post_text(&user, id, &f.client_id, &f.body).await.map(|_| ());
+    answer(&chat, &user, &csrf, id, posted, "#composer", &f.body).await
+}
+
+/// The photo button: stores the photo in media and sends it (a repeated form is the same
+/// message, by its client id), then shows the room again. The room's script posts the same
+/// form in the background with `Accept: application/json` and gets the stored message (201, or
+/// 200 for a repeat) or the API's error instead, so the page stays where it is.
+pub(super) async fn photo_submit(
+    State(chat): State<Arc<Chat>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    CsrfMultipart { form: f, mut files }: CsrfMultipart<PhotoForm>,
+) -> Response {
+    let wants_json = asks_for_json(&headers);
+    let Some(id) = parse_id(&id) else {
+        return if wants_json {
+            ApiError::not_found("room_not_found", "채팅방을 찾을 수 없습니다.").into_response()
+        } else {
+            not_found_page()
+        };
+    };
+    let posted = match (files.pop(), files.is_empty()) {
+        (Some(bytes), true) => chat.post_photo(&user, id, &f.client_id, bytes).await,
+        (Some(_), false) => Err(ApiError::field("image_key", "사진은 한 번에 한 장씩 보낼 수 있어요.")),
+        (None, _) => Err(ApiError::field("image_key", "보낼 사진을 골라 주세요.")),
+    };
+    if wants_json {
+        return match posted {
+            Ok(a) => (if a.replayed { StatusCode::OK } else { StatusCode::CREATED }, Json(a.message)).into_response(),
+            Err(e) => e.into_response(),
+        };
+    }
+    answer(&chat, &user, &csrf, id, posted.map(|_| ()), "#composer", "").await
+}
+
+/// The host's pin form.
+pub(super) async fn pin_submit(
+    State(chat): State<Arc<Chat>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    Path(id): Path<String>,
+    CsrfForm(f): CsrfForm<PinForm>,
+) -> Response {
+    let Some(id) = parse_id(&id) else { return not_found_page() };
+    answer(&chat, &user, &csrf, id, chat.pin(&user, id, Some(&f.body)).await.map(|_| ()), "", "").await
+}
+
+/// The pin form's "내리기".
+pub(super) async fn unpin_submit(
+    State(chat): State<Arc<Chat>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    Path(id): Path<String>,
+    CsrfForm(_): CsrfForm<PinForm>,
+) -> Response {
+    let Some(id) = parse_id(&id) else { return not_found_page() };
+    answer(&chat, &user, &csrf, id, chat.pin(&user, id, None).await.map(|_| ()), "", "").await
+}
+
+/// What a room's form answers: the room again (at `anchor`) once done; a refusal with the room
+/// and its reason, keeping the composer's `draft`; a missing room or a failure as its page.
+async fn answer(
+    chat: &Chat,
+    user: &AuthUser,
+    csrf: &CsrfToken,
+    id: Uuid,
+    done: Result<(), ApiError>,
+    anchor: &str,
+    draft: &str,
+) -> Response {
+    match done {
+        Ok(()) => see_other(&format!("/chat/{id}{anchor}")),
         Err(e) if e.status == StatusCode::NOT_FOUND || e.status.is_server_error() => failure_page(e),
         Err(e) => {
             let (fields, flash) = split_error(&e, None);
             let flash = flash.or_else(|| fields.values().next().map(|m| Flash::error(m.clone())));
-            render(&chat, &user, &csrf, id, None, error_status(&e), flash, &f.body).await
+            render(chat, user, csrf, id, None, error_status(&e), flash, draft).await
         }
     }
 }

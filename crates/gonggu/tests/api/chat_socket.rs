@@ -204,6 +204,11 @@ async fn a_leaver_stops_hearing_the_room_and_sends_are_rate_limited() {
     let room = room_with(&app, &host, &member).await;
     let mut h = connect(&app, &host, json!({})).await;
     let mut m = connect(&app, &member, json!({})).await;
+    // A message before the leave: the instance now knows the room's members (and keeps them).
+    put(&mut h, json!({"type": "send", "room_id": room, "client_id": "before", "body": "곧 나가시나요?"})).await;
+    next_of(&mut h, "ack").await;
+    assert_eq!(next_of(&mut h, "message").await["client_id"], "before");
+    assert_eq!(next_of(&mut m, "message").await["client_id"], "before");
     assert_eq!(app.delete_as(&format!("/api/v1/deals/{room}/members/me"), &member).await.status(), StatusCode::NO_CONTENT);
     let left = next_of(&mut m, "room").await;
     assert_eq!((left["room_id"].as_str(), left["state"].as_str()), (Some(room.as_str()), Some("left")));
@@ -228,6 +233,37 @@ async fn a_leaver_stops_hearing_the_room_and_sends_are_rate_limited() {
         }
     }
     assert_eq!((acks, limited), (10, 1));
+}
+
+/// Someone who joins a room the instance has been handing out hears its next message live
+/// (the instance's list of the room's members follows joins and leaves).
+#[tokio::test]
+async fn a_newcomer_hears_the_room_at_once() {
+    let app = spawn_app().await;
+    let host = token(&app.signed_in("newcomer_host").await);
+    let member = token(&app.signed_in("newcomer_first").await);
+    let newcomer = token(&app.signed_in("newcomer_late").await);
+    let room = room_with(&app, &host, &member).await;
+    let mut h = connect(&app, &host, json!({})).await;
+    let mut n = connect(&app, &newcomer, json!({})).await;
+    // Not in the room yet: it is not theirs to have on screen.
+    put(&mut n, json!({"type": "viewing", "room_id": room})).await;
+    assert_eq!(next_of(&mut n, "error").await["code"], "not_a_member");
+    put(&mut h, json!({"type": "send", "room_id": room, "client_id": "early", "body": "두 명이서 시작해요"})).await;
+    next_of(&mut h, "ack").await;
+    assert_eq!(next_of(&mut h, "message").await["client_id"], "early");
+    let joined = app.put_json_as(&format!("/api/v1/deals/{room}/members/me"), &newcomer, &json!({"shares": 1})).await;
+    assert_eq!(joined.status(), StatusCode::OK);
+    let notice = next_of(&mut h, "message").await;
+    assert_eq!(notice["body"], "newcomer_late님이 참여했어요.");
+    put(&mut h, json!({"type": "send", "room_id": room, "client_id": "welcome", "body": "어서 오세요"})).await;
+    let heard = loop {
+        let f = next_of(&mut n, "message").await;
+        if f["client_id"] == "welcome" {
+            break f;
+        }
+    };
+    assert_eq!(heard["body"], "어서 오세요");
 }
 
 #[tokio::test]

@@ -420,17 +420,21 @@ async fn a_form_sent_again_to_another_instance_does_its_work_once() {
     assert_eq!(found.items.len(), 1, "one deal");
 }
 
+/// Notices exist now (issue 11): every signed-in page leads to them from the top bar, and the
+/// deal pages keep their confirmations.
 #[tokio::test]
-async fn the_pages_promise_no_notifications() {
+async fn every_signed_in_page_leads_to_the_notices() {
     let app = spawn_app().await;
     let (host, csrf) = signed_in_browser(&app, "promise_host").await;
     let form = host.get(app.url("/deals/new")).send().await.unwrap().text().await.unwrap();
-    assert!(!form.contains("알림"), "no notifications are sent yet: the create form says so nowhere");
-    let res = host.post(app.url("/deals")).multipart(deal_form(&csrf, "약속 없는 공구")).send().await.unwrap();
+    assert!(form.contains(r#"href="/notifications" aria-label="알림""#), "the 🔔 in the top bar");
+    let res = host.post(app.url("/deals")).multipart(deal_form(&csrf, "약속 있는 공구")).send().await.unwrap();
     let location = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
     let detail = host.get(app.url(&location)).send().await.unwrap().text().await.unwrap();
-    assert!(!detail.contains("알림"), "nor the host's cancel confirmation");
     assert!(detail.contains("data-confirm=\"공구를 취소할까요?"), "the confirmation is still asked");
-    let me = host.get(app.url("/me")).send().await.unwrap().text().await.unwrap();
-    assert!(!me.contains("알려 드려요"), "nor the keywords card");
+    let page = host.get(app.url("/notifications")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("아직 알림이 없어요"));
+    let anonymous = app.api.get(app.url("/notifications")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER, "signed-in only");
 }

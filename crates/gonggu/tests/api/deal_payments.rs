@@ -9,12 +9,15 @@ use crate::helpers::{browser, TestApp};
 /// A registered user whose wallet is open, with an API token and a signed-in page session.
 async fn person(app: &TestApp, login_id: &str) -> (String, reqwest::Client) {
     let pair = app.signed_in(login_id).await;
-    for _ in 0..200 {
-        if app.wallet.store.holder_by_login(login_id).await.unwrap().is_some() {
+    let mut open = false;
+    for _ in 0..250 {
+        open = app.wallet.store.holder_by_login(login_id).await.unwrap().is_some();
+        if open {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    assert!(open, "{login_id}'s wallet never opened");
     let client = browser();
     app.form_login(&client, login_id).await;
     (pair["access_token"].as_str().unwrap().to_owned(), client)
@@ -32,6 +35,31 @@ async fn post_money(app: &TestApp, path: &str, token: &str, body: &Value) -> Val
         .unwrap();
     assert!(res.status().is_success(), "{path}: {}", res.status());
     res.json().await.unwrap()
+}
+
+/// A transfer tagged with `deal`. The wallet learns who takes part in a deal from deals' events
+/// in the background, so until it has, it refuses the tag (`deal_tag_invalid`, nothing moves);
+/// the test waits for that rather than racing it.
+async fn pay_for_deal(app: &TestApp, token: &str, body: &Value) -> Value {
+    for _ in 0..250 {
+        let res = app
+            .api
+            .post(app.url("/api/v1/wallet/transfers"))
+            .bearer_auth(token)
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let v: Value = res.json().await.unwrap();
+        if status.is_success() {
+            return v;
+        }
+        assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("deal_tag_invalid")), "{v}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the wallet never learnt the deal's members");
 }
 
 /// The member row of `login_id`, once its `paid` reaches `paid` (the event is handled in the
@@ -86,13 +114,13 @@ async fn members_pay_their_share_by_tagged_transfer() {
     post_money(&app, "/api/v1/wallet/charge", &member, &json!({"amount": 20_000})).await;
     // An untagged transfer is not a payment for the deal.
     post_money(&app, "/api/v1/wallet/transfers", &member, &json!({"to_login_id": "pay_host", "amount": 100})).await;
-    post_money(&app, "/api/v1/wallet/transfers", &member, &json!({"to_login_id": "pay_host", "amount": 5_000, "deal_id": id})).await;
+    pay_for_deal(&app, &member, &json!({"to_login_id": "pay_host", "amount": 5_000, "deal_id": id})).await;
     row_once_paid(&app, &member, id, "pay_member", 5_000).await;
     let html = page(&member_page, &app, id).await;
     assert!(html.contains("내 몫 송금하기") && html.contains("amount=3663"), "the rest is offered: {html}");
     assert!(html.contains("3,663원 남음"), "{html}");
 
-    post_money(&app, "/api/v1/wallet/transfers", &member, &json!({"to_login_id": "pay_host", "amount": 3_663, "deal_id": id})).await;
+    pay_for_deal(&app, &member, &json!({"to_login_id": "pay_host", "amount": 3_663, "deal_id": id})).await;
     let row = row_once_paid(&app, &member, id, "pay_member", 8_663).await;
     assert_eq!(row["amount"], 8_663);
     let html = page(&member_page, &app, id).await;

@@ -77,6 +77,8 @@ pub async fn spawn_scaled_instance(nats_url: &str, prefix: &str, pg: &str, secre
             s.nats.prefix = prefix.to_owned();
             s.database.url = Some(gonggu::settings::Secret::new(pg.to_owned()));
             s.auth.jwt_secret = Some(gonggu::settings::Secret::new(secret.to_owned()));
+            // Push tests' local push-service stubs listen on 127.0.0.1.
+            s.push.allow_insecure_loopback = true;
         },
         tune,
     )
@@ -110,6 +112,10 @@ impl TestApp {
 
     pub async fn get_as(&self, path: &str, token: &str) -> Response {
         self.api.get(self.url(path)).bearer_auth(token).send().await.expect("request")
+    }
+
+    pub async fn delete_json_as(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.api.delete(self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
     }
 
     pub async fn delete_as(&self, path: &str, token: &str) -> Response {

@@ -3,6 +3,8 @@
 mod accounts;
 mod chat;
 mod chat_instances;
+mod chat_photos;
+mod chat_pin;
 mod chat_socket;
 mod connections;
 mod deal_pages;
@@ -14,6 +16,8 @@ mod media;
 mod openapi;
 mod ops;
 mod pages;
+mod push;
+mod push_stub;
 mod sessions;
 mod wallet;
 mod web_shell;

@@ -104,11 +104,12 @@ async fn list_limits_are_documented_and_enforced_as_1_to_100() {
         assert_eq!((limit["schema"]["minimum"].as_i64(), limit["schema"]["maximum"].as_i64()), (Some(1), Some(100)), "{name}: {limit}");
         seen += 1;
     }
-    assert_eq!(seen, 5, "deals, my deals, a user's deals, wallet history, room history (enforced in chat.rs)");
+    assert_eq!(seen, 6, "deals, my deals, a user's deals, wallet history, room history (enforced in chat.rs), notifications");
 
     let app = spawn_app().await;
     let token = app.token_for("limits");
-    for path in ["/api/v1/deals", "/api/v1/me/deals", "/api/v1/users/limits/deals", "/api/v1/wallet/transactions"] {
+    for path in ["/api/v1/deals", "/api/v1/me/deals", "/api/v1/users/limits/deals", "/api/v1/wallet/transactions", "/api/v1/notifications"]
+    {
         for bad in ["0", "101", "4294967296"] {
             let (status, err) = error_of(app.get_as(&format!("{path}?limit={bad}"), &token).await).await;
             assert_eq!((status, err["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")), "{path}?limit={bad}");

@@ -140,6 +140,17 @@ async fn openapi_document_matches_the_routes() {
         "GET /api/v1/rooms/{id}/messages",
         "POST /api/v1/rooms/{id}/messages",
         "POST /api/v1/rooms/{id}/read",
+        "PUT /api/v1/rooms/{id}/pin",
+        "DELETE /api/v1/rooms/{id}/pin",
+        "GET /api/v1/push/vapid-public-key",
+        "POST /api/v1/push/subscriptions",
+        "DELETE /api/v1/push/subscriptions",
+        "GET /api/v1/push/preferences",
+        "PUT /api/v1/push/preferences",
+        "PUT /api/v1/push/muted-rooms/{id}",
+        "DELETE /api/v1/push/muted-rooms/{id}",
+        "GET /api/v1/notifications",
+        "POST /api/v1/notifications/read",
     ]
     .iter()
     .map(|s| s.to_string())

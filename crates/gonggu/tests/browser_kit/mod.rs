@@ -12,6 +12,8 @@
 
 #![allow(dead_code)]
 
+pub mod line;
+
 use std::{
     future::Future,
     net::TcpListener,
@@ -311,6 +313,9 @@ pub async fn connect(driver: &Chromedriver, profile: &Path, width: u32, height: 
     let mut options = json!({
         "args": args,
         "mobileEmulation": { "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0, "touch": true, "mobile": true } },
+        // Notifications allowed, as a user's tap on "허용" in the permission prompt would (a
+        // headless browser shows no prompt to tap).
+        "prefs": { "profile.default_content_setting_values.notifications": 1 },
     });
     if Path::new(CHROMIUM).is_file() {
         options["binary"] = json!(CHROMIUM);

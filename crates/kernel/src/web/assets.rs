@@ -25,6 +25,7 @@ pub static ASSETS: &[Asset] = &[
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("chat.js", "text/javascript; charset=utf-8"),
+    asset!("notifications.js", "text/javascript; charset=utf-8"),
     asset!("icons/icon-192.png", "image/png"),
     asset!("icons/icon-512.png", "image/png"),
     asset!("icons/maskable-512.png", "image/png"),

@@ -68,6 +68,11 @@ pub fn layout(page: Page<'_>, body: Markup) -> Markup {
                 header.topbar {
                     a.brand href="/" { "공구마켓" }
                     @if let Some(u) = page.user {
+                        a.topbar-bell href="/notifications" aria-label="알림" {
+                            span aria-hidden="true" { "🔔" }
+                            // Filled by app.js (unread notices).
+                            span.tab-badge id="notice-badge" hidden {}
+                        }
                         a.topbar-user href="/me" { (u.login_id) " 님" }
                     } @else {
                         a.topbar-user href="/login" { "로그인" }

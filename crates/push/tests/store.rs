@@ -1,0 +1,115 @@
+//! Push storage on both engines: a redelivered event stores nothing twice, a claimed delivery
+//! is never handed out again — not to a second claimer at the same moment, not after its
+//! sender died mid-send (a restart in the middle of a fan-out) — and what nobody claimed yet
+//! still goes.
+
+use std::{collections::HashSet, sync::Arc};
+
+use chrono::{Duration, Utc};
+use gonggu_kernel::db::{Db, SqliteTuning};
+use gonggu_push::{
+    domain::{Endpoint, Kind, SubscriptionKeys},
+    notices::{Notice, Urgency},
+    store::{Outcome, PushStore},
+};
+use uuid::Uuid;
+
+fn keys() -> SubscriptionKeys {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    let (pair, auth) = ece::generate_keypair_and_auth_secret().unwrap();
+    SubscriptionKeys { p256dh: URL_SAFE_NO_PAD.encode(pair.pub_as_raw().unwrap()), auth: URL_SAFE_NO_PAD.encode(auth) }
+}
+
+fn notice(user: Uuid, dedupe: &str) -> Notice {
+    Notice {
+        user_id: user,
+        kind: Kind::Deal,
+        event: "member_joined",
+        title: "새 참여자가 있어요".into(),
+        body: "누군가 참여했어요.".into(),
+        url: "/deals/x".into(),
+        deal_id: None,
+        keyword: None,
+        dedupe: dedupe.into(),
+        urgency: Urgency::Normal,
+    }
+}
+
+async fn story(store: Arc<dyn PushStore>) {
+    let now = Utc::now();
+    let user = Uuid::now_v7();
+    let devices = 40;
+    for i in 0..devices {
+        let e = Endpoint::parse(&format!("https://push{}.example.com/d/{i}", i % 4), false).unwrap();
+        store.subscribe(user, None, &e, &keys(), now).await.unwrap();
+    }
+    let event = Uuid::now_v7();
+    assert_eq!(store.record(&[notice(user, "event:1")], "test", event, now).await.unwrap(), 1);
+    assert_eq!(store.record(&[notice(user, "event:1")], "test", event, now).await.unwrap(), 0, "a redelivered event");
+    assert_eq!(store.record(&[notice(user, "event:1")], "test", Uuid::now_v7(), now).await.unwrap(), 0, "the same notice again");
+    assert_eq!(store.unread(user).await.unwrap(), 1);
+
+    // Two claimers at once take disjoint sets.
+    let (a, b) = tokio::join!(store.claim_due(now, Duration::seconds(60), 10, &[]), store.claim_due(now, Duration::seconds(60), 10, &[]));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let taken: Vec<String> = a.iter().chain(b.iter()).map(|d| d.endpoint.clone()).collect();
+    let distinct: HashSet<&String> = taken.iter().collect();
+    assert_eq!(distinct.len(), taken.len(), "no delivery claimed twice");
+    assert_eq!(taken.len(), 20);
+    assert!(a.iter().all(|d| d.p256dh.is_some() && d.unread == 1 && d.attempts == 1));
+    // The first claimer sends; the second dies mid-send (never finishes).
+    for d in &a {
+        store.finish(d, Outcome::Sent(201)).await.unwrap();
+    }
+    // Busy origins are skipped.
+    let skip = vec!["https://push0.example.com".to_owned()];
+    let c = store.claim_due(now, Duration::seconds(60), 100, &skip).await.unwrap();
+    assert!(c.iter().all(|d| d.origin != skip[0]));
+    for d in &c {
+        store.finish(d, Outcome::Sent(201)).await.unwrap();
+    }
+    // After the dead claimer's lease, its deliveries are abandoned, never handed out again.
+    assert_eq!(store.abandon_stale(now + Duration::seconds(61)).await.unwrap(), b.len() as u64);
+    let rest = store.claim_due(now + Duration::seconds(62), Duration::seconds(60), 100, &[]).await.unwrap();
+    let again: HashSet<String> = a.iter().chain(b.iter()).chain(c.iter()).map(|d| d.endpoint.clone()).collect();
+    assert!(rest.iter().all(|d| !again.contains(&d.endpoint)), "nothing claimed before comes back");
+    assert_eq!(a.len() + b.len() + c.len() + rest.len(), devices, "every device's delivery was handed out exactly once");
+    for d in &rest {
+        store.finish(d, Outcome::Retry { status: Some(503), at: now + Duration::seconds(100) }).await.unwrap();
+    }
+    assert!(
+        store.claim_due(now + Duration::seconds(99), Duration::seconds(60), 100, &[]).await.unwrap().is_empty(),
+        "not before its retry time"
+    );
+    let retried = store.claim_due(now + Duration::seconds(100), Duration::seconds(60), 100, &[]).await.unwrap();
+    assert_eq!(retried.len(), rest.len());
+    assert!(retried.iter().all(|d| d.attempts == 2));
+    // 410 deletes the device, and what waited for it.
+    store.finish(&retried[0], Outcome::Gone(410)).await.unwrap();
+    assert_eq!(store.devices(user).await.unwrap(), devices as i64 - 1);
+    let states: std::collections::HashMap<String, i64> = store.delivery_states().await.unwrap().into_iter().collect();
+    assert_eq!(states.get("abandoned").copied(), Some(b.len() as i64));
+    assert_eq!(states.get("gone").copied(), Some(1));
+
+    // The inbox is the user's own; read marks are too.
+    assert_eq!(store.mark_read(Uuid::now_v7(), None, now).await.unwrap(), 0);
+    assert_eq!(store.mark_read(user, None, now).await.unwrap(), 1);
+    assert_eq!(store.unread(user).await.unwrap(), 0);
+    assert_eq!(store.prune(now + Duration::days(31)).await.unwrap(), 1);
+    assert!(store.inbox(user, None, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn deliveries_go_once_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(None, dir.path(), "push", SqliteTuning::default()).await.unwrap();
+    story(gonggu_push::store::open(&db).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn deliveries_go_once_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("deliveries_go_once_on_postgres").await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(Some(&url), dir.path(), "push", SqliteTuning::default()).await.unwrap();
+    story(gonggu_push::store::open(&db).await.unwrap()).await;
+}
