@@ -18,7 +18,7 @@ const post = async (form, fields) => {
     headers: { Accept: 'application/json' },
     credentials: 'same-origin',
   });
-  if (!r.ok && r.status !== 404) {
+  if (!r.ok) {
     let msg = '잠시 후 다시 시도해 주세요.';
     try { msg = (await r.json()).error.message || msg; } catch { /* keep */ }
     throw new Error(msg);

@@ -215,12 +215,12 @@ impl Worker {
             kind: n.kind.clone(),
         };
         let delivery = Delivery {
-            endpoint: endpoint.url(),
+            endpoint: &endpoint,
             origin: &d.origin,
             p256dh: &p256dh,
             auth: &auth,
             ttl: ttl_for(&n.kind),
-            urgency: crate::store::urgency_of(n).as_str(),
+            urgency: n.urgency().as_str(),
             topic: topic_for(&n.kind, n.deal_id),
         };
         let mut limit = MAX_PAYLOAD;

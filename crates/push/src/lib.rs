@@ -161,16 +161,7 @@ impl Push {
         if muted_rooms.is_some_and(|rooms| rooms.len() > 500) {
             return Err(ApiError::field("muted_rooms", "알림을 끈 채팅방은 500개까지입니다."));
         }
-        self.store.set_preferences(user.user_id, p).await.map_err(ApiError::internal)?;
-        if let Some(rooms) = muted_rooms {
-            let before = self.store.muted_rooms(user.user_id).await.map_err(ApiError::internal)?;
-            for r in before.iter().filter(|r| !rooms.contains(r)) {
-                self.store.set_muted(user.user_id, *r, false).await.map_err(ApiError::internal)?;
-            }
-            for r in rooms.iter().filter(|r| !before.contains(r)) {
-                self.store.set_muted(user.user_id, *r, true).await.map_err(ApiError::internal)?;
-            }
-        }
+        self.store.set_preferences(user.user_id, p, muted_rooms).await.map_err(ApiError::internal)?;
         self.preferences(user).await
     }
 

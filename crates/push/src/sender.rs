@@ -8,7 +8,10 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::{domain::is_public, vapid::Vapid};
+use crate::{
+    domain::{is_public, Endpoint},
+    vapid::Vapid,
+};
 
 /// RFC 8291 leaves 4,096 bytes per record; 3,993 is what is left for the plaintext once the
 /// header, padding delimiter and tag are in (the limit push services hold senders to).
@@ -53,7 +56,8 @@ impl Payload {
 /// The headers that go with a push besides the body.
 #[derive(Debug, Clone)]
 pub struct Delivery<'a> {
-    pub endpoint: &'a reqwest::Url,
+    /// Parsed, so never a private address (a loopback stub only with the test-only setting).
+    pub endpoint: &'a Endpoint,
     pub origin: &'a str,
     pub p256dh: &'a [u8],
     pub auth: &'a [u8],
@@ -121,14 +125,10 @@ impl Sender {
     }
 
     pub async fn send(&self, d: &Delivery<'_>, plaintext: &[u8], now: DateTime<Utc>) -> Answer {
-        let client = match d.endpoint.host() {
-            Some(url::Host::Ipv4(ip)) if !is_public(ip.into()) => match (&self.loopback, ip.is_loopback() && d.endpoint.scheme() == "http")
-            {
-                (Some(c), true) => c,
-                _ => return Answer::Refused("private address".into()),
-            },
-            Some(url::Host::Ipv6(ip)) if !is_public(ip.into()) => return Answer::Refused("private address".into()),
-            _ => &self.public,
+        let client = match (d.endpoint.is_loopback_stub(), &self.loopback) {
+            (false, _) => &self.public,
+            (true, Some(loopback)) => loopback,
+            (true, None) => return Answer::Refused("loopback push services are off".into()),
         };
         let body = match ece::encrypt(d.p256dh, d.auth, plaintext) {
             Ok(b) => b,
@@ -139,7 +139,7 @@ impl Sender {
             Err(e) => return Answer::Refused(format!("cannot sign VAPID: {e}")),
         };
         let mut req = client
-            .post(d.endpoint.clone())
+            .post(d.endpoint.url().clone())
             .header("TTL", d.ttl.to_string())
             .header("Urgency", d.urgency)
             .header("Content-Encoding", "aes128gcm")

@@ -102,7 +102,8 @@ pub trait PushStore: Send + Sync {
     async fn forget_sessions(&self, session_ids: &[Uuid]) -> sqlx::Result<u64>;
     async fn devices(&self, user_id: Uuid) -> sqlx::Result<i64>;
     async fn preferences(&self, user_id: Uuid) -> sqlx::Result<Preferences>;
-    async fn set_preferences(&self, user_id: Uuid, p: &Preferences) -> sqlx::Result<()>;
+    /// Writes the preferences and, when given, replaces the muted rooms, in one transaction.
+    async fn set_preferences(&self, user_id: Uuid, p: &Preferences, muted_rooms: Option<&[Uuid]>) -> sqlx::Result<()>;
     async fn muted_rooms(&self, user_id: Uuid) -> sqlx::Result<Vec<Uuid>>;
     async fn set_muted(&self, user_id: Uuid, room_id: Uuid, muted: bool) -> sqlx::Result<()>;
     /// Replaces the user's keywords, once per event.
@@ -283,7 +284,8 @@ macro_rules! sql_push_store {
                 Ok(row.map(Preferences::from).unwrap_or_default())
             }
 
-            async fn set_preferences(&self, user_id: Uuid, p: &Preferences) -> sqlx::Result<()> {
+            async fn set_preferences(&self, user_id: Uuid, p: &Preferences, muted_rooms: Option<&[Uuid]>) -> sqlx::Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
                 sqlx::query(
                     "INSERT INTO preferences (user_id, deal, chat, keyword, wallet, quiet_start, quiet_end) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                      ON CONFLICT (user_id) DO UPDATE SET deal = excluded.deal, chat = excluded.chat, keyword = excluded.keyword, \
@@ -296,9 +298,19 @@ macro_rules! sql_push_store {
                 .bind(p.wallet)
                 .bind(p.quiet_hours.map(|q| i64::from(q.start)))
                 .bind(p.quiet_hours.map(|q| i64::from(q.end)))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-                Ok(())
+                if let Some(rooms) = muted_rooms {
+                    sqlx::query("DELETE FROM muted_rooms WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+                    for room_id in rooms {
+                        sqlx::query("INSERT INTO muted_rooms (user_id, room_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                            .bind(user_id)
+                            .bind(room_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                tx.commit().await
             }
 
             async fn muted_rooms(&self, user_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
@@ -637,6 +649,8 @@ pub async fn open(db: &Db) -> anyhow::Result<std::sync::Arc<dyn PushStore>> {
     })
 }
 
-pub fn urgency_of(record: &NotificationRecord) -> Urgency {
-    Urgency::parse(&record.urgency)
+impl NotificationRecord {
+    pub fn urgency(&self) -> Urgency {
+        Urgency::parse(&self.urgency)
+    }
 }

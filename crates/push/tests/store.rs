@@ -97,6 +97,19 @@ async fn story(store: Arc<dyn PushStore>) {
     assert_eq!(store.unread(user).await.unwrap(), 0);
     assert_eq!(store.prune(now + Duration::days(31)).await.unwrap(), 1);
     assert!(store.inbox(user, None, 10).await.unwrap().is_empty());
+
+    // Preferences and muted rooms are written together; a given list replaces the old one.
+    let (r1, r2, r3) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let mut p = store.preferences(user).await.unwrap();
+    p.chat = false;
+    store.set_preferences(user, &p, Some(&[r1, r2])).await.unwrap();
+    store.set_preferences(user, &p, Some(&[r2, r3])).await.unwrap();
+    let muted = |rooms: Vec<Uuid>| rooms.into_iter().collect::<HashSet<Uuid>>();
+    assert_eq!(muted(store.muted_rooms(user).await.unwrap()), HashSet::from([r2, r3]));
+    p.chat = true;
+    store.set_preferences(user, &p, None).await.unwrap();
+    assert_eq!(muted(store.muted_rooms(user).await.unwrap()), HashSet::from([r2, r3]), "no list keeps the rooms");
+    assert!(store.preferences(user).await.unwrap().chat);
 }
 
 #[tokio::test]

@@ -76,9 +76,14 @@ async fn join(app: &TestApp, who: &str, deal: &str, shares: i64) {
 
 /// The inbox once `check` holds for it (events are handled in the background).
 async fn inbox_once(app: &TestApp, who: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    get_once(app, "/api/v1/notifications", who, what, check).await
+}
+
+/// `path` as `who` sees it, once `check` holds (within 10 s).
+async fn get_once(app: &TestApp, path: &str, who: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let v: Value = app.get_as("/api/v1/notifications", who).await.json().await.unwrap();
+        let v: Value = app.get_as(path, who).await.json().await.unwrap();
         if check(&v) {
             return v;
         }
@@ -338,15 +343,7 @@ async fn gone_devices_are_deleted_and_busy_push_services_are_retried_story(app: 
     join(&app, &member, &deal, 1).await;
 
     // 410: the device is forgotten.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let prefs: Value = app.get_as("/api/v1/push/preferences", &host).await.json().await.unwrap();
-        if prefs["devices"] == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the gone device stays: {prefs}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    get_once(&app, "/api/v1/push/preferences", &host, "the gone device stays", |p| p["devices"] == 1).await;
     assert_eq!(stub.attempts(&gone_phone), 1);
     // 503: tried again after a backoff (about 200 ms here, on the app's clock); then 429 with
     // Retry-After: 30 — nothing before the 30 seconds are up, then once.
@@ -518,15 +515,7 @@ async fn coins_received_reach_the_receiver_and_logout_removes_the_device() {
     let res = app.post_json("/api/v1/auth/logout", &json!({"refresh_token": sender_pair["refresh_token"]})).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let again = token(&app.login("coin_sender", crate::helpers::PASSWORD).await.json::<Value>().await.unwrap());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let prefs: Value = app.get_as("/api/v1/push/preferences", &again).await.json().await.unwrap();
-        if prefs["devices"] == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the logged-out device is still registered: {prefs}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    get_once(&app, "/api/v1/push/preferences", &again, "the logged-out device is still registered", |p| p["devices"] == 0).await;
 }
 
 #[tokio::test]
