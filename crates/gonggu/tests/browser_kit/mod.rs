@@ -12,6 +12,7 @@
 
 #![allow(dead_code)]
 
+pub mod cdp;
 pub mod line;
 
 use std::{
@@ -71,8 +72,13 @@ impl Browser {
 
     /// As [`Browser::session`], on a screen of `width`×`height` CSS pixels.
     pub async fn session_sized(&self, width: u32, height: u32) -> Client {
+        self.session_with(width, height, Notifications::Allowed).await
+    }
+
+    /// As [`Browser::session_sized`], with notifications `allowed` up front or not yet asked.
+    pub async fn session_with(&self, width: u32, height: u32, notifications: Notifications) -> Client {
         let profile = tempfile::tempdir().expect("temp dir for the browser profile");
-        let client = connect(&self.driver, profile.path(), width, height).await;
+        let client = connect(&self.driver, profile.path(), width, height, notifications).await;
         self.profiles.lock().unwrap().push(profile);
         client
     }
@@ -292,8 +298,17 @@ impl Drop for Chromedriver {
     }
 }
 
+/// Whether a new session's browser lets the app show notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notifications {
+    /// As if the person had tapped 허용 already.
+    Allowed,
+    /// Not asked yet (`Notification.permission` is "default"); a test grants it through [`cdp::Cdp`].
+    Ask,
+}
+
 /// A Chromium session through `driver`, with its profile in `profile`, on a phone-sized screen.
-pub async fn connect(driver: &Chromedriver, profile: &Path, width: u32, height: u32) -> Client {
+pub async fn connect(driver: &Chromedriver, profile: &Path, width: u32, height: u32, notifications: Notifications) -> Client {
     let mut args = vec![
         "--headless=new".to_owned(),
         "--no-sandbox".into(),
@@ -313,10 +328,12 @@ pub async fn connect(driver: &Chromedriver, profile: &Path, width: u32, height: 
     let mut options = json!({
         "args": args,
         "mobileEmulation": { "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0, "touch": true, "mobile": true } },
-        // Notifications allowed, as a user's tap on "허용" in the permission prompt would (a
-        // headless browser shows no prompt to tap).
-        "prefs": { "profile.default_content_setting_values.notifications": 1 },
     });
+    if notifications == Notifications::Allowed {
+        // As a person's tap on "허용" in the permission prompt would (a headless browser shows
+        // no prompt to tap).
+        options["prefs"] = json!({ "profile.default_content_setting_values.notifications": 1 });
+    }
     if Path::new(CHROMIUM).is_file() {
         options["binary"] = json!(CHROMIUM);
     }
