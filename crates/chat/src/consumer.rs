@@ -111,3 +111,25 @@ pub async fn spawn_sessions(bus: Arc<dyn Bus>, chat: Arc<Chat>, shutdown: Shutdo
         }
     }))
 }
+
+/// This process's feed of changed 알림 inboxes: the users' open sockets hear of it.
+pub const NOTICES_FEED: &str = "chat-notices";
+
+/// The part of push's `NoticesChanged` chat needs.
+#[derive(Debug, Deserialize)]
+struct NoticesChanged {
+    user_ids: Vec<Uuid>,
+}
+
+pub async fn spawn_notices(bus: Arc<dyn Bus>, chat: Arc<Chat>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let sub = bus.subscribe_each_instance(NOTICES_FEED, &["NoticesChanged"], std::time::Duration::ZERO).await?;
+    Ok(spawn_consumer(NOTICES_FEED, sub, shutdown, move |env| {
+        let chat = chat.clone();
+        async move {
+            let e: NoticesChanged = serde_json::from_value(env.payload.clone())
+                .map_err(|e| anyhow::anyhow!("NoticesChanged {}: payload without user ids: {e}", env.id))?;
+            chat.hub.send_to(e.user_ids, &crate::protocol::ServerFrame::Notices);
+            Ok(())
+        }
+    }))
+}

@@ -49,7 +49,7 @@ pub async fn module(platform: &Platform, images: Arc<dyn gonggu_kernel::images::
         .route("/ws", axum::routing::get(crate::ws::upgrade))
         .with_state(WsState { chat: chat.clone(), auth: platform.auth.clone() })
         .merge(crate::pages::router(chat.clone()));
-    let (rooms, sessions, rates, viewers) = (chat.clone(), chat.clone(), chat.clone(), chat.clone());
+    let (rooms, sessions, notices, rates, viewers) = (chat.clone(), chat.clone(), chat.clone(), chat.clone(), chat.clone());
     let mut module = Module::new(NAME)
         .api(crate::api::router(ChatState { chat: chat.clone(), auth: platform.auth.clone() }))
         .pages(socket)
@@ -58,6 +58,7 @@ pub async fn module(platform: &Platform, images: Arc<dyn gonggu_kernel::images::
         .consumer(Consumer::new(crate::consumer::SESSIONS_FEED, move |bus, shutdown| {
             crate::consumer::spawn_sessions(bus, sessions, shutdown)
         }))
+        .consumer(Consumer::new(crate::consumer::NOTICES_FEED, move |bus, shutdown| crate::consumer::spawn_notices(bus, notices, shutdown)))
         .job(Job::every("chat-send-rates", std::time::Duration::from_secs(60), false, move || {
             rates.prune();
             async { Ok(()) }

@@ -80,6 +80,9 @@ pub enum ServerFrame {
         room_id: Uuid,
         pin: Option<crate::store::Pin>,
     },
+    /// The user's 알림 inbox changed (a notice came, or notices were read elsewhere): refresh
+    /// the 🔔 badge from `GET /notifications/unread`.
+    Notices,
     Error {
         code: String,
         message: String,

@@ -363,7 +363,7 @@ if (me && 'WebSocket' in window) {
 }
 
 // j. The 🔔 badge (unread notices): asked on every page of a signed-in user, again when the
-// tab comes back and when a push arrives (the service worker tells open tabs); a tap on a
+// tab comes back, when the chat socket says the inbox changed, and when a push arrives (the service worker tells open tabs); a tap on a
 // notification that the worker could not navigate to arrives here as OPEN.
 const noticeBadge = $('#notice-badge');
 if (me && noticeBadge) {
@@ -379,7 +379,15 @@ if (me && noticeBadge) {
   };
   refresh();
   document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && refresh());
-  window.gongguLive?.addEventListener('frame', (e) => e.detail.type === 'message' && setTimeout(refresh, 1500));
+  // Live while the chat socket is open: the server says when the inbox changed (a new notice,
+  // or read on another device). The socket's hello asks again, for what changed before the
+  // socket was registered (or while it was away). A chat message's notice is written a moment
+  // after the message, so that one is asked later.
+  window.gongguLive?.addEventListener('frame', (e) => {
+    const type = e.detail.type;
+    if (type === 'notices' || type === 'hello') refresh();
+    else if (type === 'message') setTimeout(refresh, 1500);
+  });
   sw?.addEventListener('message', (e) => {
     if (e.data?.type === 'NOTICE') refresh();
     if (e.data?.type === 'OPEN' && typeof e.data.url === 'string' && e.data.url.startsWith('/') && !e.data.url.startsWith('//')) {

@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
 
     let dir = tempfile::tempdir()?;
     let db = Db::connect(None, dir.path(), "push", SqliteTuning::default()).await?;
-    let store = gonggu_push::store::open(&db).await?;
+    let store = gonggu_push::store::open(&db, Default::default()).await?;
     let user = Uuid::now_v7();
     // One key pair for all devices keeps setup short; each push still runs its own ECDH with a
     // fresh ephemeral key, as for distinct devices.

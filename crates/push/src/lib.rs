@@ -18,6 +18,7 @@ pub mod api;
 pub mod consumer;
 pub mod delivery;
 pub mod domain;
+pub mod events;
 pub mod keywords;
 pub mod module;
 pub mod notices;

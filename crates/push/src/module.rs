@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use gonggu_kernel::{
     db::SqliteTuning,
+    events::OutboxSignal,
     module::{Consumer, Job, Module, Platform},
 };
 
@@ -34,7 +35,8 @@ pub struct PushConfig {
 pub async fn module(platform: &Platform, config: PushConfig) -> anyhow::Result<(Arc<Push>, Arc<Worker>, Module)> {
     use anyhow::Context as _;
     let db = platform.database(NAME, SqliteTuning::default()).await?;
-    let store = crate::store::open(&db).await.context("push migrations failed")?;
+    let signal = OutboxSignal::default();
+    let store = crate::store::open(&db, signal.clone()).await.context("push migrations failed")?;
     let der = match &config.vapid_private_key {
         Some(k) => URL_SAFE_NO_PAD.decode(k.trim()).context("push.vapid_private_key is not base64url")?,
         None => store.vapid_key(&crate::vapid::generate(), platform.clock.now()).await.context("cannot keep the VAPID key")?,
@@ -51,7 +53,7 @@ pub async fn module(platform: &Platform, config: PushConfig) -> anyhow::Result<(
     let module = Module::new(NAME)
         .api(crate::api::router(PushState { push: push.clone(), auth: platform.auth.clone() }))
         .pages(crate::pages::router(push.clone()))
-        .database(db)
+        .database_with_outbox(db, signal, None)
         .consumer(Consumer::new(crate::consumer::CONSUMER, move |bus, shutdown| crate::consumer::spawn_notices(bus, notices, shutdown)))
         .consumer(Consumer::new(crate::consumer::SESSIONS, move |bus, shutdown| crate::consumer::spawn_sessions(bus, sessions, shutdown)))
         .job(Job::new("push-delivery", move |shutdown| runner.run(shutdown)))

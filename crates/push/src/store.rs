@@ -7,11 +7,15 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use gonggu_kernel::{db::Db, events::OutboxExt};
+use gonggu_kernel::{
+    db::Db,
+    events::{Envelope, OutboxExt, OutboxSignal},
+};
 use uuid::Uuid;
 
 use crate::{
     domain::{Endpoint, Kind, Preferences, QuietHours, SubscriptionKeys},
+    events::{NoticesChanged, USERS_PER_EVENT},
     notices::{ChatMessagePosted, Notice, Urgency},
 };
 
@@ -166,9 +170,18 @@ macro_rules! sql_push_store {
     ($name:ident, $db:ty, $begin:literal, $skip_locked:literal) => {
         pub struct $name {
             pool: sqlx::Pool<$db>,
+            signal: OutboxSignal,
         }
 
         impl $name {
+            /// Tells the users' open tabs that their inboxes changed, in the transaction that changed them.
+            async fn changed(tx: &mut sqlx::Transaction<'static, $db>, users: &[Uuid], now: DateTime<Utc>) -> sqlx::Result<()> {
+                for chunk in users.chunks(USERS_PER_EVENT) {
+                    (&mut **tx).enqueue(&Envelope::new(&NoticesChanged { user_ids: chunk.to_vec() }, now)).await?;
+                }
+                Ok(())
+            }
+
             async fn prefs_in(tx: &mut sqlx::Transaction<'static, $db>, user_id: Uuid) -> sqlx::Result<Preferences> {
                 let row: Option<PreferenceRow> = sqlx::query_as(PREFERENCES_SQL).bind(user_id).fetch_optional(&mut **tx).await?;
                 Ok(row.map(Preferences::from).unwrap_or_default())
@@ -365,6 +378,7 @@ macro_rules! sql_push_store {
                     return Ok(0);
                 }
                 let mut new = 0;
+                let mut told: Vec<Uuid> = Vec::new();
                 for n in notices {
                     let id = Uuid::now_v7();
                     let stored = sqlx::query(
@@ -390,11 +404,18 @@ macro_rules! sql_push_store {
                         continue;
                     }
                     new += 1;
+                    if !told.contains(&n.user_id) {
+                        told.push(n.user_id);
+                    }
                     if let Some(due) = Self::prefs_in(&mut tx, n.user_id).await?.due(n.kind, now) {
                         Self::schedule(&mut tx, id, 1, n.user_id, due, now).await?;
                     }
                 }
+                Self::changed(&mut tx, &told, now).await?;
                 tx.commit().await?;
+                if !told.is_empty() {
+                    self.signal.notify();
+                }
                 Ok(new)
             }
 
@@ -516,16 +537,18 @@ macro_rules! sql_push_store {
             }
 
             async fn mark_read(&self, user_id: Uuid, ids: Option<&[Uuid]>, now: DateTime<Utc>) -> sqlx::Result<u64> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let mut n = 0;
                 match ids {
-                    None => Ok(sqlx::query("UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL")
-                        .bind(ms(now))
-                        .bind(user_id)
-                        .execute(&self.pool)
-                        .await?
-                        .rows_affected()),
+                    None => {
+                        n = sqlx::query("UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND read_at IS NULL")
+                            .bind(ms(now))
+                            .bind(user_id)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    }
                     Some(ids) => {
-                        let mut tx = self.pool.begin_with($begin).await?;
-                        let mut n = 0;
                         for id in ids {
                             n += sqlx::query("UPDATE notifications SET read_at = $1 WHERE user_id = $2 AND id = $3 AND read_at IS NULL")
                                 .bind(ms(now))
@@ -535,10 +558,16 @@ macro_rules! sql_push_store {
                                 .await?
                                 .rows_affected();
                         }
-                        tx.commit().await?;
-                        Ok(n)
                     }
                 }
+                if n > 0 {
+                    Self::changed(&mut tx, &[user_id], now).await?;
+                }
+                tx.commit().await?;
+                if n > 0 {
+                    self.signal.notify();
+                }
+                Ok(n)
             }
 
             async fn claim_due(&self, now: DateTime<Utc>, lease: chrono::Duration, limit: u32, skip_origins: &[String]) -> sqlx::Result<Vec<Due>> {
@@ -640,12 +669,12 @@ sql_push_store!(SqlitePushStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "");
 sql_push_store!(PgPushStore, sqlx::Postgres, "BEGIN", " FOR UPDATE SKIP LOCKED");
 
 /// Creates the event tables and push's tables (migrations) and the store for `db`'s engine.
-pub async fn open(db: &Db) -> anyhow::Result<std::sync::Arc<dyn PushStore>> {
+pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Arc<dyn PushStore>> {
     gonggu_kernel::events::create_event_tables(db).await?;
     db.migrate(&sqlx::migrate!("./migrations/sqlite"), &sqlx::migrate!("./migrations/postgres")).await?;
     Ok(match db {
-        Db::Sqlite(pool) => std::sync::Arc::new(SqlitePushStore { pool: pool.clone() }),
-        Db::Postgres(pool) => std::sync::Arc::new(PgPushStore { pool: pool.clone() }),
+        Db::Sqlite(pool) => std::sync::Arc::new(SqlitePushStore { pool: pool.clone(), signal }),
+        Db::Postgres(pool) => std::sync::Arc::new(PgPushStore { pool: pool.clone(), signal }),
     })
 }
 

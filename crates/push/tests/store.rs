@@ -116,7 +116,7 @@ async fn story(store: Arc<dyn PushStore>) {
 async fn deliveries_go_once_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::connect(None, dir.path(), "push", SqliteTuning::default()).await.unwrap();
-    story(gonggu_push::store::open(&db).await.unwrap()).await;
+    story(gonggu_push::store::open(&db, Default::default()).await.unwrap()).await;
 }
 
 #[tokio::test]
@@ -124,5 +124,5 @@ async fn deliveries_go_once_on_postgres() {
     let Some(url) = gonggu_kernel::testkit::fresh_postgres("deliveries_go_once_on_postgres").await else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = Db::connect(Some(&url), dir.path(), "push", SqliteTuning::default()).await.unwrap();
-    story(gonggu_push::store::open(&db).await.unwrap()).await;
+    story(gonggu_push::store::open(&db, Default::default()).await.unwrap()).await;
 }

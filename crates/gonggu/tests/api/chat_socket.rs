@@ -45,7 +45,7 @@ pub(crate) async fn next_of(ws: &mut Socket, kind: &str) -> Value {
 }
 
 /// Nothing of `kind` arrives within `wait`.
-async fn quiet(ws: &mut Socket, kind: &str, wait: Duration) -> bool {
+pub(crate) async fn quiet(ws: &mut Socket, kind: &str, wait: Duration) -> bool {
     let until = tokio::time::Instant::now() + wait;
     loop {
         match tokio::time::timeout_at(until, ws.next()).await {

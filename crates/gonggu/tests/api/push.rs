@@ -561,3 +561,27 @@ async fn two_instances_on_nats_push_each_notice_to_each_device_once() {
     }
     assert!(stub.problems().is_empty(), "{:?}", stub.problems());
 }
+
+#[tokio::test]
+async fn an_open_socket_hears_when_its_inbox_changes() {
+    use crate::chat_socket::{connect, next_of, quiet};
+    let (app, _stub) = app_and_stub().await;
+    let host = token(&app.signed_in("live_host").await);
+    let member = token(&app.signed_in("live_member").await);
+    let deal = open_deal(&app, &host, "제주 감귤 10kg", 4).await;
+    let mut host_tab = connect(&app, &host, json!({})).await;
+    let mut member_tab = connect(&app, &member, json!({})).await;
+
+    // A new notice: the host's tab is told (its 🔔 asks again), not the member who joined.
+    join(&app, &member, &deal, 1).await;
+    next_of(&mut host_tab, "notices").await;
+    let inbox: Value = app.get_as("/api/v1/notifications", &host).await.json().await.unwrap();
+    assert_eq!(inbox["unread"], 1, "told after the notice is stored: {inbox}");
+    assert!(quiet(&mut member_tab, "notices", Duration::from_millis(500)).await, "the joiner's inbox did not change");
+
+    // Read on another device: told again; reading nothing new tells nobody.
+    app.post_json_as("/api/v1/notifications/read", &host, &json!({"all": true})).await;
+    next_of(&mut host_tab, "notices").await;
+    app.post_json_as("/api/v1/notifications/read", &host, &json!({"all": true})).await;
+    assert!(quiet(&mut host_tab, "notices", Duration::from_millis(500)).await, "nothing changed");
+}

@@ -18,6 +18,8 @@ pub struct Cdp {
     next_id: u64,
     /// Events read while waiting for a command's answer, for `event` to find later.
     events: Vec<Value>,
+    /// The page attached to last: its origin and session.
+    page: Option<(String, String)>,
 }
 
 impl Cdp {
@@ -32,7 +34,7 @@ impl Cdp {
         let version: Value = reqwest::get(format!("http://{address}/json/version")).await.unwrap().json().await.unwrap();
         let url = version["webSocketDebuggerUrl"].as_str().expect("the browser's DevTools socket");
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap_or_else(|e| panic!("DevTools socket {url}: {e}"));
-        Self { ws, next_id: 0, events: Vec::new() }
+        Self { ws, next_id: 0, events: Vec::new(), page: None }
     }
 
     /// Sends `method` (to the attached target `session`, or to the browser) and answers its
@@ -90,8 +92,13 @@ impl Cdp {
         self.call(None, "Browser.grantPermissions", json!({ "origin": origin, "permissions": ["notifications"] })).await;
     }
 
-    /// Hands `data` to the service worker of `origin`'s open page as a push message.
-    pub async fn deliver_push(&mut self, origin: &str, data: &str) {
+    /// A DevTools session on `origin`'s open page (attached once).
+    pub async fn page(&mut self, origin: &str) -> String {
+        if let Some((o, session)) = &self.page {
+            if o == origin {
+                return session.clone();
+            }
+        }
         let targets = self.call(None, "Target.getTargets", json!({})).await;
         let page = targets["targetInfos"]
             .as_array()
@@ -102,6 +109,21 @@ impl Cdp {
             .clone();
         let attached = self.call(None, "Target.attachToTarget", json!({ "targetId": page["targetId"], "flatten": true })).await;
         let session = attached["sessionId"].as_str().unwrap().to_owned();
+        self.page = Some((origin.to_owned(), session.clone()));
+        session
+    }
+
+    /// From the page's next load on, it has no WebSocket (as a tab whose socket cannot connect,
+    /// or a phone's tab in the background, hears nothing live).
+    pub async fn without_websockets(&mut self, origin: &str) {
+        let session = self.page(origin).await;
+        self.call(Some(&session), "Page.enable", json!({})).await;
+        self.call(Some(&session), "Page.addScriptToEvaluateOnNewDocument", json!({ "source": "delete window.WebSocket;" })).await;
+    }
+
+    /// Hands `data` to the service worker of `origin`'s open page as a push message.
+    pub async fn deliver_push(&mut self, origin: &str, data: &str) {
+        let session = self.page(origin).await;
         self.call(Some(&session), "ServiceWorker.enable", json!({})).await;
         let scope = format!("{origin}/");
         let update = self
