@@ -69,6 +69,7 @@ const OUTCOME_BATCH: usize = 256;
 async fn record_outcomes(
     store: Arc<dyn PushStore>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<(Due, Outcome, tokio::sync::OwnedSemaphorePermit)>,
+    wake: Arc<Notify>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -90,6 +91,7 @@ async fn record_outcomes(
             tokio::time::sleep(Duration::from_millis(200 * tries)).await;
         }
         drop(permits);
+        wake.notify_one();
     }
 }
 
@@ -114,14 +116,15 @@ fn topic_for(kind: &str, deal_id: Option<uuid::Uuid>) -> Option<String> {
 impl Worker {
     pub fn new(store: Arc<dyn PushStore>, clock: gonggu_kernel::clock::Clock, sender: Arc<Sender>, config: WorkerConfig) -> Arc<Self> {
         let (outcomes, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(record_outcomes(store.clone(), rx));
+        let wake = Arc::new(Notify::new());
+        tokio::spawn(record_outcomes(store.clone(), rx, wake.clone()));
         Arc::new(Self {
             store,
             clock,
             sender,
             all: Arc::new(Semaphore::new(config.concurrency)),
             config,
-            wake: Arc::new(Notify::new()),
+            wake,
             origins: Default::default(),
             outcomes,
         })
@@ -134,10 +137,6 @@ impl Worker {
             .entry(origin.to_owned())
             .or_insert_with(|| Arc::new(Semaphore::new(self.config.per_origin)))
             .clone()
-    }
-
-    fn busy_origins(&self) -> Vec<String> {
-        self.origins.lock().expect("origins").iter().filter(|(_, s)| s.available_permits() == 0).map(|(o, _)| o.clone()).collect()
     }
 
     /// Runs until shutdown: every wake-up (or second) hands out what is due.
@@ -154,33 +153,39 @@ impl Worker {
         }
     }
 
-    /// Claims and starts sending everything due now, as concurrency allows.
+    /// Claims and starts sending everything due now, as concurrency allows. Each push service
+    /// gets only as many claims as it has free lanes, so every claim is sent at once (a claim is
+    /// never handed out again: one left waiting in memory by a process that died would be lost).
+    /// A finished push wakes the worker for the next.
     pub async fn drain(self: &Arc<Self>) -> anyhow::Result<usize> {
         let mut started = 0;
         loop {
-            let free = self.all.available_permits();
-            if free == 0 {
-                // Wait for one to finish rather than spin.
-                drop(self.all.clone().acquire_owned().await?);
-                continue;
+            let mut claimed = 0;
+            for origin in self.store.due_origins(self.clock.now(), 100).await? {
+                let lane = self.origin(&origin);
+                let free = lane.available_permits().min(self.all.available_permits()).min(200);
+                if free == 0 {
+                    continue;
+                }
+                for d in self.store.claim_due(self.clock.now(), LEASE, &origin, free as u32).await? {
+                    claimed += 1;
+                    // Free by construction: only this loop takes permits, and it asked for no more.
+                    let permit = self.all.clone().try_acquire_owned()?;
+                    let lane = lane.clone().try_acquire_owned()?;
+                    let worker = self.clone();
+                    tokio::spawn(async move {
+                        let outcome = worker.deliver(&d).await;
+                        drop(lane);
+                        worker.wake.notify_one();
+                        // The global permit travels with the outcome until it is stored.
+                        let _ = worker.outcomes.send((d, outcome, permit));
+                    });
+                }
             }
-            let due = self.store.claim_due(self.clock.now(), LEASE, free.min(200) as u32, &self.busy_origins()).await?;
-            if due.is_empty() {
+            if claimed == 0 {
                 return Ok(started);
             }
-            for d in due {
-                started += 1;
-                let permit = self.all.clone().acquire_owned().await?;
-                let lane = self.origin(&d.origin);
-                let worker = self.clone();
-                tokio::spawn(async move {
-                    let lane = lane.acquire_owned().await;
-                    let outcome = worker.deliver(&d).await;
-                    drop(lane);
-                    // The global permit travels with the outcome until it is stored.
-                    let _ = worker.outcomes.send((d, outcome, permit));
-                });
-            }
+            started += claimed;
         }
     }
 

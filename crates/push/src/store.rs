@@ -128,9 +128,12 @@ pub trait PushStore: Send + Sync {
     async fn url_of(&self, user_id: Uuid, id: Uuid) -> sqlx::Result<Option<String>>;
     /// Marks the user's notices read (`None`: all); answers how many changed.
     async fn mark_read(&self, user_id: Uuid, ids: Option<&[Uuid]>, now: DateTime<Utc>) -> sqlx::Result<u64>;
-    /// Claims up to `limit` due deliveries, none to `skip_origins` (their push services have as
-    /// many in flight as they may).
-    async fn claim_due(&self, now: DateTime<Utc>, lease: chrono::Duration, limit: u32, skip_origins: &[String]) -> sqlx::Result<Vec<Due>>;
+    /// The push services (origins) with deliveries due now, at most `limit` of them.
+    async fn due_origins(&self, now: DateTime<Utc>, limit: u32) -> sqlx::Result<Vec<String>>;
+    /// Claims up to `limit` deliveries to `origin` that are due now (the worker asks for no more
+    /// than it can send at once: a claim is never handed out again, so one that waited in memory
+    /// when its process died would be lost, not sent).
+    async fn claim_due(&self, now: DateTime<Utc>, lease: chrono::Duration, origin: &str, limit: u32) -> sqlx::Result<Vec<Due>>;
     /// Records how deliveries ended, all in one transaction (the worker gathers them).
     async fn finish_all(&self, done: &[(Due, Outcome)]) -> sqlx::Result<()>;
     async fn finish(&self, due: &Due, outcome: Outcome) -> sqlx::Result<()> {
@@ -570,25 +573,27 @@ macro_rules! sql_push_store {
                 Ok(n)
             }
 
-            async fn claim_due(&self, now: DateTime<Utc>, lease: chrono::Duration, limit: u32, skip_origins: &[String]) -> sqlx::Result<Vec<Due>> {
+            async fn due_origins(&self, now: DateTime<Utc>, limit: u32) -> sqlx::Result<Vec<String>> {
+                let rows: Vec<(String,)> =
+                    sqlx::query_as("SELECT DISTINCT origin FROM deliveries WHERE state = 'pending' AND due_at <= $1 LIMIT $2")
+                        .bind(ms(now))
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().map(|(o,)| o).collect())
+            }
+
+            async fn claim_due(&self, now: DateTime<Utc>, lease: chrono::Duration, origin: &str, limit: u32) -> sqlx::Result<Vec<Due>> {
                 let claim = Uuid::new_v4();
-                let skip = if skip_origins.is_empty() {
-                    String::new()
-                } else {
-                    let marks: Vec<String> = (0..skip_origins.len()).map(|i| format!("${}", i + 5)).collect();
-                    format!(" AND origin NOT IN ({})", marks.join(", "))
-                };
-                let sql = format!(
+                let sql = concat!(
                     "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, lease_until = $1, claim_id = $2 \
                      WHERE (notification_id, round, endpoint) IN (SELECT notification_id, round, endpoint FROM deliveries \
-                     WHERE state = 'pending' AND due_at <= $3{skip} ORDER BY due_at LIMIT $4{})",
-                    $skip_locked
+                     WHERE state = 'pending' AND origin = $3 AND due_at <= $4 ORDER BY due_at LIMIT $5",
+                    $skip_locked,
+                    ")"
                 );
                 let mut tx = self.pool.begin_with($begin).await?;
-                let mut q = sqlx::query(&sql).bind(ms(now + lease)).bind(claim).bind(ms(now)).bind(i64::from(limit));
-                for o in skip_origins {
-                    q = q.bind(o);
-                }
+                let q = sqlx::query(sql).bind(ms(now + lease)).bind(claim).bind(origin).bind(ms(now)).bind(i64::from(limit));
                 let claimed = q.execute(&mut *tx).await?.rows_affected();
                 let due: Vec<Due> = if claimed == 0 {
                     Vec::new()

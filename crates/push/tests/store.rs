@@ -49,39 +49,50 @@ async fn story(store: Arc<dyn PushStore>) {
     assert_eq!(store.record(&[notice(user, "event:1")], "test", Uuid::now_v7(), now).await.unwrap(), 0, "the same notice again");
     assert_eq!(store.unread(user).await.unwrap(), 1);
 
-    // Two claimers at once take disjoint sets.
-    let (a, b) = tokio::join!(store.claim_due(now, Duration::seconds(60), 10, &[]), store.claim_due(now, Duration::seconds(60), 10, &[]));
+    // The push services with something due, each claimed on its own.
+    let mut origins = store.due_origins(now, 10).await.unwrap();
+    origins.sort();
+    let origin = |i: usize| format!("https://push{i}.example.com");
+    assert_eq!(origins, (0..4).map(origin).collect::<Vec<_>>());
+    // Two claimers at once take disjoint sets, of the origin asked for only.
+    let push0 = origin(0);
+    let (a, b) =
+        tokio::join!(store.claim_due(now, Duration::seconds(60), &push0, 6), store.claim_due(now, Duration::seconds(60), &push0, 6));
     let (a, b) = (a.unwrap(), b.unwrap());
     let taken: Vec<String> = a.iter().chain(b.iter()).map(|d| d.endpoint.clone()).collect();
     let distinct: HashSet<&String> = taken.iter().collect();
     assert_eq!(distinct.len(), taken.len(), "no delivery claimed twice");
-    assert_eq!(taken.len(), 20);
+    assert_eq!(taken.len(), 10, "push0 has ten devices");
+    assert!(a.iter().chain(b.iter()).all(|d| d.origin == origin(0)));
     assert!(a.iter().all(|d| d.p256dh.is_some() && d.unread == 1 && d.attempts == 1));
     // The first claimer sends; the second dies mid-send (never finishes).
     for d in &a {
         store.finish(d, Outcome::Sent(201)).await.unwrap();
     }
-    // Busy origins are skipped.
-    let skip = vec!["https://push0.example.com".to_owned()];
-    let c = store.claim_due(now, Duration::seconds(60), 100, &skip).await.unwrap();
-    assert!(c.iter().all(|d| d.origin != skip[0]));
+    let c = store.claim_due(now, Duration::seconds(60), &origin(1), 100).await.unwrap();
+    assert_eq!(c.len(), 10);
     for d in &c {
         store.finish(d, Outcome::Sent(201)).await.unwrap();
     }
+    assert!(!store.due_origins(now, 10).await.unwrap().contains(&origin(0)), "nothing of push0 is left to claim");
     // After the dead claimer's lease, its deliveries are abandoned, never handed out again.
     assert_eq!(store.abandon_stale(now + Duration::seconds(61)).await.unwrap(), b.len() as u64);
-    let rest = store.claim_due(now + Duration::seconds(62), Duration::seconds(60), 100, &[]).await.unwrap();
+    let later = now + Duration::seconds(62);
+    let mut rest = Vec::new();
+    for o in store.due_origins(later, 10).await.unwrap() {
+        rest.extend(store.claim_due(later, Duration::seconds(60), &o, 100).await.unwrap());
+    }
     let again: HashSet<String> = a.iter().chain(b.iter()).chain(c.iter()).map(|d| d.endpoint.clone()).collect();
     assert!(rest.iter().all(|d| !again.contains(&d.endpoint)), "nothing claimed before comes back");
     assert_eq!(a.len() + b.len() + c.len() + rest.len(), devices, "every device's delivery was handed out exactly once");
     for d in &rest {
         store.finish(d, Outcome::Retry { status: Some(503), at: now + Duration::seconds(100) }).await.unwrap();
     }
-    assert!(
-        store.claim_due(now + Duration::seconds(99), Duration::seconds(60), 100, &[]).await.unwrap().is_empty(),
-        "not before its retry time"
-    );
-    let retried = store.claim_due(now + Duration::seconds(100), Duration::seconds(60), 100, &[]).await.unwrap();
+    assert!(store.due_origins(now + Duration::seconds(99), 10).await.unwrap().is_empty(), "not before its retry time");
+    let mut retried = Vec::new();
+    for o in store.due_origins(now + Duration::seconds(100), 10).await.unwrap() {
+        retried.extend(store.claim_due(now + Duration::seconds(100), Duration::seconds(60), &o, 100).await.unwrap());
+    }
     assert_eq!(retried.len(), rest.len());
     assert!(retried.iter().all(|d| d.attempts == 2));
     // 410 deletes the device, and what waited for it.

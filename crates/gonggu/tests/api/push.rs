@@ -585,3 +585,39 @@ async fn an_open_socket_hears_when_its_inbox_changes() {
     app.post_json_as("/api/v1/notifications/read", &host, &json!({"all": true})).await;
     assert!(quiet(&mut host_tab, "notices", Duration::from_millis(500)).await, "nothing changed");
 }
+
+#[tokio::test]
+async fn a_deadline_a_day_away_is_pushed_to_the_members_and_host_once() {
+    let (app, stub) = app_and_stub().await;
+    let (host, host_phone) = person(&app, &stub, "soon_host").await;
+    let (member, member_phone) = person(&app, &stub, "soon_member").await;
+    let (_, bystander_phone) = person(&app, &stub, "soon_bystander").await;
+    let res = app
+        .post_json_as(
+            "/api/v1/deals",
+            &host,
+            &json!({
+                "title": "하루 남은 딸기 공구", "description": "같이 사요", "category_id": 4, "total_price": 24_000, "shares_total": 4,
+                "min_shares": 3, "items_per_share": 1, "unit": "팩", "deadline": (chrono::Utc::now() + chrono::Duration::hours(20)).to_rfc3339(),
+            }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let deal = res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    join(&app, &member, &deal, 1).await;
+    stub.wait_for(&host_phone, 1, "the join, to the host").await;
+
+    // The deadline pass announces it (twice over: once is what counts).
+    app.deals_tick().await;
+    app.deals_tick().await;
+    let to_member = stub.wait_for(&member_phone, 1, "the deadline, to the member").await;
+    assert_eq!(to_member[0].payload["title"], "마감이 24시간 남았어요", "{:?}", to_member[0].payload);
+    assert_eq!(to_member[0].payload["url"], format!("/deals/{deal}"));
+    let to_host = stub.wait_for(&host_phone, 2, "the deadline, to the host").await;
+    assert_eq!(to_host[1].payload["title"], "마감이 24시간 남았어요");
+    stub.stays_at(&member_phone, 1, "once").await;
+    stub.stays_at(&bystander_phone, 0, "not a member").await;
+    assert!(stub.problems().is_empty(), "{:?}", stub.problems());
+    let inbox = inbox_once(&app, &member, "the deadline in the member's inbox", |v| items(v).len() == 1).await;
+    assert_eq!(items(&inbox)[0]["event"], "deal_deadline_soon");
+}
