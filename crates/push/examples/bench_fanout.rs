@@ -24,6 +24,7 @@ use gonggu_push::{
     domain::{Endpoint, Kind, SubscriptionKeys},
     notices::{Notice, Urgency},
     sender::Sender,
+    store::MAX_DEVICES,
     vapid::{generate, Vapid},
 };
 use uuid::Uuid;
@@ -50,7 +51,9 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let db = Db::connect(None, dir.path(), "push", SqliteTuning::default()).await?;
     let store = gonggu_push::store::open(&db, Default::default()).await?;
-    let user = Uuid::now_v7();
+    // The deal's members, each with as many devices as a user may keep (so 10,000 devices are
+    // 500 members).
+    let users: Vec<Uuid> = (0..devices.div_ceil(MAX_DEVICES)).map(|_| Uuid::now_v7()).collect();
     // One key pair for all devices keeps setup short; each push still runs its own ECDH with a
     // fresh ephemeral key, as for distinct devices.
     let (pair, auth) = ece::generate_keypair_and_auth_secret()?;
@@ -58,22 +61,24 @@ async fn main() -> anyhow::Result<()> {
     let keys = SubscriptionKeys { p256dh: URL_SAFE_NO_PAD.encode(&p256dh), auth: URL_SAFE_NO_PAD.encode(auth) };
     for i in 0..devices {
         let e = Endpoint::parse(&format!("{origin}/push/{i}"), true).map_err(anyhow::Error::msg)?;
-        store.subscribe(user, None, &e, &keys, chrono::Utc::now()).await?;
+        store.subscribe(users[i / MAX_DEVICES], None, &e, &keys, chrono::Utc::now()).await?;
     }
-    let notice = Notice {
-        user_id: user,
+    let deal_id = Uuid::now_v7();
+    let notice = |user_id| Notice {
+        user_id,
         kind: Kind::Deal,
         event: "deal_confirmed",
         title: "공구가 확정됐어요".into(),
         body: "‘제주 삼다수 2L 12병’ 공구에 최소 인원이 모였어요.".into(),
-        url: format!("/deals/{}", Uuid::now_v7()),
-        deal_id: Some(Uuid::now_v7()),
+        url: format!("/deals/{deal_id}"),
+        deal_id: Some(deal_id),
         keyword: None,
         dedupe: "bench".into(),
         urgency: Urgency::High,
     };
+    let sample = notice(users[0]);
     let payload = serde_json::to_vec(&serde_json::json!({
-        "title": notice.title, "body": notice.body, "url": notice.url, "tag": "deal-x", "icon": "/assets/icons/icon-192.png", "badge_count": 1, "kind": "deal"
+        "title": sample.title, "body": sample.body, "url": sample.url, "tag": "deal-x", "icon": "/assets/icons/icon-192.png", "badge_count": 1, "kind": "deal"
     }))?;
 
     // Baseline: encryption alone, on one core.
@@ -87,7 +92,8 @@ async fn main() -> anyhow::Result<()> {
     let sender = Arc::new(Sender::new(vapid, Duration::from_secs(10), true)?);
     let worker = Worker::new(store.clone(), Clock::system(), sender, WorkerConfig { allow_loopback: true, ..Default::default() });
     let started = Instant::now();
-    store.record(&[notice], "bench", Uuid::now_v7(), chrono::Utc::now()).await?;
+    let notices: Vec<Notice> = users.iter().map(|u| notice(*u)).collect();
+    store.record(&notices, "bench", Uuid::now_v7(), chrono::Utc::now()).await?;
     while received.load(Ordering::Relaxed) < devices {
         worker.drain().await?;
         tokio::time::sleep(Duration::from_millis(1)).await;

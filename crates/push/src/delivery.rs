@@ -169,9 +169,10 @@ impl Worker {
                 }
                 for d in self.store.claim_due(self.clock.now(), LEASE, &origin, free as u32).await? {
                     claimed += 1;
-                    // Free by construction: only this loop takes permits, and it asked for no more.
-                    let permit = self.all.clone().try_acquire_owned()?;
-                    let lane = lane.clone().try_acquire_owned()?;
+                    // At once: only this loop takes permits, and it asked for no more than are
+                    // free. Taken here, not in the task, so the next claim sees them taken.
+                    let permit = self.all.clone().acquire_owned().await?;
+                    let lane = lane.clone().acquire_owned().await?;
                     let worker = self.clone();
                     tokio::spawn(async move {
                         let outcome = worker.deliver(&d).await;

@@ -19,6 +19,9 @@ use crate::{
     notices::{ChatMessagePosted, Notice, Urgency},
 };
 
+/// Devices kept per user; registering one more lets the one registered longest ago go.
+pub const MAX_DEVICES: usize = 20;
+
 pub fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -245,7 +248,7 @@ macro_rules! sql_push_store {
                 sqlx::query(
                     "INSERT INTO subscriptions (endpoint, user_id, session_id, p256dh, auth, origin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                      ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, session_id = excluded.session_id, \
-                     p256dh = excluded.p256dh, auth = excluded.auth, origin = excluded.origin",
+                     p256dh = excluded.p256dh, auth = excluded.auth, origin = excluded.origin, created_at = excluded.created_at",
                 )
                 .bind(endpoint.as_str())
                 .bind(user_id)
@@ -262,6 +265,19 @@ macro_rules! sql_push_store {
                         .bind(endpoint.as_str())
                         .execute(&mut *tx)
                         .await?;
+                }
+                // Past the cap the devices registered longest ago give way (every push goes to
+                // every device, so their number is what one notice costs).
+                let evicted: Vec<(String,)> = sqlx::query_as(
+                    "SELECT endpoint FROM subscriptions WHERE user_id = $1 ORDER BY created_at DESC, endpoint DESC LIMIT 1000 OFFSET $2",
+                )
+                .bind(user_id)
+                .bind(MAX_DEVICES as i64)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (old,) in &evicted {
+                    sqlx::query("DELETE FROM subscriptions WHERE endpoint = $1").bind(old).execute(&mut *tx).await?;
+                    sqlx::query("UPDATE deliveries SET state = 'gone' WHERE endpoint = $1 AND state = 'pending'").bind(old).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(existed.is_none())

@@ -32,7 +32,8 @@ async fn states(store: &Arc<dyn PushStore>) -> HashMap<String, i64> {
     store.delivery_states().await.unwrap().into_iter().collect()
 }
 
-#[tokio::test]
+// Several threads, so the sending tasks run while the worker claims (as in the server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_push_service_gets_no_more_claims_than_it_has_lanes() {
     // A push service that holds every push until the test lets it answer.
     let arrived = Arc::new(AtomicUsize::new(0));

@@ -51,6 +51,9 @@ pub enum Reply {
     Status(u16),
     /// 429 with `Retry-After: <secs>`.
     TooMany(u64),
+    /// No answer at all (a push service that has not answered yet when the sender dies).
+    #[allow(dead_code)] // push_crash.rs
+    Hold,
 }
 
 struct Keys {
@@ -168,46 +171,55 @@ fn check_vapid(stub: &PushStub, headers: &HeaderMap) -> Result<(), String> {
 }
 
 async fn receive(State(stub): State<PushStub>, Path(id): Path<String>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    match answer(&stub, id, &headers, &body) {
+        Some(response) => response,
+        None => std::future::pending().await,
+    }
+}
+
+/// The stub's answer to one push; `None`: none at all ([`Reply::Hold`]).
+fn answer(stub: &PushStub, id: String, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
     let mut inner = stub.inner.lock().unwrap();
     *inner.attempts.entry(id.clone()).or_default() += 1;
-    if let Err(problem) = check_vapid(&stub, &headers) {
+    if let Err(problem) = check_vapid(stub, headers) {
         inner.problems.push(problem);
-        return StatusCode::UNAUTHORIZED.into_response();
+        return Some(StatusCode::UNAUTHORIZED.into_response());
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if header("content-encoding").as_deref() != Some("aes128gcm") {
         inner.problems.push(format!("Content-Encoding {:?}", header("content-encoding")));
-        return StatusCode::BAD_REQUEST.into_response();
+        return Some(StatusCode::BAD_REQUEST.into_response());
     }
     let Some(ttl) = header("ttl") else {
         inner.problems.push("no TTL".into());
-        return StatusCode::BAD_REQUEST.into_response();
+        return Some(StatusCode::BAD_REQUEST.into_response());
     };
     if body.len() > 4096 {
         inner.problems.push(format!("body of {} bytes", body.len()));
-        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+        return Some(StatusCode::PAYLOAD_TOO_LARGE.into_response());
     }
-    let Some(keys) = inner.keys.get(&id) else { return StatusCode::GONE.into_response() };
-    let plain = match ece::decrypt(&keys.components, &keys.auth, &body) {
+    let Some(keys) = inner.keys.get(&id) else { return Some(StatusCode::GONE.into_response()) };
+    let plain = match ece::decrypt(&keys.components, &keys.auth, body) {
         Ok(p) => p,
         Err(e) => {
             inner.problems.push(format!("does not decrypt: {e}"));
-            return StatusCode::BAD_REQUEST.into_response();
+            return Some(StatusCode::BAD_REQUEST.into_response());
         }
     };
     let payload: Value = match serde_json::from_slice(&plain) {
         Ok(v) => v,
         Err(e) => {
             inner.problems.push(format!("payload is not JSON: {e}"));
-            return StatusCode::BAD_REQUEST.into_response();
+            return Some(StatusCode::BAD_REQUEST.into_response());
         }
     };
     if let Some(reply) = inner.script.get_mut(&id).and_then(VecDeque::pop_front) {
         return match reply {
-            Reply::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
-            Reply::TooMany(secs) => (StatusCode::TOO_MANY_REQUESTS, [("retry-after", secs.to_string())]).into_response(),
+            Reply::Status(code) => Some(StatusCode::from_u16(code).unwrap().into_response()),
+            Reply::TooMany(secs) => Some((StatusCode::TOO_MANY_REQUESTS, [("retry-after", secs.to_string())]).into_response()),
+            Reply::Hold => None,
         };
     }
     inner.received.push(Received { device: id, payload, ttl, urgency: header("urgency"), topic: header("topic") });
-    StatusCode::CREATED.into_response()
+    Some(StatusCode::CREATED.into_response())
 }
