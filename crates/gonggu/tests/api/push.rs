@@ -621,3 +621,121 @@ async fn a_deadline_a_day_away_is_pushed_to_the_members_and_host_once() {
     let inbox = inbox_once(&app, &member, "the deadline in the member's inbox", |v| items(v).len() == 1).await;
     assert_eq!(items(&inbox)[0]["event"], "deal_deadline_soon");
 }
+
+/// A deal of `shares` with `min` needed, ending `deadline` from now.
+async fn deal_with(app: &TestApp, host: &str, title: &str, shares: i64, min: i64, deadline: chrono::Duration) -> String {
+    let res = app
+        .post_json_as(
+            "/api/v1/deals",
+            host,
+            &json!({
+                "title": title, "category_id": 4, "total_price": 20_000, "shares_total": shares, "min_shares": min,
+                "items_per_share": 1, "unit": "개", "deadline": (chrono::Utc::now() + deadline).to_rfc3339(),
+            }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+}
+
+/// The titles of these pushes, sorted (pushes of different notices may arrive in any order).
+fn titles(r: &[crate::push_stub::Received]) -> Vec<String> {
+    let mut t: Vec<String> = r.iter().map(|p| p.payload["title"].as_str().unwrap().to_owned()).collect();
+    t.sort();
+    t
+}
+
+/// Waits for a push titled `title` on `device`.
+async fn wait_for_title(stub: &PushStub, device: &Device, title: &str) -> crate::push_stub::Received {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(r) = stub.received(device).into_iter().find(|r| r.payload["title"] == title) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "no push titled {title}: {:?}", titles(&stub.received(device)));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_deal_change_reaches_the_others_never_whoever_made_it() {
+    let (app, stub) = app_and_stub().await;
+    let (host, host_phone) = person(&app, &stub, "change_host").await;
+    let (a, a_phone) = person(&app, &stub, "change_a").await;
+    let (b, b_phone) = person(&app, &stub, "change_b").await;
+
+    // Shares changed, a member left, the host cancelled.
+    let deal = deal_with(&app, &host, "동네 빵집 식빵", 10, 8, chrono::Duration::days(3)).await;
+    join(&app, &a, &deal, 1).await;
+    join(&app, &b, &deal, 1).await;
+    stub.wait_for(&a_phone, 1, "b's join, to a").await;
+    join(&app, &a, &deal, 2).await;
+    let to_b = stub.wait_for(&b_phone, 1, "a's new share count, to b").await;
+    assert_eq!(to_b[0].payload["title"], "참여 수량이 바뀌었어요");
+    assert_eq!(to_b[0].payload["body"], "change_a님이 ‘동네 빵집 식빵’ 공구의 몫을 2개로 바꿨어요.");
+    assert_eq!(app.delete_as(&format!("/api/v1/deals/{deal}/members/me"), &b).await.status(), StatusCode::NO_CONTENT);
+    let to_a = stub.wait_for(&a_phone, 2, "b's leaving, to a").await;
+    assert_eq!(to_a[1].payload["title"], "참여를 취소한 이웃이 있어요");
+    assert_eq!(app.delete_as(&format!("/api/v1/deals/{deal}"), &host).await.status(), StatusCode::OK);
+    let to_a = stub.wait_for(&a_phone, 3, "the cancellation, to a").await;
+    assert_eq!(to_a[2].payload["title"], "공구가 취소됐어요");
+    assert_eq!(to_a[2].urgency.as_deref(), Some("high"));
+    let to_host = stub.wait_for(&host_phone, 4, "joins, the change and the leaving, to the host").await;
+    assert_eq!(titles(&to_host), ["새 참여자가 있어요", "새 참여자가 있어요", "참여 수량이 바뀌었어요", "참여를 취소한 이웃이 있어요"]);
+    stub.stays_at(&host_phone, 4, "the host is not told of their own cancellation").await;
+    assert_eq!(stub.received(&b_phone).len(), 1, "b hears nothing of their own leaving, nor after it");
+
+    // Confirmed, then completed by the host: a hears both, the host only the confirmation.
+    let deal = deal_with(&app, &host, "코스트코 베이글 소분", 4, 2, chrono::Duration::days(3)).await;
+    join(&app, &a, &deal, 2).await;
+    let to_a = stub.wait_for(&a_phone, 4, "the confirmation, to a").await;
+    assert_eq!(to_a[3].payload["title"], "공구가 확정됐어요");
+    assert_eq!(app.post_json_as(&format!("/api/v1/deals/{deal}/complete"), &host, &json!({})).await.status(), StatusCode::OK);
+    let to_a = stub.wait_for(&a_phone, 5, "the completion, to a").await;
+    assert_eq!(to_a[4].payload["title"], "거래가 완료됐어요");
+    let to_host = stub.wait_for(&host_phone, 6, "a's join and the confirmation, to the host").await;
+    assert_eq!(titles(&to_host[4..]), ["공구가 확정됐어요", "새 참여자가 있어요"]);
+    stub.stays_at(&host_phone, 6, "the host is not told of their own completion").await;
+
+    // Failed at the deadline: nobody did it, so the host hears too. (Ending within the hour, it
+    // is also announced as ending soon, whenever the deadline pass runs.)
+    let deal = deal_with(&app, &host, "제철 사과 한 상자", 5, 3, chrono::Duration::minutes(65)).await;
+    join(&app, &a, &deal, 1).await;
+    app.clock.advance(chrono::Duration::hours(2));
+    app.deals_tick().await;
+    let failed = wait_for_title(&stub, &a_phone, "공구가 무산됐어요").await;
+    assert_eq!(failed.payload["body"], "마감까지 인원이 모이지 않아 ‘제철 사과 한 상자’ 공구가 무산됐어요.");
+    wait_for_title(&stub, &host_phone, "공구가 무산됐어요").await;
+    assert!(stub.problems().is_empty(), "{:?}", stub.problems());
+}
+
+#[tokio::test]
+async fn a_member_with_the_room_on_screen_gets_no_chat_push() {
+    use crate::chat_socket::{connect, next_of, put};
+    let (app, stub) = app_and_stub().await;
+    let (host, _) = person(&app, &stub, "viewer_host").await;
+    let (watching, watching_phone) = person(&app, &stub, "viewer_watching").await;
+    let (away, away_phone) = person(&app, &stub, "viewer_away").await;
+    let deal = deal_with(&app, &host, "수박 반통씩", 6, 5, chrono::Duration::days(3)).await;
+    join(&app, &watching, &deal, 1).await;
+    join(&app, &away, &deal, 1).await;
+    stub.wait_for(&watching_phone, 1, "away's join, to watching").await;
+
+    // The room is on `watching`'s screen; `away` has it closed.
+    let mut tab = connect(&app, &watching, json!({})).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        put(&mut tab, json!({"type": "viewing", "room_id": deal})).await;
+        // A refused `viewing` (the room not known to chat yet) answers an error; a kept one nothing.
+        if crate::chat_socket::quiet(&mut tab, "error", Duration::from_millis(200)).await {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the room never opened");
+    }
+    let res = app.post_json_as(&format!("/api/v1/rooms/{deal}/messages"), &host, &json!({"client_id": "v-1", "body": "수박 왔어요"})).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    next_of(&mut tab, "message").await;
+    let got = stub.wait_for(&away_phone, 1, "the message, to the member who is away").await;
+    assert_eq!(got[0].payload["body"], "viewer_host: 수박 왔어요");
+    stub.stays_at(&watching_phone, 1, "no push for a message already on screen").await;
+}
