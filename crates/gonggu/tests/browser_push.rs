@@ -121,6 +121,18 @@ async fn journey(app: &TestApp, c: &Client, desktop: &Client, shots: &Screenshot
     }
     shots.take(c, "notifications-settings-phone").await;
 
+    // A new notice while the list is open: offered, not forced in under the reader's thumb.
+    assert!(!c.find(Locator::Id("notice-fresh")).await.unwrap().is_displayed().await.unwrap(), "nothing new yet");
+    let late = app.signed_in("bell_late").await["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.put_json_as(&format!("/api/v1/deals/{deal}/members/me"), &late, &json!({"shares": 1})).await.status(), 200);
+    let fresh = wait_xpath(c, "//a[@id='notice-fresh' and not(@hidden)]", "the offer to show the new notice").await;
+    assert_eq!(fresh.text().await.unwrap(), "새 알림이 있어요 · 눌러서 보기");
+    shots.take(c, "notifications-fresh-phone").await;
+    fresh.click().await.unwrap();
+    wait_xpath(c, "//li[contains(@class,'notice-item') and contains(@class,'unread')]//span[contains(., 'bell_late')]", "the new notice")
+        .await;
+    assert!(!c.find(Locator::Id("notice-fresh")).await.unwrap().is_displayed().await.unwrap(), "shown now");
+
     log_in(app, desktop, "bell_host").await;
     desktop.goto(&app.url("/notifications")).await.unwrap();
     wait_xpath(desktop, "//li[contains(@class,'notice-item')]", "the notice on the desktop").await;
@@ -226,7 +238,7 @@ async fn offer_journey(app: &TestApp, stub: &PushStub, c: &Client, shots: &Scree
     badge_becomes(c, Some("1"), "the notice is counted").await;
     // A tab whose socket cannot connect (as in a phone's background) learns of changes only
     // from pushes: read on another device, its badge stays stale until the push comes.
-    cdp.without_websockets(&origin).await;
+    cdp.before_load(&origin, "delete window.WebSocket;").await;
     c.refresh().await.unwrap();
     assert_eq!(c.execute("return 'WebSocket' in window", vec![]).await.unwrap(), false);
     badge_becomes(c, Some("1"), "the notice is counted without a socket").await;
@@ -253,6 +265,23 @@ async fn offer_journey(app: &TestApp, stub: &PushStub, c: &Client, shots: &Scree
     shots.take(c, "notifications-pushed-phone").await;
     // The worker told the open tab, which asked the server again: nothing unread any more.
     badge_becomes(c, None, "the tab's badge follows the server after a push").await;
+
+    // A browser without Web Push: the settings say so, and that the notices stay readable here.
+    cdp.before_load(&origin, "delete window.PushManager;").await;
+    c.refresh().await.unwrap();
+    let state = wait_xpath(c, "//p[@id='push-state' and not(contains(., '확인하는 중'))]", "the unsupported state").await;
+    assert!(state.text().await.unwrap().contains("이 브라우저는 푸시 알림을 지원하지 않아요"));
+    assert!(!c.find(Locator::Id("push-enable")).await.unwrap().is_displayed().await.unwrap(), "nothing to press");
+    // Safari on an iPhone, outside the home screen: how to install the app to get them.
+    cdp.user_agent(
+        &origin,
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    )
+    .await;
+    c.refresh().await.unwrap();
+    let state = wait_xpath(c, "//p[@id='push-state' and not(contains(., '확인하는 중'))]", "the iPhone state").await;
+    assert!(state.text().await.unwrap().contains("홈 화면에 추가"), "the guidance for iOS");
+    shots.take(c, "notifications-ios-phone").await;
     // (A tap on the notification cannot be driven here: no protocol reaches the system
     // notification; the click handler runs under Node in crates/kernel/tests/service_worker.rs.)
 }

@@ -375,6 +375,7 @@ if (me && noticeBadge) {
       noticeBadge.hidden = n === 0;
       noticeBadge.textContent = n > 99 ? '99+' : String(n);
       noticeBadge.setAttribute('aria-label', `안 읽은 알림 ${n}개`);
+      window.dispatchEvent(new CustomEvent('gonggu:unread', { detail: n }));
     } catch { /* offline: keep what is shown */ }
   };
   refresh();

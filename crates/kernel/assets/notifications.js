@@ -100,3 +100,11 @@ disable?.addEventListener('click', async () => {
 });
 
 if (box) paint().catch(() => show('알림 상태를 확인하지 못했어요.'));
+
+// The list is the server's page: when the 🔔 count (app.js) passes what it showed, offer to
+// show the new ones rather than reloading under the reader's thumb.
+const fresh = $('#notice-fresh');
+if (fresh) {
+  const shown = Number(fresh.dataset.unread);
+  window.addEventListener('gonggu:unread', (e) => { fresh.hidden = !(e.detail > shown); });
+}

@@ -201,6 +201,12 @@ pub(crate) async fn inbox_page(
                 }
             }
         }
+        @if q.cursor.is_none() {
+            // Shown by notifications.js when the unread count passes what this page shows.
+            a.card.notice-fresh #notice-fresh href="/notifications" hidden data-unread=(inbox.unread) role="status" {
+                "새 알림이 있어요 · 눌러서 보기"
+            }
+        }
         @if inbox.items.is_empty() && q.cursor.is_none() {
             section.card.empty {
                 div.empty-icon aria-hidden="true" { "🔔" }

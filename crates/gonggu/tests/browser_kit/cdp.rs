@@ -113,12 +113,18 @@ impl Cdp {
         session
     }
 
-    /// From the page's next load on, it has no WebSocket (as a tab whose socket cannot connect,
-    /// or a phone's tab in the background, hears nothing live).
-    pub async fn without_websockets(&mut self, origin: &str) {
+    /// Runs `script` in `origin`'s open page before its own scripts, from its next load on (to
+    /// take away what a browser might not have: `delete window.WebSocket;`).
+    pub async fn before_load(&mut self, origin: &str, script: &str) {
         let session = self.page(origin).await;
         self.call(Some(&session), "Page.enable", json!({})).await;
-        self.call(Some(&session), "Page.addScriptToEvaluateOnNewDocument", json!({ "source": "delete window.WebSocket;" })).await;
+        self.call(Some(&session), "Page.addScriptToEvaluateOnNewDocument", json!({ "source": script })).await;
+    }
+
+    /// The page of `origin` presents itself as `user_agent` from its next load on.
+    pub async fn user_agent(&mut self, origin: &str, user_agent: &str) {
+        let session = self.page(origin).await;
+        self.call(Some(&session), "Emulation.setUserAgentOverride", json!({ "userAgent": user_agent })).await;
     }
 
     /// Hands `data` to the service worker of `origin`'s open page as a push message.
