@@ -100,13 +100,27 @@ struct SessionsRevoked {
 }
 
 pub async fn spawn_sessions(bus: Arc<dyn Bus>, chat: Arc<Chat>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let sub = bus.subscribe_each_instance(SESSIONS_FEED, &["SessionsRevoked"], std::time::Duration::ZERO).await?;
-    Ok(spawn_consumer(SESSIONS_FEED, sub, shutdown, move |env| {
-        let chat = chat.clone();
+    spawn_each_instance(bus, SESSIONS_FEED, "SessionsRevoked", shutdown, move |e: SessionsRevoked| chat.hub.close_sessions(&e.session_ids))
+        .await
+}
+
+/// A feed of `event_type` for this process alone (its sockets are here), each event read as the
+/// shape `E` chat needs of it and handed to `apply`.
+async fn spawn_each_instance<E: serde::de::DeserializeOwned + 'static>(
+    bus: Arc<dyn Bus>,
+    feed: &'static str,
+    event_type: &'static str,
+    shutdown: Shutdown,
+    apply: impl Fn(E) + Send + Sync + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let sub = bus.subscribe_each_instance(feed, &[event_type], std::time::Duration::ZERO).await?;
+    let apply = Arc::new(apply);
+    Ok(spawn_consumer(feed, sub, shutdown, move |env| {
+        let apply = apply.clone();
         async move {
-            let e: SessionsRevoked = serde_json::from_value(env.payload.clone())
-                .map_err(|e| anyhow::anyhow!("SessionsRevoked {}: payload without session ids: {e}", env.id))?;
-            chat.hub.close_sessions(&e.session_ids);
+            let e: E = serde_json::from_value(env.payload.clone())
+                .map_err(|e| anyhow::anyhow!("{event_type} {}: not the shape chat needs: {e}", env.id))?;
+            apply(e);
             Ok(())
         }
     }))
@@ -122,14 +136,8 @@ struct NoticesChanged {
 }
 
 pub async fn spawn_notices(bus: Arc<dyn Bus>, chat: Arc<Chat>, shutdown: Shutdown) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let sub = bus.subscribe_each_instance(NOTICES_FEED, &["NoticesChanged"], std::time::Duration::ZERO).await?;
-    Ok(spawn_consumer(NOTICES_FEED, sub, shutdown, move |env| {
-        let chat = chat.clone();
-        async move {
-            let e: NoticesChanged = serde_json::from_value(env.payload.clone())
-                .map_err(|e| anyhow::anyhow!("NoticesChanged {}: payload without user ids: {e}", env.id))?;
-            chat.hub.send_to(e.user_ids, &crate::protocol::ServerFrame::Notices);
-            Ok(())
-        }
-    }))
+    spawn_each_instance(bus, NOTICES_FEED, "NoticesChanged", shutdown, move |e: NoticesChanged| {
+        chat.hub.send_to(e.user_ids, &crate::protocol::ServerFrame::Notices)
+    })
+    .await
 }

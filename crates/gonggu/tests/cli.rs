@@ -54,22 +54,7 @@ async fn serves_then_stops_gracefully_and_keeps_its_key() {
     let (mut child, base) = process_kit::serve(gonggu(dir.path()));
     let http = reqwest::Client::new();
     assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().text().await.unwrap(), "ok");
-    let res = http
-        .post(format!("{base}/api/v1/auth/register"))
-        .json(&serde_json::json!({"login_id": "cli_user", "email": "cli@example.com", "password": "coffee-and-tissues-42"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let pair: serde_json::Value = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"login_id": "cli_user", "password": "coffee-and-tissues-42"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = process_kit::sign_up(&http, &base, "cli_user", None).await;
     assert!(terminate(&mut child).success(), "clean exit on SIGTERM");
 
     let key = dir.path().join("jwt.key");
@@ -80,7 +65,7 @@ async fn serves_then_stops_gracefully_and_keeps_its_key() {
     }
     // A restart reads the same key and the same database: the old access token still verifies.
     let (mut child, base) = process_kit::serve(gonggu(dir.path()));
-    let res = http.get(format!("{base}/api/v1/me")).bearer_auth(pair["access_token"].as_str().unwrap()).send().await.unwrap();
+    let res = http.get(format!("{base}/api/v1/me")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(terminate(&mut child).success());
 }

@@ -17,7 +17,6 @@ use process_kit::gonggu;
 use push_stub::{Device, PushStub, Reply};
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "correct horse battery staple";
 /// As many devices as a user may keep.
 const DEVICES_EACH: usize = 20;
 
@@ -27,26 +26,9 @@ fn start(dir: &std::path::Path) -> (std::process::Child, String) {
     process_kit::serve(c)
 }
 
-/// Registers and logs in `login_id` (from an address of its own: sign-ups are limited per address).
+/// Signs `login_id` up from an address of its own (sign-ups are limited per address).
 async fn person(http: &reqwest::Client, base: &str, login_id: &str, n: u8) -> String {
-    let ip = format!("203.0.113.{n}");
-    let res = http
-        .post(format!("{base}/api/v1/auth/register"))
-        .header("x-forwarded-for", &ip)
-        .json(&json!({"login_id": login_id, "email": format!("{login_id}@example.com"), "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "register {login_id}");
-    let res = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .header("x-forwarded-for", &ip)
-        .json(&json!({"login_id": login_id, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "log in {login_id}");
-    res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    process_kit::sign_up(http, base, login_id, Some(&format!("203.0.113.{n}"))).await
 }
 
 fn attempts(stub: &PushStub, phones: &[Device]) -> Vec<usize> {

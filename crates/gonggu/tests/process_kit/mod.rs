@@ -1,5 +1,6 @@
 //! Running the real `gonggu` binary in tests: a clean environment on a data dir, waiting for its
-//! start-up log line, waiting for it to exit. Used by `cli.rs` and `crash.rs` with
+//! start-up log line, waiting for it to exit, signing a user up. Used by `cli.rs`, `crash.rs` and
+//! `push_crash.rs` with
 //! `#[path = "process_kit/mod.rs"] mod process_kit;`.
 
 #![allow(dead_code)]
@@ -74,4 +75,30 @@ pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatu
 /// Sends SIGTERM.
 pub fn sigterm(child: &Child) {
     assert!(Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success());
+}
+
+/// The password of the users the process tests sign up.
+pub const PASSWORD: &str = "coffee-and-tissues-42";
+
+/// Registers `login_id` on the server at `base` and logs in, from `ip` when given (with
+/// `GONGGU_HTTP__TRUST_PROXY=true`, so that sign-up limits per address stay out of the way);
+/// answers the access token.
+pub async fn sign_up(http: &reqwest::Client, base: &str, login_id: &str, ip: Option<&str>) -> String {
+    let from = |req: reqwest::RequestBuilder| match ip {
+        Some(ip) => req.header("x-forwarded-for", ip),
+        None => req,
+    };
+    let res = from(http.post(format!("{base}/api/v1/auth/register")))
+        .json(&serde_json::json!({"login_id": login_id, "email": format!("{login_id}@example.com"), "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "register {login_id}");
+    let res = from(http.post(format!("{base}/api/v1/auth/login")))
+        .json(&serde_json::json!({"login_id": login_id, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "log in {login_id}");
+    res.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
 }
