@@ -152,8 +152,9 @@ self.addEventListener('notificationclick', (event) => {
   })());
 });
 
-// The push service replaced the subscription: take a new one with the same options; the next
-// page of the app registers it with the server (notifications.js, on every page load).
+// The push service replaced the subscription: take a new one with the same options. The server
+// learns of it on the next visit to the 알림 page (notifications.js registers an endpoint it has
+// not sent yet); until then pushes to this device wait in the inbox.
 self.addEventListener('pushsubscriptionchange', (event) => {
   const options = event.oldSubscription?.options;
   if (!options) return;
