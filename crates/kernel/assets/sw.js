@@ -152,11 +152,25 @@ self.addEventListener('notificationclick', (event) => {
   })());
 });
 
-// The push service replaced the subscription: take a new one with the same options. The server
-// learns of it on the next visit to the 알림 page (notifications.js registers an endpoint it has
-// not sent yet); until then pushes to this device wait in the inbox.
+// The push service replaced the subscription: take a new one with the same options (unless the
+// event brings it) and tell the server, proving the device by the old subscription's auth secret
+// (a worker has no session). Without the old subscription there is no proof; the 알림 page
+// registers the new endpoint on the next visit instead.
+function base64url(buffer) {
+  return btoa(String.fromCharCode(...new Uint8Array(buffer))).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+}
+
 self.addEventListener('pushsubscriptionchange', (event) => {
-  const options = event.oldSubscription?.options;
-  if (!options) return;
-  event.waitUntil(self.registration.pushManager.subscribe(options).catch(() => {}));
+  const old = event.oldSubscription;
+  event.waitUntil((async () => {
+    const fresh = event.newSubscription || (old?.options ? await self.registration.pushManager.subscribe(old.options) : null);
+    const oldAuth = old?.getKey?.('auth');
+    if (!fresh || !oldAuth) return;
+    const { endpoint, keys } = fresh.toJSON();
+    await fetch('/api/v1/push/subscriptions/renew', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ old_endpoint: old.endpoint, old_auth: base64url(oldAuth), endpoint, keys }),
+    });
+  })().catch(() => {}));
 });

@@ -29,6 +29,7 @@ pub fn router(state: PushState) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(vapid_public_key))
         .routes(routes!(subscribe, unsubscribe))
+        .routes(routes!(renew))
         .routes(routes!(preferences, set_preferences))
         .routes(routes!(mute_room, unmute_room))
         .routes(routes!(inbox))
@@ -75,6 +76,29 @@ struct EndpointInput {
     responses((status = 204), (status = 401, body = ErrorEnvelope), (status = 404, description = "subscription_not_found", body = ErrorEnvelope)))]
 async fn unsubscribe(State(s): State<PushState>, user: AuthUser, Json(input): Json<EndpointInput>) -> Result<StatusCode, ApiError> {
     s.push.unsubscribe(&user, &input.endpoint).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RenewInput {
+    /// The endpoint the push service replaced.
+    old_endpoint: String,
+    /// The replaced subscription's auth secret (base64url): the proof that this device held it.
+    old_auth: String,
+    /// The new subscription, as `PushSubscription.toJSON()` gives it.
+    endpoint: String,
+    keys: SubscriptionKeys,
+}
+
+/// Moves a device to the subscription its push service replaced it with (`pushsubscriptionchange`
+/// in the service worker, which has no session): same user, same session, and what was waiting
+/// for the old endpoint goes to the new one. Proved by the old subscription's auth secret.
+#[utoipa::path(post, path = "/api/v1/push/subscriptions/renew", tag = "push", request_body = RenewInput,
+    responses((status = 204, description = "moved"), (status = 404, description = "subscription_not_found: unknown endpoint or wrong secret", body = ErrorEnvelope),
+              (status = 422, description = "new endpoint or keys invalid", body = ErrorEnvelope)))]
+async fn renew(State(s): State<PushState>, Json(input): Json<RenewInput>) -> Result<StatusCode, ApiError> {
+    s.push.renew(&input.old_endpoint, &input.old_auth, &input.endpoint, &input.keys).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -119,6 +119,18 @@ fn b64(s: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok()
 }
 
+/// Whether `given` is the auth secret stored (base64url) for a subscription, compared in
+/// constant time: it is the only proof a service worker has that a subscription is its own.
+pub fn same_secret(stored: &str, given: &[u8]) -> bool {
+    use subtle::ConstantTimeEq as _;
+    b64(stored).is_some_and(|s| s.len() == given.len() && bool::from(s.ct_eq(given)))
+}
+
+/// Decodes an auth secret sent as base64url (with or without padding).
+pub fn decode_secret(s: &str) -> Option<Vec<u8>> {
+    b64(s).filter(|b| b.len() == 16)
+}
+
 /// Which field is wrong, and why (Korean).
 pub type KeyProblem = (&'static str, &'static str);
 

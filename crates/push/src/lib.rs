@@ -138,6 +138,20 @@ impl Push {
         self.store.subscribe(user.user_id, Some(user.session_id), &endpoint, keys, self.clock.now()).await.map_err(ApiError::internal)
     }
 
+    /// The service worker's `pushsubscriptionchange`: the device moves to its new endpoint,
+    /// proved by the old subscription's endpoint and auth secret.
+    pub async fn renew(&self, old_endpoint: &str, old_auth: &str, endpoint: &str, keys: &SubscriptionKeys) -> Result<(), ApiError> {
+        let endpoint = Endpoint::parse(endpoint, self.allow_loopback).map_err(|m| ApiError::field("endpoint", m))?;
+        keys.check().map_err(|(field, m)| ApiError::field(field, m))?;
+        let not_found = || ApiError::not_found("subscription_not_found", "이 기기의 알림 구독을 찾을 수 없습니다.");
+        let old_auth = crate::domain::decode_secret(old_auth).ok_or_else(not_found)?;
+        if self.store.renew(old_endpoint, &old_auth, &endpoint, keys, self.clock.now()).await.map_err(ApiError::internal)? {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
     pub async fn unsubscribe(&self, user: &AuthUser, endpoint: &str) -> Result<(), ApiError> {
         if self.store.unsubscribe(user.user_id, endpoint).await.map_err(ApiError::internal)? {
             Ok(())

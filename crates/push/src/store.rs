@@ -14,7 +14,7 @@ use gonggu_kernel::{
 use uuid::Uuid;
 
 use crate::{
-    domain::{Endpoint, Kind, Preferences, QuietHours, SubscriptionKeys},
+    domain::{same_secret, Endpoint, Kind, Preferences, QuietHours, SubscriptionKeys},
     events::{NoticesChanged, USERS_PER_EVENT},
     notices::{ChatMessagePosted, Notice, Urgency},
 };
@@ -103,6 +103,11 @@ pub trait PushStore: Send + Sync {
         keys: &SubscriptionKeys,
         now: DateTime<Utc>,
     ) -> sqlx::Result<bool>;
+    /// Moves a device the push service replaced (`pushsubscriptionchange`) to its new endpoint,
+    /// for the same user and session, with what was waiting for it. The service worker has no
+    /// session, so the old subscription's auth secret proves the device; false when the old
+    /// endpoint is unknown or the secret does not match.
+    async fn renew(&self, old_endpoint: &str, old_auth: &[u8], endpoint: &Endpoint, keys: &SubscriptionKeys, now: DateTime<Utc>) -> sqlx::Result<bool>;
     /// Removes the user's own device; false when they have none with that endpoint.
     async fn unsubscribe(&self, user_id: Uuid, endpoint: &str) -> sqlx::Result<bool>;
     /// Removes the devices registered under ended sessions (logout unsubscribes that device).
@@ -188,6 +193,55 @@ macro_rules! sql_push_store {
                 Ok(())
             }
 
+            /// Registers `endpoint` to the user (a device moves to whoever registers it last) and
+            /// evicts their oldest devices past the cap; true when the endpoint was new.
+            async fn register(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                user_id: Uuid,
+                session_id: Option<Uuid>,
+                endpoint: &Endpoint,
+                keys: &SubscriptionKeys,
+                now: DateTime<Utc>,
+            ) -> sqlx::Result<bool> {
+                let existed: Option<(Uuid,)> =
+                    sqlx::query_as("SELECT user_id FROM subscriptions WHERE endpoint = $1").bind(endpoint.as_str()).fetch_optional(&mut **tx).await?;
+                sqlx::query(
+                    "INSERT INTO subscriptions (endpoint, user_id, session_id, p256dh, auth, origin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, session_id = excluded.session_id, \
+                     p256dh = excluded.p256dh, auth = excluded.auth, origin = excluded.origin, created_at = excluded.created_at",
+                )
+                .bind(endpoint.as_str())
+                .bind(user_id)
+                .bind(session_id)
+                .bind(&keys.p256dh)
+                .bind(&keys.auth)
+                .bind(endpoint.origin())
+                .bind(ms(now))
+                .execute(&mut **tx)
+                .await?;
+                if existed.is_some_and(|(owner,)| owner != user_id) {
+                    // The device changed hands: what was waiting for the last user stays theirs.
+                    sqlx::query("UPDATE deliveries SET state = 'gone' WHERE endpoint = $1 AND state = 'pending'")
+                        .bind(endpoint.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                // Past the cap the devices registered longest ago give way (every push goes to
+                // every device, so their number is what one notice costs).
+                let evicted: Vec<(String,)> = sqlx::query_as(
+                    "SELECT endpoint FROM subscriptions WHERE user_id = $1 ORDER BY created_at DESC, endpoint DESC LIMIT 1000 OFFSET $2",
+                )
+                .bind(user_id)
+                .bind(MAX_DEVICES as i64)
+                .fetch_all(&mut **tx)
+                .await?;
+                for (old,) in &evicted {
+                    sqlx::query("DELETE FROM subscriptions WHERE endpoint = $1").bind(old).execute(&mut **tx).await?;
+                    sqlx::query("UPDATE deliveries SET state = 'gone' WHERE endpoint = $1 AND state = 'pending'").bind(old).execute(&mut **tx).await?;
+                }
+                Ok(existed.is_none())
+            }
+
             async fn prefs_in(tx: &mut sqlx::Transaction<'static, $db>, user_id: Uuid) -> sqlx::Result<Preferences> {
                 let row: Option<PreferenceRow> = sqlx::query_as(PREFERENCES_SQL).bind(user_id).fetch_optional(&mut **tx).await?;
                 Ok(row.map(Preferences::from).unwrap_or_default())
@@ -243,44 +297,38 @@ macro_rules! sql_push_store {
                 now: DateTime<Utc>,
             ) -> sqlx::Result<bool> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                let existed: Option<(Uuid,)> =
-                    sqlx::query_as("SELECT user_id FROM subscriptions WHERE endpoint = $1").bind(endpoint.as_str()).fetch_optional(&mut *tx).await?;
-                sqlx::query(
-                    "INSERT INTO subscriptions (endpoint, user_id, session_id, p256dh, auth, origin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, session_id = excluded.session_id, \
-                     p256dh = excluded.p256dh, auth = excluded.auth, origin = excluded.origin, created_at = excluded.created_at",
-                )
-                .bind(endpoint.as_str())
-                .bind(user_id)
-                .bind(session_id)
-                .bind(&keys.p256dh)
-                .bind(&keys.auth)
-                .bind(endpoint.origin())
-                .bind(ms(now))
-                .execute(&mut *tx)
-                .await?;
-                if existed.is_some_and(|(owner,)| owner != user_id) {
-                    // The device changed hands: what was waiting for the last user stays theirs.
-                    sqlx::query("UPDATE deliveries SET state = 'gone' WHERE endpoint = $1 AND state = 'pending'")
-                        .bind(endpoint.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                // Past the cap the devices registered longest ago give way (every push goes to
-                // every device, so their number is what one notice costs).
-                let evicted: Vec<(String,)> = sqlx::query_as(
-                    "SELECT endpoint FROM subscriptions WHERE user_id = $1 ORDER BY created_at DESC, endpoint DESC LIMIT 1000 OFFSET $2",
-                )
-                .bind(user_id)
-                .bind(MAX_DEVICES as i64)
-                .fetch_all(&mut *tx)
-                .await?;
-                for (old,) in &evicted {
-                    sqlx::query("DELETE FROM subscriptions WHERE endpoint = $1").bind(old).execute(&mut *tx).await?;
-                    sqlx::query("UPDATE deliveries SET state = 'gone' WHERE endpoint = $1 AND state = 'pending'").bind(old).execute(&mut *tx).await?;
+                let new = Self::register(&mut tx, user_id, session_id, endpoint, keys, now).await?;
+                tx.commit().await?;
+                Ok(new)
+            }
+
+            async fn renew(&self, old_endpoint: &str, old_auth: &[u8], endpoint: &Endpoint, keys: &SubscriptionKeys, now: DateTime<Utc>) -> sqlx::Result<bool> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let old: Option<(Uuid, Option<Uuid>, String)> = sqlx::query_as("SELECT user_id, session_id, auth FROM subscriptions WHERE endpoint = $1")
+                    .bind(old_endpoint)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some((user_id, session_id, _)) = old.filter(|(_, _, auth)| same_secret(auth, old_auth)) else {
+                    return Ok(false);
+                };
+                Self::register(&mut tx, user_id, session_id, endpoint, keys, now).await?;
+                if old_endpoint != endpoint.as_str() {
+                    // What was waiting for the old endpoint goes to the new one.
+                    sqlx::query(
+                        "INSERT INTO deliveries (notification_id, round, endpoint, origin, state, attempts, due_at) \
+                         SELECT notification_id, round, $1, $2, 'pending', attempts, due_at FROM deliveries WHERE endpoint = $3 AND state = 'pending' \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(endpoint.as_str())
+                    .bind(endpoint.origin())
+                    .bind(old_endpoint)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("UPDATE deliveries SET state = 'gone' WHERE endpoint = $1 AND state = 'pending'").bind(old_endpoint).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM subscriptions WHERE endpoint = $1").bind(old_endpoint).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
-                Ok(existed.is_none())
+                Ok(true)
             }
 
             async fn unsubscribe(&self, user_id: Uuid, endpoint: &str) -> sqlx::Result<bool> {

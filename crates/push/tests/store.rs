@@ -147,3 +147,44 @@ async fn deliveries_go_once_on_postgres() {
     let db = Db::connect(Some(&url), dir.path(), "push", SqliteTuning::default()).await.unwrap();
     story(gonggu_push::store::open(&db, Default::default()).await.unwrap()).await;
 }
+
+/// A device its push service replaced moves, proved by the old auth secret, to the new endpoint
+/// with its user, its session and what was waiting for it.
+async fn renewal_story(store: Arc<dyn PushStore>) {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+    let now = Utc::now();
+    let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
+    let old = Endpoint::parse("https://old.push.example.com/d/1", false).unwrap();
+    let old_keys = keys();
+    store.subscribe(user, Some(session), &old, &old_keys, now).await.unwrap();
+    assert_eq!(store.record(&[notice(user, "renew:1")], "test", Uuid::now_v7(), now).await.unwrap(), 1);
+    let new = Endpoint::parse("https://new.push.example.com/d/2", false).unwrap();
+    let secret = URL_SAFE_NO_PAD.decode(&old_keys.auth).unwrap();
+    assert!(!store.renew(old.as_str(), &[0u8; 16], &new, &keys(), now).await.unwrap(), "a wrong secret");
+    assert!(!store.renew(old.as_str(), &secret[..15], &new, &keys(), now).await.unwrap(), "a short secret");
+    assert!(!store.renew(new.as_str(), &secret, &old, &keys(), now).await.unwrap(), "an unknown endpoint");
+    assert!(store.renew(old.as_str(), &secret, &new, &keys(), now).await.unwrap());
+    assert!(!store.renew(old.as_str(), &secret, &new, &keys(), now).await.unwrap(), "the old endpoint is gone");
+    assert_eq!(store.devices(user).await.unwrap(), 1);
+    assert!(store.due_origins(now, 10).await.unwrap() == vec!["https://new.push.example.com".to_owned()], "only the new endpoint has work");
+    let due = store.claim_due(now, Duration::seconds(60), "https://new.push.example.com", 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].endpoint, new.as_str());
+    assert!(due[0].p256dh.is_some(), "the new keys are there");
+    assert_eq!(store.forget_sessions(&[session]).await.unwrap(), 1, "still the session's device");
+}
+
+#[tokio::test]
+async fn replaced_subscriptions_move_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(None, dir.path(), "push", SqliteTuning::default()).await.unwrap();
+    renewal_story(gonggu_push::store::open(&db, Default::default()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn replaced_subscriptions_move_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("replaced_subscriptions_move_on_postgres").await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(Some(&url), dir.path(), "push", SqliteTuning::default()).await.unwrap();
+    renewal_story(gonggu_push::store::open(&db, Default::default()).await.unwrap()).await;
+}

@@ -144,6 +144,7 @@ async fn openapi_document_matches_the_routes() {
         "DELETE /api/v1/rooms/{id}/pin",
         "GET /api/v1/push/vapid-public-key",
         "POST /api/v1/push/subscriptions",
+        "POST /api/v1/push/subscriptions/renew",
         "DELETE /api/v1/push/subscriptions",
         "GET /api/v1/push/preferences",
         "PUT /api/v1/push/preferences",

@@ -739,3 +739,57 @@ async fn a_member_with_the_room_on_screen_gets_no_chat_push() {
     assert_eq!(got[0].payload["body"], "viewer_host: 수박 왔어요");
     stub.stays_at(&watching_phone, 1, "no push for a message already on screen").await;
 }
+
+#[tokio::test]
+async fn a_replaced_subscription_moves_to_its_new_endpoint_with_what_was_waiting() {
+    let (app, stub) = app_and_stub().await;
+    let pair = app.signed_in("renew_host").await;
+    let host = token(&pair);
+    let old = stub.device();
+    assert_eq!(app.post_json_as("/api/v1/push/subscriptions", &host, &old.subscription()).await.status(), StatusCode::CREATED);
+    let (member, _) = person(&app, &stub, "renew_member").await;
+    // Quiet hours around now, so the join's push waits for the old endpoint.
+    let now = app.clock.now().with_timezone(&gonggu_push::domain::seoul());
+    let quiet = json!({"deal": true, "chat": true, "keyword": true, "wallet": true, "quiet_hours": {
+        "start": (now - chrono::Duration::minutes(30)).format("%H:%M").to_string(),
+        "end": (now + chrono::Duration::minutes(30)).format("%H:%M").to_string()}});
+    assert_eq!(app.put_json_as("/api/v1/push/preferences", &host, &quiet).await.status(), StatusCode::OK);
+    let deal = open_deal(&app, &host, "키친타월 6롤", 4).await;
+    join(&app, &member, &deal, 1).await;
+    inbox_once(&app, &host, "the join is in the inbox", |v| items(v).len() == 1).await;
+
+    // The service worker's call: no session, the old auth secret as proof.
+    let new = stub.device();
+    let renewal = |old_endpoint: &str, old_auth: &str, new: &crate::push_stub::Device| {
+        json!({"old_endpoint": old_endpoint, "old_auth": old_auth, "endpoint": new.endpoint, "keys": new.subscription()["keys"]})
+    };
+    let wrong_secret = base64_of(&[7u8; 16]);
+    let (status, err) = error_of(app.post_json("/api/v1/push/subscriptions/renew", &renewal(&old.endpoint, &wrong_secret, &new)).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::NOT_FOUND, Some("subscription_not_found")), "{err}");
+    let (status, err) = error_of(app.post_json("/api/v1/push/subscriptions/renew", &renewal(&new.endpoint, &new.auth, &old)).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::NOT_FOUND, Some("subscription_not_found")), "an endpoint never registered: {err}");
+    let mut private = renewal(&old.endpoint, &old.auth, &new);
+    private["endpoint"] = json!("https://10.0.0.7/push/x");
+    let (status, err) = error_of(app.post_json("/api/v1/push/subscriptions/renew", &private).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a private address is refused here too: {err}");
+    let res = app.post_json("/api/v1/push/subscriptions/renew", &renewal(&old.endpoint, &old.auth, &new)).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (status, _) = error_of(app.post_json("/api/v1/push/subscriptions/renew", &renewal(&old.endpoint, &old.auth, &new)).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the old endpoint is gone once moved");
+    let prefs: Value = app.get_as("/api/v1/push/preferences", &host).await.json().await.unwrap();
+    assert_eq!(prefs["devices"], 1, "moved, not added: {prefs}");
+
+    // After quiet hours the waiting push reaches the new endpoint only.
+    app.clock.advance(chrono::Duration::minutes(31));
+    let got = stub.wait_for(&new, 1, "the waiting push at the new endpoint").await;
+    assert_eq!(got[0].payload["title"], "새 참여자가 있어요");
+    stub.stays_at(&old, 0, "nothing goes to the replaced endpoint").await;
+    assert_eq!(stub.attempts(&old), 0);
+
+    // Still the same session's device: logging out of it removes the renewed one.
+    let res = app.post_json("/api/v1/auth/logout", &json!({"refresh_token": pair["refresh_token"]})).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let again = token(&app.login("renew_host", crate::helpers::PASSWORD).await.json::<Value>().await.unwrap());
+    get_once(&app, "/api/v1/push/preferences", &again, "the renewed device outlives its session", |p| p["devices"] == 0).await;
+    assert!(stub.problems().is_empty(), "{:?}", stub.problems());
+}

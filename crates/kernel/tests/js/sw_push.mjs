@@ -11,7 +11,7 @@ const same = (a, b) => assert.equal(JSON.stringify(a), JSON.stringify(b));
 
 const source = readFileSync(new URL('../../assets/sw.js', import.meta.url), 'utf8').replaceAll('__ICON_192__', '/assets/icons/icon-192.png?v=1');
 
-function worker({ tabs = [] } = {}) {
+function worker({ tabs = [], fetch = async () => { throw new Error('no network'); } } = {}) {
   const listeners = {};
   const log = { shown: [], badge: [], posted: [], opened: [] };
   const self = {
@@ -19,7 +19,9 @@ function worker({ tabs = [] } = {}) {
     addEventListener: (type, fn) => { listeners[type] = fn; },
     registration: {
       showNotification: async (title, options) => { log.shown.push({ title, options }); },
-      pushManager: { subscribe: async (o) => ({ options: o }) },
+      pushManager: {
+        subscribe: async (o) => ({ options: o, toJSON: () => ({ endpoint: 'https://push.example/new', expirationTime: null, keys: { p256dh: 'BNEW', auth: 'new-auth' } }) }),
+      },
     },
     navigator: {
       setAppBadge: async (n) => { log.badge.push(n); },
@@ -32,7 +34,7 @@ function worker({ tabs = [] } = {}) {
     },
     skipWaiting: () => {},
   };
-  const context = vm.createContext({ self, caches: {}, fetch: async () => { throw new Error('no network'); }, URL, Request: class {}, Response: { error: () => null }, Promise, console });
+  const context = vm.createContext({ self, caches: {}, fetch, btoa, URL, Request: class {}, Response: { error: () => null }, Promise, console });
   vm.runInContext(source, context);
   return { listeners, log };
 }
@@ -101,6 +103,37 @@ function event(extra) {
   listeners.notificationclick(evil);
   await evil.done();
   same(log.opened, ['https://gonggu.example/deals/d2']);
+}
+
+// The push service replaced the subscription: a new one is taken with the same options and the
+// server is told, with the old endpoint and the old auth secret as proof.
+{
+  const sent = [];
+  const { listeners } = worker({ fetch: async (url, init) => { sent.push({ url, init }); return { ok: true, status: 204 }; } });
+  const auth = Uint8Array.from({ length: 16 }, (_, i) => 250 - i); // bytes that need '-' and '_' in base64url
+  const old = { endpoint: 'https://push.example/old', options: { userVisibleOnly: true }, getKey: (k) => (k === 'auth' ? auth.buffer : null) };
+  const e = event({ oldSubscription: old, newSubscription: null });
+  listeners.pushsubscriptionchange(e);
+  await e.done();
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0].url, '/api/v1/push/subscriptions/renew');
+  assert.equal(sent[0].init.method, 'POST');
+  same(JSON.parse(sent[0].init.body), {
+    old_endpoint: 'https://push.example/old',
+    old_auth: Buffer.from(auth).toString('base64url'),
+    endpoint: 'https://push.example/new',
+    keys: { p256dh: 'BNEW', auth: 'new-auth' },
+  });
+  // Without the old subscription there is nothing to prove the device with: nothing is sent.
+  const bare = event({ oldSubscription: null, newSubscription: null });
+  listeners.pushsubscriptionchange(bare);
+  await bare.done();
+  assert.equal(sent.length, 1);
+  // The server being unreachable is not an unhandled rejection (the 알림 page registers later).
+  const offline = worker();
+  const o = event({ oldSubscription: old });
+  offline.listeners.pushsubscriptionchange(o);
+  await o.done();
 }
 
 console.log('service worker push handlers: ok');
