@@ -91,17 +91,21 @@ async fn main() -> anyhow::Result<()> {
     let vapid = Arc::new(Vapid::from_pkcs8(&generate(), "https://gonggu.example")?);
     let sender = Arc::new(Sender::new(vapid, Duration::from_secs(10), true)?);
     let worker = Worker::new(store.clone(), Clock::system(), sender, WorkerConfig { allow_loopback: true, ..Default::default() });
+    // The worker runs as in the app: woken when notices are stored and by every finished push.
+    let (stop, shutdown) = gonggu_kernel::shutdown::channel();
+    tokio::spawn(worker.clone().run(shutdown));
     let started = Instant::now();
     let notices: Vec<Notice> = users.iter().map(|u| notice(*u)).collect();
     store.record(&notices, "bench", Uuid::now_v7(), chrono::Utc::now()).await?;
+    worker.wake.notify_one();
     while received.load(Ordering::Relaxed) < devices {
-        worker.drain().await?;
         tokio::time::sleep(Duration::from_millis(1)).await;
         anyhow::ensure!(started.elapsed() < Duration::from_secs(120), "stuck at {}", received.load(Ordering::Relaxed));
     }
     let fan_out = started.elapsed();
     // Let the last outcomes be written.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.fire();
     let states = store.delivery_states().await?;
     println!("devices {devices}; delivery states after: {states:?}");
     println!(

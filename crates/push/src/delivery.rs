@@ -164,7 +164,10 @@ impl Worker {
             for origin in self.store.due_origins(self.clock.now(), 100).await? {
                 let lane = self.origin(&origin);
                 let free = lane.available_permits().min(self.all.available_permits()).min(200);
-                if free == 0 {
+                // A busy push service waits for a handful of free lanes: a claim per finished
+                // push would cost a transaction per push.
+                let busy = lane.available_permits() < self.config.per_origin;
+                if free == 0 || (busy && free < (self.config.per_origin / 8).max(1)) {
                     continue;
                 }
                 for d in self.store.claim_due(self.clock.now(), LEASE, &origin, free as u32).await? {

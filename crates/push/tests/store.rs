@@ -188,3 +188,55 @@ async fn replaced_subscriptions_move_on_postgres() {
     let db = Db::connect(Some(&url), dir.path(), "push", SqliteTuning::default()).await.unwrap();
     renewal_story(gonggu_push::store::open(&db, Default::default()).await.unwrap()).await;
 }
+
+/// Outcomes recorded together — more sent ones than one statement takes, under two statuses,
+/// beside a retry — each land on their own delivery.
+async fn batch_story(store: Arc<dyn PushStore>) {
+    let now = Utc::now();
+    let users: Vec<Uuid> = (0..16).map(|_| Uuid::now_v7()).collect();
+    for (u, user) in users.iter().enumerate() {
+        for i in 0..MAX_DEVICES {
+            let e = Endpoint::parse(&format!("https://batch.push.example.com/{u}/{i}"), false).unwrap();
+            store.subscribe(*user, None, &e, &keys(), now).await.unwrap();
+        }
+    }
+    let notices: Vec<Notice> = users.iter().map(|u| notice(*u, "batch:1")).collect();
+    assert_eq!(store.record(&notices, "test", Uuid::now_v7(), now).await.unwrap(), users.len());
+    let due = store.claim_due(now, Duration::seconds(60), "https://batch.push.example.com", 1000).await.unwrap();
+    assert_eq!(due.len(), users.len() * MAX_DEVICES);
+    let done: Vec<(gonggu_push::store::Due, Outcome)> = due
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let outcome = match i {
+                0 => Outcome::Retry { status: Some(503), at: now + Duration::seconds(30) },
+                i if i % 3 == 0 => Outcome::Sent(200),
+                _ => Outcome::Sent(201),
+            };
+            (d, outcome)
+        })
+        .collect();
+    store.finish_all(&done).await.unwrap();
+    let states: std::collections::HashMap<String, i64> = store.delivery_states().await.unwrap().into_iter().collect();
+    assert_eq!(states.get("sent").copied(), Some(done.len() as i64 - 1), "{states:?}");
+    assert_eq!(states.get("pending").copied(), Some(1), "{states:?}");
+    assert_eq!(states.get("sending"), None, "{states:?}");
+    assert!(store.due_origins(now + Duration::seconds(29), 10).await.unwrap().is_empty());
+    let again = store.claim_due(now + Duration::seconds(30), Duration::seconds(60), "https://batch.push.example.com", 1000).await.unwrap();
+    assert_eq!((again.len(), again[0].endpoint.as_str()), (1, done[0].0.endpoint.as_str()), "only the retry comes back");
+}
+
+#[tokio::test]
+async fn outcomes_recorded_together_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(None, dir.path(), "push", SqliteTuning::default()).await.unwrap();
+    batch_story(gonggu_push::store::open(&db, Default::default()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn outcomes_recorded_together_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("outcomes_recorded_together_on_postgres").await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(Some(&url), dir.path(), "push", SqliteTuning::default()).await.unwrap();
+    batch_story(gonggu_push::store::open(&db, Default::default()).await.unwrap()).await;
+}
