@@ -148,13 +148,25 @@ impl Keywords {
     }
 }
 
-/// Where the user lives: a name and an approximate position.
+/// Where the user lives: a name, an approximate position, the 읍면동 it lies in and when
+/// 동네 인증 (the phone's location) last put the user there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Neighborhood {
     pub name: String,
     pub lat: f64,
     pub lon: f64,
+    /// 법정동 code of the 읍면동 (`GET /api/v1/places`); absent only for neighbourhoods set
+    /// before places existed.
+    #[serde(default)]
+    #[schema(pattern = "^[0-9]{8}$", example = "11680101")]
+    pub code: Option<String>,
+    /// When 동네 인증 last found the user here; it holds for [`VERIFIED_FOR`].
+    #[serde(default)]
+    pub verified_at: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+/// How long a 동네 인증 holds before it must be done again.
+pub const VERIFIED_FOR: chrono::Duration = chrono::Duration::days(30);
 
 impl Neighborhood {
     pub fn parse(name: &str, lat: f64, lon: f64) -> Result<Self, (&'static str, Invalid)> {
@@ -169,7 +181,43 @@ impl Neighborhood {
         if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
             return Err(("lon", Invalid("경도는 -180 이상 180 이하여야 합니다.")));
         }
-        Ok(Self { name: name.to_owned(), lat, lon })
+        Ok(Self { name: name.to_owned(), lat, lon, code: None, verified_at: None })
+    }
+
+    /// The 읍면동 with this code, at its centre, named after it unless `name` is given.
+    pub fn at_place(code: &str, name: Option<&str>) -> Result<Self, (&'static str, Invalid)> {
+        let place = gonggu_places::get(code.trim()).ok_or(("code", Invalid("알 수 없는 동네입니다. 목록에서 골라 주세요.")))?;
+        let mut n = Self::parse(name.filter(|n| !n.trim().is_empty()).unwrap_or(place.name), place.lat, place.lon)?;
+        n.code = Some(place.code.to_string());
+        Ok(n)
+    }
+
+    /// The 읍면동 the point lies in; the point is kept as the neighbourhood's position.
+    pub fn at_point(lat: f64, lon: f64, name: Option<&str>) -> Result<Self, (&'static str, Invalid)> {
+        Self::parse("-", lat, lon)?;
+        let place = gonggu_places::reverse(lat, lon).map_err(|_| ("lat", Invalid("대한민국 안의 위치가 아닙니다.")))?;
+        let mut n = Self::parse(name.filter(|n| !n.trim().is_empty()).unwrap_or(place.name), lat, lon)?;
+        n.code = Some(place.code.to_string());
+        Ok(n)
+    }
+
+    /// 동네 인증: the 읍면동 the phone is in, verified `now`. Only the 동's centre is kept, never
+    /// where the phone was.
+    pub fn verified_at_point(lat: f64, lon: f64, now: chrono::DateTime<chrono::Utc>) -> Result<Self, (&'static str, Invalid)> {
+        let here = Self::at_point(lat, lon, None)?;
+        let mut n = Self::at_place(here.code.as_deref().unwrap_or_default(), None)?;
+        n.verified_at = Some(now);
+        Ok(n)
+    }
+
+    /// "서울특별시 강남구 역삼동" when the 읍면동 is known.
+    pub fn address(&self) -> Option<String> {
+        self.code.as_deref().and_then(gonggu_places::get).map(|p| p.address())
+    }
+
+    /// Whether 동네 인증 still holds at `now`.
+    pub fn verified(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.verified_at.is_some_and(|at| now < at + VERIFIED_FOR)
     }
 }
 
@@ -252,6 +300,18 @@ mod tests {
     #[test]
     fn neighborhood_rules() {
         assert!(Neighborhood::parse("역삼동", 37.5, 127.03).is_ok());
+        let gangnam = Neighborhood::at_point(37.5006, 127.0364, None).unwrap();
+        assert_eq!((gangnam.name.as_str(), gangnam.code.as_deref()), ("역삼동", Some("11680101")));
+        assert_eq!(gangnam.address().as_deref(), Some("서울특별시 강남구 역삼동"));
+        assert_eq!(Neighborhood::at_point(35.68, 139.76, None).unwrap_err().0, "lat", "Tokyo");
+        assert_eq!(Neighborhood::at_place("11680101", Some(" 우리 동네 ")).unwrap().name, "우리 동네");
+        assert_eq!(Neighborhood::at_place("99999999", None).unwrap_err().0, "code");
+        let now = chrono::Utc::now();
+        let verified = Neighborhood::verified_at_point(37.5006, 127.0364, now).unwrap();
+        let centre = gonggu_places::get("11680101").unwrap();
+        assert_eq!((verified.lat, verified.lon), (centre.lat, centre.lon), "the phone's position is not kept");
+        assert!(verified.verified(now + VERIFIED_FOR - chrono::Duration::seconds(1)));
+        assert!(!verified.verified(now + VERIFIED_FOR), "30 days on, 인증 must be done again");
         assert_eq!(Neighborhood::parse("", 37.5, 127.0).unwrap_err().0, "name");
         assert_eq!(Neighborhood::parse("x", 91.0, 127.0).unwrap_err().0, "lat");
         assert_eq!(Neighborhood::parse("x", 37.0, -180.5).unwrap_err().0, "lon");

@@ -16,8 +16,8 @@ use gonggu_kernel::{
     error::FieldErrors,
     http::ClientIp,
     web::{
-        csrf_field, flash, form_post, format_kst, input, layout, safe_next, see_other, split_error, urlencode, CsrfForm, CsrfToken, Flash,
-        Input, MaybeWebUser, OnlyCsrf, Page, PageError, Tab, WebSession, WebUser,
+        csrf_field, flash, form_post, format_day_kst, format_kst, input, layout, place_picker, safe_next, see_other, split_error,
+        urlencode, CsrfForm, CsrfToken, Flash, Input, MaybeWebUser, OnlyCsrf, Page, PageError, PlacePicker, Tab, WebSession, WebUser,
     },
     ApiError,
 };
@@ -196,27 +196,21 @@ struct RegisterForm {
     email: String,
     password: String,
     password_confirm: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    lat: String,
-    #[serde(default)]
-    lon: String,
+    #[serde(flatten)]
+    place: PlaceFields,
     next: Option<String>,
 }
 
 struct RegisterValues<'a> {
     login_id: &'a str,
     email: &'a str,
-    name: &'a str,
-    lat: &'a str,
-    lon: &'a str,
+    place: &'a str,
+    code: &'a str,
     next: &'a str,
 }
 
 fn register_view(csrf: &CsrfToken, v: RegisterValues<'_>, errors: &FieldErrors, flash: Option<Flash>) -> Markup {
-    let hood_errors: FieldErrors =
-        errors.iter().filter_map(|(k, m)| k.strip_prefix("neighborhood.").map(|k| (k.to_owned(), m.clone()))).collect();
+    let hood_errors = place_errors(errors, "neighborhood.");
     layout(
         Page { title: "회원가입", tab: Tab::Me, user: None, flash },
         html! {
@@ -238,10 +232,7 @@ fn register_view(csrf: &CsrfToken, v: RegisterValues<'_>, errors: &FieldErrors, 
                     (input(Input { name: "email", label: "이메일", kind: "email", value: v.email, autocomplete: "email", required: true, maxlength: Some("254"), hint: Some("비밀번호를 잊었을 때 인증 코드를 받습니다."), ..Default::default() }, errors))
                     (input(Input { name: "password", label: "비밀번호", kind: "password", value: "", autocomplete: "new-password", required: true, minlength: Some("8"), maxlength: Some("128"), hint: Some("8자 이상. 흔한 비밀번호는 쓸 수 없어요."), ..Default::default() }, errors))
                     (input(Input { name: "password_confirm", label: "비밀번호 확인", kind: "password", value: "", autocomplete: "new-password", required: true, must_match: Some("password"), ..Default::default() }, errors))
-                    fieldset {
-                        legend { "우리 동네 (선택)" }
-                        (neighborhood_fields(v.name, v.lat, v.lon, &hood_errors))
-                    }
+                    (neighborhood_picker(v.place, v.code, &hood_errors, "우리 동네 (선택)"))
                     button.primary.block type="submit" data-busy-label="가입하는 중…" { "가입하기" }
                 }
                 p.auth-links { "이미 계정이 있나요? " a href="/login" { "로그인" } }
@@ -250,30 +241,86 @@ fn register_view(csrf: &CsrfToken, v: RegisterValues<'_>, errors: &FieldErrors, 
     )
 }
 
-fn neighborhood_fields(name: &str, lat: &str, lon: &str, errors: &FieldErrors) -> Markup {
-    html! {
-        (input(Input { name: "name", label: "동네 이름", value: name, maxlength: Some("30"), hint: Some("예: 역삼동"), ..Default::default() }, errors))
-        div.row {
-            (input(Input { name: "lat", label: "위도", kind: "number", value: lat, step: Some("any"), min: Some("-90"), max: Some("90"), inputmode: Some("decimal"), ..Default::default() }, errors))
-            (input(Input { name: "lon", label: "경도", kind: "number", value: lon, step: Some("any"), min: Some("-180"), max: Some("180"), inputmode: Some("decimal"), ..Default::default() }, errors))
-        }
-        button.secondary type="button" id="use-location" { "📍 현재 위치 사용" }
-        small id="location-status" aria-live="polite" {}
-    }
+fn neighborhood_picker(text: &str, code: &str, errors: &FieldErrors, label: &str) -> Markup {
+    let picker = PlacePicker {
+        id: "neighborhood-place",
+        label,
+        text,
+        code,
+        hint: Some("동 이름으로 검색하거나 현재 위치로 찾으면 동네 인증이 돼요."),
+        error_key: "place",
+        locate: true,
+    };
+    place_picker(picker, errors)
 }
 
-/// Empty name, lat and lon mean "no neighbourhood"; anything else must parse.
-fn parse_neighborhood(name: &str, lat: &str, lon: &str, prefix: &str) -> Result<Option<NeighborhoodInput>, FieldErrors> {
-    if name.trim().is_empty() && lat.trim().is_empty() && lon.trim().is_empty() {
-        return Ok(None);
+/// The place picker's fields as a form posts them (`widgets::place_picker`); `name` is an
+/// older form's own name for the neighbourhood.
+#[derive(Deserialize, Default, Clone)]
+struct PlaceFields {
+    #[serde(default)]
+    place: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    lat: String,
+    #[serde(default)]
+    lon: String,
+    #[serde(default)]
+    verify: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// Nothing filled in means "no neighbourhood". A picked 동 (`code`) or a located one (`lat`,
+/// `lon`) is taken as it is; text alone (no script ran) must name one 동 unambiguously.
+/// Errors are keyed `{prefix}place`.
+fn parse_neighborhood(f: &PlaceFields, prefix: &str) -> Result<Option<NeighborhoodInput>, FieldErrors> {
+    let blank = |v: &str| v.trim().is_empty();
+    let fail = |m: &str| {
+        let mut e = FieldErrors::new();
+        e.insert(format!("{prefix}place"), m.to_owned());
+        Err(e)
+    };
+    let name = (!blank(&f.name)).then(|| f.name.trim().to_owned());
+    let verify = f.verify == "1";
+    let point = if blank(&f.lat) && blank(&f.lon) {
+        None
+    } else {
+        match (f.lat.trim().parse::<f64>(), f.lon.trim().parse::<f64>()) {
+            (Ok(lat), Ok(lon)) => Some((lat, lon)),
+            _ => return fail("위치 값이 올바르지 않습니다. 동 이름으로 검색해 주세요."),
+        }
+    };
+    let code = if !blank(&f.code) {
+        Some(f.code.trim().to_owned())
+    } else if point.is_some() || blank(&f.place) {
+        None
+    } else {
+        let typed = f.place.trim();
+        let found = gonggu_places::search(typed, 5);
+        let exact: Vec<_> = found.iter().copied().filter(|p| p.address() == typed || p.name == typed).collect();
+        match (exact.as_slice(), found.as_slice()) {
+            ([one], _) | ([], [one]) => Some(one.code.to_string()),
+            (_, []) => return fail(&format!("‘{typed}’에 맞는 동네를 찾지 못했어요. 동 이름으로 검색해 주세요.")),
+            _ => return fail("같은 이름의 동네가 여럿이에요. 목록에서 골라 주세요."),
+        }
+    };
+    if code.is_none() && point.is_none() {
+        return if name.is_some() { fail("동네를 검색해서 골라 주세요.") } else { Ok(None) };
     }
-    let mut errors = FieldErrors::new();
-    let lat_v = lat.trim().parse::<f64>().map_err(|_| errors.insert(format!("{prefix}lat"), "위도를 숫자로 입력해 주세요.".into())).ok();
-    let lon_v = lon.trim().parse::<f64>().map_err(|_| errors.insert(format!("{prefix}lon"), "경도를 숫자로 입력해 주세요.".into())).ok();
-    match (lat_v, lon_v) {
-        (Some(lat), Some(lon)) if errors.is_empty() => Ok(Some(NeighborhoodInput { name: name.to_owned(), lat, lon })),
-        _ => Err(errors),
-    }
+    let (lat, lon) = point.map_or((None, None), |(lat, lon)| (Some(lat), Some(lon)));
+    Ok(Some(NeighborhoodInput { code, name, lat, lon, verify }))
+}
+
+/// The errors of the neighbourhood fields (`{prefix}…`) as the picker shows them: the service
+/// names `code`, `lat`, `lon` or `name`; the page has one field for them all.
+fn place_errors(errors: &FieldErrors, prefix: &str) -> FieldErrors {
+    errors
+        .iter()
+        .filter_map(|(k, m)| k.strip_prefix(prefix).map(|k| (k, m)))
+        .map(|(k, m)| (if matches!(k, "code" | "lat" | "lon" | "name") { "place" } else { k }.to_owned(), m.clone()))
+        .collect()
 }
 
 async fn register_page(MaybeWebUser(user): MaybeWebUser, csrf: CsrfToken, Query(q): Query<PageQuery>) -> Response {
@@ -281,7 +328,7 @@ async fn register_page(MaybeWebUser(user): MaybeWebUser, csrf: CsrfToken, Query(
         return see_other("/me");
     }
     let next = safe_next(q.next.as_deref());
-    let v = RegisterValues { login_id: "", email: "", name: "", lat: "", lon: "", next: &next };
+    let v = RegisterValues { login_id: "", email: "", place: "", code: "", next: &next };
     register_view(&csrf, v, &FieldErrors::new(), None).into_response()
 }
 
@@ -295,8 +342,8 @@ async fn register_submit(
     CsrfForm(f): CsrfForm<RegisterForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref());
-    let values = RegisterValues { login_id: &f.login_id, email: &f.email, name: &f.name, lat: &f.lat, lon: &f.lon, next: &next };
-    let neighborhood = match parse_neighborhood(&f.name, &f.lat, &f.lon, "neighborhood.") {
+    let values = RegisterValues { login_id: &f.login_id, email: &f.email, place: &f.place.place, code: &f.place.code, next: &next };
+    let neighborhood = match parse_neighborhood(&f.place, "neighborhood.") {
         Ok(n) => n,
         Err(errors) => return (StatusCode::UNPROCESSABLE_ENTITY, register_view(&csrf, values, &errors, None)).into_response(),
     };
@@ -430,7 +477,8 @@ struct ProfileState {
     flash_at: Option<&'static str>,
     /// Values to put back into a form that failed.
     keywords: Option<String>,
-    hood: Option<(String, String, String)>,
+    /// The picker's text and code.
+    hood: Option<(String, String)>,
     email: Option<String>,
     show_code_form: bool,
 }
@@ -457,18 +505,34 @@ fn user_agent_label(ua: Option<&str>) -> String {
     }
 }
 
+/// "역삼동 · 서울특별시 강남구 역삼동 · 인증됨 (12월 4일까지)" or "인증 필요".
+fn neighborhood_line(n: &crate::domain::Neighborhood, now: chrono::DateTime<chrono::Utc>) -> Markup {
+    let address = n.address();
+    html! {
+        (n.name)
+        @if let Some(a) = address.as_ref().filter(|a| !a.ends_with(&format!(" {}", n.name)) || n.name.is_empty()) { span.muted { " · " (a) } }
+        @if let Some(at) = n.verified_at.filter(|_| n.verified(now)) {
+            span.badge-verified title=(format!("{} 인증", format_kst(at))) { "인증됨" }
+            small.muted { " " (format_day_kst(at + crate::domain::VERIFIED_FOR)) "까지" }
+        } @else if n.code.is_some() {
+            span.badge-unverified { @if n.verified_at.is_some() { "인증 만료" } @else { "미인증" } }
+        }
+    }
+}
+
 fn profile_view(
     csrf: &CsrfToken,
     auth: &gonggu_kernel::auth::AuthUser,
     me: &UserView,
     sessions: &[SessionView],
     st: ProfileState,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Markup {
     let e = &st.errors;
     let keywords_text = st.keywords.clone().unwrap_or_else(|| me.keywords.join(", "));
-    let (hname, hlat, hlon) = st.hood.clone().unwrap_or_else(|| match &me.neighborhood {
-        Some(n) => (n.name.clone(), format!("{}", n.lat), format!("{}", n.lon)),
-        None => (String::new(), String::new(), String::new()),
+    let (htext, hcode) = st.hood.clone().unwrap_or_else(|| match &me.neighborhood {
+        Some(n) => (n.address().unwrap_or_else(|| n.name.clone()), n.code.clone().unwrap_or_default()),
+        None => (String::new(), String::new()),
     });
     let others = sessions.iter().filter(|s| !s.current).count();
     // Both the email and the password forms have a `current_password` field; a message for it
@@ -496,7 +560,7 @@ fn profile_view(
                 dl.profile {
                     dt { "아이디" } dd { (me.login_id) }
                     dt { "이메일" } dd { (me.email) }
-                    dt { "우리 동네" } dd { @match &me.neighborhood { Some(n) => (n.name), None => span.muted { "설정 안 함" } } }
+                    dt { "우리 동네" } dd { @match &me.neighborhood { Some(n) => (neighborhood_line(n, now)), None => span.muted { "설정 안 함" } } }
                     dt { "가입일" } dd { (format_kst(me.created_at)) }
                 }
             }
@@ -504,7 +568,7 @@ fn profile_view(
                 h2 { "관심 키워드" }
                 (notice("keywords"))
                 @if me.keywords.is_empty() {
-                    p.muted { "관심 있는 물건의 키워드를 적어 두세요. 맞는 공구가 올라올 때 알려 주는 기능은 아직 준비 중이에요." }
+                    p.muted { "관심 있는 물건의 키워드를 적어 두세요. 맞는 공구가 올라오면 알림으로 알려 드려요." }
                 } @else {
                     ul.chips { @for k in &me.keywords { li.chip { (k) } } }
                 }
@@ -519,7 +583,7 @@ fn profile_view(
                 (notice("neighborhood"))
                 form.stack method="post" action="/me/neighborhood" data-validate novalidate {
                     (csrf_field(csrf))
-                    (neighborhood_fields(&hname, &hlat, &hlon, e))
+                    (neighborhood_picker(&htext, &hcode, &place_errors(e, ""), "동네 검색"))
                     button.primary type="submit" data-busy-label="저장 중…" { "동네 저장" }
                 }
                 @if me.neighborhood.is_some() {
@@ -608,7 +672,7 @@ async fn render_profile(
         Err(e) => return PageError::from(e).titled("내 정보를 열 수 없습니다").into_response(),
     };
     let sessions = accounts.sessions(user).await.unwrap_or_default();
-    (status, profile_view(csrf, user, &me, &sessions, st)).into_response()
+    (status, profile_view(csrf, user, &me, &sessions, st, accounts.now())).into_response()
 }
 
 async fn profile_page(
@@ -688,12 +752,8 @@ async fn keywords_submit(
 #[derive(Deserialize)]
 struct NeighborhoodForm {
     csrf_token: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    lat: String,
-    #[serde(default)]
-    lon: String,
+    #[serde(flatten)]
+    place: PlaceFields,
 }
 
 async fn neighborhood_submit(
@@ -702,10 +762,10 @@ async fn neighborhood_submit(
     csrf: CsrfToken,
     CsrfForm(f): CsrfForm<NeighborhoodForm>,
 ) -> Response {
-    let keep = ProfileState { hood: Some((f.name.clone(), f.lat.clone(), f.lon.clone())), ..Default::default() };
-    let result = match parse_neighborhood(&f.name, &f.lat, &f.lon, "") {
+    let keep = ProfileState { hood: Some((f.place.place.clone(), f.place.code.clone())), ..Default::default() };
+    let result = match parse_neighborhood(&f.place, "") {
         Ok(Some(input)) => accounts.set_neighborhood(&user, Some(input)).await,
-        Ok(None) => Err(ApiError::field("name", "동네 이름과 위치를 입력해 주세요.")),
+        Ok(None) => Err(ApiError::field("place", "동 이름으로 검색하거나 현재 위치로 찾아 주세요.")),
         Err(errors) => Err(ApiError::validation(errors)),
     };
     profile_result(&accounts, &csrf, &user, result, "neighborhood", "neighborhood", keep).await
@@ -807,11 +867,27 @@ mod tests {
 
     #[test]
     fn neighborhood_form_parsing() {
-        assert!(parse_neighborhood("", " ", "", "").unwrap().is_none());
-        let n = parse_neighborhood("역삼동", "37.5", "127.03", "").unwrap().unwrap();
-        assert_eq!((n.lat, n.lon), (37.5, 127.03));
-        let e = parse_neighborhood("역삼동", "abc", "127", "neighborhood.").unwrap_err();
-        assert!(e.contains_key("neighborhood.lat"));
+        let form = |place: &str, code: &str, lat: &str, lon: &str| PlaceFields {
+            place: place.into(),
+            code: code.into(),
+            lat: lat.into(),
+            lon: lon.into(),
+            ..Default::default()
+        };
+        assert!(parse_neighborhood(&form(" ", "", "", ""), "").unwrap().is_none(), "nothing filled in");
+        // A picked 동 is taken as it is, whatever the text says.
+        let n = parse_neighborhood(&form("아무 글", "11680101", "", ""), "").unwrap().unwrap();
+        assert_eq!(n.code.as_deref(), Some("11680101"));
+        // A located one keeps its point (the service decides the 동).
+        let n = parse_neighborhood(&form("", "", "37.5", "127.03"), "").unwrap().unwrap();
+        assert_eq!((n.lat, n.lon, n.code), (Some(37.5), Some(127.03), None));
+        let e = parse_neighborhood(&form("", "", "abc", "127"), "neighborhood.").unwrap_err();
+        assert!(e.contains_key("neighborhood.place"), "{e:?}");
+        // Text alone (no script): one 동 it names is enough; none or several is a question back.
+        let n = parse_neighborhood(&form("서울특별시 강남구 역삼동", "", "", ""), "").unwrap().unwrap();
+        assert_eq!(n.code.as_deref(), Some("11680101"));
+        assert!(parse_neighborhood(&form("없는동네이름", "", "", ""), "").unwrap_err().contains_key("place"));
+        assert!(parse_neighborhood(&form("중앙동", "", "", ""), "").unwrap_err()["place"].contains("여럿"), "many 중앙동");
     }
 
     #[test]

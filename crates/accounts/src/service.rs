@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    domain::{Email, Keywords, LoginId, Neighborhood, OneTimeCode, Password},
+    domain::{Email, Invalid, Keywords, LoginId, Neighborhood, OneTimeCode, Password},
     events::{KeywordsChanged, UserRegistered},
     mail::Mailer,
     password::PasswordHasher,
@@ -81,15 +81,59 @@ pub struct SessionView {
     pub current: bool,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// A neighbourhood as a client sends it: a 읍면동 from the place search (`code`), the phone's
+/// position for 동네 인증 (`lat`, `lon`, `verify: true`), or, for API clients, a position with
+/// a name.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct NeighborhoodInput {
-    /// 1–30 characters once trimmed.
+    /// 법정동 code from `GET /api/v1/places`; the position is then the 동's centre.
+    #[serde(default)]
+    #[schema(pattern = "^[0-9]{8}$", example = "11680101")]
+    pub code: Option<String>,
+    /// 1–30 characters once trimmed; defaults to the 읍면동's name.
+    #[serde(default)]
     #[schema(min_length = 1, max_length = 30)]
-    pub name: String,
+    pub name: Option<String>,
+    #[serde(default)]
     #[schema(minimum = -90, maximum = 90)]
-    pub lat: f64,
+    pub lat: Option<f64>,
+    #[serde(default)]
     #[schema(minimum = -180, maximum = 180)]
-    pub lon: f64,
+    pub lon: Option<f64>,
+    /// 동네 인증: `lat`/`lon` are where the phone is now. The 동 it lies in is kept (at its
+    /// centre, not the phone's position) and counts as verified for 30 days.
+    #[serde(default)]
+    pub verify: bool,
+}
+
+impl NeighborhoodInput {
+    /// What to keep, given what is kept now (re-saving the same 동 keeps its 인증).
+    pub fn resolve(&self, current: Option<&Neighborhood>, now: DateTime<Utc>) -> Result<Neighborhood, (&'static str, Invalid)> {
+        let point = match (self.lat, self.lon) {
+            (Some(lat), Some(lon)) => Some((lat, lon)),
+            (None, None) => None,
+            (None, Some(_)) => return Err(("lat", Invalid("위도와 경도를 함께 보내 주세요."))),
+            (Some(_), None) => return Err(("lon", Invalid("위도와 경도를 함께 보내 주세요."))),
+        };
+        let name = self.name.as_deref();
+        let mut n = match (self.verify, self.code.as_deref(), point) {
+            (true, code, Some((lat, lon))) => {
+                let n = Neighborhood::verified_at_point(lat, lon, now)?;
+                if code.is_some_and(|c| Some(c.trim()) != n.code.as_deref()) {
+                    return Err(("code", Invalid("현재 위치가 고른 동네 밖입니다. 현재 위치의 동네로 설정해 주세요.")));
+                }
+                return Ok(n);
+            }
+            (true, _, None) => return Err(("lat", Invalid("동네 인증에는 현재 위치가 필요합니다."))),
+            (false, Some(code), _) => Neighborhood::at_place(code, name)?,
+            (false, None, Some((lat, lon))) => Neighborhood::at_point(lat, lon, name)?,
+            (false, None, None) => return Err(("code", Invalid("동네를 검색해서 골라 주세요."))),
+        };
+        if let Some(kept) = current.filter(|c| c.code.is_some() && c.code == n.code) {
+            n.verified_at = kept.verified_at;
+        }
+        Ok(n)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -209,7 +253,8 @@ fn hash_token(token: &str) -> Vec<u8> {
 }
 
 impl Accounts {
-    fn now(&self) -> DateTime<Utc> {
+    /// Now, on the clock the service runs by (tests move it).
+    pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
@@ -244,7 +289,7 @@ impl Accounts {
         }
         let neighborhood = match &input.neighborhood {
             None => None,
-            Some(n) => match Neighborhood::parse(&n.name, n.lat, n.lon) {
+            Some(n) => match n.resolve(None, self.now()) {
                 Ok(n) => Some(n),
                 Err((field, e)) => {
                     errors.insert(format!("neighborhood.{field}"), e.0.into());
@@ -461,11 +506,11 @@ impl Accounts {
     }
 
     pub async fn set_neighborhood(&self, user: &AuthUser, input: Option<NeighborhoodInput>) -> Result<UserView, ApiError> {
+        let record = self.user(user.user_id).await?;
         let n = match input {
             None => None,
-            Some(n) => Some(Neighborhood::parse(&n.name, n.lat, n.lon).map_err(|(field, e)| ApiError::field(field, e.0))?),
+            Some(n) => Some(n.resolve(record.neighborhood.as_ref(), self.now()).map_err(|(field, e)| ApiError::field(field, e.0))?),
         };
-        let record = self.user(user.user_id).await?;
         let event = Envelope::new(&crate::events::NeighborhoodChanged { user_id: record.id, neighborhood: n.clone() }, self.now());
         self.store.set_neighborhood(record.id, n.as_ref(), &event).await?;
         self.profiles.forget(record.id);

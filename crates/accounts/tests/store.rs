@@ -83,7 +83,16 @@ async fn drain_outbox(db: &Db) -> Vec<Envelope> {
 async fn story(db: Db, s: Arc<dyn AccountStore>) {
     let now = Utc::now();
     // Users: unique login id and email, events with the insert.
-    let alice = UserRecord { neighborhood: Some(Neighborhood { name: "역삼동".into(), lat: 37.5, lon: 127.03 }), ..user("alice") };
+    let alice = UserRecord {
+        neighborhood: Some(Neighborhood {
+            name: "역삼동".into(),
+            lat: 37.5,
+            lon: 127.03,
+            code: Some("11680101".into()),
+            verified_at: Some(now - chrono::Duration::days(3)),
+        }),
+        ..user("alice")
+    };
     let ev = Envelope::new(&UserRegistered { user_id: alice.id, login_id: "alice".into(), neighborhood: None }, now);
     s.insert_user(&alice, &[ev]).await.unwrap();
     let same_id = UserRecord { email: "other@example.com".into(), ..user("alice") };

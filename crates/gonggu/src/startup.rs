@@ -117,7 +117,7 @@ async fn build_contexts(settings: &Settings, platform: &Platform, secret: &[u8],
     };
     let (push, _worker, push_module) = gonggu_push::module::module(platform, push_config).await?;
     Ok(Contexts {
-        modules: vec![accounts_module, wallet_module, deals_module, media_module, chat_module, push_module],
+        modules: vec![accounts_module, wallet_module, deals_module, media_module, chat_module, push_module, gonggu_places::module()],
         accounts,
         wallet,
         deals,

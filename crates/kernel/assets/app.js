@@ -176,6 +176,110 @@ if (locate) {
   });
 }
 
+// g2. Place pickers (widgets::place_picker): type to search the 동 list, arrows and Enter to
+// pick; "현재 위치로 찾기" asks the browser where it is and which 동 that is (동네 인증). Editing
+// the text after a pick drops the pick, so what is posted is always what is shown.
+const placeAddress = (p) => [p.sido, p.sigungu, p.name].filter(Boolean).join(' ');
+for (const picker of document.querySelectorAll('[data-place-picker]')) {
+  const text = picker.querySelector('input[name=place]');
+  const list = picker.querySelector('[role=listbox]');
+  const hidden = (n) => picker.querySelector(`input[name=${n}]`);
+  const status = picker.querySelector('[data-locate-status]');
+  const locate = picker.querySelector('[data-locate]');
+  let items = [], active = -1, timer, seq = 0;
+  const forget = () => { for (const n of ['code', 'lat', 'lon', 'verify']) hidden(n).value = ''; };
+  const close = () => {
+    list.hidden = true; active = -1;
+    text.setAttribute('aria-expanded', 'false');
+    text.removeAttribute('aria-activedescendant');
+  };
+  const choose = (p) => {
+    forget();
+    text.value = placeAddress(p);
+    hidden('code').value = p.code;
+    close();
+    text.dispatchEvent(new CustomEvent('gonggu:place', { bubbles: true, detail: p }));
+  };
+  const render = () => {
+    list.replaceChildren(...items.map((p, i) => {
+      const li = document.createElement('li');
+      li.id = `${list.id}-${i}`;
+      li.setAttribute('role', 'option');
+      li.setAttribute('aria-selected', String(i === active));
+      const name = document.createElement('strong');
+      name.textContent = p.name;
+      const where = document.createElement('span');
+      where.textContent = [p.sido, p.sigungu].filter(Boolean).join(' ');
+      li.append(name, where);
+      // mousedown, not click: the text field's blur would close the list first.
+      li.addEventListener('mousedown', (e) => { e.preventDefault(); choose(p); });
+      return li;
+    }));
+    list.hidden = items.length === 0;
+    text.setAttribute('aria-expanded', String(!list.hidden));
+    if (active >= 0) text.setAttribute('aria-activedescendant', `${list.id}-${active}`);
+  };
+  text.addEventListener('input', () => {
+    forget();
+    say(status, '');
+    clearTimeout(timer);
+    const q = text.value.trim();
+    if (!q) { items = []; render(); return; }
+    timer = setTimeout(async () => {
+      const mine = ++seq;
+      try {
+        const res = await fetch(`/api/v1/places?limit=8&q=${encodeURIComponent(q)}`);
+        if (!res.ok || mine !== seq) return;
+        items = (await res.json()).items;
+        active = -1;
+        render();
+      } catch { /* offline: the server matches the typed text on submit */ }
+    }, 120);
+  });
+  text.addEventListener('keydown', (e) => {
+    if (list.hidden || items.length === 0) return;
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      e.preventDefault();
+      active = (active + (e.key === 'ArrowDown' ? 1 : -1) + items.length) % items.length;
+      render();
+    } else if (e.key === 'Enter' && active >= 0) {
+      e.preventDefault();
+      choose(items[active]);
+    } else if (e.key === 'Escape') {
+      close();
+    }
+  });
+  text.addEventListener('blur', () => setTimeout(close, 150));
+  locate?.addEventListener('click', () => {
+    const geo = navigator.geolocation;
+    if (!geo) return say(status, '이 브라우저는 위치 정보를 지원하지 않아요. 동 이름으로 검색해 주세요.', 'error');
+    say(status, '현재 위치를 확인하는 중…');
+    locate.disabled = true;
+    geo.getCurrentPosition(async ({ coords }) => {
+      try {
+        const { latitude: lat, longitude: lon } = coords;
+        const res = await fetch(`/api/v1/places/reverse?lat=${lat}&lon=${lon}`);
+        const body = await res.json();
+        if (!res.ok) throw new Error(body.error?.message || '위치로 동네를 찾지 못했어요.');
+        choose(body);
+        hidden('lat').value = String(lat);
+        hidden('lon').value = String(lon);
+        hidden('verify').value = '1';
+        say(status, `현재 위치는 ${body.name}이에요. 저장하면 동네 인증이 돼요.`, 'ok');
+      } catch (err) {
+        say(status, err.message || '위치로 동네를 찾지 못했어요.', 'error');
+      } finally {
+        locate.disabled = false;
+      }
+    }, (err) => {
+      locate.disabled = false;
+      say(status, err.code === 1
+        ? '위치 권한이 거부되었어요. 동 이름으로 검색해 주세요.'
+        : '위치를 가져오지 못했어요. 동 이름으로 검색해 주세요.', 'error');
+    }, { enableHighAccuracy: false, timeout: 10000, maximumAge: 60000 });
+  });
+}
+
 // h. Drafts. A <form data-draft="login id" data-draft-page="/path"> leaves what was typed in
 // this tab's sessionStorage when it is sent. If the post could not be taken because the session
 // had ended, login leads back to that page, which fills the form in again for the same user.

@@ -65,7 +65,9 @@ async fn every_registration_rule_answers_422_with_its_field() {
         ("password", json!({"password": "valid_id", "login_id": "valid_id"})),
         ("neighborhood.lat", json!({"neighborhood": {"name": "동네", "lat": 91.0, "lon": 127.0}})),
         ("neighborhood.lon", json!({"neighborhood": {"name": "동네", "lat": 37.0, "lon": 181.0}})),
-        ("neighborhood.name", json!({"neighborhood": {"name": " ", "lat": 37.0, "lon": 127.0}})),
+        ("neighborhood.name", json!({"neighborhood": {"name": "가".repeat(31), "lat": 37.0, "lon": 127.0}})),
+        ("neighborhood.lat", json!({"neighborhood": {"name": "도쿄", "lat": 35.68, "lon": 139.76}})),
+        ("neighborhood.code", json!({"neighborhood": {"code": "99999999"}})),
     ];
     for (i, (field, patch)) in cases.into_iter().enumerate() {
         let mut body = good.clone();
@@ -236,12 +238,21 @@ async fn neighborhood_set_validate_and_clear() {
     let res = app.put_json_as("/api/v1/me/neighborhood", token, &json!({"name": " 망원동 ", "lat": 37.556, "lon": 126.91})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let me: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(me["neighborhood"], json!({"name": "망원동", "lat": 37.556, "lon": 126.91}));
+    assert_eq!(
+        me["neighborhood"],
+        json!({"name": "망원동", "lat": 37.556, "lon": 126.91, "code": "11440123", "verified_at": null}),
+        "a point names the 동 it lies in"
+    );
     for (body, field) in [
         (json!({"name": "x", "lat": -90.5, "lon": 0}), "lat"),
         (json!({"name": "x", "lat": 0, "lon": 180.1}), "lon"),
-        (json!({"name": "", "lat": 0, "lon": 0}), "name"),
-        (json!({"name": "가".repeat(31), "lat": 0, "lon": 0}), "name"),
+        (json!({"name": "x", "lat": 0, "lon": 0}), "lat"),
+        (json!({"name": "가".repeat(31), "lat": 37.556, "lon": 126.91}), "name"),
+        (json!({"lat": 37.556}), "lon"),
+        (json!({}), "code"),
+        (json!({"code": "1168010"}), "code"),
+        (json!({"verify": true}), "lat"),
+        (json!({"verify": true, "code": "11680101", "lat": 37.556, "lon": 126.91}), "code"),
     ] {
         let (status, err) = error_of(app.put_json_as("/api/v1/me/neighborhood", token, &body).await).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -249,6 +260,42 @@ async fn neighborhood_set_validate_and_clear() {
     }
     let me: serde_json::Value = app.delete_as("/api/v1/me/neighborhood", token).await.json().await.unwrap();
     assert!(me["neighborhood"].is_null());
+}
+
+#[tokio::test]
+async fn a_neighbourhood_by_place_code_and_by_verified_location() {
+    let app = spawn_app().await;
+    let pair = app.signed_in("dong_user").await;
+    let token = pair["access_token"].as_str().unwrap();
+    // Picked from the place search: named after the 동, at its centre, not verified.
+    let place: serde_json::Value = app.get("/api/v1/places?q=%EC%97%AD%EC%82%BC").await.json().await.unwrap();
+    let place = &place["items"][0];
+    let me: serde_json::Value =
+        app.put_json_as("/api/v1/me/neighborhood", token, &json!({"code": place["code"]})).await.json().await.unwrap();
+    let hood = &me["neighborhood"];
+    assert_eq!((hood["name"].as_str(), hood["code"].as_str()), (Some("역삼동"), Some("11680101")), "{me}");
+    assert_eq!((&hood["lat"], &hood["lon"]), (&place["lat"], &place["lon"]));
+    assert!(hood["verified_at"].is_null());
+    // 동네 인증 from the phone's location: the 동 it is in, verified now, at the 동's centre
+    // (where the phone was is not kept).
+    let me: serde_json::Value = app
+        .put_json_as("/api/v1/me/neighborhood", token, &json!({"lat": 37.5006, "lon": 127.0364, "verify": true}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let hood = &me["neighborhood"];
+    assert_eq!(hood["code"], "11680101");
+    assert_eq!((&hood["lat"], &hood["lon"]), (&place["lat"], &place["lon"]), "{me}");
+    let verified_at = hood["verified_at"].as_str().expect("verified").to_owned();
+    // Picking the same 동 again keeps the 인증; another 동 drops it.
+    let me: serde_json::Value = app.put_json_as("/api/v1/me/neighborhood", token, &json!({"code": "11680101"})).await.json().await.unwrap();
+    assert_eq!(me["neighborhood"]["verified_at"].as_str(), Some(verified_at.as_str()));
+    let me: serde_json::Value = app.put_json_as("/api/v1/me/neighborhood", token, &json!({"code": "11440123"})).await.json().await.unwrap();
+    assert_eq!((me["neighborhood"]["name"].as_str(), me["neighborhood"]["verified_at"].is_null()), (Some("망원동"), true), "{me}");
+    // The session sees what it saved.
+    let me: serde_json::Value = app.get_as("/api/v1/me", token).await.json().await.unwrap();
+    assert_eq!(me["neighborhood"]["code"], "11440123");
 }
 
 #[tokio::test]

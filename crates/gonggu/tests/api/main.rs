@@ -16,6 +16,7 @@ mod media;
 mod openapi;
 mod ops;
 mod pages;
+mod places;
 mod push;
 mod push_stub;
 mod sessions;

@@ -145,6 +145,8 @@ async fn openapi_document_matches_the_routes() {
         "GET /api/v1/push/vapid-public-key",
         "POST /api/v1/push/subscriptions",
         "POST /api/v1/push/subscriptions/renew",
+        "GET /api/v1/places",
+        "GET /api/v1/places/reverse",
         "DELETE /api/v1/push/subscriptions",
         "GET /api/v1/push/preferences",
         "PUT /api/v1/push/preferences",

@@ -179,6 +179,55 @@ async fn an_expired_access_cookie_is_renewed_from_the_refresh_cookie() {
 }
 
 #[tokio::test]
+async fn neighbourhood_by_typed_name_and_by_location_with_its_verification_expiring() {
+    let app = spawn_app().await;
+    app.register("dong_page").await;
+    let client = browser();
+    form_login(&app, &client, "dong_page").await;
+    let token = csrf_token(&client.get(app.url("/me")).send().await.unwrap().text().await.unwrap());
+    let post = |fields: Vec<(&'static str, String)>| {
+        let (client, app, token) = (&client, &app, token.clone());
+        async move {
+            let mut form: Vec<(&str, String)> = vec![("csrf_token", token)];
+            form.extend(fields);
+            client.post(app.url("/me/neighborhood")).form(&form).send().await.unwrap()
+        }
+    };
+    let profile = || async { client.get(app.url("/me")).send().await.unwrap().text().await.unwrap() };
+    // No script: the typed text must name one 동.
+    let res = post(vec![("place", "중앙동".into())]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("같은 이름의 동네가 여럿이에요. 목록에서 골라 주세요."));
+    let res = post(vec![("place", "서울특별시 마포구 망원동".into())]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let html = profile().await;
+    assert!(html.contains("망원동") && html.contains("미인증"), "{html}");
+    assert!(html.contains(r#"name="code" value="11440123""#), "the picker holds the 동: {html}");
+    // "현재 위치로 찾기": the location and the verify flag the picker fills in.
+    let res = post(vec![
+        ("place", "서울특별시 강남구 역삼동".into()),
+        ("code", "11680101".into()),
+        ("lat", "37.5006".into()),
+        ("lon", "127.0364".into()),
+        ("verify", "1".into()),
+    ])
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let html = profile().await;
+    assert!(html.contains("역삼동") && html.contains("인증됨"), "{html}");
+    // At sea: refused with the reason.
+    let res = post(vec![("lat", "36.0".into()), ("lon", "125.0".into()), ("verify", "1".into())]).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("대한민국 안의 위치가 아닙니다."));
+    // 30 days on, the 인증 must be done again.
+    app.clock.advance(chrono::Duration::days(29));
+    assert!(profile().await.contains("인증됨"));
+    app.clock.advance(chrono::Duration::days(1));
+    let html = profile().await;
+    assert!(html.contains("인증 만료") && !html.contains(">인증됨<"), "{html}");
+}
+
+#[tokio::test]
 async fn profile_forms_update_and_logout_ends_the_session() {
     let app = spawn_app().await;
     app.register("prof_user").await;

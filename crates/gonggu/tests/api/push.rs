@@ -760,14 +760,17 @@ async fn a_replaced_subscription_moves_to_its_new_endpoint_with_what_was_waiting
 
     // The service worker's call: no session, the old auth secret as proof.
     let new = stub.device();
-    let renewal = |old_endpoint: &str, old_auth: &str, new: &crate::push_stub::Device| {
-        json!({"old_endpoint": old_endpoint, "old_auth": old_auth, "endpoint": new.endpoint, "keys": new.subscription()["keys"]})
-    };
+    let renewal = |old_endpoint: &str, old_auth: &str, new: &crate::push_stub::Device| json!({"old_endpoint": old_endpoint, "old_auth": old_auth, "endpoint": new.endpoint, "keys": new.subscription()["keys"]});
     let wrong_secret = base64_of(&[7u8; 16]);
-    let (status, err) = error_of(app.post_json("/api/v1/push/subscriptions/renew", &renewal(&old.endpoint, &wrong_secret, &new)).await).await;
+    let (status, err) =
+        error_of(app.post_json("/api/v1/push/subscriptions/renew", &renewal(&old.endpoint, &wrong_secret, &new)).await).await;
     assert_eq!((status, err["code"].as_str()), (StatusCode::NOT_FOUND, Some("subscription_not_found")), "{err}");
     let (status, err) = error_of(app.post_json("/api/v1/push/subscriptions/renew", &renewal(&new.endpoint, &new.auth, &old)).await).await;
-    assert_eq!((status, err["code"].as_str()), (StatusCode::NOT_FOUND, Some("subscription_not_found")), "an endpoint never registered: {err}");
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("subscription_not_found")),
+        "an endpoint never registered: {err}"
+    );
     let mut private = renewal(&old.endpoint, &old.auth, &new);
     private["endpoint"] = json!("https://10.0.0.7/push/x");
     let (status, err) = error_of(app.post_json("/api/v1/push/subscriptions/renew", &private).await).await;

@@ -1,8 +1,8 @@
 //! The Chrome DevTools protocol beside WebDriver, for what WebDriver cannot do: grant a
-//! permission as a person's tap on 허용 would, and hand a push message to a page's service
-//! worker as the browser's push service would (headless Chromium has no push service to
-//! subscribe with). Spoken over the browser's own DevTools socket, whose address chromedriver
-//! reports in the session's capabilities.
+//! permission as a person's tap on 허용 would, say where the device is, and hand a push message
+//! to a page's service worker as the browser's push service would (headless Chromium has no
+//! push service to subscribe with). Spoken over the browser's own DevTools socket, whose address
+//! chromedriver reports in the session's capabilities.
 
 use std::time::Duration;
 
@@ -90,6 +90,18 @@ impl Cdp {
     /// Allows notifications for `origin`, as tapping 허용 in the permission prompt would.
     pub async fn grant_notifications(&mut self, origin: &str) {
         self.call(None, "Browser.grantPermissions", json!({ "origin": origin, "permissions": ["notifications"] })).await;
+    }
+
+    /// Lets `origin` read the device's location, as tapping 허용 in the prompt would.
+    pub async fn grant_geolocation(&mut self, origin: &str) {
+        self.call(None, "Browser.grantPermissions", json!({ "origin": origin, "permissions": ["geolocation"] })).await;
+    }
+
+    /// `origin`'s open page finds itself at `lat`, `lon` (10 m accurate) when it asks
+    /// `navigator.geolocation`, for as long as this socket is open.
+    pub async fn set_geolocation(&mut self, origin: &str, lat: f64, lon: f64) {
+        let session = self.page(origin).await;
+        self.call(Some(&session), "Emulation.setGeolocationOverride", json!({ "latitude": lat, "longitude": lon, "accuracy": 10 })).await;
     }
 
     /// A DevTools session on `origin`'s open page (attached once).

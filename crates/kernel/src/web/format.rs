@@ -15,6 +15,13 @@ pub fn format_kst(t: DateTime<Utc>) -> String {
     format!("{}년 {}월 {}일 {} {}:{:02}", k.year(), k.month(), k.day(), if pm { "오후" } else { "오전" }, h12, k.minute())
 }
 
+/// A day as people in Korea write it: `2026년 11월 25일`.
+pub fn format_day_kst(t: DateTime<Utc>) -> String {
+    use chrono::Datelike;
+    let k = t.with_timezone(&kst());
+    format!("{}년 {}월 {}일", k.year(), k.month(), k.day())
+}
+
 /// Today's date in Korea, `2026-11-25`.
 pub fn kst_date(t: DateTime<Utc>) -> String {
     t.with_timezone(&kst()).format("%Y-%m-%d").to_string()

@@ -65,6 +65,50 @@ pub fn input(i: Input<'_>, errors: &FieldErrors) -> Markup {
     }
 }
 
+/// A 동 chooser. Typing searches the 읍면동 (`GET /api/v1/places`) and offers a list; "현재 위치로
+/// 찾기" resolves the browser's location (`GET /api/v1/places/reverse`) and marks the choice for
+/// 동네 인증. Posts `place` (the text), `code` (the 동 picked), and `lat`, `lon`, `verify` when
+/// the location was used. Without script the typed text alone is sent and matched on the server.
+pub struct PlacePicker<'a> {
+    /// Distinguishes the ids when a page has more than one.
+    pub id: &'a str,
+    pub label: &'a str,
+    /// What the text field shows: the chosen 동's address, or what was typed.
+    pub text: &'a str,
+    pub code: &'a str,
+    pub hint: Option<&'a str>,
+    /// Where the error for this field is in `errors`.
+    pub error_key: &'a str,
+    /// Offer "현재 위치로 찾기" (동네 인증).
+    pub locate: bool,
+}
+
+pub fn place_picker(p: PlacePicker<'_>, errors: &FieldErrors) -> Markup {
+    let error = errors.get(p.error_key);
+    let list = format!("{}-options", p.id);
+    html! {
+        div.place-picker data-place-picker {
+            label.field.invalid[error.is_some()] {
+                span.label { (p.label) }
+                input type="text" name="place" id=(p.id) value=(p.text) maxlength="50" autocomplete="off" spellcheck="false"
+                    role="combobox" aria-autocomplete="list" aria-expanded="false" aria-controls=(list)
+                    placeholder="동 이름으로 검색 (예: 역삼동)" aria-invalid=[error.map(|_| "true")] autofocus[error.is_some()];
+                @if let Some(h) = p.hint { small.hint { (h) } }
+                small.field-error { @if let Some(e) = error { (e) } }
+            }
+            ul.place-options id=(list) role="listbox" aria-label="동네 검색 결과" hidden {}
+            input type="hidden" name="code" value=(p.code);
+            input type="hidden" name="lat" value="";
+            input type="hidden" name="lon" value="";
+            input type="hidden" name="verify" value="";
+            @if p.locate {
+                button.secondary type="button" data-locate { "📍 현재 위치로 찾기" }
+                small data-locate-status aria-live="polite" {}
+            }
+        }
+    }
+}
+
 /// A notice (`저장했습니다`, or a refusal) where the user is looking.
 pub fn flash(f: &Flash) -> Markup {
     html! {

@@ -1,0 +1,264 @@
+//! The place picker (`widgets::place_picker`) in a real browser: on the profile, typing "망원"
+//! offers 망원동 under the field, the arrow keys and Enter pick it (the hidden `code` follows,
+//! and editing the text drops it again), and 동네 저장 keeps it 미인증; "📍 현재 위치로 찾기"
+//! with the location faked through DevTools finds 역삼동 and saves it 인증됨, while a point in
+//! the Yellow Sea is refused. The sign-up page offers the same picker. On a phone and on a
+//! desktop screen; screenshots `places-*.png`.
+//!
+//! Same requirements and switches as `browser.rs`.
+
+#[path = "browser_kit/mod.rs"]
+mod browser_kit;
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::time::{Duration, Instant};
+
+use browser_kit::{
+    cdp::Cdp, click_button, field, log_in, scroll_into_view, type_into, wait_flash, wait_xpath, xq, Browser, Screenshots, WAIT,
+};
+use fantoccini::{key::Key, Client, Locator};
+use helpers::{spawn_app, TestApp, PASSWORD};
+use serde_json::Value;
+
+/// The picker's text field (one picker on each page driven here).
+const PLACE: &str = "[data-place-picker] input[name=place]";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_pick_and_verify_the_neighbourhood_on_the_profile() {
+    let Some(browser) = Browser::start("chromedriver-places.log").await else { return };
+    let app = spawn_app().await;
+    let phone = browser.session().await;
+    let desktop = browser.session_sized(1280, 800).await;
+    let journeys = async {
+        profile_journey(&app, &phone, "phone", &browser.shots).await;
+        profile_journey(&app, &desktop, "desktop", &browser.shots).await;
+    };
+    browser.run("places browser", &[&phone, &desktop], journeys).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_up_page_offers_the_picker_too() {
+    let Some(browser) = Browser::start("chromedriver-places-register.log").await else { return };
+    let app = spawn_app().await;
+    let phone = browser.session().await;
+    browser.run("places register browser", &[&phone], register_journey(&app, &phone, &browser.shots)).await;
+}
+
+// ------------------------------------------------------------------------------ page helpers
+
+/// The open list's option for the 동 `name` in `district` ("서울특별시 마포구").
+fn option_xpath(name: &str, district: &str) -> String {
+    format!(
+        "//div[@data-place-picker]/ul[@role='listbox' and not(@hidden)]/li[@role='option'][strong[normalize-space()={}] and span[normalize-space()={}]]",
+        xq(name),
+        xq(district)
+    )
+}
+
+/// The picker's hidden field `name` (`code`, `lat`, `lon`, `verify`), as the form would post it.
+async fn hidden(c: &Client, name: &str) -> String {
+    let script = format!("return document.querySelector('[data-place-picker] input[name={name}]').value;");
+    let v = c.execute(&script, vec![]).await.unwrap_or_else(|e| panic!("read hidden {name}: {e}"));
+    v.as_str().unwrap_or_else(|| panic!("hidden {name}: {v}")).to_owned()
+}
+
+async fn place_text(c: &Client) -> String {
+    field(c, PLACE).await.prop("value").await.unwrap().unwrap_or_default()
+}
+
+async fn list_is_open(c: &Client) -> bool {
+    let list = field(c, "[data-place-picker] ul[role=listbox]").await;
+    list.attr("hidden").await.unwrap().is_none() && list.is_displayed().await.unwrap()
+}
+
+/// The 동 names the open list offers, top to bottom.
+async fn offered(c: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for li in c.find_all(Locator::Css("[data-place-picker] ul[role=listbox] li[role=option] strong")).await.unwrap() {
+        out.push(li.text().await.unwrap().trim().to_owned());
+    }
+    out
+}
+
+/// The list opens under the text field, inside the screen, with its first option in full view.
+async fn assert_list_under_the_field(c: &Client, what: &str) {
+    let script = "const r = (el) => { const b = el.getBoundingClientRect(); return { top: b.top, bottom: b.bottom, left: b.left, right: b.right }; };
+        const picker = document.querySelector('[data-place-picker]');
+        const list = picker.querySelector('[role=listbox]');
+        return { input: r(picker.querySelector('input[name=place]')), list: r(list), first: r(list.querySelector('li')),
+                 width: window.innerWidth, height: window.innerHeight,
+                 overflowX: list.scrollWidth - list.clientWidth };";
+    let g = c.execute(script, vec![]).await.unwrap();
+    let n = |v: &Value| v.as_f64().unwrap();
+    let (input, list, first) = (&g["input"], &g["list"], &g["first"]);
+    assert!(n(&list["top"]) >= n(&input["bottom"]) - 1.0, "{what}: the list opens below the field: {g}");
+    assert!(n(&list["top"]) - n(&input["bottom"]) < 60.0, "{what}: …right below it: {g}");
+    assert!(n(&list["left"]) >= 0.0 && n(&list["right"]) <= n(&g["width"]), "{what}: the list fits the screen's width: {g}");
+    assert!(n(&first["top"]) >= 0.0 && n(&first["bottom"]) <= n(&g["height"]), "{what}: the first option is on screen: {g}");
+    assert!(n(&g["overflowX"]) <= 0.0, "{what}: nothing is cut off sideways: {g}");
+}
+
+/// What the profile says under "우리 동네".
+async fn profile_hood(c: &Client) -> String {
+    let dd = wait_xpath(c, "//dl[contains(@class,'profile')]/dt[normalize-space()='우리 동네']/following-sibling::dd[1]", "우리 동네").await;
+    dd.text().await.unwrap().trim().to_owned()
+}
+
+/// The texts of the badges on the profile's 우리 동네 line with this class.
+async fn hood_badges(c: &Client, class: &str) -> Vec<String> {
+    let xpath = format!("//dl[contains(@class,'profile')]/dt[normalize-space()='우리 동네']/following-sibling::dd[1]//span[contains(@class,'{class}')]");
+    let mut out = Vec::new();
+    for el in c.find_all(Locator::XPath(&xpath)).await.unwrap() {
+        out.push(el.text().await.unwrap().trim().to_owned());
+    }
+    out
+}
+
+async fn press_locate(c: &Client) {
+    let button = wait_xpath(c, "//button[@type='button' and @data-locate][normalize-space()='📍 현재 위치로 찾기']", "현재 위치로 찾기").await;
+    // The page turns it off while it asks; wait until it may be pressed again.
+    let deadline = Instant::now() + WAIT;
+    while !button.is_enabled().await.unwrap() {
+        assert!(Instant::now() < deadline, "현재 위치로 찾기 stays disabled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    scroll_into_view(c, &button).await;
+    button.click().await.expect("click 현재 위치로 찾기");
+}
+
+/// Waits for the location status line to say `text`, styled as `class` (`status-ok`, `status-error`).
+async fn wait_status(c: &Client, text: &str, class: &str) {
+    let status =
+        wait_xpath(c, &format!("//small[@data-locate-status][normalize-space()={}]", xq(text)), &format!("location status {text:?}")).await;
+    let got = status.attr("class").await.unwrap().unwrap_or_default();
+    assert!(got.split_whitespace().any(|k| k == class), "location status {text:?} is {class}: class={got:?}");
+    assert!(status.is_displayed().await.unwrap(), "location status {text:?} is visible");
+}
+
+// ------------------------------------------------------------------------------ the journeys
+
+async fn profile_journey(app: &TestApp, c: &Client, device: &str, shots: &Screenshots) {
+    let origin = app.url("").trim_end_matches('/').to_owned();
+    let login_id = format!("hood_{device}");
+    let token = app.signed_in(&login_id).await["access_token"].as_str().unwrap().to_owned();
+    log_in(app, c, &login_id).await;
+    c.goto(&app.url("/me")).await.unwrap();
+    assert_eq!(profile_hood(c).await, "설정 안 함");
+    let label = wait_xpath(c, "//section[@id='neighborhood']//div[@data-place-picker]//span[@class='label']", "the picker's label").await;
+    assert_eq!(label.text().await.unwrap().trim(), "동네 검색");
+
+    // ---- Search: the list opens under the field with 망원동 of 마포구.
+    type_into(c, PLACE, "망원").await;
+    let option = wait_xpath(c, &option_xpath("망원동", "서울특별시 마포구"), "망원동 offered").await;
+    let text = field(c, PLACE).await;
+    assert_eq!(text.attr("aria-expanded").await.unwrap().as_deref(), Some("true"), "the combobox says its list is open");
+    assert!(option.is_displayed().await.unwrap(), "망원동 is shown");
+    assert_list_under_the_field(c, device).await;
+    shots.take(c, &format!("places-search-{device}")).await;
+
+    // ---- Pick it with the keyboard: ↓ to it, Enter.
+    let names = offered(c).await;
+    let at = names.iter().position(|n| n == "망원동").unwrap_or_else(|| panic!("망원동 among {names:?}"));
+    for _ in 0..=at {
+        text.send_keys(&Key::Down).await.unwrap();
+    }
+    let active = text.attr("aria-activedescendant").await.unwrap().expect("an active option");
+    let chosen = c.find(Locator::Id(&active)).await.unwrap();
+    assert_eq!(chosen.attr("aria-selected").await.unwrap().as_deref(), Some("true"));
+    assert!(chosen.text().await.unwrap().starts_with("망원동"), "↓ lands on 망원동: {}", chosen.text().await.unwrap());
+    text.send_keys(&Key::Enter).await.unwrap();
+    assert_eq!(place_text(c).await, "서울특별시 마포구 망원동");
+    assert_eq!(hidden(c, "code").await, "11440123");
+    assert!(!list_is_open(c).await, "the list closes once a 동 is picked");
+    assert_eq!(text.attr("aria-expanded").await.unwrap().as_deref(), Some("false"));
+    assert_eq!(c.current_url().await.unwrap().path(), "/me", "Enter picked, it did not send the form");
+
+    // ---- Save: 망원동, not verified.
+    click_button(c, "동네 저장").await;
+    wait_flash(c, "우리 동네를 저장했습니다.").await;
+    let line = profile_hood(c).await;
+    assert!(line.contains("망원동"), "the profile shows 망원동: {line:?}");
+    assert_eq!(hood_badges(c, "badge-unverified").await, ["미인증"], "{line:?}");
+    assert!(hood_badges(c, "badge-verified").await.is_empty(), "{line:?}");
+    let me: Value = app.get_as("/api/v1/me", &token).await.json().await.unwrap();
+    assert_eq!(me["neighborhood"]["code"], "11440123", "{me}");
+    assert!(me["neighborhood"]["verified_at"].is_null(), "{me}");
+    // The form shows what is kept.
+    assert_eq!(place_text(c).await, "서울특별시 마포구 망원동");
+    assert_eq!(hidden(c, "code").await, "11440123");
+
+    // ---- Editing the text drops the pick: what is posted is what is shown.
+    let text = field(c, PLACE).await;
+    scroll_into_view(c, &text).await;
+    text.send_keys("2").await.unwrap();
+    assert_eq!(place_text(c).await, "서울특별시 마포구 망원동2");
+    assert_eq!(hidden(c, "code").await, "", "typing after the pick clears the hidden code");
+    text.send_keys(&Key::Backspace).await.unwrap();
+    assert_eq!(place_text(c).await, "서울특별시 마포구 망원동");
+    assert_eq!(hidden(c, "code").await, "", "typing the same text back is not a pick");
+
+    // ---- 동네 인증: the phone is in 역삼동.
+    let mut cdp = Cdp::of(c).await;
+    cdp.grant_geolocation(&origin).await;
+    cdp.set_geolocation(&origin, 37.5006, 127.0364).await;
+    press_locate(c).await;
+    wait_status(c, "현재 위치는 역삼동이에요. 저장하면 동네 인증이 돼요.", "status-ok").await;
+    assert_eq!(place_text(c).await, "서울특별시 강남구 역삼동");
+    assert_eq!(hidden(c, "code").await, "11680101");
+    assert_eq!(hidden(c, "verify").await, "1");
+    assert_eq!((hidden(c, "lat").await, hidden(c, "lon").await), ("37.5006".to_owned(), "127.0364".to_owned()));
+    assert!(!list_is_open(c).await);
+    shots.take(c, &format!("places-located-{device}")).await;
+    click_button(c, "동네 저장").await;
+    wait_flash(c, "우리 동네를 저장했습니다.").await;
+    let line = profile_hood(c).await;
+    assert!(line.contains("역삼동"), "the profile shows 역삼동: {line:?}");
+    assert_eq!(hood_badges(c, "badge-verified").await, ["인증됨"], "{line:?}");
+    assert!(hood_badges(c, "badge-unverified").await.is_empty(), "{line:?}");
+    let me: Value = app.get_as("/api/v1/me", &token).await.json().await.unwrap();
+    let hood = &me["neighborhood"];
+    assert_eq!((&hood["code"], &hood["name"]), (&Value::from("11680101"), &Value::from("역삼동")), "{me}");
+    assert!(hood["verified_at"].is_string(), "{me}");
+    assert_ne!((hood["lat"].as_f64(), hood["lon"].as_f64()), (Some(37.5006), Some(127.0364)), "only the 동's centre is kept: {me}");
+    let profile = field(c, "dl.profile").await;
+    scroll_into_view(c, &profile).await;
+    shots.take(c, &format!("places-verified-{device}")).await;
+
+    // ---- The Yellow Sea is no 동.
+    cdp.set_geolocation(&origin, 36.0, 125.0).await;
+    press_locate(c).await;
+    wait_status(c, "대한민국 안의 위치가 아닙니다.", "status-error").await;
+    shots.take(c, &format!("places-sea-{device}")).await;
+}
+
+async fn register_journey(app: &TestApp, c: &Client, shots: &Screenshots) {
+    c.goto(&app.url("/register")).await.unwrap();
+    let label = wait_xpath(c, "//div[@data-place-picker]//span[@class='label']", "the picker's label").await;
+    assert_eq!(label.text().await.unwrap().trim(), "우리 동네 (선택)");
+    type_into(c, PLACE, "해운대구 우").await;
+    let option = wait_xpath(c, &option_xpath("우동", "부산광역시 해운대구"), "우동 offered").await;
+    assert_eq!(offered(c).await.first().map(String::as_str), Some("우동"), "우동 first");
+    assert_list_under_the_field(c, "register").await;
+    shots.take(c, "places-register-phone").await;
+
+    // A tap picks it too.
+    let found: Value = app.get("/api/v1/places?q=%ED%95%B4%EC%9A%B4%EB%8C%80%EA%B5%AC%20%EC%9A%B0").await.json().await.unwrap();
+    let code = found["items"][0]["code"].as_str().unwrap_or_else(|| panic!("{found}")).to_owned();
+    option.click().await.expect("tap 우동");
+    assert_eq!(place_text(c).await, "부산광역시 해운대구 우동");
+    assert_eq!(hidden(c, "code").await, code);
+    assert!(!list_is_open(c).await);
+
+    // And the new account lives there.
+    type_into(c, "#login_id", "hood_busan").await;
+    type_into(c, "input[name=email]", "hood_busan@example.com").await;
+    type_into(c, "input[name=password]", PASSWORD).await;
+    type_into(c, "input[name=password_confirm]", PASSWORD).await;
+    click_button(c, "가입하기").await;
+    wait_xpath(c, "//a[contains(@class,'topbar-user')][normalize-space()='hood_busan 님']", "signed up").await;
+    c.goto(&app.url("/me")).await.unwrap();
+    let line = profile_hood(c).await;
+    assert!(line.contains("우동"), "the profile shows 우동: {line:?}");
+    assert_eq!(hood_badges(c, "badge-unverified").await, ["미인증"], "{line:?}");
+}
