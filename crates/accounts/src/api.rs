@@ -38,6 +38,7 @@ pub fn router(state: AccountsState) -> OpenApiRouter {
         .routes(routes!(me))
         .routes(routes!(set_keywords))
         .routes(routes!(set_neighborhood, clear_neighborhood))
+        .routes(routes!(set_reach))
         .routes(routes!(change_password))
         .routes(routes!(request_email_change))
         .routes(routes!(verify_email_change))
@@ -201,6 +202,20 @@ async fn set_neighborhood(
 }
 
 /// Forget the neighbourhood.
+#[derive(Deserialize, ToSchema)]
+struct ReachInput {
+    /// 1, 3, 5 or 10.
+    km: i64,
+}
+
+/// How far the home feed and keyword alerts reach from my neighbourhood.
+#[utoipa::path(put, path = "/api/v1/me/neighborhood/reach", tag = "accounts", security(("bearer" = [])), request_body = ReachInput,
+    responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope), (status = 409, description = "no_neighborhood", body = ErrorEnvelope),
+              (status = 422, body = ErrorEnvelope)))]
+async fn set_reach(State(s): State<AccountsState>, user: AuthUser, Json(input): Json<ReachInput>) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(s.accounts.set_reach(&user, input.km).await?))
+}
+
 #[utoipa::path(delete, path = "/api/v1/me/neighborhood", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope)))]
 async fn clear_neighborhood(State(s): State<AccountsState>, user: AuthUser) -> Result<Json<UserView>, ApiError> {

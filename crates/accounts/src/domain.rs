@@ -163,6 +163,23 @@ pub struct Neighborhood {
     /// When 동네 인증 last found the user here; it holds for [`VERIFIED_FOR`].
     #[serde(default)]
     pub verified_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// How far (km) the home feed and keyword alerts reach from here: one of [`REACHES_KM`].
+    #[serde(default = "default_reach")]
+    #[schema(example = 5)]
+    pub reach_km: i64,
+}
+
+/// The reaches a user may choose (가까운 동네 … 먼 동네), in km.
+pub const REACHES_KM: [i64; 4] = [1, 3, 5, 10];
+pub const DEFAULT_REACH_KM: i64 = 5;
+
+fn default_reach() -> i64 {
+    DEFAULT_REACH_KM
+}
+
+/// One of [`REACHES_KM`].
+pub fn parse_reach(km: i64) -> Result<i64, Invalid> {
+    REACHES_KM.contains(&km).then_some(km).ok_or(Invalid("동네 범위는 1, 3, 5, 10km 중 하나입니다."))
 }
 
 /// How long a 동네 인증 holds before it must be done again.
@@ -181,7 +198,7 @@ impl Neighborhood {
         if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
             return Err(("lon", Invalid("경도는 -180 이상 180 이하여야 합니다.")));
         }
-        Ok(Self { name: name.to_owned(), lat, lon, code: None, verified_at: None })
+        Ok(Self { name: name.to_owned(), lat, lon, code: None, verified_at: None, reach_km: DEFAULT_REACH_KM })
     }
 
     /// The 읍면동 with this code, at its centre, named after it unless `name` is given.

@@ -39,6 +39,7 @@ pub fn router(accounts: Arc<Accounts>) -> Router {
         .route("/me/keywords", form_post("/me#keywords", keywords_submit))
         .route("/me/neighborhood", form_post("/me#neighborhood", neighborhood_submit))
         .route("/me/neighborhood/clear", form_post("/me#neighborhood", neighborhood_clear))
+        .route("/me/neighborhood/reach", form_post("/", reach_submit))
         .route("/me/email", form_post("/me#email", email_submit))
         .route("/me/email/verify", form_post("/me#email", email_verify_submit))
         .route("/me/password", form_post("/me#password", password_submit))
@@ -55,6 +56,7 @@ gonggu_kernel::csrf_forms!(
     ResetConfirmForm,
     KeywordsForm,
     NeighborhoodForm,
+    ReachForm,
     CodeForm,
     PasswordForm
 );
@@ -310,7 +312,7 @@ fn parse_neighborhood(f: &PlaceFields, prefix: &str) -> Result<Option<Neighborho
         return if name.is_some() { fail("동네를 검색해서 골라 주세요.") } else { Ok(None) };
     }
     let (lat, lon) = point.map_or((None, None), |(lat, lon)| (Some(lat), Some(lon)));
-    Ok(Some(NeighborhoodInput { code, name, lat, lon, verify }))
+    Ok(Some(NeighborhoodInput { code, name, lat, lon, verify, reach_km: None }))
 }
 
 /// The errors of the neighbourhood fields (`{prefix}…`) as the picker shows them: the service
@@ -779,6 +781,26 @@ async fn neighborhood_clear(
 ) -> Response {
     let result = accounts.set_neighborhood(&user, None).await;
     profile_result(&accounts, &csrf, &user, result, "neighborhood_cleared", "neighborhood", ProfileState::default()).await
+}
+
+#[derive(Deserialize)]
+struct ReachForm {
+    csrf_token: String,
+    km: i64,
+    next: Option<String>,
+}
+
+/// The home feed's 동네 범위 chips: saved, then back to the feed.
+async fn reach_submit(
+    State(accounts): State<Arc<Accounts>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(f): CsrfForm<ReachForm>,
+) -> Response {
+    match accounts.set_reach(&user, f.km).await {
+        Ok(_) => see_other(&safe_next(f.next.as_deref())),
+        Err(e) => profile_result(&accounts, &csrf, &user, Err::<(), _>(e), "", "neighborhood", ProfileState::default()).await,
+    }
 }
 
 #[derive(Deserialize)]

@@ -104,6 +104,9 @@ pub struct NeighborhoodInput {
     /// centre, not the phone's position) and counts as verified for 30 days.
     #[serde(default)]
     pub verify: bool,
+    /// How far the feed reaches (1, 3, 5 or 10 km); unchanged (or 5) when absent.
+    #[serde(default)]
+    pub reach_km: Option<i64>,
 }
 
 impl NeighborhoodInput {
@@ -116,6 +119,22 @@ impl NeighborhoodInput {
             (Some(_), None) => return Err(("lon", Invalid("위도와 경도를 함께 보내 주세요."))),
         };
         let name = self.name.as_deref();
+        let reach_km = match self.reach_km {
+            Some(km) => crate::domain::parse_reach(km).map_err(|e| ("reach_km", e))?,
+            None => current.map_or(crate::domain::DEFAULT_REACH_KM, |c| c.reach_km),
+        };
+        let mut n = self.place(current, name, point, now)?;
+        n.reach_km = reach_km;
+        Ok(n)
+    }
+
+    fn place(
+        &self,
+        current: Option<&Neighborhood>,
+        name: Option<&str>,
+        point: Option<(f64, f64)>,
+        now: DateTime<Utc>,
+    ) -> Result<Neighborhood, (&'static str, Invalid)> {
         let mut n = match (self.verify, self.code.as_deref(), point) {
             (true, code, Some((lat, lon))) => {
                 let n = Neighborhood::verified_at_point(lat, lon, now)?;
@@ -515,6 +534,20 @@ impl Accounts {
         self.store.set_neighborhood(record.id, n.as_ref(), &event).await?;
         self.profiles.forget(record.id);
         Ok(UserView { neighborhood: n, ..record.into() })
+    }
+
+    /// How far the feed reaches from the neighbourhood (1, 3, 5 or 10 km).
+    pub async fn set_reach(&self, user: &AuthUser, km: i64) -> Result<UserView, ApiError> {
+        let km = crate::domain::parse_reach(km).map_err(|e| ApiError::field("km", e.0))?;
+        let record = self.user(user.user_id).await?;
+        let Some(mut n) = record.neighborhood.clone() else {
+            return Err(ApiError::conflict("no_neighborhood", "먼저 우리 동네를 설정해 주세요."));
+        };
+        n.reach_km = km;
+        let event = Envelope::new(&crate::events::NeighborhoodChanged { user_id: record.id, neighborhood: Some(n.clone()) }, self.now());
+        self.store.set_neighborhood(record.id, Some(&n), &event).await?;
+        self.profiles.forget(record.id);
+        Ok(UserView { neighborhood: Some(n), ..record.into() })
     }
 
     // ------------------------------------------------------------------ one-time codes

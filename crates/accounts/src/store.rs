@@ -146,6 +146,7 @@ struct UserRow {
     neighborhood_lon: Option<f64>,
     neighborhood_code: Option<String>,
     neighborhood_verified_at: Option<DateTime<Utc>>,
+    neighborhood_reach_km: i64,
     /// A JSON array of strings.
     keywords: String,
     created_at: DateTime<Utc>,
@@ -169,7 +170,7 @@ struct RefreshTokenRow {
 macro_rules! select_user_where {
     ($column:literal) => {
         concat!(
-            "SELECT id, login_id, email, password_hash, neighborhood_name, neighborhood_lat, neighborhood_lon, neighborhood_code, neighborhood_verified_at, keywords, created_at ",
+            "SELECT id, login_id, email, password_hash, neighborhood_name, neighborhood_lat, neighborhood_lon, neighborhood_code, neighborhood_verified_at, neighborhood_reach_km, keywords, created_at ",
             "FROM users WHERE ",
             $column,
             " = $1"
@@ -189,9 +190,14 @@ impl TryFrom<UserRow> for UserRecord {
     /// Corrupt values fail loudly instead of turning into defaults (no keywords, no neighbourhood).
     fn try_from(r: UserRow) -> sqlx::Result<Self> {
         let neighborhood = match (r.neighborhood_name, r.neighborhood_lat, r.neighborhood_lon) {
-            (Some(name), Some(lat), Some(lon)) => {
-                Some(Neighborhood { name, lat, lon, code: r.neighborhood_code, verified_at: r.neighborhood_verified_at })
-            }
+            (Some(name), Some(lat), Some(lon)) => Some(Neighborhood {
+                name,
+                lat,
+                lon,
+                code: r.neighborhood_code,
+                verified_at: r.neighborhood_verified_at,
+                reach_km: r.neighborhood_reach_km,
+            }),
             (None, None, None) => None,
             (name, lat, lon) => {
                 return Err(corrupt(
@@ -296,11 +302,11 @@ macro_rules! sql_account_store {
                 let n = u.neighborhood.as_ref();
                 sqlx::query(
                     "INSERT INTO users (id, login_id, email, password_hash, neighborhood_name, neighborhood_lat, neighborhood_lon, neighborhood_code, \
-                     neighborhood_verified_at, keywords, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                     neighborhood_verified_at, neighborhood_reach_km, keywords, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
                 )
                 .bind(u.id).bind(&u.login_id).bind(&u.email).bind(&u.password_hash)
                 .bind(n.map(|n| n.name.clone())).bind(n.map(|n| n.lat)).bind(n.map(|n| n.lon))
-                .bind(n.and_then(|n| n.code.clone())).bind(n.and_then(|n| n.verified_at))
+                .bind(n.and_then(|n| n.code.clone())).bind(n.and_then(|n| n.verified_at)).bind(n.map_or(crate::domain::DEFAULT_REACH_KM, |n| n.reach_km))
                 .bind(serde_json::Value::from(u.keywords.clone()).to_string())
                 .bind(u.created_at)
                 .execute(&mut *tx)
@@ -453,10 +459,11 @@ macro_rules! sql_account_store {
                 let mut tx = self.begin().await?;
                 sqlx::query(
                     "UPDATE users SET neighborhood_name = $1, neighborhood_lat = $2, neighborhood_lon = $3, neighborhood_code = $4, \
-                     neighborhood_verified_at = $5 WHERE id = $6",
+                     neighborhood_verified_at = $5, neighborhood_reach_km = $6 WHERE id = $7",
                 )
                 .bind(n.map(|n| n.name.clone())).bind(n.map(|n| n.lat)).bind(n.map(|n| n.lon))
-                .bind(n.and_then(|n| n.code.clone())).bind(n.and_then(|n| n.verified_at)).bind(user_id)
+                .bind(n.and_then(|n| n.code.clone())).bind(n.and_then(|n| n.verified_at))
+                .bind(n.map_or(crate::domain::DEFAULT_REACH_KM, |n| n.reach_km)).bind(user_id)
                     .execute(&mut *tx).await?;
                 (&mut *tx).enqueue(event).await?;
                 tx.commit().await?;

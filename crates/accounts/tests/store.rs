@@ -90,6 +90,7 @@ async fn story(db: Db, s: Arc<dyn AccountStore>) {
             lon: 127.03,
             code: Some("11680101".into()),
             verified_at: Some(now - chrono::Duration::days(3)),
+            reach_km: 3,
         }),
         ..user("alice")
     };

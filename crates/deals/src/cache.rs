@@ -154,7 +154,8 @@ impl FirstPageCache {
 
     /// The key of a cacheable query; `None` for the queries that always go to the database.
     fn key(q: &ListQuery) -> Option<String> {
-        let shared = q.after.is_none() && q.host_id.is_none() && q.member_id.is_none() && q.sort != Some(Sort::Nearest);
+        let shared =
+            q.after.is_none() && q.host_id.is_none() && q.member_id.is_none() && q.sort != Some(Sort::Nearest) && q.within.is_none();
         shared
             .then(|| format!("{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}", q.q, q.category_id, q.statuses, q.min_price, q.max_price, q.sort, q.limit))
     }
@@ -222,11 +223,18 @@ impl DealStore for FirstPageCache {
         self.inner.host_by_login(login_id).await
     }
 
-    async fn set_place(&self, user_id: Uuid, place: Option<(f64, f64)>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
+    async fn set_place(&self, user_id: Uuid, place: Option<crate::store::Home>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
         self.inner.set_place(user_id, place, consumer, event_id).await
     }
 
-    async fn add_user(&self, user_id: Uuid, login_id: &str, place: Option<(f64, f64)>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
+    async fn add_user(
+        &self,
+        user_id: Uuid,
+        login_id: &str,
+        place: Option<crate::store::Home>,
+        consumer: &str,
+        event_id: Uuid,
+    ) -> sqlx::Result<()> {
         self.inner.add_user(user_id, login_id, place, consumer, event_id).await
     }
 
@@ -234,7 +242,7 @@ impl DealStore for FirstPageCache {
         self.inner.user_by_login(login_id).await
     }
 
-    async fn place(&self, user_id: Uuid) -> sqlx::Result<Option<(f64, f64)>> {
+    async fn place(&self, user_id: Uuid) -> sqlx::Result<Option<crate::store::Home>> {
         self.inner.place(user_id).await
     }
 
@@ -315,16 +323,16 @@ mod tests {
         async fn host_by_login(&self, _: &str) -> sqlx::Result<Option<Uuid>> {
             unreachable!()
         }
-        async fn set_place(&self, _: Uuid, _: Option<(f64, f64)>, _: &str, _: Uuid) -> sqlx::Result<()> {
+        async fn set_place(&self, _: Uuid, _: Option<crate::store::Home>, _: &str, _: Uuid) -> sqlx::Result<()> {
             unreachable!()
         }
-        async fn add_user(&self, _: Uuid, _: &str, _: Option<(f64, f64)>, _: &str, _: Uuid) -> sqlx::Result<()> {
+        async fn add_user(&self, _: Uuid, _: &str, _: Option<crate::store::Home>, _: &str, _: Uuid) -> sqlx::Result<()> {
             unreachable!()
         }
         async fn user_by_login(&self, _: &str) -> sqlx::Result<Option<Uuid>> {
             unreachable!()
         }
-        async fn place(&self, _: Uuid) -> sqlx::Result<Option<(f64, f64)>> {
+        async fn place(&self, _: Uuid) -> sqlx::Result<Option<crate::store::Home>> {
             unreachable!()
         }
         async fn record_view(&self, _: Uuid, _: &str, _: &str) -> sqlx::Result<()> {
@@ -366,11 +374,12 @@ mod tests {
             ListQuery { host_id: Some(Uuid::nil()), ..home() },
             ListQuery { member_id: Some(Uuid::nil()), ..home() },
             ListQuery { sort: Some(Sort::Nearest), near: Some((37.5, 127.0)), ..home() },
+            ListQuery { within: Some(((37.5, 127.0), 5000.0)), ..home() },
         ] {
             cache.list(&q).await.unwrap();
             cache.list(&q).await.unwrap();
         }
-        assert_eq!(inner.lists.load(Ordering::SeqCst), 8);
+        assert_eq!(inner.lists.load(Ordering::SeqCst), 10);
     }
 
     /// 999 filter sets of a full first page (21 deals with long descriptions, ~100 KB) once

@@ -33,6 +33,13 @@ struct PlaceEvent {
 struct Place {
     lat: f64,
     lon: f64,
+    /// Absent in events from before reaches existed.
+    #[serde(default = "default_reach")]
+    reach_km: i64,
+}
+
+fn default_reach() -> i64 {
+    5
 }
 
 /// The part of wallet's `CoinsReceived` deals needs; declared here so deals depends on the
@@ -80,7 +87,7 @@ pub async fn spawn_places(bus: Arc<dyn Bus>, store: Arc<dyn DealStore>, shutdown
         let store = store.clone();
         async move {
             let e: PlaceEvent = serde_json::from_value(env.payload.clone())?;
-            let place = e.neighborhood.map(|p| (p.lat, p.lon));
+            let place = e.neighborhood.map(|p| crate::store::Home { lat: p.lat, lon: p.lon, reach_km: p.reach_km });
             if env.event_type == USER_REGISTERED {
                 let login_id = e.login_id.ok_or_else(|| anyhow::anyhow!("UserRegistered {} without login_id", env.id))?;
                 store.add_user(e.user_id, &login_id, place, CONSUMER, env.id).await?;

@@ -267,6 +267,22 @@ pub struct MeetingPlace {
     pub lat: f64,
     #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
+    /// Set by the server: the 법정동 code of the 읍면동 the point lies in (none outside Korea).
+    #[serde(default)]
+    #[schema(read_only, pattern = "^[0-9]{8}$", example = "11680101")]
+    pub code: Option<String>,
+    /// Set by the server: that 읍면동's name, e.g. "역삼동".
+    #[serde(default)]
+    #[schema(read_only, example = "역삼동")]
+    pub dong: Option<String>,
+}
+
+impl MeetingPlace {
+    /// A place at `lat`/`lon`, with the 읍면동 it lies in.
+    pub fn at(name: &str, lat: f64, lon: f64) -> Self {
+        let dong = gonggu_places::reverse(lat, lon).ok();
+        Self { name: name.to_owned(), lat, lon, code: dong.map(|p| p.code.to_string()), dong: dong.map(|p| p.name.to_owned()) }
+    }
 }
 
 /// `POST /api/v1/deals` as sent.
@@ -404,7 +420,7 @@ pub fn parse_meeting_place(p: Option<&MeetingPlace>) -> Result<Option<MeetingPla
     }
     let lat = Latitude::parse(p.lat).map_err(|m| ("meeting_place.lat", m))?;
     let lon = Longitude::parse(p.lon).map_err(|m| ("meeting_place.lon", m))?;
-    Ok(Some(MeetingPlace { name: name.to_owned(), lat: lat.get(), lon: lon.get() }))
+    Ok(Some(MeetingPlace::at(name, lat.get(), lon.get())))
 }
 
 pub fn parse_deadline(deadline: DateTime<Utc>, now: DateTime<Utc>) -> Result<DateTime<Utc>, &'static str> {
@@ -573,7 +589,7 @@ mod tests {
             ("deadline", Box::new(move |i| i.deadline = now + Duration::days(14) + Duration::minutes(1))),
             ("keywords", Box::new(|i| i.keywords = (0..11).map(|n| format!("k{n}")).collect())),
             ("keywords", Box::new(|i| i.keywords = vec![" ".into()])),
-            ("meeting_place.lat", Box::new(|i| i.meeting_place = Some(MeetingPlace { name: "역".into(), lat: 91.0, lon: 0.0 }))),
+            ("meeting_place.lat", Box::new(|i| i.meeting_place = Some(MeetingPlace::at("역", 91.0, 0.0)))),
         ];
         for (field, change) in cases {
             let mut i = input(now);

@@ -101,11 +101,21 @@ pub struct ListParams {
     #[serde(default, deserialize_with = "gonggu_kernel::geo::longitude")]
     #[param(minimum = -180, maximum = 180)]
     pub lon: Option<f64>,
+    /// A 읍면동 (법정동 code from `GET /api/v1/places`) to measure from when `lat`/`lon` are not
+    /// given; otherwise the signed-in user's neighbourhood.
+    #[param(pattern = "^[0-9]{8}$")]
+    pub place: Option<String>,
+    /// Only deals meeting within this many km (1, 3, 5 or 10) of `lat`/`lon`, `place` or my
+    /// neighbourhood.
+    pub reach_km: Option<i64>,
     #[serde(default, deserialize_with = "gonggu_kernel::page::deserialize_limit")]
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
+
+/// The reaches a feed may have, in km (as accounts offers them).
+pub const REACHES_KM: [i64; 4] = [1, 3, 5, 10];
 
 /// The values `list_for` understands, for the OpenAPI document.
 pub const SORTS: [&str; 5] = ["newest", "deadline", "remaining", "popular", "nearest"];
@@ -359,22 +369,24 @@ impl Deals {
                 return Err(ApiError::field("max_price", "총액 최댓값은 최솟값 이상이어야 합니다."));
             }
         }
-        let near = match (sort, params.lat, params.lon) {
-            (Sort::Nearest, Some(lat), Some(lon)) => {
-                let lat = Latitude::parse(lat).map_err(|m| ApiError::field("lat", m))?;
-                let lon = Longitude::parse(lon).map_err(|m| ApiError::field("lon", m))?;
-                Some((lat.get(), lon.get()))
+        let origin = self.origin(&params, viewer).await?;
+        let near = match (sort, origin) {
+            (Sort::Nearest, None) => {
+                return Err(ApiError::field(
+                    "sort",
+                    "가까운 순으로 보려면 내 정보에서 우리 동네를 설정하거나 위치(lat, lon)를 보내 주세요.",
+                ))
             }
-            (Sort::Nearest, _, _) => {
-                let place = match viewer {
-                    Some(v) => self.store.place(v).await?,
-                    None => None,
-                };
-                Some(place.ok_or_else(|| {
-                    ApiError::field("sort", "가까운 순으로 보려면 내 정보에서 우리 동네를 설정하거나 위치(lat, lon)를 보내 주세요.")
-                })?)
-            }
+            (Sort::Nearest, Some(from)) => Some(from),
             _ => None,
+        };
+        let within = match (params.reach_km, origin) {
+            (None, _) => None,
+            (Some(km), _) if !REACHES_KM.contains(&km) => {
+                return Err(ApiError::field("reach_km", "동네 범위는 1, 3, 5, 10km 중 하나입니다."))
+            }
+            (Some(_), None) => return Err(ApiError::field("reach_km", "동네 범위를 쓰려면 우리 동네를 설정하거나 위치를 보내 주세요.")),
+            (Some(km), Some(from)) => Some((from, km as f64 * 1000.0)),
         };
         let after = params.cursor.as_deref().map(gonggu_kernel::page::decode_cursor).transpose()?;
         let limit = gonggu_kernel::page::clamp_limit(params.limit);
@@ -388,6 +400,7 @@ impl Deals {
             member_id: member,
             sort: Some(sort),
             near,
+            within,
             after,
             limit: limit + 1,
         };
@@ -407,8 +420,30 @@ impl Deals {
         } else {
             None
         };
-        let items = rows.iter().map(|d| DealView { distance_m: near.and_then(|from| distance_m(from, d)), ..view(d) }).collect();
+        let items = rows.iter().map(|d| DealView { distance_m: origin.and_then(|from| distance_m(from, d)), ..view(d) }).collect();
         Ok(DealPage { items, next_cursor })
+    }
+
+    /// Where distances are measured from: the point sent, the 동 sent, or the viewer's home.
+    async fn origin(&self, params: &ListParams, viewer: Option<Uuid>) -> Result<Option<(f64, f64)>, ApiError> {
+        if let (Some(lat), Some(lon)) = (params.lat, params.lon) {
+            let lat = Latitude::parse(lat).map_err(|m| ApiError::field("lat", m))?;
+            let lon = Longitude::parse(lon).map_err(|m| ApiError::field("lon", m))?;
+            return Ok(Some((lat.get(), lon.get())));
+        }
+        if let Some(code) = params.place.as_deref().filter(|c| !c.is_empty()) {
+            let p = gonggu_places::get(code).ok_or_else(|| ApiError::field("place", "알 수 없는 동네입니다."))?;
+            return Ok(Some((p.lat, p.lon)));
+        }
+        Ok(match viewer {
+            Some(v) => self.store.place(v).await?.map(|h| (h.lat, h.lon)),
+            None => None,
+        })
+    }
+
+    /// The viewer's neighbourhood as deals knows it (point and reach).
+    pub async fn home_of(&self, viewer: Uuid) -> Result<Option<crate::store::Home>, ApiError> {
+        Ok(self.store.place(viewer).await?)
     }
 
     /// Background work: fail overdue deals and announce deadlines within 24 hours.
@@ -435,7 +470,7 @@ mod distance_tests {
     fn metres_between_two_stations() {
         // 역삼역 → 강남역 is about 800 m.
         let mut d = crate::rules::tests::deal(crate::domain::DealStatus::Recruiting, 1);
-        d.meeting_place = Some(crate::domain::MeetingPlace { name: "강남역".into(), lat: 37.4979, lon: 127.0276 });
+        d.meeting_place = Some(crate::domain::MeetingPlace::at("강남역", 37.4979, 127.0276));
         let m = distance_m((37.5007, 127.0365), &d).unwrap();
         assert!((750..=900).contains(&m), "{m}");
         d.meeting_place = None;

@@ -156,6 +156,14 @@ fn facts(e: DealEvent, deal: &DealRecord, members: &[MemberRecord], actor: Optio
     .expect("facts serialise")
 }
 
+/// Where a user lives, as deals learns it from accounts: the point and how far their feed reaches.
+#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
+pub struct Home {
+    pub lat: f64,
+    pub lon: f64,
+    pub reach_km: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sort {
     Nearest,
@@ -177,6 +185,8 @@ pub struct ListQuery {
     pub sort: Option<Sort>,
     /// The point `Nearest` measures from.
     pub near: Option<(f64, f64)>,
+    /// Only deals whose meeting place is within this many metres of this point.
+    pub within: Option<((f64, f64), f64)>,
     /// Keyset: the last row's sort key and seq.
     pub after: Option<(i64, i64)>,
     pub limit: u32,
@@ -201,12 +211,12 @@ pub trait DealStore: Send + Sync {
     async fn list(&self, q: &ListQuery) -> sqlx::Result<Vec<DealRecord>>;
     async fn host_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>>;
     /// Records (or forgets) where a user lives, once per event.
-    async fn set_place(&self, user_id: Uuid, place: Option<(f64, f64)>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
+    async fn set_place(&self, user_id: Uuid, place: Option<Home>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
     /// Records a new user (and where they live, if they said), once per event.
-    async fn add_user(&self, user_id: Uuid, login_id: &str, place: Option<(f64, f64)>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
+    async fn add_user(&self, user_id: Uuid, login_id: &str, place: Option<Home>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
     /// The user with this login id, if deals has heard of them.
     async fn user_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>>;
-    async fn place(&self, user_id: Uuid) -> sqlx::Result<Option<(f64, f64)>>;
+    async fn place(&self, user_id: Uuid) -> sqlx::Result<Option<Home>>;
     /// Counts a view unless this viewer already viewed the deal on `day`.
     async fn record_view(&self, id: Uuid, viewer: &str, day: &str) -> sqlx::Result<()>;
 }
@@ -231,6 +241,42 @@ pub async fn open(db: &Db, signal: OutboxSignal) -> anyhow::Result<std::sync::Ar
 /// Whole microdegrees (about 11 cm), what `nearest` measures in.
 pub fn micro(degrees: f64) -> i64 {
     (degrees * 1_000_000.0).round() as i64
+}
+
+/// Grid cells are 0.125° (125,000 microdegrees) on each side; see the migration that adds
+/// `meeting_cell`.
+const CELL_E6: i64 = 125_000;
+const CELL_COLUMNS: i64 = 4096;
+
+fn cell_at(lat_e6: i64, lon_e6: i64) -> i64 {
+    ((lat_e6 + 90_000_000) / CELL_E6) * CELL_COLUMNS + (lon_e6 + 180_000_000) / CELL_E6
+}
+
+/// The grid cell of a meeting place (what `meeting_cell` holds).
+pub fn cell_of(p: &MeetingPlace) -> i64 {
+    cell_at(micro(p.lat), micro(p.lon))
+}
+
+/// Metres per degree of latitude (mean Earth radius 6,371,008.8 m).
+const METRES_PER_DEGREE: f64 = 111_195.08;
+
+/// The largest [`nearest_key`] within `metres` of the origin: a deal is within reach when its
+/// key is at most this (the same integer arithmetic on both engines and in Rust).
+pub fn reach_key(metres: f64) -> i64 {
+    let r = (metres / METRES_PER_DEGREE * 1_000_000.0).floor() as i64;
+    r * r
+}
+
+/// The cells a circle of `metres` around `from` touches (its bounding box; at most 9 for the
+/// 10 km reach, as a cell is wider than that).
+pub fn cells_within(from: (f64, f64), metres: f64) -> Vec<i64> {
+    let dlat = metres / METRES_PER_DEGREE;
+    let dlon = dlat / from.0.to_radians().cos().max(0.01);
+    let (lat_lo, lat_hi) = (micro(from.0 - dlat).max(-90_000_000), micro(from.0 + dlat).min(89_999_999));
+    let (lon_lo, lon_hi) = (micro(from.1 - dlon).max(-180_000_000), micro(from.1 + dlon).min(179_999_999));
+    let (row_lo, row_hi) = ((lat_lo + 90_000_000) / CELL_E6, (lat_hi + 90_000_000) / CELL_E6);
+    let (col_lo, col_hi) = ((lon_lo + 180_000_000) / CELL_E6, (lon_hi + 180_000_000) / CELL_E6);
+    (row_lo..=row_hi).flat_map(|r| (col_lo..=col_hi).map(move |c| r * CELL_COLUMNS + c)).collect()
 }
 
 /// Where a deal without a meeting place sorts under `nearest`: after every real distance (the
@@ -275,7 +321,7 @@ fn from_ms(v: i64) -> Option<DateTime<Utc>> {
 macro_rules! deal_columns {
     () => {
         "seq, id, host_id, host_login_id, title, description, category_id, product_url, total_price, shares_total, shares_taken, \
-         min_shares, items_per_share, unit, deadline, meeting_name, meeting_lat, meeting_lon, keywords, images, status, views, created_at"
+         min_shares, items_per_share, unit, deadline, meeting_name, meeting_lat, meeting_lon, meeting_code, keywords, images, status, views, created_at"
     };
 }
 
@@ -300,6 +346,7 @@ struct DealRow {
     meeting_name: Option<String>,
     meeting_lat: Option<f64>,
     meeting_lon: Option<f64>,
+    meeting_code: Option<String>,
     keywords: String,
     images: String,
     status: String,
@@ -322,7 +369,10 @@ impl TryFrom<DealRow> for DealRecord {
     fn try_from(r: DealRow) -> sqlx::Result<Self> {
         let seq = r.seq;
         let meeting_place = match (r.meeting_name, r.meeting_lat, r.meeting_lon) {
-            (Some(name), Some(lat), Some(lon)) => Some(MeetingPlace { name, lat, lon }),
+            (Some(name), Some(lat), Some(lon)) => {
+                let dong = r.meeting_code.as_deref().and_then(gonggu_places::get).map(|p| p.name.to_owned());
+                Some(MeetingPlace { name, lat, lon, code: r.meeting_code, dong })
+            }
             (None, None, None) => None,
             partial => return Err(corrupt("meeting place", seq, format!("{partial:?}"))),
         };
@@ -400,6 +450,15 @@ macro_rules! sql_deal_store {
             }
 
             /// Indexes the deals written before the search index (or its current folding) existed.
+            async fn put_home(tx: &mut sqlx::Transaction<'static, $db>, user_id: Uuid, home: Home) -> sqlx::Result<()> {
+                sqlx::query(
+                    "INSERT INTO user_places (user_id, lat, lon, reach_km) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (user_id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, reach_km = excluded.reach_km",
+                )
+                .bind(user_id).bind(home.lat).bind(home.lon).bind(home.reach_km).execute(&mut **tx).await?;
+                Ok(())
+            }
+
             async fn index_missing(&self) -> sqlx::Result<usize> {
                 // `search_text` is written with the grams in one transaction, so a deal without it
                 // is one to index (a text with no bigram has no grams and must not come back at
@@ -429,8 +488,18 @@ macro_rules! sql_deal_store {
                 )
                 .fetch_all(&self.pool).await?;
                 for (seq, lat, lon) in &places {
-                    sqlx::query("UPDATE deals SET meeting_lat_e6 = $1, meeting_lon_e6 = $2 WHERE seq = $3")
-                        .bind(micro(*lat)).bind(micro(*lon)).bind(*seq).execute(&self.pool).await?;
+                    sqlx::query("UPDATE deals SET meeting_lat_e6 = $1, meeting_lon_e6 = $2, meeting_cell = $3 WHERE seq = $4")
+                        .bind(micro(*lat)).bind(micro(*lon)).bind(cell_at(micro(*lat), micro(*lon))).bind(*seq).execute(&self.pool).await?;
+                }
+                // Deals placed before places existed learn their 읍면동 (abroad stays unknown).
+                let unnamed: Vec<(i64, f64, f64)> = sqlx::query_as(
+                    "SELECT seq, meeting_lat, meeting_lon FROM deals WHERE meeting_lat IS NOT NULL AND meeting_lon IS NOT NULL AND meeting_code IS NULL",
+                )
+                .fetch_all(&self.pool).await?;
+                for (seq, lat, lon) in &unnamed {
+                    if let Ok(p) = gonggu_places::reverse(*lat, *lon) {
+                        sqlx::query("UPDATE deals SET meeting_code = $1 WHERE seq = $2").bind(p.code.to_string()).bind(*seq).execute(&self.pool).await?;
+                    }
                 }
                 Ok(rows.len())
             }
@@ -445,8 +514,8 @@ macro_rules! sql_deal_store {
                 let seq = sqlx::query(
                     "INSERT INTO deals (id, host_id, host_login_id, title, description, category_id, product_url, total_price, shares_total, \
                      shares_taken, min_shares, items_per_share, unit, deadline, meeting_name, meeting_lat, meeting_lon, keywords, status, \
-                     views, created_at, updated_at, images, search_text, meeting_lat_e6, meeting_lon_e6) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 0, $20, $20, $21, $22, $23, $24) \
+                     views, created_at, updated_at, images, search_text, meeting_lat_e6, meeting_lon_e6, meeting_code, meeting_cell) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 0, $20, $20, $21, $22, $23, $24, $25, $26) \
                      RETURNING seq",
                 )
                 .bind(d.id).bind(d.host_id).bind(&d.host_login_id).bind(&d.title).bind(&d.description).bind(d.category_id)
@@ -456,6 +525,7 @@ macro_rules! sql_deal_store {
                 .bind(serde_json::to_string(&d.keywords).unwrap_or_else(|_| "[]".into())).bind(d.status.as_str()).bind(ms(d.created_at))
                 .bind(serde_json::to_string(&d.images).unwrap_or_else(|_| "[]".into())).bind(&text)
                 .bind(mp.map(|m| micro(m.lat))).bind(mp.map(|m| micro(m.lon)))
+                .bind(mp.and_then(|m| m.code.clone())).bind(mp.map(cell_of))
                 .fetch_one(&mut *tx).await?;
                 let seq: i64 = sqlx::Row::get(&seq, 0);
                 Self::index_text(&mut tx, seq, &text).await?;
@@ -529,7 +599,7 @@ macro_rules! sql_deal_store {
                         "UPDATE deals SET title = $1, description = $2, category_id = $3, product_url = $4, total_price = $5, shares_total = $6, \
                          min_shares = $7, items_per_share = $8, unit = $9, deadline = $10, meeting_name = $11, meeting_lat = $12, meeting_lon = $13, \
                          keywords = $14, images = $16, deadline_notice_sent = CASE WHEN deadline = $10 THEN deadline_notice_sent ELSE FALSE END, \
-                         meeting_lat_e6 = $17, meeting_lon_e6 = $18 WHERE id = $15",
+                         meeting_lat_e6 = $17, meeting_lon_e6 = $18, meeting_code = $19, meeting_cell = $20 WHERE id = $15",
                     )
                     .bind(&e.title).bind(&e.description).bind(e.category_id).bind(&e.product_url).bind(e.total_price).bind(e.shares_total as i32)
                     .bind(e.min_shares as i32).bind(e.items_per_share as i32).bind(&e.unit).bind(ms(e.deadline))
@@ -537,6 +607,7 @@ macro_rules! sql_deal_store {
                     .bind(serde_json::to_string(&e.keywords).unwrap_or_else(|_| "[]".into())).bind(id)
                     .bind(serde_json::to_string(&e.images).unwrap_or_else(|_| "[]".into()))
                     .bind(mp.map(|m| micro(m.lat))).bind(mp.map(|m| micro(m.lon)))
+                    .bind(mp.and_then(|m| m.code.clone())).bind(mp.map(cell_of))
                     .execute(&mut *tx).await?;
                     let (before, after) = (
                         search::searchable(&deal.title, &deal.description, &deal.keywords),
@@ -617,15 +688,14 @@ macro_rules! sql_deal_store {
                 Ok(sent)
             }
 
-            async fn set_place(&self, user_id: Uuid, place: Option<(f64, f64)>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
+            async fn set_place(&self, user_id: Uuid, place: Option<Home>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 if !(&mut *tx).claim_event(consumer, event_id).await? {
                     return Ok(());
                 }
                 match place {
-                    Some((lat, lon)) => {
-                        sqlx::query("INSERT INTO user_places (user_id, lat, lon) VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon")
-                            .bind(user_id).bind(lat).bind(lon).execute(&mut *tx).await?;
+                    Some(home) => {
+                        Self::put_home(&mut tx, user_id, home).await?;
                     }
                     None => {
                         sqlx::query("DELETE FROM user_places WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
@@ -634,16 +704,15 @@ macro_rules! sql_deal_store {
                 tx.commit().await
             }
 
-            async fn add_user(&self, user_id: Uuid, login_id: &str, place: Option<(f64, f64)>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
+            async fn add_user(&self, user_id: Uuid, login_id: &str, place: Option<Home>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 if !(&mut *tx).claim_event(consumer, event_id).await? {
                     return Ok(());
                 }
                 sqlx::query("INSERT INTO known_users (user_id, login_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                     .bind(user_id).bind(login_id).execute(&mut *tx).await?;
-                if let Some((lat, lon)) = place {
-                    sqlx::query("INSERT INTO user_places (user_id, lat, lon) VALUES ($1, $2, $3) ON CONFLICT (user_id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon")
-                        .bind(user_id).bind(lat).bind(lon).execute(&mut *tx).await?;
+                if let Some(home) = place {
+                    Self::put_home(&mut tx, user_id, home).await?;
                 }
                 tx.commit().await
             }
@@ -654,8 +723,8 @@ macro_rules! sql_deal_store {
                 Ok(row.map(|r| r.0))
             }
 
-            async fn place(&self, user_id: Uuid) -> sqlx::Result<Option<(f64, f64)>> {
-                sqlx::query_as("SELECT lat, lon FROM user_places WHERE user_id = $1").bind(user_id).fetch_optional(&self.pool).await
+            async fn place(&self, user_id: Uuid) -> sqlx::Result<Option<Home>> {
+                sqlx::query_as("SELECT lat, lon, reach_km FROM user_places WHERE user_id = $1").bind(user_id).fetch_optional(&self.pool).await
             }
 
             async fn record_view(&self, id: Uuid, viewer: &str, day: &str) -> sqlx::Result<()> {
@@ -716,6 +785,15 @@ macro_rules! sql_deal_store {
                 }
                 if let Some(m) = q.member_id {
                     b.push(" AND id IN (SELECT deal_id FROM deal_members WHERE user_id = ").push_bind(m).push(" AND NOT is_host)");
+                }
+                if let Some((from, metres)) = q.within {
+                    // The cells first (an index range each), then the exact distance.
+                    b.push(" AND meeting_cell IN (");
+                    let mut sep = b.separated(", ");
+                    for c in cells_within(from, metres) {
+                        sep.push_bind(c);
+                    }
+                    b.push(format!(") AND {} <= {}", nearest_sql(from), reach_key(metres)));
                 }
                 // Nearest: deals without a place come last.
                 let distance = nearest_sql(q.near.unwrap_or((0.0, 0.0)));

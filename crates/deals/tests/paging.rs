@@ -46,7 +46,7 @@ fn spec() -> impl Strategy<Value = Spec> {
 }
 
 fn place((a, b): (u8, u8)) -> MeetingPlace {
-    MeetingPlace { name: "역".into(), lat: 37.49 + f64::from(a) * 0.001_234_567_8, lon: 127.01 + f64::from(b) * 0.000_987_654_3 }
+    MeetingPlace::at("역", 37.49 + f64::from(a) * 0.001_234_567_8, 127.01 + f64::from(b) * 0.000_987_654_3)
 }
 
 const FROM: [(f64, f64); 3] = [(37.5551, 126.9368), (37.4927, 127.0133), (37.491_234_567_8, 127.010_987_654_3)];

@@ -101,7 +101,7 @@ fn parse_place(f: &DealForm, errors: &mut FieldErrors) -> Option<MeetingPlace> {
     if lon.is_none() {
         errors.insert("meeting_place.lon".into(), "경도를 숫자로 입력해 주세요.".into());
     }
-    Some(MeetingPlace { name: f.name.clone(), lat: lat.unwrap_or(0.0), lon: lon.unwrap_or(0.0) })
+    Some(MeetingPlace::at(&f.name, lat.unwrap_or(0.0), lon.unwrap_or(0.0)))
 }
 
 /// Reads the create form into the API's input; messages for what could not be read at all.

@@ -240,7 +240,7 @@ async fn neighborhood_set_validate_and_clear() {
     let me: serde_json::Value = res.json().await.unwrap();
     assert_eq!(
         me["neighborhood"],
-        json!({"name": "망원동", "lat": 37.556, "lon": 126.91, "code": "11440123", "verified_at": null}),
+        json!({"name": "망원동", "lat": 37.556, "lon": 126.91, "code": "11440123", "verified_at": null, "reach_km": 5}),
         "a point names the 동 it lies in"
     );
     for (body, field) in [
@@ -296,6 +296,20 @@ async fn a_neighbourhood_by_place_code_and_by_verified_location() {
     // The session sees what it saved.
     let me: serde_json::Value = app.get_as("/api/v1/me", token).await.json().await.unwrap();
     assert_eq!(me["neighborhood"]["code"], "11440123");
+    // How far the feed reaches: 5 km unless chosen, one of 1/3/5/10, kept when the 동 changes.
+    assert_eq!(me["neighborhood"]["reach_km"], 5);
+    let me: serde_json::Value = app.put_json_as("/api/v1/me/neighborhood/reach", token, &json!({"km": 10})).await.json().await.unwrap();
+    assert_eq!(me["neighborhood"]["reach_km"], 10);
+    let (status, err) = error_of(app.put_json_as("/api/v1/me/neighborhood/reach", token, &json!({"km": 7})).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    let me: serde_json::Value = app.put_json_as("/api/v1/me/neighborhood", token, &json!({"code": "11680101"})).await.json().await.unwrap();
+    assert_eq!((me["neighborhood"]["name"].as_str(), me["neighborhood"]["reach_km"].as_i64()), (Some("역삼동"), Some(10)));
+    let me: serde_json::Value =
+        app.put_json_as("/api/v1/me/neighborhood", token, &json!({"code": "11680101", "reach_km": 1})).await.json().await.unwrap();
+    assert_eq!(me["neighborhood"]["reach_km"], 1);
+    app.delete_as("/api/v1/me/neighborhood", token).await;
+    let (status, err) = error_of(app.put_json_as("/api/v1/me/neighborhood/reach", token, &json!({"km": 3})).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("no_neighborhood")), "{err}");
 }
 
 #[tokio::test]

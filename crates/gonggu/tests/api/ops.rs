@@ -110,6 +110,7 @@ async fn openapi_document_matches_the_routes() {
         "GET /api/v1/me",
         "PUT /api/v1/me/keywords",
         "PUT /api/v1/me/neighborhood",
+        "PUT /api/v1/me/neighborhood/reach",
         "DELETE /api/v1/me/neighborhood",
         "POST /api/v1/me/password",
         "POST /api/v1/me/email",
