@@ -507,12 +507,16 @@ fn user_agent_label(ua: Option<&str>) -> String {
     }
 }
 
-/// "역삼동 · 서울특별시 강남구 역삼동 · 인증됨 (12월 4일까지)" or "인증 필요".
+/// "역삼동 · 서울특별시 강남구 · 인증됨 2027년 1월 3일까지", or "미인증" / "인증 만료".
 fn neighborhood_line(n: &crate::domain::Neighborhood, now: chrono::DateTime<chrono::Utc>) -> Markup {
-    let address = n.address();
+    let district = n
+        .code
+        .as_deref()
+        .and_then(gonggu_places::get)
+        .map(|p| [p.sido, p.sigungu].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join(" "));
     html! {
         (n.name)
-        @if let Some(a) = address.as_ref().filter(|a| !a.ends_with(&format!(" {}", n.name)) || n.name.is_empty()) { span.muted { " · " (a) } }
+        @if let Some(d) = district { span.muted { " · " (d) } }
         @if let Some(at) = n.verified_at.filter(|_| n.verified(now)) {
             span.badge-verified title=(format!("{} 인증", format_kst(at))) { "인증됨" }
             small.muted { " " (format_day_kst(at + crate::domain::VERIFIED_FOR)) "까지" }

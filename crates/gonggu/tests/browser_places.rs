@@ -50,7 +50,7 @@ async fn the_sign_up_page_offers_the_picker_too() {
 /// The open list's option for the 동 `name` in `district` ("서울특별시 마포구").
 fn option_xpath(name: &str, district: &str) -> String {
     format!(
-        "//div[@data-place-picker]/ul[@role='listbox' and not(@hidden)]/li[@role='option'][strong[normalize-space()={}] and span[normalize-space()={}]]",
+        "//div[@data-place-picker]//ul[@role='listbox' and not(@hidden)]/li[@role='option'][strong[normalize-space()={}] and span[normalize-space()={}]]",
         xq(name),
         xq(district)
     )
@@ -101,13 +101,16 @@ async fn assert_list_under_the_field(c: &Client, what: &str) {
 
 /// What the profile says under "우리 동네".
 async fn profile_hood(c: &Client) -> String {
-    let dd = wait_xpath(c, "//dl[contains(@class,'profile')]/dt[normalize-space()='우리 동네']/following-sibling::dd[1]", "우리 동네").await;
+    let dd =
+        wait_xpath(c, "//dl[contains(@class,'profile')]/dt[normalize-space()='우리 동네']/following-sibling::dd[1]", "우리 동네").await;
     dd.text().await.unwrap().trim().to_owned()
 }
 
 /// The texts of the badges on the profile's 우리 동네 line with this class.
 async fn hood_badges(c: &Client, class: &str) -> Vec<String> {
-    let xpath = format!("//dl[contains(@class,'profile')]/dt[normalize-space()='우리 동네']/following-sibling::dd[1]//span[contains(@class,'{class}')]");
+    let xpath = format!(
+        "//dl[contains(@class,'profile')]/dt[normalize-space()='우리 동네']/following-sibling::dd[1]//span[contains(@class,'{class}')]"
+    );
     let mut out = Vec::new();
     for el in c.find_all(Locator::XPath(&xpath)).await.unwrap() {
         out.push(el.text().await.unwrap().trim().to_owned());
@@ -115,8 +118,22 @@ async fn hood_badges(c: &Client, class: &str) -> Vec<String> {
     out
 }
 
+/// Presses 동네 저장 and waits for the next page's notice (the page it leaves may show the same
+/// notice from the last save).
+async fn save(c: &Client) {
+    let page = field(c, "body").await;
+    click_button(c, "동네 저장").await;
+    let deadline = Instant::now() + WAIT;
+    while page.tag_name().await.is_ok() {
+        assert!(Instant::now() < deadline, "동네 저장 did not lead to a new page");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_flash(c, "우리 동네를 저장했습니다.").await;
+}
+
 async fn press_locate(c: &Client) {
-    let button = wait_xpath(c, "//button[@type='button' and @data-locate][normalize-space()='📍 현재 위치로 찾기']", "현재 위치로 찾기").await;
+    let button =
+        wait_xpath(c, "//button[@type='button' and @data-locate][normalize-space()='📍 현재 위치로 찾기']", "현재 위치로 찾기").await;
     // The page turns it off while it asks; wait until it may be pressed again.
     let deadline = Instant::now() + WAIT;
     while !button.is_enabled().await.unwrap() {
@@ -175,8 +192,7 @@ async fn profile_journey(app: &TestApp, c: &Client, device: &str, shots: &Screen
     assert_eq!(c.current_url().await.unwrap().path(), "/me", "Enter picked, it did not send the form");
 
     // ---- Save: 망원동, not verified.
-    click_button(c, "동네 저장").await;
-    wait_flash(c, "우리 동네를 저장했습니다.").await;
+    save(c).await;
     let line = profile_hood(c).await;
     assert!(line.contains("망원동"), "the profile shows 망원동: {line:?}");
     assert_eq!(hood_badges(c, "badge-unverified").await, ["미인증"], "{line:?}");
@@ -196,7 +212,11 @@ async fn profile_journey(app: &TestApp, c: &Client, device: &str, shots: &Screen
     assert_eq!(hidden(c, "code").await, "", "typing after the pick clears the hidden code");
     text.send_keys(&Key::Backspace).await.unwrap();
     assert_eq!(place_text(c).await, "서울특별시 마포구 망원동");
+    wait_xpath(c, &option_xpath("망원동", "서울특별시 마포구"), "망원동 offered again").await;
     assert_eq!(hidden(c, "code").await, "", "typing the same text back is not a pick");
+    // Escape closes the list (else it would open under the next tap, and take it).
+    text.send_keys(&Key::Escape).await.unwrap();
+    assert!(!list_is_open(c).await, "Escape closes the list");
 
     // ---- 동네 인증: the phone is in 역삼동.
     let mut cdp = Cdp::of(c).await;
@@ -210,8 +230,7 @@ async fn profile_journey(app: &TestApp, c: &Client, device: &str, shots: &Screen
     assert_eq!((hidden(c, "lat").await, hidden(c, "lon").await), ("37.5006".to_owned(), "127.0364".to_owned()));
     assert!(!list_is_open(c).await);
     shots.take(c, &format!("places-located-{device}")).await;
-    click_button(c, "동네 저장").await;
-    wait_flash(c, "우리 동네를 저장했습니다.").await;
+    save(c).await;
     let line = profile_hood(c).await;
     assert!(line.contains("역삼동"), "the profile shows 역삼동: {line:?}");
     assert_eq!(hood_badges(c, "badge-verified").await, ["인증됨"], "{line:?}");

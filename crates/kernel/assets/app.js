@@ -267,6 +267,8 @@ for (const picker of document.querySelectorAll('[data-place-picker]')) {
         hidden('verify').value = '1';
         say(status, `현재 위치는 ${body.name}이에요. 저장하면 동네 인증이 돼요.`, 'ok');
       } catch (err) {
+        // The 동 picked before stays, but not as verified: this location did not confirm it.
+        for (const n of ['lat', 'lon', 'verify']) hidden(n).value = '';
         say(status, err.message || '위치로 동네를 찾지 못했어요.', 'error');
       } finally {
         locate.disabled = false;

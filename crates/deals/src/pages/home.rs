@@ -10,12 +10,15 @@ use axum::{
 use chrono::{DateTime, Utc};
 use gonggu_kernel::{
     auth::AuthUser,
-    web::{group_digits, layout, Flash, MaybeWebUser, Page, Tab},
+    web::{group_digits, layout, see_other, CsrfToken, Flash, MaybeWebUser, Page, Tab},
 };
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{deal_list, failure_page, flash_for, more_link, query_href};
+use super::{
+    area::{area_bar, Area, ReachChoice},
+    deal_list, failure_page, flash_for, more_link, query_href,
+};
 use crate::{
     domain::{CategoryId, PriceBound, CATEGORIES, MAX_TOTAL_PRICE},
     service::{DealPage, ListParams},
@@ -38,6 +41,14 @@ pub(super) struct ListForm {
     max_price: Option<String>,
     cursor: Option<String>,
     msg: Option<String>,
+    /// `1`, `3`, `5`, `10` (km) or `all`.
+    reach: Option<String>,
+    /// A 동 (법정동 code) to look around, for visitors; the place picker posts it.
+    code: Option<String>,
+    /// The place picker's other fields (text typed without script, or a located point).
+    place: Option<String>,
+    lat: Option<String>,
+    lon: Option<String>,
 }
 
 /// The list's filters, checked; the defaults (open deals, newest first, any price) when absent.
@@ -50,11 +61,23 @@ struct Filters {
     /// Total price range in won, inclusive.
     min_price: Option<i64>,
     max_price: Option<i64>,
+    reach: ReachChoice,
+    /// The 동 the address names (visitors).
+    code: Option<&'static gonggu_places::Place>,
 }
 
 impl Default for Filters {
     fn default() -> Self {
-        Filters { q: String::new(), category: None, status: "open", sort: "newest", min_price: None, max_price: None }
+        Filters {
+            q: String::new(),
+            category: None,
+            status: "open",
+            sort: "newest",
+            min_price: None,
+            max_price: None,
+            reach: ReachChoice::Unset,
+            code: None,
+        }
     }
 }
 
@@ -89,12 +112,19 @@ impl Filters {
         };
         let min_price = price_bound(f.min_price.as_deref(), "최솟값")?;
         let max_price = price_bound(f.max_price.as_deref(), "최댓값")?;
+        let reach = ReachChoice::parse(f.reach.as_deref())?;
+        let code = match f.code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            None => None,
+            Some(c) => Some(gonggu_places::get(c).ok_or_else(|| "알 수 없는 동네입니다.".to_owned())?),
+        };
         // min ≤ max is the service's rule; its refusal comes back as the page's notice.
-        Ok(Filters { q, category, status, sort, min_price, max_price })
+        Ok(Filters { q, category, status, sort, min_price, max_price, reach, code })
     }
 
-    fn params(&self, cursor: Option<String>) -> ListParams {
+    fn params(&self, cursor: Option<String>, area: Option<Area>) -> ListParams {
         ListParams {
+            place: self.code.map(|p| p.code.to_string()),
+            reach_km: area.and_then(|a| a.reach_km),
             q: (!self.q.is_empty()).then(|| self.q.clone()),
             category: self.category,
             status: (self.status != "all").then(|| self.status.to_owned()),
@@ -107,11 +137,18 @@ impl Filters {
     }
 
     fn href(&self, category: Option<i64>, cursor: Option<&str>) -> String {
+        self.href_with(category, cursor, self.reach)
+    }
+
+    fn href_with(&self, category: Option<i64>, cursor: Option<&str>, reach: ReachChoice) -> String {
         let cat = category.map(|c| c.to_string());
         let (min, max) = (self.min_price.map(|p| p.to_string()), self.max_price.map(|p| p.to_string()));
+        let (code, reach) = (self.code.map(|p| p.code.to_string()), reach.as_param());
         query_href(
             "/",
             &[
+                ("code", code.as_deref()),
+                ("reach", reach.as_deref()),
                 ("q", Some(self.q.as_str())),
                 ("category", cat.as_deref()),
                 ("status", (self.status != "open").then_some(self.status)),
@@ -129,7 +166,9 @@ impl Filters {
     }
 
     fn is_default(&self) -> bool {
-        self.q.is_empty()
+        self.reach == ReachChoice::Unset
+            && self.code.is_none()
+            && self.q.is_empty()
             && self.category.is_none()
             && self.status == "open"
             && self.sort == "newest"
@@ -138,12 +177,51 @@ impl Filters {
     }
 }
 
+/// A 동 chosen with the picker but not sent as a code (no script ran, or the location was used):
+/// the code it means, to put in the address.
+fn picked_code(f: &ListForm) -> Option<Result<String, String>> {
+    if f.code.as_deref().is_some_and(|c| !c.trim().is_empty()) {
+        return None;
+    }
+    let number = |v: &Option<String>| v.as_deref().and_then(|v| v.trim().parse::<f64>().ok());
+    if let (Some(lat), Some(lon)) = (number(&f.lat), number(&f.lon)) {
+        return Some(gonggu_places::reverse(lat, lon).map(|p| p.code.to_string()).map_err(|e| e.to_string()));
+    }
+    let typed = f.place.as_deref().map(str::trim).filter(|t| !t.is_empty())?;
+    let found = gonggu_places::search(typed, 5);
+    let exact: Vec<_> = found.iter().copied().filter(|p| p.address() == typed || p.name == typed).collect();
+    Some(match (exact.as_slice(), found.as_slice()) {
+        ([one], _) | ([], [one]) => Ok(one.code.to_string()),
+        (_, []) => Err(format!("‘{typed}’에 맞는 동네를 찾지 못했어요.")),
+        _ => Err("같은 이름의 동네가 여럿이에요. 목록에서 골라 주세요.".into()),
+    })
+}
+
 pub(super) async fn home(
     State(deals): State<Arc<Deals>>,
     MaybeWebUser(user): MaybeWebUser,
+    csrf: CsrfToken,
     query: Result<Query<ListForm>, QueryRejection>,
 ) -> Response {
     let now = deals.clock.now();
+    if let Ok(Query(f)) = &query {
+        match picked_code(f) {
+            Some(Ok(code)) => return see_other(&format!("/?code={code}")),
+            Some(Err(m)) => {
+                let flash = Flash::error(m);
+                let page = deals.list(Filters::default().params(None, None), None, None).await;
+                return match page {
+                    Ok(p) => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        home_view(user.as_ref(), &csrf, &Filters::default(), None, &p, now, Some(flash), true),
+                    )
+                        .into_response(),
+                    Err(e) => failure_page(e),
+                };
+            }
+            None => {}
+        }
+    }
     let form = query.map(|Query(f)| f).map_err(|_| "검색 조건을 읽을 수 없습니다.".to_owned());
     let mut problem = None;
     let (filters, cursor, msg) = match form {
@@ -160,7 +238,15 @@ pub(super) async fn home(
         }
     };
     let viewer = user.as_ref().map(|u| u.user_id);
-    let page = match deals.list_for(filters.params(cursor.clone()), None, None, viewer).await {
+    let home = match viewer {
+        Some(v) => deals.home_of(v).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e.message, "the viewer's neighbourhood could not be read; showing the whole country");
+            None
+        }),
+        None => None,
+    };
+    let area = Area::resolve(filters.code, home, filters.reach);
+    let page = match deals.list_for(filters.params(cursor.clone(), area), None, None, viewer).await {
         Ok(p) => p,
         Err(e) if e.status.is_client_error() => {
             problem = Some(if e.code == "invalid_cursor" {
@@ -172,22 +258,32 @@ pub(super) async fn home(
             } else {
                 e.message.clone()
             });
-            match deals.list(Filters::default().params(None), None, None).await {
+            match deals.list(Filters::default().params(None, None), None, None).await {
                 Ok(p) => p,
                 Err(e) => return failure_page(e),
             }
         }
         Err(e) => return failure_page(e),
     };
-    let (status, flash, filters) = match problem {
-        Some(m) => (StatusCode::BAD_REQUEST, Some(Flash::error(format!("{m} 기본 목록을 보여 드려요."))), Filters::default()),
-        None => (StatusCode::OK, flash_for(msg.as_deref()), filters),
+    let (status, flash, filters, area) = match problem {
+        Some(m) => (StatusCode::BAD_REQUEST, Some(Flash::error(format!("{m} 기본 목록을 보여 드려요."))), Filters::default(), None),
+        None => (StatusCode::OK, flash_for(msg.as_deref()), filters, area),
     };
     let first_page = cursor.as_deref().is_none_or(str::is_empty);
-    (status, home_view(user.as_ref(), &filters, &page, now, flash, first_page)).into_response()
+    (status, home_view(user.as_ref(), &csrf, &filters, area, &page, now, flash, first_page)).into_response()
 }
 
-fn home_view(user: Option<&AuthUser>, f: &Filters, page: &DealPage, now: DateTime<Utc>, flash: Option<Flash>, first_page: bool) -> Markup {
+#[allow(clippy::too_many_arguments)] // one page's parts; a struct for them would only be unpacked here
+fn home_view(
+    user: Option<&AuthUser>,
+    csrf: &CsrfToken,
+    f: &Filters,
+    area: Option<Area>,
+    page: &DealPage,
+    now: DateTime<Utc>,
+    flash: Option<Flash>,
+    first_page: bool,
+) -> Markup {
     let categories: Vec<(i64, &str)> = CATEGORIES.iter().enumerate().map(|(i, n)| (i as i64 + 1, *n)).collect();
     layout(
         Page { title: "우리 동네 공동구매", tab: Tab::Deals, user, flash },
@@ -209,7 +305,10 @@ fn home_view(user: Option<&AuthUser>, f: &Filters, page: &DealPage, now: DateTim
             } @else {
                 h1.page-title { @if f.q.is_empty() { "공구 목록" } @else { "‘" (f.q) "’ 검색 결과" } }
             }
+            (area_bar(area, user.is_some(), csrf, &|reach| f.href_with(f.category, None, reach)))
             form.card.stack.filters method="get" action="/" role="search" {
+                @if let Some(p) = f.code { input type="hidden" name="code" value=(p.code.to_string()); }
+                @if let Some(r) = f.reach.as_param() { input type="hidden" name="reach" value=(r); }
                 label.field {
                     span.label { "공구 검색" }
                     input type="search" name="q" id="q" value=(f.q) maxlength="100" placeholder="휴지, 생수, 코스트코…" enterkeyhint="search";
@@ -286,7 +385,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(f.href(f.category, Some("abc")), "/?q=%ED%9C%B4%EC%A7%80&category=4&status=all&cursor=abc");
-        assert_eq!(f.params(None).status, None);
+        assert_eq!(f.params(None, None).status, None);
         assert_eq!(Filters::default().href(None, None), "/");
     }
 }

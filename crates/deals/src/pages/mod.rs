@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use gonggu_kernel::{
     auth::AuthUser,
     once::{Claim, OnceTokens, Ticket},
-    web::{form_post, kst, urlencode, won, Flash, FormPage, PageError},
+    web::{form_post, format_ago, kst, urlencode, won, Flash, FormPage, PageError},
     ApiError,
 };
 use maud::{html, Markup};
@@ -34,6 +34,7 @@ use crate::{
 };
 
 mod actions;
+mod area;
 mod detail;
 mod form;
 mod home;
@@ -241,10 +242,14 @@ fn deal_card(d: &DealView, now: DateTime<Utc>) -> Markup {
                         @else if d.status != DealStatus::Recruiting { (status_badge(d.status)) }
                     }
                     p.price { "1인당 " (won(d.share_price)) }
+                    p.meta.deal-where {
+                        @if let Some(dong) = d.meeting_place.as_ref().and_then(|p| p.dong.as_deref()) { (dong) " · " }
+                        @if let Some(m) = d.distance_m { (distance_label(m)) " · " }
+                        (format_ago(d.created_at, now))
+                    }
                     p.meta {
                         (d.shares_taken) "/" (d.shares_total) " 몫 · "
                         @if is_full(d) && d.deadline > now { "모두 찼어요" } @else { (deadline_label(d, now)) }
-                        @if let Some(m) = d.distance_m { " · 📍 " (distance_label(m)) }
                     }
                 }
             }

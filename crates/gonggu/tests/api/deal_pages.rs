@@ -160,15 +160,24 @@ async fn the_home_page_filters_by_price_and_sorts_by_distance() {
     assert!(res.status().is_redirection(), "{:?}", res.text().await);
     let mut seen = vec![];
     for _ in 0..100 {
-        let res = client.get(app.url("/?sort=nearest")).send().await.unwrap();
+        let res = client.get(app.url("/?sort=nearest&reach=all")).send().await.unwrap();
         if res.status() == StatusCode::OK {
             let html = res.text().await.unwrap();
-            assert!(html.contains("📍 1.1km") && html.contains("📍 10.2km"), "the cards say how far: {html}");
+            if !html.contains("1.1km") {
+                // The neighbourhood has not reached deals yet.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                continue;
+            }
+            assert!(html.contains("1.1km") && html.contains("10.2km"), "the cards say how far: {html}");
             seen = order(&html);
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // 우리 동네 first: the feed is what meets within the reach (5 km unless chosen), and says so.
+    let html = client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("5km 이내"), "{html}");
+    assert_eq!(order(&html), ["홍대 생수 공구"], "강남 and 역삼 are 10 km away");
     assert_eq!(seen, ["홍대 생수 공구", "강남 휴지 공구", "역삼 쌀 공구"]);
 }
 
@@ -437,4 +446,90 @@ async fn every_signed_in_page_leads_to_the_notices() {
     assert!(page.text().await.unwrap().contains("아직 알림이 없어요"));
     let anonymous = app.api.get(app.url("/notifications")).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::SEE_OTHER, "signed-in only");
+}
+
+/// 우리동네 first (issue 12): a visitor picks a 동 and sees what meets near it; a wider reach
+/// shows more; a member's feed is their neighbourhood's, and the reach they tap is kept.
+#[tokio::test]
+async fn the_home_feed_is_the_neighbourhoods_within_its_reach() {
+    let app = spawn_app().await;
+    let host = app.token_for("feed_host");
+    let centre: serde_json::Value = app.get("/api/v1/places?q=%EB%A7%9D%EC%9B%90%EB%8F%99").await.json().await.unwrap(); // 망원동
+    let (lat0, lon0) = (centre["items"][0]["lat"].as_f64().unwrap(), centre["items"][0]["lon"].as_f64().unwrap());
+    // South of 망원동's centre by about 0.6 km, 3.3 km and 15 km (0.009° of latitude is 1 km).
+    let deals = [("합정 세제 공구", 0.0054), ("신촌 휴지 공구", 0.03), ("강남 생수 공구", 0.135)];
+    for (title, dlat) in deals {
+        let (lat, lon) = (lat0 - dlat, lon0);
+        let body = serde_json::json!({
+            "title": title, "category_id": 4, "total_price": 9_000, "shares_total": 3, "items_per_share": 1, "unit": "개",
+            "deadline": (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339(),
+            "meeting_place": {"name": title, "lat": lat, "lon": lon},
+        });
+        assert_eq!(app.post_json_as("/api/v1/deals", &host, &body).await.status(), StatusCode::CREATED);
+    }
+    let titles = |html: &str| {
+        let mut found: Vec<(usize, &str)> = deals.iter().filter_map(|(t, _)| html.find(t).map(|i| (i, *t))).collect();
+        // Titles appear in the cards only (the page names no deal elsewhere).
+        found.sort();
+        found.into_iter().map(|(_, t)| t).collect::<Vec<_>>()
+    };
+    // A visitor sees the whole country and is asked to choose.
+    let html = app.get("/").await.text().await.unwrap();
+    assert!(html.contains("우리 동네를 골라 보세요") && titles(&html).len() == 3, "{html}");
+    // Typed without script: the 동 goes into the address.
+    let res = app.get("/?place=%EB%A7%88%ED%8F%AC%EA%B5%AC+%EB%A7%9D%EC%9B%90%EB%8F%99").await; // 마포구 망원동
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/?code=11440123");
+    let html = app.get("/?code=11440123").await.text().await.unwrap();
+    assert!(html.contains("망원동") && html.contains("5km 이내"), "{html}");
+    assert_eq!(titles(&html), ["신촌 휴지 공구", "합정 세제 공구"], "newest first, 5 km");
+    let listed: serde_json::Value = app.get("/api/v1/deals?q=%ED%95%A9%EC%A0%95").await.json().await.unwrap(); // 합정
+    let dong = listed["items"][0]["meeting_place"]["dong"].as_str().expect("the API names the 동").to_owned();
+    assert!(html.contains(&format!("{dong} · 6")), "the card names the 동 and how far (about 600 m): {dong} in {html}");
+    let html = app.get("/?code=11440123&reach=1").await.text().await.unwrap();
+    assert_eq!(titles(&html), ["합정 세제 공구"]);
+    let html = app.get("/?code=11440123&reach=all").await.text().await.unwrap();
+    assert_eq!(titles(&html).len(), 3);
+    let html = app.get("/?code=11440123&reach=all&sort=nearest").await.text().await.unwrap();
+    assert_eq!(titles(&html), ["합정 세제 공구", "신촌 휴지 공구", "강남 생수 공구"], "가까운 순 from the chosen 동");
+    let res = app.get("/?code=11440123&reach=7").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = app.get("/?lat=36.0&lon=125.0").await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("대한민국 안의 위치가 아닙니다."));
+
+    // A member's feed is their neighbourhood's; a reach chip saves the reach.
+    let (client, csrf) = signed_in_browser(&app, "feed_member").await;
+    let res = client
+        .post(app.url("/me/neighborhood"))
+        .form(&[("csrf_token", csrf.as_str()), ("place", "서울특별시 마포구 망원동"), ("code", "11440123")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection());
+    let mut html = String::new();
+    for _ in 0..200 {
+        html = client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+        if html.contains("5km 이내") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(titles(&html), ["신촌 휴지 공구", "합정 세제 공구"], "{html}");
+    let res = client
+        .post(app.url("/me/neighborhood/reach"))
+        .form(&[("csrf_token", csrf.as_str()), ("km", "10"), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((res.status(), res.headers()["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/"));
+    for _ in 0..200 {
+        html = client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+        if html.contains("10km 이내") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(html.contains("10km 이내"), "{html}");
+    assert_eq!(titles(&html), ["신촌 휴지 공구", "합정 세제 공구"], "the third is 15 km away");
 }

@@ -15,6 +15,27 @@ pub fn format_kst(t: DateTime<Utc>) -> String {
     format!("{}년 {}월 {}일 {} {}:{:02}", k.year(), k.month(), k.day(), if pm { "오후" } else { "오전" }, h12, k.minute())
 }
 
+/// How long ago, as a feed says it: `방금 전`, `3분 전`, `2시간 전`, `5일 전`, then the date
+/// (`11월 25일`, with the year when it is not this year's).
+pub fn format_ago(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    use chrono::Datelike;
+    let secs = (now - then).num_seconds().max(0);
+    match secs {
+        ..60 => "방금 전".into(),
+        60..3600 => format!("{}분 전", secs / 60),
+        3600..86_400 => format!("{}시간 전", secs / 3600),
+        86_400..604_800 => format!("{}일 전", secs / 86_400),
+        _ => {
+            let (t, n) = (then.with_timezone(&kst()), now.with_timezone(&kst()));
+            if t.year() == n.year() {
+                format!("{}월 {}일", t.month(), t.day())
+            } else {
+                format!("{}년 {}월 {}일", t.year(), t.month(), t.day())
+            }
+        }
+    }
+}
+
 /// A day as people in Korea write it: `2026년 11월 25일`.
 pub fn format_day_kst(t: DateTime<Utc>) -> String {
     use chrono::Datelike;
@@ -97,5 +118,26 @@ mod kst_tests {
         assert_eq!(super::kst_input(t), "2026-11-26T00:30");
         assert_eq!(super::parse_kst_input("2026-11-26T00:30"), Some(t));
         assert_eq!(super::parse_kst_input("26/11/2026"), None);
+    }
+}
+
+#[cfg(test)]
+mod ago_tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::format_ago;
+
+    #[test]
+    fn ago_as_a_feed_says_it() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 4, 12, 0, 0).unwrap();
+        let ago = |secs: i64| format_ago(now - chrono::Duration::seconds(secs), now);
+        assert_eq!(ago(-5), "방금 전", "a clock a little ahead");
+        assert_eq!(ago(59), "방금 전");
+        assert_eq!(ago(60), "1분 전");
+        assert_eq!(ago(3599), "59분 전");
+        assert_eq!(ago(7200), "2시간 전");
+        assert_eq!(ago(6 * 86_400), "6일 전");
+        assert_eq!(ago(10 * 86_400), "11월 24일");
+        assert_eq!(ago(400 * 86_400), "2025년 10월 30일");
     }
 }

@@ -88,15 +88,20 @@ pub fn place_picker(p: PlacePicker<'_>, errors: &FieldErrors) -> Markup {
     let list = format!("{}-options", p.id);
     html! {
         div.place-picker data-place-picker {
-            label.field.invalid[error.is_some()] {
-                span.label { (p.label) }
-                input type="text" name="place" id=(p.id) value=(p.text) maxlength="50" autocomplete="off" spellcheck="false"
-                    role="combobox" aria-autocomplete="list" aria-expanded="false" aria-controls=(list)
-                    placeholder="동 이름으로 검색 (예: 역삼동)" aria-invalid=[error.map(|_| "true")] autofocus[error.is_some()];
-                @if let Some(h) = p.hint { small.hint { (h) } }
-                small.field-error { @if let Some(e) = error { (e) } }
+            // The list floats under the text field, over what follows, so nothing moves under
+            // a finger while results arrive.
+            div.place-field {
+                label.field.invalid[error.is_some()] {
+                    span.label { (p.label) }
+                    input type="text" name="place" id=(p.id) value=(p.text) maxlength="50" autocomplete="off" spellcheck="false"
+                        role="combobox" aria-autocomplete="list" aria-expanded="false" aria-controls=(list)
+                        aria-describedby=(format!("{}-hint", p.id))
+                        placeholder="동 이름으로 검색 (예: 역삼동)" aria-invalid=[error.map(|_| "true")] autofocus[error.is_some()];
+                }
+                ul.place-options id=(list) role="listbox" aria-label="동네 검색 결과" hidden {}
             }
-            ul.place-options id=(list) role="listbox" aria-label="동네 검색 결과" hidden {}
+            small.hint id=(format!("{}-hint", p.id)) { @if let Some(h) = p.hint { (h) } }
+            small.field-error { @if let Some(e) = error { (e) } }
             input type="hidden" name="code" value=(p.code);
             input type="hidden" name="lat" value="";
             input type="hidden" name="lon" value="";
