@@ -252,6 +252,7 @@ fn neighborhood_picker(text: &str, code: &str, errors: &FieldErrors, label: &str
         hint: Some("동 이름으로 검색하거나 현재 위치로 찾으면 동네 인증이 돼요."),
         error_key: "place",
         locate: true,
+        point: None,
     };
     place_picker(picker, errors)
 }
@@ -299,13 +300,9 @@ fn parse_neighborhood(f: &PlaceFields, prefix: &str) -> Result<Option<Neighborho
     } else if point.is_some() || blank(&f.place) {
         None
     } else {
-        let typed = f.place.trim();
-        let found = gonggu_places::search(typed, 5);
-        let exact: Vec<_> = found.iter().copied().filter(|p| p.address() == typed || p.name == typed).collect();
-        match (exact.as_slice(), found.as_slice()) {
-            ([one], _) | ([], [one]) => Some(one.code.to_string()),
-            (_, []) => return fail(&format!("‘{typed}’에 맞는 동네를 찾지 못했어요. 동 이름으로 검색해 주세요.")),
-            _ => return fail("같은 이름의 동네가 여럿이에요. 목록에서 골라 주세요."),
+        match gonggu_places::pick(&f.place) {
+            Ok(p) => Some(p.code.to_string()),
+            Err(e) => return fail(&e.to_string()),
         }
     };
     if code.is_none() && point.is_none() {

@@ -51,8 +51,8 @@ pub struct DealView {
     pub status: DealStatus,
     pub views: i64,
     pub created_at: DateTime<Utc>,
-    /// Metres from the point a `sort=nearest` list measured from (absent otherwise, and for deals
-    /// without a meeting place).
+    /// Metres from the point the list measured from (`lat`/`lon`, `place`, or the signed-in
+    /// user's neighbourhood); absent when there is none, and for deals without a meeting place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distance_m: Option<i64>,
 }
@@ -453,13 +453,10 @@ impl Deals {
     }
 }
 
-/// Great-circle distance (haversine, mean Earth radius) to the deal's meeting place, in metres.
+/// Great-circle distance to the deal's meeting place, in metres.
 fn distance_m((lat0, lon0): (f64, f64), d: &DealRecord) -> Option<i64> {
     let p = d.meeting_place.as_ref()?;
-    let (phi0, phi1) = (lat0.to_radians(), p.lat.to_radians());
-    let (dphi, dlambda) = ((p.lat - lat0).to_radians(), (p.lon - lon0).to_radians());
-    let a = (dphi / 2.0).sin().powi(2) + phi0.cos() * phi1.cos() * (dlambda / 2.0).sin().powi(2);
-    Some((2.0 * 6_371_000.0 * a.sqrt().asin()).round() as i64)
+    Some(gonggu_places::distance_m(lat0, lon0, p.lat, p.lon).round() as i64)
 }
 
 #[cfg(test)]

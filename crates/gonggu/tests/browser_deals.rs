@@ -66,6 +66,8 @@ async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
         "unit",
         "deadline",
         "name",
+        "place",
+        "code",
         "lat",
         "lon",
         "description",
@@ -73,7 +75,7 @@ async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
     ] {
         h.find(Locator::Css(&format!("form[action='/deals'] [name={name}]"))).await.unwrap_or_else(|e| panic!("field {name}: {e}"));
     }
-    h.find(Locator::Id("use-location")).await.expect("the 현재 위치 사용 button");
+    h.find(Locator::Css("form[action='/deals'] [data-locate]")).await.expect("the 현재 위치로 찾기 button");
     assert_eq!(field(h, "#deadline").await.attr("type").await.unwrap().as_deref(), Some("datetime-local"));
     // The deadline defaults to three days from now, in Seoul time, to the minute.
     let deadline = field(h, "#deadline").await.prop("value").await.unwrap().unwrap_or_default();
@@ -95,8 +97,8 @@ async fn journey(app: &TestApp, h: &Client, n: &Client, shots: &Screenshots) {
     type_into(h, "#min_shares", "4").await;
     set_value(h, "#items_per_share", "10").await;
     type_into(h, "#name", "역삼역 2번 출구").await;
-    type_into(h, "#lat", "37.5006").await;
-    type_into(h, "#lon", "127.0364").await;
+    // The 동, typed whole (the server takes a full address without a pick from the list).
+    type_into(h, "#meeting-place", "서울특별시 강남구 역삼동").await;
     type_into(h, "#description", "30롤을 10롤씩 나눠요.\n저녁 7시 이후에 만나요.").await;
     type_into(h, "#keywords", "휴지, 코스트코").await;
     // A photo straight from a phone: it carries GPS tags, which the server strips.

@@ -146,37 +146,8 @@ document.addEventListener('input', ({ target: el }) => {
   }
 });
 
-// d. Fill lat/lon from the browser's location.
-const locate = $('#use-location');
-if (locate) {
-  const form = locate.form || locate.closest('form');
-  const status = $('#location-status');
-  const set = (name, value) => {
-    const input = form?.elements.namedItem(name);
-    if (!input) return;
-    input.value = value;
-    input.dispatchEvent(new Event('input', { bubbles: true }));
-  };
-  const done = (msg, kind) => { locate.disabled = false; say(status, msg, kind); };
-  locate.addEventListener('click', () => {
-    const geo = navigator.geolocation;
-    if (!geo) return say(status, '이 브라우저는 위치 정보를 지원하지 않습니다.', 'error');
-    say(status, '위치를 가져오는 중…');
-    locate.disabled = true;
-    geo.getCurrentPosition(({ coords }) => {
-      set('lat', String(Math.round(coords.latitude * 1e5) / 1e5));
-      set('lon', String(Math.round(coords.longitude * 1e5) / 1e5));
-      const name = form?.elements.namedItem('name');
-      if (name && !name.value.trim()) set('name', '현재 위치');
-      done('위치를 가져왔습니다. 저장을 눌러 주세요.', 'ok');
-    }, (err) => done(err.code === 1
-      ? '위치 권한이 거부되었습니다. 직접 입력해 주세요.'
-      : '위치를 가져오지 못했습니다. 직접 입력해 주세요.', 'error'),
-    { enableHighAccuracy: false, timeout: 10000, maximumAge: 60000 });
-  });
-}
 
-// g2. Place pickers (widgets::place_picker): type to search the 동 list, arrows and Enter to
+// d. Place pickers (widgets::place_picker): type to search the 동 list, arrows and Enter to
 // pick; "현재 위치로 찾기" asks the browser where it is and which 동 that is (동네 인증). Editing
 // the text after a pick drops the pick, so what is posted is always what is shown.
 const placeAddress = (p) => [p.sido, p.sigungu, p.name].filter(Boolean).join(' ');

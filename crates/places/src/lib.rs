@@ -67,6 +67,28 @@ pub fn search(q: &str, limit: usize) -> Vec<&'static Place> {
     g.search.search(q, limit).into_iter().map(|i| &g.places[i]).collect()
 }
 
+/// Why typed text does not name one 읍면동.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unpicked {
+    #[error("‘{0}’에 맞는 동네를 찾지 못했어요. 동 이름으로 검색해 주세요.")]
+    NotFound(String),
+    #[error("같은 이름의 동네가 여럿이에요. 목록에서 골라 주세요.")]
+    Ambiguous,
+}
+
+/// The one 읍면동 that text typed into a place field means (a form sent without script): the
+/// only one whose name or full address it is, or the only match at all.
+pub fn pick(typed: &str) -> Result<&'static Place, Unpicked> {
+    let typed = typed.trim();
+    let found = search(typed, 5);
+    let exact: Vec<&Place> = found.iter().copied().filter(|p| p.address() == typed || p.name == typed).collect();
+    match (exact.as_slice(), found.as_slice()) {
+        ([one], _) | ([], [one]) => Ok(one),
+        (_, []) => Err(Unpicked::NotFound(typed.to_owned())),
+        _ => Err(Unpicked::Ambiguous),
+    }
+}
+
 /// The place with this 8-digit 법정동 code.
 pub fn get(code: &str) -> Option<&'static Place> {
     let code: Code = code.parse().ok()?;

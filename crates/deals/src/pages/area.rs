@@ -83,7 +83,7 @@ pub(super) fn area_bar(area: Option<Area>, signed_in: bool, csrf: &CsrfToken, hr
                     a.button.primary href="/me#neighborhood" { "우리 동네 설정하기" }
                 } @else {
                     form.stack method="get" action="/" {
-                        (place_picker(PlacePicker { id: "area-place", label: "동네 찾기", text: "", code: "", hint: None, error_key: "place", locate: true },
+                        (place_picker(PlacePicker { id: "area-place", label: "동네 찾기", text: "", code: "", hint: None, error_key: "place", locate: true, point: None },
                             &Default::default()))
                         button.primary type="submit" { "이 동네 공구 보기" }
                     }

@@ -49,10 +49,16 @@ pub(super) async fn render_detail(
 ) -> Response {
     // A signed-in viewer counts once a day (Asia/Seoul).
     let viewer = user.filter(|_| count_view).map(|u| u.user_id.to_string());
-    let deal = match deals.open_deal(id, viewer.as_deref()).await {
+    let mut deal = match deals.open_deal(id, viewer.as_deref()).await {
         Ok(d) => d,
         Err(e) => return failure_page(e),
     };
+    // How far the meeting place is from the viewer's neighbourhood.
+    if let (Some(u), Some(p)) = (user, deal.meeting_place.as_ref()) {
+        if let Ok(Some(home)) = deals.home_of(u.user_id).await {
+            deal.distance_m = Some(gonggu_places::distance_m(home.lat, home.lon, p.lat, p.lon).round() as i64);
+        }
+    }
     let members = match user {
         Some(_) => match deals.members(id).await {
             Ok(m) => m,
@@ -143,6 +149,13 @@ fn detail_view(
                             dt { "만날 장소" }
                             dd {
                                 (p.name) br;
+                                @if p.dong.is_some() || d.distance_m.is_some() {
+                                    span.meta {
+                                        @if let Some(dong) = &p.dong { (dong) }
+                                        @if let Some(m) = d.distance_m { @if p.dong.is_some() { " · " } "우리 동네에서 " (super::distance_label(m)) }
+                                    }
+                                    br;
+                                }
                                 a.meta href={ "https://map.kakao.com/link/map/" (urlencode(&p.name)) "," (p.lat) "," (p.lon) } target="_blank" rel="noopener noreferrer" { "지도에서 보기 ↗" }
                             }
                         }

@@ -15,8 +15,8 @@ use gonggu_kernel::{
     error::FieldErrors,
     once::{self, OnceTokens},
     web::{
-        csrf_field, error_status, format_kst, input, kst_input, layout, parse_kst_input, split_error, won, CsrfMultipart, CsrfToken, Flash,
-        Input, MultipartFiles, Page, PageError, Tab, WebUser,
+        csrf_field, error_status, format_kst, input, kst_input, layout, parse_kst_input, place_picker, split_error, won, CsrfMultipart,
+        CsrfToken, Flash, Input, MultipartFiles, Page, PageError, PlacePicker, Tab, WebUser,
     },
     ApiError,
 };
@@ -55,8 +55,8 @@ fn select(name: &str, label: &str, options: &[(String, String)], value: &str, pl
 }
 
 /// The create and edit form as typed: text, so that a blank or odd value becomes a message by
-/// the field instead of a rejected request. The meeting place is `name`/`lat`/`lon`, the names
-/// `app.js` fills from the "현재 위치 사용" button.
+/// the field instead of a rejected request. The meeting place is a `name` and the place
+/// picker's fields (`place`, `code`, `lat`, `lon`; see `widgets::place_picker`).
 #[derive(Deserialize, Default, Clone)]
 #[serde(default)]
 pub(super) struct DealForm {
@@ -73,6 +73,8 @@ pub(super) struct DealForm {
     unit: String,
     deadline: String,
     name: String,
+    place: String,
+    code: String,
     lat: String,
     lon: String,
     keywords: String,
@@ -88,20 +90,45 @@ fn kept_keys(raw: &str) -> Vec<String> {
     raw.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect()
 }
 
-/// The meeting place fields: all blank means none.
+/// The meeting place: a name and the 동 it is in — a point (located, or kept from before), a
+/// 동 picked from the list (its centre), or one typed without script. All blank means none; a
+/// name without a 동 is a question back.
 fn parse_place(f: &DealForm, errors: &mut FieldErrors) -> Option<MeetingPlace> {
-    if f.name.trim().is_empty() && f.lat.trim().is_empty() && f.lon.trim().is_empty() {
+    let blank = |v: &str| v.trim().is_empty();
+    if [&f.name, &f.place, &f.code, &f.lat, &f.lon].iter().all(|v| blank(v)) {
         return None;
     }
-    let lat = f.lat.trim().parse::<f64>().ok();
-    let lon = f.lon.trim().parse::<f64>().ok();
-    if lat.is_none() {
-        errors.insert("meeting_place.lat".into(), "위도를 숫자로 입력하거나 ‘현재 위치 사용’을 눌러 주세요.".into());
+    let number = |v: &str| v.trim().parse::<f64>().ok();
+    let mut refuse = |m: String| {
+        errors.insert("meeting_place.place".into(), m);
+        None
+    };
+    let (lat, lon, dong) = match (number(&f.lat), number(&f.lon)) {
+        (Some(lat), Some(lon)) => (lat, lon, gonggu_places::reverse(lat, lon).ok()),
+        _ if !blank(&f.code) => match gonggu_places::get(f.code.trim()) {
+            Some(p) => (p.lat, p.lon, Some(p)),
+            None => return refuse("알 수 없는 동네입니다. 목록에서 골라 주세요.".into()),
+        },
+        _ if !blank(&f.place) => match gonggu_places::pick(&f.place) {
+            Ok(p) => (p.lat, p.lon, Some(p)),
+            Err(e) => return refuse(e.to_string()),
+        },
+        _ => return refuse("만날 동네를 검색해서 골라 주세요.".into()),
+    };
+    let name = if blank(&f.name) { dong.map_or("", |p| p.name) } else { f.name.trim() };
+    Some(MeetingPlace::at(name, lat, lon))
+}
+
+/// The errors of the meeting place as its two fields show them: the name's, and the rest under
+/// the place picker.
+fn place_errors(e: &FieldErrors) -> FieldErrors {
+    let mut out = e.clone();
+    for key in ["meeting_place.lat", "meeting_place.lon"] {
+        if let Some(m) = out.remove(key) {
+            out.entry("meeting_place.place".into()).or_insert(m);
+        }
     }
-    if lon.is_none() {
-        errors.insert("meeting_place.lon".into(), "경도를 숫자로 입력해 주세요.".into());
-    }
-    Some(MeetingPlace::at(&f.name, lat.unwrap_or(0.0), lon.unwrap_or(0.0)))
+    out
 }
 
 /// Reads the create form into the API's input; messages for what could not be read at all.
@@ -251,12 +278,8 @@ fn deal_form_view(
                             (input(Input { name: "deadline", label: "마감 시간", kind: "datetime-local", value: &v.deadline, required: true, hint: Some("한국 시간 기준, 지금부터 1시간 뒤 ~ 14일 뒤"), ..Default::default() }, e))
                         }
                         (input(Input { name: "name", label: "만날 장소 (선택)", value: &v.name, error_key: Some("meeting_place.name"), maxlength: Some("50"), placeholder: Some("예: 역삼역 2번 출구"), ..Default::default() }, e))
-                        div.row.row-top {
-                            (input(Input { name: "lat", label: "위도", kind: "number", value: &v.lat, error_key: Some("meeting_place.lat"), step: Some("any"), min: Some("-90"), max: Some("90"), inputmode: Some("decimal"), ..Default::default() }, e))
-                            (input(Input { name: "lon", label: "경도", kind: "number", value: &v.lon, error_key: Some("meeting_place.lon"), step: Some("any"), min: Some("-180"), max: Some("180"), inputmode: Some("decimal"), ..Default::default() }, e))
-                        }
-                        button.secondary type="button" id="use-location" { "📍 현재 위치 사용" }
-                        small id="location-status" aria-live="polite" {}
+                        @let point = v.lat.trim().parse::<f64>().ok().zip(v.lon.trim().parse::<f64>().ok());
+                        (place_picker(PlacePicker { id: "meeting-place", label: "만날 동네", text: &v.place, code: &v.code, hint: Some("이웃이 동네로 공구를 찾아요. 검색하거나 현재 위치로 찾아 주세요."), error_key: "meeting_place.place", locate: true, point }, &place_errors(e)))
                     }
                     fieldset.stack {
                         legend { "설명" }
@@ -294,7 +317,11 @@ fn deal_form_view(
 }
 
 pub(super) async fn new_page(State(deals): State<Arc<Deals>>, WebUser(user): WebUser, csrf: CsrfToken) -> Response {
+    // The host's own 동 to start from: most deals meet where their host lives.
+    let home = deals.home_of(user.user_id).await.ok().flatten().and_then(|h| gonggu_places::reverse(h.lat, h.lon).ok());
     let v = DealForm {
+        place: home.map(|p| p.address()).unwrap_or_default(),
+        code: home.map(|p| p.code.to_string()).unwrap_or_default(),
         host_shares: "1".into(),
         items_per_share: "1".into(),
         unit: UNITS[0].into(),
@@ -365,6 +392,14 @@ fn form_from_deal(d: &DealView) -> DealForm {
         unit: d.unit.clone(),
         deadline: kst_input(d.deadline),
         name: d.meeting_place.as_ref().map(|p| p.name.clone()).unwrap_or_default(),
+        place: d
+            .meeting_place
+            .as_ref()
+            .and_then(|p| p.code.as_deref())
+            .and_then(gonggu_places::get)
+            .map(|p| p.address())
+            .unwrap_or_default(),
+        code: d.meeting_place.as_ref().and_then(|p| p.code.clone()).unwrap_or_default(),
         lat: d.meeting_place.as_ref().map(|p| p.lat.to_string()).unwrap_or_default(),
         lon: d.meeting_place.as_ref().map(|p| p.lon.to_string()).unwrap_or_default(),
         keywords: d.keywords.join(", "),
@@ -503,11 +538,23 @@ mod tests {
         assert_eq!((input.total_price, input.min_shares, input.host_shares), (25_990, None, Some(1)));
         assert_eq!(input.deadline, Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap());
         assert_eq!(input.keywords, ["휴지", "코스트코"]);
-        let bad = DealForm { total_price: "많이".into(), min_shares: "4".into(), lat: "".into(), category_id: "".into(), ..form };
+        let bad = DealForm { total_price: "많이".into(), min_shares: "4".into(), lat: "".into(), category_id: "".into(), ..form.clone() };
         let (_, errors) = read_new_deal(&bad, now);
-        for key in ["total_price", "min_shares", "meeting_place.lat", "category_id"] {
+        for key in ["total_price", "min_shares", "meeting_place.place", "category_id"] {
             assert!(errors.contains_key(key), "{key}: {errors:?}");
         }
         assert_eq!(errors["total_price"], "숫자만 입력해 주세요.");
+        assert_eq!(errors["meeting_place.place"], "만날 동네를 검색해서 골라 주세요.", "a name without a 동");
+        // A 동 picked from the list: its centre, named after it unless a name is given.
+        let picked = DealForm { name: "".into(), lat: "".into(), lon: "".into(), code: "11680101".into(), ..form.clone() };
+        let (input, errors) = read_new_deal(&picked, now);
+        assert!(errors.is_empty(), "{errors:?}");
+        let mp = input.meeting_place.expect("a place");
+        assert_eq!((mp.name.as_str(), mp.code.as_deref(), mp.dong.as_deref()), ("역삼동", Some("11680101"), Some("역삼동")));
+        // Typed whole without script; or ambiguous.
+        let typed = DealForm { lat: "".into(), lon: "".into(), place: "서울특별시 마포구 망원동".into(), ..form.clone() };
+        assert_eq!(read_new_deal(&typed, now).0.meeting_place.and_then(|p| p.code), Some("11440123".into()));
+        let vague = DealForm { lat: "".into(), lon: "".into(), place: "중앙동".into(), ..form };
+        assert!(read_new_deal(&vague, now).1["meeting_place.place"].contains("여럿"));
     }
 }

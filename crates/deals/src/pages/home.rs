@@ -188,13 +188,7 @@ fn picked_code(f: &ListForm) -> Option<Result<String, String>> {
         return Some(gonggu_places::reverse(lat, lon).map(|p| p.code.to_string()).map_err(|e| e.to_string()));
     }
     let typed = f.place.as_deref().map(str::trim).filter(|t| !t.is_empty())?;
-    let found = gonggu_places::search(typed, 5);
-    let exact: Vec<_> = found.iter().copied().filter(|p| p.address() == typed || p.name == typed).collect();
-    Some(match (exact.as_slice(), found.as_slice()) {
-        ([one], _) | ([], [one]) => Ok(one.code.to_string()),
-        (_, []) => Err(format!("‘{typed}’에 맞는 동네를 찾지 못했어요.")),
-        _ => Err("같은 이름의 동네가 여럿이에요. 목록에서 골라 주세요.".into()),
-    })
+    Some(gonggu_places::pick(typed).map(|p| p.code.to_string()).map_err(|e| e.to_string()))
 }
 
 pub(super) async fn home(

@@ -2,7 +2,7 @@
 //! create/edit (`form`), my deals (`mine`), a seller's page (`seller`). This module keeps the
 //! routes and what several pages share: labels, badges, deal cards and the error pages.
 //! Plain HTML forms and links that work without JavaScript; `app.js` adds inline validation,
-//! confirmations, busy buttons and the "현재 위치 사용" button on top.
+//! confirmations, busy buttons and the place picker (동 search, "현재 위치로 찾기") on top.
 //!
 //! Money shown here is exact: a deal's total is split into shares that add up to the total to
 //! the won (`crate::money`), so "내 몫" is what the member really owes for their position.

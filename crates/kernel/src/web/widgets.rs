@@ -81,6 +81,9 @@ pub struct PlacePicker<'a> {
     pub error_key: &'a str,
     /// Offer "현재 위치로 찾기" (동네 인증).
     pub locate: bool,
+    /// A point already kept with the 동 (a deal's meeting point), sent back unchanged unless
+    /// another 동 is picked.
+    pub point: Option<(f64, f64)>,
 }
 
 pub fn place_picker(p: PlacePicker<'_>, errors: &FieldErrors) -> Markup {
@@ -103,8 +106,8 @@ pub fn place_picker(p: PlacePicker<'_>, errors: &FieldErrors) -> Markup {
             small.hint id=(format!("{}-hint", p.id)) { @if let Some(h) = p.hint { (h) } }
             small.field-error { @if let Some(e) = error { (e) } }
             input type="hidden" name="code" value=(p.code);
-            input type="hidden" name="lat" value="";
-            input type="hidden" name="lon" value="";
+            input type="hidden" name="lat" value=(p.point.map(|(lat, _)| lat.to_string()).unwrap_or_default());
+            input type="hidden" name="lon" value=(p.point.map(|(_, lon)| lon.to_string()).unwrap_or_default());
             input type="hidden" name="verify" value="";
             @if p.locate {
                 button.secondary type="button" data-locate { "📍 현재 위치로 찾기" }
