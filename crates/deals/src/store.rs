@@ -117,6 +117,15 @@ pub struct DealFacts {
     /// The member who joined, changed or left, when the event is about one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub member: Option<MemberFact>,
+    /// Where it meets, on `DealCreated` (keyword alerts reach only the neighbours it is near).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meeting_place: Option<PointFact>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PointFact {
+    pub lat: f64,
+    pub lon: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,6 +161,7 @@ fn facts(e: DealEvent, deal: &DealRecord, members: &[MemberRecord], actor: Optio
         member_ids: members.iter().map(|m| m.user_id).collect(),
         members: members.iter().map(|m| MemberFact { user_id: m.user_id, login_id: m.login_id.clone(), shares: m.shares }).collect(),
         member: actor.map(|(id, login, shares)| MemberFact { user_id: *id, login_id: login.clone(), shares: *shares }),
+        meeting_place: deal.meeting_place.as_ref().filter(|_| created).map(|p| PointFact { lat: p.lat, lon: p.lon }),
     })
     .expect("facts serialise")
 }

@@ -5,6 +5,10 @@
 //! the Yellow Sea is refused. The sign-up page offers the same picker. On a phone and on a
 //! desktop screen; screenshots `places-*.png`.
 //!
+//! The home feed around a 동 (issue 12): a visitor is asked to choose one, picks 역삼동 and sees
+//! the deals within 5 km, then taps wider reaches; a member's feed is their neighbourhood's, each
+//! card says 동 · distance · age, and the reach chip they tap is kept. Screenshots `feed-*.png`.
+//!
 //! Same requirements and switches as `browser.rs`.
 
 #[path = "browser_kit/mod.rs"]
@@ -15,11 +19,12 @@ mod helpers;
 use std::time::{Duration, Instant};
 
 use browser_kit::{
-    cdp::Cdp, click_button, field, log_in, scroll_into_view, type_into, wait_flash, wait_xpath, xq, Browser, Screenshots, WAIT,
+    cdp::Cdp, click_button, field, log_in, query, scroll_into_view, type_into, url_of, visible_texts, wait_flash, wait_xpath, xq, Browser,
+    Screenshots, WAIT,
 };
-use fantoccini::{key::Key, Client, Locator};
+use fantoccini::{elements::Element, key::Key, Client, Locator};
 use helpers::{spawn_app, TestApp, PASSWORD};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The picker's text field (one picker on each page driven here).
 const PLACE: &str = "[data-place-picker] input[name=place]";
@@ -43,6 +48,22 @@ async fn the_sign_up_page_offers_the_picker_too() {
     let app = spawn_app().await;
     let phone = browser.session().await;
     browser.run("places register browser", &[&phone], register_journey(&app, &phone, &browser.shots)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_feed_shows_the_deals_around_the_chosen_neighbourhood() {
+    let Some(browser) = Browser::start("chromedriver-feed.log").await else { return };
+    let app = spawn_app().await;
+    let seeded = seed_feed(&app).await;
+    let phone = browser.session().await;
+    let member_phone = browser.session().await;
+    let member_desktop = browser.session_sized(1280, 800).await;
+    let journeys = async {
+        visitor_feed_journey(&app, &phone, &seeded, &browser.shots).await;
+        member_feed_journey(&app, &member_phone, "phone", &seeded, &browser.shots).await;
+        member_feed_journey(&app, &member_desktop, "desktop", &seeded, &browser.shots).await;
+    };
+    browser.run("home feed browser", &[&phone, &member_phone, &member_desktop], journeys).await;
 }
 
 // ------------------------------------------------------------------------------ page helpers
@@ -280,4 +301,271 @@ async fn register_journey(app: &TestApp, c: &Client, shots: &Screenshots) {
     let line = profile_hood(c).await;
     assert!(line.contains("우동"), "the profile shows 우동: {line:?}");
     assert_eq!(hood_badges(c, "badge-unverified").await, ["미인증"], "{line:?}");
+}
+
+// ------------------------------------------------------------------------------ the home feed
+
+/// 역삼동 (서울특별시 강남구).
+const YEOKSAM: &str = "11680101";
+
+/// One seeded deal: its title, and the line its card shows under the price once a distance is
+/// known (`{동} · {distance} · {age}`) and without one (`{동} · {age}`).
+struct FeedDeal {
+    title: &'static str,
+    distance: &'static str,
+    dong: String,
+    age: &'static str,
+}
+
+impl FeedDeal {
+    fn line_with_distance(&self) -> String {
+        format!("{} · {} · {}", self.dong, self.distance, self.age)
+    }
+
+    fn line(&self) -> String {
+        format!("{} · {}", self.dong, self.age)
+    }
+}
+
+/// Four deals of another user, nearest first: about 0.6 km, 3.3 km and 8 km south of 역삼동's
+/// centre (0.009° of latitude is 1 km) and one in 부산. Opened 10 minutes apart, farthest first,
+/// so newest first is also nearest first; the clock then stands 2 minutes after the last.
+async fn seed_feed(app: &TestApp) -> Vec<FeedDeal> {
+    let found: Value = app.get(&format!("/api/v1/places?q={}", gonggu_kernel::web::urlencode("역삼동"))).await.json().await.unwrap();
+    let centre = found["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|p| p["code"] == YEOKSAM))
+        .unwrap_or_else(|| panic!("역삼동 {YEOKSAM} among {found}"));
+    assert_eq!(found["items"][0]["code"], YEOKSAM, "강남구 역삼동 comes first: {found}");
+    let (lat0, lon0) = (centre["lat"].as_f64().unwrap(), centre["lon"].as_f64().unwrap());
+    let host = app.token_for("feed_host");
+    // (title, where, distance label from the centre, age once all are open)
+    let deals = [
+        ("해운대 쌀 공구", (35.1631, 129.1635), "", "32분 전"),
+        ("양재 생수 공구", (lat0 - 0.072, lon0), "8.0km", "22분 전"),
+        ("도곡 휴지 공구", (lat0 - 0.03, lon0), "3.3km", "12분 전"),
+        ("역삼 세제 공구", (lat0 - 0.0054, lon0), "600m", "2분 전"),
+    ];
+    let mut seeded = Vec::new();
+    for (i, (title, (lat, lon), distance, age)) in deals.into_iter().enumerate() {
+        if i > 0 {
+            app.clock.advance(chrono::Duration::minutes(10));
+        }
+        let body = json!({
+            "title": title, "category_id": 4, "total_price": 9_000, "shares_total": 3, "items_per_share": 1, "unit": "개",
+            "deadline": (app.clock.now() + chrono::Duration::days(3)).to_rfc3339(),
+            "meeting_place": {"name": title, "lat": lat, "lon": lon},
+        });
+        let res = app.post_json_as("/api/v1/deals", &host, &body).await;
+        assert_eq!(res.status(), reqwest::StatusCode::CREATED, "{title}: {:?}", res.text().await);
+        let deal: Value = res.json().await.unwrap();
+        let dong = deal["meeting_place"]["dong"].as_str().unwrap_or_else(|| panic!("the API names the 동 of {title}: {deal}")).to_owned();
+        seeded.push(FeedDeal { title, distance, dong, age });
+    }
+    app.clock.advance(chrono::Duration::minutes(2));
+    seeded.reverse();
+    seeded
+}
+
+/// The titles of the cards on the page, top to bottom.
+async fn card_titles(c: &Client) -> Vec<String> {
+    visible_texts(c, "a.deal-card h2.deal-title").await
+}
+
+/// The titles of the first `n` seeded deals (nearest first).
+fn nearest(seeded: &[FeedDeal], n: usize) -> Vec<String> {
+    seeded.iter().take(n).map(|d| d.title.to_owned()).collect()
+}
+
+/// The bar's "📍 {name} · {reach}" ("5km 이내", "전국") on the page as it is.
+fn bar_xpath(name: &str, reach: &str) -> String {
+    format!(
+        "//section[contains(@class,'area-bar')]/p[contains(@class,'area-where')][strong[normalize-space()={}]][span[contains(@class,'muted')][normalize-space(translate(., '\u{a0}', ' '))={}]]",
+        xq(name),
+        xq(&format!("· {reach}"))
+    )
+}
+
+/// Waits for the bar to say "📍 {name} · {reach}" on this page, and checks it reads so.
+async fn wait_bar(c: &Client, name: &str, reach: &str) {
+    let bar = wait_xpath(c, &bar_xpath(name, reach), &format!("the bar saying {name} · {reach}")).await;
+    // Its parts are flex items, which WebDriver's text puts on lines of their own.
+    let text = bar.text().await.unwrap().replace('\u{a0}', " ").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.starts_with(&format!("📍 {name} · {reach}")), "the bar reads {text:?}");
+    assert!(bar.is_displayed().await.unwrap(), "the bar is visible");
+}
+
+/// Opens `path` again and again until the bar says "📍 {name} · {reach}" (a new neighbourhood
+/// reaches the feed through an event).
+async fn open_until_bar(app: &TestApp, c: &Client, path: &str, name: &str, reach: &str) {
+    let deadline = Instant::now() + WAIT;
+    let xpath = bar_xpath(name, reach);
+    loop {
+        c.goto(&app.url(path)).await.unwrap_or_else(|e| panic!("open {path}: {e}"));
+        if c.find(Locator::XPath(&xpath)).await.is_ok() {
+            return wait_bar(c, name, reach).await;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never said {name} · {reach}; page at {}:\n{}",
+            url_of(c).await,
+            browser_kit::body_text(c).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Clicks `el` and waits until the page it was on is gone.
+async fn click_to_next_page(c: &Client, el: &Element, what: &str) {
+    let page = field(c, "body").await;
+    scroll_into_view(c, el).await;
+    el.click().await.unwrap_or_else(|e| panic!("click {what}: {e}"));
+    let deadline = Instant::now() + WAIT;
+    while page.tag_name().await.is_ok() {
+        assert!(Instant::now() < deadline, "{what} did not lead to a new page");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The reach chip labelled `label` ("10km", "전국"): a link or a form's button (`tag`).
+async fn reach_chip(c: &Client, label: &str, tag: &str) -> Element {
+    let xpath = format!(
+        "//section[contains(@class,'area-bar')]//ul[contains(@class,'reach-chips')]/li//*[self::a or self::button][contains(@class,'chip')][normalize-space()={}]",
+        xq(label)
+    );
+    let chip = wait_xpath(c, &xpath, &format!("reach chip {label}")).await;
+    assert_eq!(chip.tag_name().await.unwrap(), tag, "the {label} chip is a {tag}");
+    chip
+}
+
+/// The chip shown as chosen, and how it says so to a screen reader.
+async fn assert_chosen_chip(c: &Client, label: &str, tag: &str) {
+    let chip = reach_chip(c, label, tag).await;
+    let class = chip.attr("class").await.unwrap().unwrap_or_default();
+    assert!(class.split_whitespace().any(|k| k == "chip-on"), "{label} is the chosen reach: class={class:?}");
+    let (attr, value) = if tag == "button" { ("aria-pressed", "true") } else { ("aria-current", "true") };
+    assert_eq!(chip.attr(attr).await.unwrap().as_deref(), Some(value), "{label} chip's {attr}");
+    let chosen = c.find_all(Locator::Css("section.area-bar .reach-chips .chip-on")).await.unwrap();
+    assert_eq!(chosen.len(), 1, "one reach is chosen");
+}
+
+/// The bar's five chips are on screen, nothing sticks out sideways; says on how many lines.
+async fn assert_chips_fit(c: &Client, what: &str) -> usize {
+    let script = "const chips = [...document.querySelectorAll('section.area-bar .reach-chips .chip')].map((el) => {
+            const b = el.getBoundingClientRect(); return { left: b.left, right: b.right, top: Math.round(b.top) }; });
+        return { chips, width: window.innerWidth, scroll: document.documentElement.scrollWidth };";
+    let g = c.execute(script, vec![]).await.unwrap();
+    let n = |v: &Value| v.as_f64().unwrap();
+    let chips = g["chips"].as_array().unwrap();
+    assert_eq!(chips.len(), 5, "{what}: 1km, 3km, 5km, 10km, 전국: {g}");
+    for chip in chips {
+        assert!(n(&chip["left"]) >= 0.0 && n(&chip["right"]) <= n(&g["width"]), "{what}: every chip is inside the screen: {g}");
+    }
+    assert!(n(&g["scroll"]) <= n(&g["width"]), "{what}: the page does not scroll sideways: {g}");
+    let mut tops: Vec<i64> = chips.iter().map(|c| c["top"].as_i64().unwrap()).collect();
+    tops.dedup();
+    tops.len()
+}
+
+/// The `p.deal-where` lines of the cards, top to bottom.
+async fn where_lines(c: &Client) -> Vec<String> {
+    visible_texts(c, "a.deal-card p.deal-where").await
+}
+
+async fn visitor_feed_journey(app: &TestApp, c: &Client, seeded: &[FeedDeal], shots: &Screenshots) {
+    // ---- No 동 yet: the prompt, and every deal in the country.
+    c.goto(&app.url("/")).await.unwrap();
+    let prompt =
+        wait_xpath(c, "//section[contains(@class,'area-prompt')]/h2[normalize-space()='우리 동네를 골라 보세요']", "the prompt").await;
+    assert!(prompt.is_displayed().await.unwrap());
+    assert!(c.find(Locator::Css("section.area-bar")).await.is_err(), "no bar before a 동 is chosen");
+    assert_eq!(card_titles(c).await, nearest(seeded, 4), "the whole country, newest first");
+    let lines: Vec<String> = seeded.iter().map(FeedDeal::line).collect();
+    assert_eq!(where_lines(c).await, lines, "동 and age, no distance without a 동 to measure from");
+
+    // ---- Pick 역삼동 with the prompt's picker.
+    type_into(c, PLACE, "역삼").await;
+    let option = wait_xpath(c, &option_xpath("역삼동", "서울특별시 강남구"), "역삼동 offered").await;
+    assert_list_under_the_field(c, "feed prompt").await;
+    shots.take(c, "feed-prompt-phone").await;
+    option.click().await.expect("tap 역삼동");
+    assert_eq!(place_text(c).await, "서울특별시 강남구 역삼동");
+    assert_eq!(hidden(c, "code").await, YEOKSAM);
+    let button = wait_xpath(
+        c,
+        "//section[contains(@class,'area-prompt')]//button[@type='submit'][normalize-space()='이 동네 공구 보기']",
+        "이 동네 공구 보기",
+    )
+    .await;
+    click_to_next_page(c, &button, "이 동네 공구 보기").await;
+    let url = c.current_url().await.unwrap();
+    // The picker's form is answered with the short address of the 동 alone.
+    assert_eq!(url.as_str(), app.url(&format!("/?code={YEOKSAM}")), "the 동 is in the address: {url}");
+    wait_bar(c, "역삼동", "5km 이내").await;
+    assert!(c.find(Locator::Css("section.area-prompt")).await.is_err(), "the prompt is gone");
+    assert_chosen_chip(c, "5km", "a").await;
+    assert_eq!(card_titles(c).await, nearest(seeded, 2), "within 5 km: 0.6 km and 3.3 km");
+    let lines: Vec<String> = seeded.iter().take(2).map(FeedDeal::line_with_distance).collect();
+    assert_eq!(where_lines(c).await, lines, "동 · distance from 역삼동 · age");
+    let rows = assert_chips_fit(c, "visitor phone").await;
+    println!("visitor phone: the reach chips take {rows} line(s)");
+    shots.take(c, "feed-visitor-phone").await;
+
+    // ---- Wider: 10 km, then the whole country; the address keeps the 동.
+    let chip = reach_chip(c, "10km", "a").await;
+    click_to_next_page(c, &chip, "the 10km chip").await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!((query(&url, "code").as_deref(), query(&url, "reach").as_deref()), (Some(YEOKSAM), Some("10")), "{url}");
+    wait_bar(c, "역삼동", "10km 이내").await;
+    assert_chosen_chip(c, "10km", "a").await;
+    assert_eq!(card_titles(c).await, nearest(seeded, 3), "within 10 km");
+    let chip = reach_chip(c, "전국", "a").await;
+    click_to_next_page(c, &chip, "the 전국 chip").await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!((query(&url, "code").as_deref(), query(&url, "reach").as_deref()), (Some(YEOKSAM), Some("all")), "{url}");
+    wait_bar(c, "역삼동", "전국").await;
+    assert_chosen_chip(c, "전국", "a").await;
+    assert_eq!(card_titles(c).await, nearest(seeded, 4), "the whole country");
+    let last = where_lines(c).await.pop().unwrap();
+    assert!(
+        last.starts_with(&format!("{} · ", seeded[3].dong)) && last.ends_with(" · 32분 전") && last.contains("km"),
+        "부산 is far: {last:?}"
+    );
+}
+
+async fn member_feed_journey(app: &TestApp, c: &Client, device: &str, seeded: &[FeedDeal], shots: &Screenshots) {
+    let login_id = format!("feed_{device}");
+    let token = app.signed_in(&login_id).await["access_token"].as_str().unwrap().to_owned();
+    let res = app.put_json_as("/api/v1/me/neighborhood", &token, &json!({ "code": YEOKSAM })).await;
+    assert_eq!(res.status(), reqwest::StatusCode::OK, "{:?}", res.text().await);
+    log_in(app, c, &login_id).await;
+
+    // ---- The feed is 역삼동's, 5 km around.
+    open_until_bar(app, c, "/", "역삼동", "5km 이내").await;
+    assert!(c.find(Locator::Css("section.area-prompt")).await.is_err(), "no prompt with a neighbourhood");
+    let change = wait_xpath(c, "//section[contains(@class,'area-bar')]//a[contains(@class,'area-change')]", "동네 바꾸기").await;
+    assert_eq!(
+        (change.text().await.unwrap().trim(), change.attr("href").await.unwrap().as_deref()),
+        ("동네 바꾸기", Some("/me#neighborhood"))
+    );
+    assert_chosen_chip(c, "5km", "button").await;
+    assert_eq!(card_titles(c).await, nearest(seeded, 2), "{device}: within 5 km");
+    let lines: Vec<String> = seeded.iter().take(2).map(FeedDeal::line_with_distance).collect();
+    assert_eq!(where_lines(c).await, lines, "{device}: 동 · distance · age");
+    let rows = assert_chips_fit(c, device).await;
+    println!("member {device}: the reach chips take {rows} line(s)");
+    shots.take(c, &format!("feed-member-{device}")).await;
+
+    // ---- 10km is saved: the page comes back with it, and keeps it.
+    let chip = reach_chip(c, "10km", "button").await;
+    click_to_next_page(c, &chip, "the 10km chip").await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/", "back on the feed");
+    wait_bar(c, "역삼동", "10km 이내").await;
+    assert_chosen_chip(c, "10km", "button").await;
+    assert_eq!(card_titles(c).await, nearest(seeded, 3), "{device}: within 10 km");
+    c.goto(&app.url("/")).await.unwrap();
+    wait_bar(c, "역삼동", "10km 이내").await;
+    assert_eq!(card_titles(c).await, nearest(seeded, 3), "{device}: still 10 km");
+    let me: Value = app.get_as("/api/v1/me", &token).await.json().await.unwrap();
+    assert_eq!(me["neighborhood"]["reach_km"], 10, "{me}");
 }

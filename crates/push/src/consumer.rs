@@ -1,5 +1,6 @@
 //! What push hears: deals' events (members' activity, status, a new deal for keyword alerts),
-//! the wallet's `CoinsReceived`, chat's `ChatMessagePosted`, accounts' `KeywordsChanged` and
+//! the wallet's `CoinsReceived`, chat's `ChatMessagePosted`, accounts' `KeywordsChanged`,
+//! `UserRegistered` / `NeighborhoodChanged` (how far a user's keyword alerts reach) and
 //! `SessionsRevoked`. Each is handled once (the inbox claim sits in the store's transaction).
 
 use std::sync::Arc;
@@ -25,7 +26,7 @@ pub const SESSIONS: &str = "push-sessions";
 /// Everything [`CONSUMER`] subscribes to.
 pub fn event_types() -> Vec<&'static str> {
     let mut v = notices::DEAL_EVENTS.to_vec();
-    v.extend(["DealCreated", "CoinsReceived", "ChatMessagePosted", "KeywordsChanged"]);
+    v.extend(["DealCreated", "CoinsReceived", "ChatMessagePosted", "KeywordsChanged", "UserRegistered", "NeighborhoodChanged"]);
     v
 }
 
@@ -66,6 +67,26 @@ struct KeywordsChanged {
     keywords: Vec<String>,
 }
 
+/// The part of accounts' `UserRegistered` / `NeighborhoodChanged` push needs.
+#[derive(Debug, Deserialize)]
+struct NeighborhoodOf {
+    user_id: Uuid,
+    neighborhood: Option<Neighborhood>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Neighborhood {
+    lat: f64,
+    lon: f64,
+    /// Absent in events from before reaches existed.
+    #[serde(default = "default_reach")]
+    reach_km: i64,
+}
+
+fn default_reach() -> i64 {
+    5
+}
+
 #[derive(Debug, Deserialize)]
 struct SessionsRevoked {
     session_ids: Vec<Uuid>,
@@ -85,10 +106,20 @@ impl Push {
                 let f: DealFacts = decode(env)?;
                 let index = self.keywords.current().await?;
                 let tags = f.keywords.join(" ");
-                let found = index.matches(&[&f.title, &f.description, &tags]);
+                let found: Vec<(Uuid, String)> =
+                    index.matches(&[&f.title, &f.description, &tags]).into_iter().filter(|(user, _)| *user != f.host_id).collect();
+                // Only neighbours whose reach takes the meeting place in (users without a
+                // neighbourhood, and deals without a place, are not narrowed).
+                let homes = match f.meeting_place {
+                    Some(_) if !found.is_empty() => self.store.homes(&found.iter().map(|(u, _)| *u).collect::<Vec<_>>()).await?,
+                    _ => Default::default(),
+                };
                 let alerts: Vec<_> = found
                     .into_iter()
-                    .filter(|(user, _)| *user != f.host_id)
+                    .filter(|(user, _)| match (f.meeting_place, homes.get(user)) {
+                        (Some(p), Some(home)) => home.reaches(p.lat, p.lon),
+                        _ => true,
+                    })
                     .map(|(user, keyword)| notices::keyword_alert(user, &keyword, &f))
                     .collect();
                 self.store.record(&alerts, CONSUMER, env.id, now).await?
@@ -104,6 +135,12 @@ impl Push {
             ("chat", "ChatMessagePosted") => {
                 let e: ChatMessagePosted = decode(env)?;
                 self.store.record_chat(&e, CONSUMER, env.id, now).await?
+            }
+            ("accounts", "UserRegistered" | "NeighborhoodChanged") => {
+                let e: NeighborhoodOf = decode(env)?;
+                let home = e.neighborhood.map(|n| crate::store::Home { lat: n.lat, lon: n.lon, reach_km: n.reach_km });
+                self.store.set_home(e.user_id, home, CONSUMER, env.id).await?;
+                0
             }
             ("accounts", "KeywordsChanged") => {
                 let e: KeywordsChanged = decode(env)?;

@@ -65,6 +65,15 @@ pub struct DealFacts {
     pub host_id: Uuid,
     pub members: Vec<Member>,
     pub member: Option<Member>,
+    /// Where it meets (on `DealCreated`): keyword alerts go to users whose reach takes it in.
+    #[serde(default)]
+    pub meeting_place: Option<Point>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Point {
+    pub lat: f64,
+    pub lon: f64,
 }
 
 #[derive(Debug, Deserialize)]

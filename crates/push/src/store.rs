@@ -127,6 +127,10 @@ pub trait PushStore: Send + Sync {
     async fn set_muted(&self, user_id: Uuid, room_id: Uuid, muted: bool) -> sqlx::Result<()>;
     /// Replaces the user's keywords, once per event.
     async fn set_keywords(&self, user_id: Uuid, keywords: &[String], consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
+    /// Records (or forgets) where a user lives and how far their alerts reach, once per event.
+    async fn set_home(&self, user_id: Uuid, home: Option<Home>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
+    /// The homes of those of `users` who set one.
+    async fn homes(&self, users: &[Uuid]) -> sqlx::Result<std::collections::HashMap<Uuid, Home>>;
     /// Every (user, keyword) with the version they are at.
     async fn keywords(&self) -> sqlx::Result<(i64, Vec<(Uuid, String)>)>;
     async fn keywords_version(&self) -> sqlx::Result<i64>;
@@ -160,6 +164,22 @@ pub trait PushStore: Send + Sync {
     async fn prune(&self, before: DateTime<Utc>) -> sqlx::Result<u64>;
     /// How many deliveries are in each state (tests, metrics).
     async fn delivery_states(&self) -> sqlx::Result<Vec<(String, i64)>>;
+}
+
+/// Where a user lives, as accounts said: a keyword alert reaches them only for deals within
+/// `reach_km` of it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Home {
+    pub lat: f64,
+    pub lon: f64,
+    pub reach_km: i64,
+}
+
+impl Home {
+    /// Whether a deal meeting at `lat`/`lon` is within this home's reach.
+    pub fn reaches(&self, lat: f64, lon: f64) -> bool {
+        gonggu_places::distance_m(self.lat, self.lon, lat, lon) <= self.reach_km as f64 * 1000.0
+    }
 }
 
 const PREFERENCES_SQL: &str = "SELECT deal, chat, keyword, wallet, quiet_start, quiet_end FROM preferences WHERE user_id = $1";
@@ -434,6 +454,46 @@ macro_rules! sql_push_store {
                 }
                 sqlx::query("UPDATE keywords_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
                 tx.commit().await
+            }
+
+            async fn set_home(&self, user_id: Uuid, home: Option<Home>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                if !(&mut *tx).claim_event(consumer, event_id).await? {
+                    return Ok(());
+                }
+                match home {
+                    Some(h) => {
+                        sqlx::query(
+                            "INSERT INTO homes (user_id, lat, lon, reach_km) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (user_id) DO UPDATE SET lat = excluded.lat, lon = excluded.lon, reach_km = excluded.reach_km",
+                        )
+                        .bind(user_id)
+                        .bind(h.lat)
+                        .bind(h.lon)
+                        .bind(h.reach_km)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM homes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+                    }
+                }
+                tx.commit().await
+            }
+
+            async fn homes(&self, users: &[Uuid]) -> sqlx::Result<std::collections::HashMap<Uuid, Home>> {
+                let mut out = std::collections::HashMap::new();
+                for chunk in users.chunks(500) {
+                    let mut b = sqlx::QueryBuilder::<$db>::new("SELECT user_id, lat, lon, reach_km FROM homes WHERE user_id IN (");
+                    let mut sep = b.separated(", ");
+                    for u in chunk {
+                        sep.push_bind(*u);
+                    }
+                    b.push(")");
+                    let rows: Vec<(Uuid, f64, f64, i64)> = b.build_query_as().fetch_all(&self.pool).await?;
+                    out.extend(rows.into_iter().map(|(u, lat, lon, reach_km)| (u, Home { lat, lon, reach_km })));
+                }
+                Ok(out)
             }
 
             async fn keywords(&self) -> sqlx::Result<(i64, Vec<(Uuid, String)>)> {

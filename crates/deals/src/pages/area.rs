@@ -97,7 +97,8 @@ pub(super) fn area_bar(area: Option<Area>, signed_in: bool, csrf: &CsrfToken, hr
             p.area-where {
                 span aria-hidden="true" { "📍 " }
                 strong { (name) }
-                span.muted { " · " @if let Some(km) = a.reach_km { (km) "km 이내" } @else { "전국" } }
+                // A leading space would be dropped at the start of a flex item: a no-break space.
+                span.muted { "\u{a0}· " @if let Some(km) = a.reach_km { (km) "km 이내" } @else { "전국" } }
                 @if a.own { a.area-change href="/me#neighborhood" { "동네 바꾸기" } } @else { a.area-change href="/" { "다른 동네" } }
             }
             ul.chips.reach-chips {

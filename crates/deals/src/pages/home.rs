@@ -180,8 +180,9 @@ impl Filters {
 /// A 동 chosen with the picker but not sent as a code (no script ran, or the location was used):
 /// the code it means, to put in the address.
 fn picked_code(f: &ListForm) -> Option<Result<String, String>> {
-    if f.code.as_deref().is_some_and(|c| !c.trim().is_empty()) {
-        return None;
+    if let Some(code) = f.code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        // The picker's form also sends its text and empty point fields: a short address instead.
+        return f.place.is_some().then(|| Ok(code.to_owned()));
     }
     let number = |v: &Option<String>| v.as_deref().and_then(|v| v.trim().parse::<f64>().ok());
     if let (Some(lat), Some(lon)) = (number(&f.lat), number(&f.lon)) {

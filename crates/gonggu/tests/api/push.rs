@@ -796,3 +796,51 @@ async fn a_replaced_subscription_moves_to_its_new_endpoint_with_what_was_waiting
     get_once(&app, "/api/v1/push/preferences", &again, "the renewed device outlives its session", |p| p["devices"] == 0).await;
     assert!(stub.problems().is_empty(), "{:?}", stub.problems());
 }
+
+/// Keyword alerts reach only neighbours (issue 12): a user with a neighbourhood hears of deals
+/// within their reach; a user without one hears of every deal.
+#[tokio::test]
+async fn keyword_alerts_reach_only_as_far_as_the_neighbourhood() {
+    let (app, stub) = app_and_stub().await;
+    let (near, near_phone) = person(&app, &stub, "kw_near").await;
+    let (anywhere, anywhere_phone) = person(&app, &stub, "kw_anywhere").await;
+    let (host, _) = person(&app, &stub, "kw_far_host").await;
+    let centre: Value = app.get("/api/v1/places?q=%EB%A7%9D%EC%9B%90%EB%8F%99").await.json().await.unwrap(); // 망원동
+    let (lat0, lon0) = (centre["items"][0]["lat"].as_f64().unwrap(), centre["items"][0]["lon"].as_f64().unwrap());
+    let res = app.put_json_as("/api/v1/me/neighborhood", &near, &json!({"code": "11440123", "reach_km": 3})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    for who in [&near, &anywhere] {
+        assert_eq!(app.put_json_as("/api/v1/me/keywords", who, &json!({"keywords": ["키친타월"]})).await.status(), StatusCode::OK);
+    }
+    let deal_at = |title: &'static str, dlat: f64| {
+        let (app, host) = (&app, host.clone());
+        async move {
+            let body = json!({
+                "title": title, "category_id": 4, "total_price": 12_000, "shares_total": 4, "items_per_share": 1, "unit": "개",
+                "deadline": (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339(),
+                "meeting_place": {"name": title, "lat": lat0 - dlat, "lon": lon0},
+            });
+            let res = app.post_json_as("/api/v1/deals", &host, &body).await;
+            assert_eq!(res.status(), StatusCode::CREATED);
+        }
+    };
+    // The keywords and the neighbourhood reach push in the background: post until the one
+    // without a neighbourhood hears (from then on both are known).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        deal_at("키친타월 (가까운 곳 확인)", 0.0).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if !stub.received(&anywhere_phone).is_empty() && !stub.received(&near_phone).is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no keyword alert at all");
+    }
+    let (near_before, anywhere_before) = (stub.received(&near_phone).len(), stub.received(&anywhere_phone).len());
+    deal_at("키친타월 2km 앞", 0.018).await; // about 2 km: within 3 km
+    deal_at("키친타월 15km 밖", 0.135).await; // about 15 km: beyond
+    let got = stub.wait_for(&anywhere_phone, anywhere_before + 2, "both deals for the one without a neighbourhood").await;
+    assert!(got.iter().any(|r| r.payload["body"].as_str().is_some_and(|b| b.contains("15km 밖"))), "{got:?}");
+    let got = stub.wait_for(&near_phone, near_before + 1, "the near deal for the neighbour").await;
+    assert!(got.iter().any(|r| r.payload["body"].as_str().is_some_and(|b| b.contains("2km 앞"))), "{got:?}");
+    stub.stays_at(&near_phone, near_before + 1, "nothing from 15 km away").await;
+}
