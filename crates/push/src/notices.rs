@@ -263,6 +263,7 @@ mod tests {
             host_id: Uuid::from_u128(host),
             members: members.iter().map(|&id| m(id)).collect(),
             member: actor.map(m),
+            meeting_place: None,
         }
     }
 
