@@ -223,7 +223,8 @@ impl Neighborhood {
     pub fn verified_at_point(lat: f64, lon: f64, now: chrono::DateTime<chrono::Utc>) -> Result<Self, (&'static str, Invalid)> {
         let here = Self::at_point(lat, lon, None)?;
         let mut n = Self::at_place(here.code.as_deref().unwrap_or_default(), None)?;
-        n.verified_at = Some(now);
+        // Whole milliseconds: both engines keep that exactly (PostgreSQL drops nanoseconds).
+        n.verified_at = Some(chrono::SubsecRound::trunc_subsecs(now, 3));
         Ok(n)
     }
 

@@ -89,7 +89,7 @@ async fn story(db: Db, s: Arc<dyn AccountStore>) {
             lat: 37.5,
             lon: 127.03,
             code: Some("11680101".into()),
-            verified_at: Some(now - chrono::Duration::days(3)),
+            verified_at: Some(chrono::SubsecRound::trunc_subsecs(now - chrono::Duration::days(3), 3)),
             reach_km: 3,
         }),
         ..user("alice")

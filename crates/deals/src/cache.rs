@@ -227,15 +227,12 @@ impl DealStore for FirstPageCache {
         self.inner.set_place(user_id, place, consumer, event_id).await
     }
 
-    async fn add_user(
-        &self,
-        user_id: Uuid,
-        login_id: &str,
-        place: Option<crate::store::Home>,
-        consumer: &str,
-        event_id: Uuid,
-    ) -> sqlx::Result<()> {
-        self.inner.add_user(user_id, login_id, place, consumer, event_id).await
+    async fn add_user(&self, user: &crate::store::NewUser<'_>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
+        self.inner.add_user(user, consumer, event_id).await
+    }
+
+    async fn profile(&self, user_id: Uuid) -> sqlx::Result<crate::store::Profile> {
+        self.inner.profile(user_id).await
     }
 
     async fn user_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>> {
@@ -326,7 +323,10 @@ mod tests {
         async fn set_place(&self, _: Uuid, _: Option<crate::store::Home>, _: &str, _: Uuid) -> sqlx::Result<()> {
             unreachable!()
         }
-        async fn add_user(&self, _: Uuid, _: &str, _: Option<crate::store::Home>, _: &str, _: Uuid) -> sqlx::Result<()> {
+        async fn profile(&self, _: Uuid) -> sqlx::Result<crate::store::Profile> {
+            unreachable!()
+        }
+        async fn add_user(&self, _: &crate::store::NewUser<'_>, _: &str, _: Uuid) -> sqlx::Result<()> {
             unreachable!()
         }
         async fn user_by_login(&self, _: &str) -> sqlx::Result<Option<Uuid>> {

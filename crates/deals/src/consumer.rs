@@ -90,7 +90,8 @@ pub async fn spawn_places(bus: Arc<dyn Bus>, store: Arc<dyn DealStore>, shutdown
             let place = e.neighborhood.map(|p| crate::store::Home { lat: p.lat, lon: p.lon, reach_km: p.reach_km });
             if env.event_type == USER_REGISTERED {
                 let login_id = e.login_id.ok_or_else(|| anyhow::anyhow!("UserRegistered {} without login_id", env.id))?;
-                store.add_user(e.user_id, &login_id, place, CONSUMER, env.id).await?;
+                let user = crate::store::NewUser { user_id: e.user_id, login_id: &login_id, home: place, joined_at: env.occurred_at };
+                store.add_user(&user, CONSUMER, env.id).await?;
             } else {
                 store.set_place(e.user_id, place, CONSUMER, env.id).await?;
             }

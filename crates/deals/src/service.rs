@@ -441,6 +441,11 @@ impl Deals {
         })
     }
 
+    /// What a seller page says of a user beyond their deals.
+    pub async fn profile(&self, user_id: Uuid) -> Result<crate::store::Profile, ApiError> {
+        Ok(self.store.profile(user_id).await?)
+    }
+
     /// The viewer's neighbourhood as deals knows it (point and reach).
     pub async fn home_of(&self, viewer: Uuid) -> Result<Option<crate::store::Home>, ApiError> {
         Ok(self.store.place(viewer).await?)

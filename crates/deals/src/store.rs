@@ -166,6 +166,22 @@ fn facts(e: DealEvent, deal: &DealRecord, members: &[MemberRecord], actor: Optio
     .expect("facts serialise")
 }
 
+/// A user as accounts' `UserRegistered` tells of them.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub user_id: Uuid,
+    pub login_id: &'a str,
+    pub home: Option<Home>,
+    pub joined_at: DateTime<Utc>,
+}
+
+/// What deals knows of a user beyond their deals.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    pub joined_at: Option<DateTime<Utc>>,
+    pub home: Option<Home>,
+}
+
 /// Where a user lives, as deals learns it from accounts: the point and how far their feed reaches.
 #[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
 pub struct Home {
@@ -223,7 +239,9 @@ pub trait DealStore: Send + Sync {
     /// Records (or forgets) where a user lives, once per event.
     async fn set_place(&self, user_id: Uuid, place: Option<Home>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
     /// Records a new user (and where they live, if they said), once per event.
-    async fn add_user(&self, user_id: Uuid, login_id: &str, place: Option<Home>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
+    async fn add_user(&self, user: &NewUser<'_>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
+    /// What a seller page says of a user: since when they are a member, and where they live.
+    async fn profile(&self, user_id: Uuid) -> sqlx::Result<Profile>;
     /// The user with this login id, if deals has heard of them.
     async fn user_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>>;
     async fn place(&self, user_id: Uuid) -> sqlx::Result<Option<Home>>;
@@ -714,17 +732,23 @@ macro_rules! sql_deal_store {
                 tx.commit().await
             }
 
-            async fn add_user(&self, user_id: Uuid, login_id: &str, place: Option<Home>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
+            async fn add_user(&self, u: &NewUser<'_>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 if !(&mut *tx).claim_event(consumer, event_id).await? {
                     return Ok(());
                 }
-                sqlx::query("INSERT INTO known_users (user_id, login_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                    .bind(user_id).bind(login_id).execute(&mut *tx).await?;
-                if let Some(home) = place {
-                    Self::put_home(&mut tx, user_id, home).await?;
+                sqlx::query("INSERT INTO known_users (user_id, login_id, joined_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                    .bind(u.user_id).bind(u.login_id).bind(ms(u.joined_at)).execute(&mut *tx).await?;
+                if let Some(home) = u.home {
+                    Self::put_home(&mut tx, u.user_id, home).await?;
                 }
                 tx.commit().await
+            }
+
+            async fn profile(&self, user_id: Uuid) -> sqlx::Result<Profile> {
+                let joined: Option<(Option<i64>,)> = sqlx::query_as("SELECT joined_at FROM known_users WHERE user_id = $1")
+                    .bind(user_id).fetch_optional(&self.pool).await?;
+                Ok(Profile { joined_at: joined.and_then(|(at,)| at).and_then(from_ms), home: self.place(user_id).await? })
             }
 
             async fn user_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>> {

@@ -24,6 +24,13 @@ pub(super) struct CursorQuery {
     cursor: Option<String>,
 }
 
+/// "2026년 12월부터 이웃" (Seoul time).
+fn member_since(at: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::Datelike;
+    let k = at.with_timezone(&gonggu_kernel::web::kst());
+    format!("{}년 {}월부터 이웃", k.year(), k.month())
+}
+
 fn no_such_user() -> Response {
     PageError::not_found("사용자를 찾을 수 없습니다", "주소가 잘못되었거나 없는 사용자입니다.").into_response()
 }
@@ -68,12 +75,21 @@ pub(super) async fn seller_page(
         }
         Err(e) => return failure_page(e),
     };
+    let profile = deals.profile(host).await.unwrap_or_default();
+    let dong = profile.home.and_then(|h| gonggu_places::reverse(h.lat, h.lon).ok());
     let status = if flash.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let title = format!("{login_id}님의 공구");
     let path = format!("/users/{login_id}");
     let more = page.next_cursor.as_deref().map(|c| query_href(&path, &[("cursor", Some(c))]));
     let body = html! {
         h1.page-title { (title) }
+        @if dong.is_some() || profile.joined_at.is_some() {
+            p.seller-facts.muted {
+                @if let Some(p) = dong { "📍 " (p.name) }
+                @if dong.is_some() && profile.joined_at.is_some() { " · " }
+                @if let Some(at) = profile.joined_at { (member_since(at)) }
+            }
+        }
         @if page.items.is_empty() {
             section.card.empty {
                 div.empty-icon aria-hidden="true" { "🧺" }

@@ -533,3 +533,27 @@ async fn the_home_feed_is_the_neighbourhoods_within_its_reach() {
     assert!(html.contains("10km 이내"), "{html}");
     assert_eq!(titles(&html), ["신촌 휴지 공구", "합정 세제 공구"], "the third is 15 km away");
 }
+
+/// A seller's page says where they live and since when they are a member (issue 12).
+#[tokio::test]
+async fn a_seller_page_names_the_sellers_dong_and_since_when() {
+    let app = spawn_app().await;
+    let pair = app.signed_in("dong_seller").await;
+    let seller = pair["access_token"].as_str().unwrap();
+    let res = app.put_json_as("/api/v1/me/neighborhood", seller, &serde_json::json!({"code": "11440123"})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let since = {
+        use chrono::Datelike;
+        let k = app.clock.now().with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap());
+        format!("{}년 {}월부터 이웃", k.year(), k.month())
+    };
+    let mut html = String::new();
+    for _ in 0..200 {
+        html = app.get("/users/dong_seller").await.text().await.unwrap();
+        if html.contains("망원동") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(html.contains("📍 망원동") && html.contains(&since), "{html}");
+}

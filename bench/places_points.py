@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Meeting places for the 우리동네 benchmark (bench/places.sh): N points spread across Korea.
+
+    python3 bench/places_points.py <emd.bin> <N> <seed> <out.tsv> [ORIGIN_CODE]
+
+Reads the 읍면동 centres straight from the gazetteer gonggu embeds (crates/places/data/emd.bin,
+layout at the top of tools/gazetteer/derive.py) and writes N lines `lat<TAB>lon<TAB>code<TAB>name`,
+one a deal, in a shuffled order (the seq order of the seeded deals, so "newest first" does not
+walk one region after another). Every point is a 동's own centre: what the deal form's place
+picker stores when a host picks a 동 (crates/deals/src/pages/form.rs), and a point that
+reverse-resolves to its own 동 (derive.py checks that), so the server fills `meeting_code` with
+the code written here.
+
+Weighted like the population:
+  * 45 % in the Seoul capital area: the 동 whose centre is within 30 km of Seoul city hall
+    (37.5665, 126.9780);
+  * 15 % around Busan: the 동 within 15 km of Busan city hall (35.1796, 129.0756);
+  * 40 % over the rest of South Korea: every other 동 (읍면 included).
+Within each group a deal picks a 동 uniformly (dense areas have small 동, so that follows density
+too). Deterministic for a given seed and emd.bin.
+
+Prints to stderr how many 동 each group has and, when ORIGIN_CODE is given, how many of the N
+points lie within 1/3/5/10 km of that 동's centre (the equirectangular distance store.rs uses).
+"""
+
+import math
+import random
+import sys
+
+SCALE = 100_000
+SEOUL = (37.5665, 126.9780)
+BUSAN = (35.1796, 129.0756)
+GROUPS = (("capital", SEOUL, 30_000, 0.45), ("busan", BUSAN, 15_000, 0.15))
+REST_SHARE = 0.40
+METRES_PER_DEGREE = 111_195.08
+
+
+def read_centres(path):
+    data = open(path, "rb").read()
+    if data[:4] != b"GGPL" or data[4] != 1:
+        sys.exit(f"{path}: not a version 1 GGPL file")
+    pos = 5
+
+    def varint():
+        nonlocal pos
+        n = shift = 0
+        while True:
+            b = data[pos]
+            pos += 1
+            n |= (b & 0x7F) << shift
+            if b < 0x80:
+                return n
+            shift += 7
+
+    def zigzag():
+        n = varint()
+        return (n >> 1) if n & 1 == 0 else -((n + 1) >> 1)
+
+    strings = []
+    for _ in range(varint()):
+        n = varint()
+        strings.append(data[pos:pos + n].decode("utf-8"))
+        pos += n
+    places = []
+    code, cx, cy = 0, 0, 0
+    for _ in range(varint()):
+        code += varint()
+        sido, sigungu, name = strings[varint()], strings[varint()], strings[varint()]
+        cx += zigzag()
+        cy += zigzag()
+        places.append((code, sido, sigungu, name, cy / SCALE, cx / SCALE))
+        for _ in range(varint()):  # parts
+            for _ in range(varint()):  # rings
+                for _ in range(varint()):  # points
+                    varint()
+                    varint()
+    if pos != len(data):
+        sys.exit(f"{path}: {len(data) - pos} trailing bytes")
+    return places
+
+
+def metres(a, b):
+    """Equirectangular, as store.rs measures (cos of the origin's latitude)."""
+    dy = b[0] - a[0]
+    dx = (b[1] - a[1]) * math.cos(math.radians(a[0]))
+    return math.hypot(dy, dx) * METRES_PER_DEGREE
+
+
+def main():
+    if len(sys.argv) < 5:
+        sys.exit(__doc__)
+    path, n, seed, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    origin_code = sys.argv[5] if len(sys.argv) > 5 else None
+    places = read_centres(path)
+    groups, taken = [], set()
+    for name, centre, radius, share in GROUPS:
+        members = [p for p in places if p[0] not in taken and metres(centre, (p[4], p[5])) <= radius]
+        taken.update(p[0] for p in members)
+        groups.append((name, members, share))
+    groups.append(("rest", [p for p in places if p[0] not in taken], REST_SHARE))
+
+    rng = random.Random(seed)
+    points = []
+    for i, (name, members, share) in enumerate(groups):
+        count = round(n * share) if i < len(groups) - 1 else n - len(points)
+        points.extend(rng.choice(members) for _ in range(count))
+        print(f"{name}: {len(members)} 동, {count} deals", file=sys.stderr)
+    rng.shuffle(points)
+    with open(out, "w", encoding="utf-8") as f:
+        for code, _sido, _sigungu, name, lat, lon in points:
+            f.write(f"{lat:.5f}\t{lon:.5f}\t{code}\t{name}\n")
+    if origin_code:
+        o = next((p for p in places if str(p[0]) == origin_code), None)
+        if o is None:
+            sys.exit(f"no 동 with code {origin_code}")
+        for km in (1, 3, 5, 10):
+            k = sum(1 for p in points if metres((o[4], o[5]), (p[4], p[5])) <= km * 1000)
+            print(f"within {km} km of {o[3]} ({origin_code}): {k} deals", file=sys.stderr)
+    print(f"places: {len(places)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
