@@ -20,7 +20,8 @@ Within each group a deal picks a 동 uniformly (dense areas have small 동, so t
 too). Deterministic for a given seed and emd.bin.
 
 Prints to stderr how many 동 each group has and, when ORIGIN_CODE is given, how many of the N
-points lie within 1/3/5/10 km of that 동's centre (the equirectangular distance store.rs uses).
+points lie within 1/3/5/10 km of that 동's centre, with store.rs's own integer arithmetic
+(`nearest_key` <= `reach_key`), also as `RESULT within_<km>km=<n>` lines.
 """
 
 import math
@@ -80,10 +81,36 @@ def read_centres(path):
 
 
 def metres(a, b):
-    """Equirectangular, as store.rs measures (cos of the origin's latitude)."""
+    """Equirectangular distance (cos of a's latitude), for choosing the groups."""
     dy = b[0] - a[0]
     dx = (b[1] - a[1]) * math.cos(math.radians(a[0]))
     return math.hypot(dy, dx) * METRES_PER_DEGREE
+
+
+# The exact integer arithmetic of crates/deals/src/store.rs (`micro`, `nearest_key`, `reach_key`),
+# so the counts "within reach" here are the server's to the deal.
+def micro(deg):
+    """Rust's `(deg * 1e6).round() as i64`: halves away from zero."""
+    x = deg * 1_000_000.0
+    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+
+
+def _trunc_div(a, b):
+    """Integer division truncating toward zero, as Rust, SQLite and PostgreSQL divide."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def nearest_key(frm, lat, lon):
+    lat0, lon0, k = micro(frm[0]), micro(frm[1]), micro(math.cos(math.radians(frm[0])))
+    dy = micro(lat) - lat0
+    dx = _trunc_div((micro(lon) - lon0) * k, 1_000_000)
+    return dy * dy + dx * dx
+
+
+def reach_key(metres_):
+    r = math.floor(metres_ / METRES_PER_DEGREE * 1_000_000.0)
+    return r * r
 
 
 def main():
@@ -114,8 +141,10 @@ def main():
         if o is None:
             sys.exit(f"no 동 with code {origin_code}")
         for km in (1, 3, 5, 10):
-            k = sum(1 for p in points if metres((o[4], o[5]), (p[4], p[5])) <= km * 1000)
+            key = reach_key(km * 1000.0)
+            k = sum(1 for p in points if nearest_key((o[4], o[5]), p[4], p[5]) <= key)
             print(f"within {km} km of {o[3]} ({origin_code}): {k} deals", file=sys.stderr)
+            print(f"RESULT within_{km}km={k}", file=sys.stderr)
     print(f"places: {len(places)}", file=sys.stderr)
 
 

@@ -39,6 +39,8 @@ pub fn router(state: AccountsState) -> OpenApiRouter {
         .routes(routes!(set_keywords))
         .routes(routes!(set_neighborhood, clear_neighborhood))
         .routes(routes!(set_reach))
+        .routes(routes!(set_second, clear_second))
+        .routes(routes!(switch_neighborhood))
         .routes(routes!(change_password))
         .routes(routes!(request_email_change))
         .routes(routes!(verify_email_change))
@@ -202,6 +204,32 @@ async fn set_neighborhood(
 }
 
 /// Forget the neighbourhood.
+/// Keeps a second neighbourhood (at most two) to switch to; same input as the first.
+#[utoipa::path(put, path = "/api/v1/me/neighborhood/second", tag = "accounts", security(("bearer" = [])), request_body = NeighborhoodInput,
+    responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope), (status = 409, description = "no_neighborhood", body = ErrorEnvelope),
+              (status = 422, body = ErrorEnvelope)))]
+async fn set_second(
+    State(s): State<AccountsState>,
+    user: AuthUser,
+    Json(input): Json<NeighborhoodInput>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(s.accounts.set_second_neighborhood(&user, Some(input)).await?))
+}
+
+/// Forgets the second neighbourhood.
+#[utoipa::path(delete, path = "/api/v1/me/neighborhood/second", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope), (status = 409, description = "no_neighborhood", body = ErrorEnvelope)))]
+async fn clear_second(State(s): State<AccountsState>, user: AuthUser) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(s.accounts.set_second_neighborhood(&user, None).await?))
+}
+
+/// Makes the second neighbourhood the active one (and the active one the second).
+#[utoipa::path(post, path = "/api/v1/me/neighborhood/switch", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 401, body = ErrorEnvelope), (status = 409, description = "no_second_neighborhood", body = ErrorEnvelope)))]
+async fn switch_neighborhood(State(s): State<AccountsState>, user: AuthUser) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(s.accounts.switch_neighborhood(&user).await?))
+}
+
 #[derive(Deserialize, ToSchema)]
 struct ReachInput {
     /// 1, 3, 5 or 10.

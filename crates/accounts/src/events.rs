@@ -44,11 +44,16 @@ impl Event for KeywordsChanged {
     const SOURCE: &'static str = "accounts";
 }
 
-/// The user's neighbourhood was set or cleared (deals sorts "nearest to me" by it).
+/// The user's neighbourhoods changed: set, cleared, switched, or their reach (deals' feed and
+/// push's keyword alerts follow the active one).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NeighborhoodChanged {
     pub user_id: Uuid,
+    /// The active one.
     pub neighborhood: Option<Neighborhood>,
+    /// The other one kept to switch to.
+    #[serde(default)]
+    pub second: Option<Neighborhood>,
 }
 impl Event for NeighborhoodChanged {
     const TYPE: &'static str = "NeighborhoodChanged";

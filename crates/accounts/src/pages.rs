@@ -40,6 +40,9 @@ pub fn router(accounts: Arc<Accounts>) -> Router {
         .route("/me/neighborhood", form_post("/me#neighborhood", neighborhood_submit))
         .route("/me/neighborhood/clear", form_post("/me#neighborhood", neighborhood_clear))
         .route("/me/neighborhood/reach", form_post("/", reach_submit))
+        .route("/me/neighborhood/second", form_post("/me#neighborhood", second_submit))
+        .route("/me/neighborhood/second/clear", form_post("/me#neighborhood", second_clear))
+        .route("/me/neighborhood/switch", form_post("/me#neighborhood", switch_submit))
         .route("/me/email", form_post("/me#email", email_submit))
         .route("/me/email/verify", form_post("/me#email", email_verify_submit))
         .route("/me/password", form_post("/me#password", password_submit))
@@ -57,6 +60,8 @@ gonggu_kernel::csrf_forms!(
     KeywordsForm,
     NeighborhoodForm,
     ReachForm,
+    SecondForm,
+    NextForm,
     CodeForm,
     PasswordForm
 );
@@ -69,6 +74,9 @@ fn flash_for(code: Option<&str>) -> Option<Flash> {
         "keywords" => Flash::ok("관심 키워드를 저장했습니다."),
         "neighborhood" => Flash::ok("우리 동네를 저장했습니다."),
         "neighborhood_cleared" => Flash::ok("우리 동네를 지웠습니다."),
+        "second_saved" => Flash::ok("다른 동네를 추가했습니다."),
+        "second_cleared" => Flash::ok("다른 동네를 지웠습니다."),
+        "switched" => Flash::ok("동네를 바꿨습니다."),
         "email_code_sent" => Flash::ok("새 이메일로 인증 코드를 보냈습니다. 10분 안에 입력해 주세요."),
         "email_changed" => Flash::ok("이메일을 바꿨습니다."),
         "password_changed" => Flash::ok("비밀번호를 바꿨습니다. 다른 기기는 로그아웃되었습니다."),
@@ -478,6 +486,8 @@ struct ProfileState {
     keywords: Option<String>,
     /// The picker's text and code.
     hood: Option<(String, String)>,
+    /// The second neighbourhood's picker.
+    second: Option<(String, String)>,
     email: Option<String>,
     show_code_form: bool,
 }
@@ -523,6 +533,39 @@ fn neighborhood_line(n: &crate::domain::Neighborhood, now: chrono::DateTime<chro
     }
 }
 
+/// The second neighbourhood: switch to it, forget it, or add one (at most two).
+fn second_neighborhood(csrf: &CsrfToken, me: &UserView, st: &ProfileState, now: chrono::DateTime<chrono::Utc>) -> Markup {
+    let errors = place_errors(&st.errors, "second.");
+    html! {
+        div.second-hood {
+            h3 { "다른 동네" }
+            @if let Some(n) = &me.second_neighborhood {
+                p { (neighborhood_line(n, now)) }
+                div.actions {
+                    form method="post" action="/me/neighborhood/switch" {
+                        (csrf_field(csrf))
+                        button.secondary type="submit" { (n.name) "으로 바꾸기" }
+                    }
+                    form method="post" action="/me/neighborhood/second/clear" {
+                        (csrf_field(csrf))
+                        button.link-button type="submit" { "다른 동네 지우기" }
+                    }
+                }
+            } @else {
+                details open[!errors.is_empty()] {
+                    summary { "다른 동네 추가 (회사, 본가 등)" }
+                    @let (text, code) = st.second.clone().unwrap_or_default();
+                    form.stack method="post" action="/me/neighborhood/second" data-validate novalidate {
+                        (csrf_field(csrf))
+                        (place_picker(PlacePicker { id: "second-place", label: "다른 동네 검색", text: &text, code: &code, hint: None, error_key: "place", locate: true, point: None }, &errors))
+                        button.secondary type="submit" data-busy-label="저장 중…" { "다른 동네 추가" }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn profile_view(
     csrf: &CsrfToken,
     auth: &gonggu_kernel::auth::AuthUser,
@@ -531,6 +574,7 @@ fn profile_view(
     st: ProfileState,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Markup {
+    let second = me.neighborhood.is_some().then(|| second_neighborhood(csrf, me, &st, now));
     let e = &st.errors;
     let keywords_text = st.keywords.clone().unwrap_or_else(|| me.keywords.join(", "));
     let (htext, hcode) = st.hood.clone().unwrap_or_else(|| match &me.neighborhood {
@@ -594,6 +638,7 @@ fn profile_view(
                         (csrf_field(csrf))
                         button.link-button type="submit" { "동네 지우기" }
                     }
+                    @if let Some(m) = &second { (m) }
                 }
             }
             section.card id="email" {
@@ -686,7 +731,7 @@ async fn profile_page(
 ) -> Response {
     let flash_at = match q.msg.as_deref() {
         Some("keywords") => Some("keywords"),
-        Some("neighborhood" | "neighborhood_cleared") => Some("neighborhood"),
+        Some("neighborhood" | "neighborhood_cleared" | "second_saved" | "second_cleared" | "switched") => Some("neighborhood"),
         Some("email_code_sent" | "email_changed") => Some("email"),
         Some("password_changed") => Some("password"),
         Some("session_revoked" | "others_revoked") => Some("sessions"),
@@ -782,6 +827,69 @@ async fn neighborhood_clear(
 ) -> Response {
     let result = accounts.set_neighborhood(&user, None).await;
     profile_result(&accounts, &csrf, &user, result, "neighborhood_cleared", "neighborhood", ProfileState::default()).await
+}
+
+#[derive(Deserialize)]
+struct SecondForm {
+    csrf_token: String,
+    #[serde(flatten)]
+    place: PlaceFields,
+}
+
+async fn second_submit(
+    State(accounts): State<Arc<Accounts>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(f): CsrfForm<SecondForm>,
+) -> Response {
+    let keep = ProfileState { second: Some((f.place.place.clone(), f.place.code.clone())), ..Default::default() };
+    let result = match parse_neighborhood(&f.place, "second.") {
+        Ok(Some(input)) => accounts.set_second_neighborhood(&user, Some(input)).await,
+        Ok(None) => Err(ApiError::field("second.place", "동 이름으로 검색하거나 현재 위치로 찾아 주세요.")),
+        Err(errors) => Err(ApiError::validation(errors)),
+    };
+    // The service names its fields without the form's prefix.
+    let result = result.map_err(|e| match e.details.as_ref().and_then(|d| d.get("fields")).and_then(|f| f.as_object()) {
+        Some(fields) => ApiError::validation(
+            fields
+                .iter()
+                .map(|(k, v)| {
+                    (if k.starts_with("second.") { k.clone() } else { format!("second.{k}") }, v.as_str().unwrap_or_default().to_owned())
+                })
+                .collect(),
+        ),
+        None => e,
+    });
+    profile_result(&accounts, &csrf, &user, result, "second_saved", "neighborhood", keep).await
+}
+
+async fn second_clear(
+    State(accounts): State<Arc<Accounts>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(_): CsrfForm<OnlyCsrf>,
+) -> Response {
+    let result = accounts.set_second_neighborhood(&user, None).await;
+    profile_result(&accounts, &csrf, &user, result, "second_cleared", "neighborhood", ProfileState::default()).await
+}
+
+#[derive(Deserialize)]
+struct NextForm {
+    csrf_token: String,
+    next: Option<String>,
+}
+
+/// "이 동네로 바꾸기", from the profile or the feed's 동네 menu: back where it was pressed.
+async fn switch_submit(
+    State(accounts): State<Arc<Accounts>>,
+    WebUser(user): WebUser,
+    csrf: CsrfToken,
+    CsrfForm(f): CsrfForm<NextForm>,
+) -> Response {
+    match (accounts.switch_neighborhood(&user).await, f.next.as_deref()) {
+        (Ok(_), Some(next)) => see_other(&safe_next(Some(next))),
+        (result, _) => profile_result(&accounts, &csrf, &user, result, "switched", "neighborhood", ProfileState::default()).await,
+    }
 }
 
 #[derive(Deserialize)]

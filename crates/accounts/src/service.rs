@@ -38,7 +38,10 @@ pub struct UserView {
     pub id: Uuid,
     pub login_id: String,
     pub email: String,
+    /// The active neighbourhood: the feed, search and keyword alerts are around it.
     pub neighborhood: Option<Neighborhood>,
+    /// A second one kept to switch to (at most two).
+    pub second_neighborhood: Option<Neighborhood>,
     pub keywords: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -50,6 +53,7 @@ impl From<UserRecord> for UserView {
             login_id: u.login_id,
             email: u.email,
             neighborhood: u.neighborhood,
+            second_neighborhood: u.second_neighborhood,
             keywords: u.keywords,
             created_at: u.created_at,
         }
@@ -329,6 +333,7 @@ impl Accounts {
             email: email.as_str().to_owned(),
             password_hash: self.hasher.hash(password.expose()).await?,
             neighborhood: neighborhood.clone(),
+            second_neighborhood: None,
             keywords: vec![],
             created_at: now,
         };
@@ -524,16 +529,70 @@ impl Accounts {
         Ok(UserView { keywords: keywords.into_vec(), ..record.into() })
     }
 
+    fn neighborhoods_changed(&self, user_id: Uuid, active: Option<&Neighborhood>, second: Option<&Neighborhood>) -> Envelope {
+        Envelope::new(&crate::events::NeighborhoodChanged { user_id, neighborhood: active.cloned(), second: second.cloned() }, self.now())
+    }
+
+    /// Sets (or clears) the active neighbourhood. Clearing it while a second is kept makes the
+    /// second the active one.
     pub async fn set_neighborhood(&self, user: &AuthUser, input: Option<NeighborhoodInput>) -> Result<UserView, ApiError> {
         let record = self.user(user.user_id).await?;
         let n = match input {
             None => None,
             Some(n) => Some(n.resolve(record.neighborhood.as_ref(), self.now()).map_err(|(field, e)| ApiError::field(field, e.0))?),
         };
-        let event = Envelope::new(&crate::events::NeighborhoodChanged { user_id: record.id, neighborhood: n.clone() }, self.now());
+        let second = record.second_neighborhood.clone();
+        if n.is_none() && second.is_some() {
+            let event = self.neighborhoods_changed(record.id, second.as_ref(), record.neighborhood.as_ref());
+            self.store.swap_neighborhoods(record.id, &event).await?;
+            let event = self.neighborhoods_changed(record.id, second.as_ref(), None);
+            self.store.set_second_neighborhood(record.id, None, &event).await?;
+            self.profiles.forget(record.id);
+            return Ok(UserView { neighborhood: second, second_neighborhood: None, ..record.into() });
+        }
+        if n.as_ref().is_some_and(|n| n.code.is_some() && second.as_ref().is_some_and(|s| s.code == n.code)) {
+            return Err(ApiError::field("code", "다른 동네로 이미 가지고 있어요. 그 동네로 바꿔 주세요."));
+        }
+        let event = self.neighborhoods_changed(record.id, n.as_ref(), second.as_ref());
         self.store.set_neighborhood(record.id, n.as_ref(), &event).await?;
         self.profiles.forget(record.id);
         Ok(UserView { neighborhood: n, ..record.into() })
+    }
+
+    /// Keeps (or forgets) a second neighbourhood to switch to.
+    pub async fn set_second_neighborhood(&self, user: &AuthUser, input: Option<NeighborhoodInput>) -> Result<UserView, ApiError> {
+        let record = self.user(user.user_id).await?;
+        let Some(active) = record.neighborhood.clone() else {
+            return Err(ApiError::conflict("no_neighborhood", "먼저 우리 동네를 설정해 주세요."));
+        };
+        let n = match input {
+            None => None,
+            Some(n) => {
+                let n = n.resolve(record.second_neighborhood.as_ref(), self.now()).map_err(|(field, e)| ApiError::field(field, e.0))?;
+                if n.code.is_some() && n.code == active.code {
+                    return Err(ApiError::field("code", "지금 우리 동네와 같은 동네예요."));
+                }
+                Some(Neighborhood { reach_km: active.reach_km, ..n })
+            }
+        };
+        let event = self.neighborhoods_changed(record.id, Some(&active), n.as_ref());
+        self.store.set_second_neighborhood(record.id, n.as_ref(), &event).await?;
+        self.profiles.forget(record.id);
+        Ok(UserView { second_neighborhood: n, ..record.into() })
+    }
+
+    /// The second neighbourhood becomes the active one (the feed moves there), and the active
+    /// one the second.
+    pub async fn switch_neighborhood(&self, user: &AuthUser) -> Result<UserView, ApiError> {
+        let record = self.user(user.user_id).await?;
+        let (Some(active), Some(second)) = (record.neighborhood.clone(), record.second_neighborhood.clone()) else {
+            return Err(ApiError::conflict("no_second_neighborhood", "바꿀 다른 동네가 없어요. 먼저 다른 동네를 추가해 주세요."));
+        };
+        let (active, second) = (Neighborhood { reach_km: active.reach_km, ..second }, active);
+        let event = self.neighborhoods_changed(record.id, Some(&active), Some(&second));
+        self.store.swap_neighborhoods(record.id, &event).await?;
+        self.profiles.forget(record.id);
+        Ok(UserView { neighborhood: Some(active), second_neighborhood: Some(second), ..record.into() })
     }
 
     /// How far the feed reaches from the neighbourhood (1, 3, 5 or 10 km).
@@ -544,7 +603,7 @@ impl Accounts {
             return Err(ApiError::conflict("no_neighborhood", "먼저 우리 동네를 설정해 주세요."));
         };
         n.reach_km = km;
-        let event = Envelope::new(&crate::events::NeighborhoodChanged { user_id: record.id, neighborhood: Some(n.clone()) }, self.now());
+        let event = self.neighborhoods_changed(record.id, Some(&n), record.second_neighborhood.as_ref());
         self.store.set_neighborhood(record.id, Some(&n), &event).await?;
         self.profiles.forget(record.id);
         Ok(UserView { neighborhood: Some(n), ..record.into() })

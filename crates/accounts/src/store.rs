@@ -19,6 +19,8 @@ pub struct UserRecord {
     pub email: String,
     pub password_hash: String,
     pub neighborhood: Option<Neighborhood>,
+    /// The other neighbourhood kept to switch to (its reach is the active one's).
+    pub second_neighborhood: Option<Neighborhood>,
     pub keywords: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -114,6 +116,10 @@ pub trait AccountStore: Send + Sync {
 
     async fn set_keywords(&self, user_id: Uuid, keywords: &[String], event: &Envelope) -> sqlx::Result<()>;
     async fn set_neighborhood(&self, user_id: Uuid, n: Option<&Neighborhood>, event: &Envelope) -> sqlx::Result<()>;
+    /// Sets or clears the second neighbourhood.
+    async fn set_second_neighborhood(&self, user_id: Uuid, n: Option<&Neighborhood>, event: &Envelope) -> sqlx::Result<()>;
+    /// The second neighbourhood becomes the active one and the active one the second.
+    async fn swap_neighborhoods(&self, user_id: Uuid, event: &Envelope) -> sqlx::Result<()>;
     async fn set_email(&self, user_id: Uuid, email: &str) -> Result<(), StoreError>;
 
     /// Stores a code, replacing any earlier one for the same user and purpose.
@@ -147,6 +153,11 @@ struct UserRow {
     neighborhood_code: Option<String>,
     neighborhood_verified_at: Option<DateTime<Utc>>,
     neighborhood_reach_km: i64,
+    second_name: Option<String>,
+    second_lat: Option<f64>,
+    second_lon: Option<f64>,
+    second_code: Option<String>,
+    second_verified_at: Option<DateTime<Utc>>,
     /// A JSON array of strings.
     keywords: String,
     created_at: DateTime<Utc>,
@@ -170,7 +181,8 @@ struct RefreshTokenRow {
 macro_rules! select_user_where {
     ($column:literal) => {
         concat!(
-            "SELECT id, login_id, email, password_hash, neighborhood_name, neighborhood_lat, neighborhood_lon, neighborhood_code, neighborhood_verified_at, neighborhood_reach_km, keywords, created_at ",
+            "SELECT id, login_id, email, password_hash, neighborhood_name, neighborhood_lat, neighborhood_lon, neighborhood_code, neighborhood_verified_at, neighborhood_reach_km, ",
+            "second_name, second_lat, second_lon, second_code, second_verified_at, keywords, created_at ",
             "FROM users WHERE ",
             $column,
             " = $1"
@@ -207,6 +219,20 @@ impl TryFrom<UserRow> for UserRecord {
                 ))
             }
         };
+        let second_neighborhood = match (r.second_name, r.second_lat, r.second_lon) {
+            (Some(name), Some(lat), Some(lon)) => Some(Neighborhood {
+                name,
+                lat,
+                lon,
+                code: r.second_code,
+                verified_at: r.second_verified_at,
+                reach_km: r.neighborhood_reach_km,
+            }),
+            (None, None, None) => None,
+            (name, lat, lon) => {
+                return Err(corrupt("second_*", r.id, format!("partly set (name given: {}, lat {lat:?}, lon {lon:?})", name.is_some())))
+            }
+        };
         let keywords = serde_json::from_str(&r.keywords).map_err(|e| corrupt("keywords", r.id, e))?;
         Ok(UserRecord {
             id: r.id,
@@ -214,6 +240,7 @@ impl TryFrom<UserRow> for UserRecord {
             email: r.email,
             password_hash: r.password_hash,
             neighborhood,
+            second_neighborhood,
             keywords,
             created_at: r.created_at,
         })
@@ -465,6 +492,38 @@ macro_rules! sql_account_store {
                 .bind(n.and_then(|n| n.code.clone())).bind(n.and_then(|n| n.verified_at))
                 .bind(n.map_or(crate::domain::DEFAULT_REACH_KM, |n| n.reach_km)).bind(user_id)
                     .execute(&mut *tx).await?;
+                (&mut *tx).enqueue(event).await?;
+                tx.commit().await?;
+                self.signal.notify();
+                Ok(())
+            }
+
+            async fn set_second_neighborhood(&self, user_id: Uuid, n: Option<&Neighborhood>, event: &Envelope) -> sqlx::Result<()> {
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "UPDATE users SET second_name = $1, second_lat = $2, second_lon = $3, second_code = $4, second_verified_at = $5 WHERE id = $6",
+                )
+                .bind(n.map(|n| n.name.clone())).bind(n.map(|n| n.lat)).bind(n.map(|n| n.lon))
+                .bind(n.and_then(|n| n.code.clone())).bind(n.and_then(|n| n.verified_at)).bind(user_id)
+                .execute(&mut *tx).await?;
+                (&mut *tx).enqueue(event).await?;
+                tx.commit().await?;
+                self.signal.notify();
+                Ok(())
+            }
+
+            async fn swap_neighborhoods(&self, user_id: Uuid, event: &Envelope) -> sqlx::Result<()> {
+                let mut tx = self.begin().await?;
+                // Both engines read the old row on the right of every assignment.
+                sqlx::query(
+                    "UPDATE users SET neighborhood_name = second_name, neighborhood_lat = second_lat, neighborhood_lon = second_lon, \
+                     neighborhood_code = second_code, neighborhood_verified_at = second_verified_at, \
+                     second_name = neighborhood_name, second_lat = neighborhood_lat, second_lon = neighborhood_lon, \
+                     second_code = neighborhood_code, second_verified_at = neighborhood_verified_at \
+                     WHERE id = $1 AND second_name IS NOT NULL",
+                )
+                .bind(user_id)
+                .execute(&mut *tx).await?;
                 (&mut *tx).enqueue(event).await?;
                 tx.commit().await?;
                 self.signal.notify();

@@ -36,6 +36,7 @@ fn user(login_id: &str) -> UserRecord {
         email: format!("{login_id}@example.com"),
         password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
         neighborhood: None,
+        second_neighborhood: None,
         keywords: vec![],
         created_at: Utc::now(),
     }
@@ -157,8 +158,27 @@ async fn story(db: Db, s: Arc<dyn AccountStore>) {
     let ev = Envelope::new(&KeywordsChanged { user_id: alice.id, login_id: "alice".into(), keywords: kw.clone() }, now);
     s.set_keywords(alice.id, &kw, &ev).await.unwrap();
     assert_eq!(s.user_by_id(alice.id).await.unwrap().unwrap().keywords, kw);
-    let ev = Envelope::new(&gonggu_accounts::events::NeighborhoodChanged { user_id: alice.id, neighborhood: None }, now);
-    s.set_neighborhood(alice.id, None, &ev).await.unwrap();
+    // A second neighbourhood, switched to and back: both engines swap the two in one statement.
+    let ev = || Envelope::new(&gonggu_accounts::events::NeighborhoodChanged { user_id: alice.id, neighborhood: None, second: None }, now);
+    let mangwon = Neighborhood::at_place("11440123", None).unwrap();
+    s.set_second_neighborhood(alice.id, Some(&mangwon), &ev()).await.unwrap();
+    let found = s.user_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(found.second_neighborhood.as_ref().map(|n| n.name.as_str()), Some("망원동"));
+    s.swap_neighborhoods(alice.id, &ev()).await.unwrap();
+    let swapped = s.user_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(swapped.neighborhood.as_ref().and_then(|n| n.code.as_deref()), Some("11440123"));
+    assert_eq!(
+        swapped.second_neighborhood.as_ref().map(|n| (n.code.as_deref(), n.verified_at)),
+        alice.neighborhood.as_ref().map(|n| (n.code.as_deref(), n.verified_at)),
+        "the 인증 travels with its 동"
+    );
+    assert_eq!(swapped.neighborhood.as_ref().map(|n| n.reach_km), Some(3), "the reach stays the user's");
+    s.swap_neighborhoods(alice.id, &ev()).await.unwrap();
+    assert_eq!(s.user_by_id(alice.id).await.unwrap().unwrap().neighborhood, alice.neighborhood);
+    s.set_second_neighborhood(alice.id, None, &ev()).await.unwrap();
+    s.swap_neighborhoods(alice.id, &ev()).await.unwrap();
+    assert_eq!(s.user_by_id(alice.id).await.unwrap().unwrap().neighborhood, alice.neighborhood, "no second: nothing to swap");
+    s.set_neighborhood(alice.id, None, &ev()).await.unwrap();
     assert!(s.user_by_id(alice.id).await.unwrap().unwrap().neighborhood.is_none());
     assert!(matches!(s.set_email(alice.id, "bob@example.com").await, Err(StoreError::EmailTaken)));
     s.set_email(alice.id, "alice@new.example").await.unwrap();
@@ -194,6 +214,12 @@ async fn story(db: Db, s: Arc<dyn AccountStore>) {
             "SessionsRevoked",
             "SessionsRevoked",
             "KeywordsChanged",
+            // Second set, swapped, swapped back, second cleared, a swap with none, active cleared.
+            "NeighborhoodChanged",
+            "NeighborhoodChanged",
+            "NeighborhoodChanged",
+            "NeighborhoodChanged",
+            "NeighborhoodChanged",
             "NeighborhoodChanged"
         ]
     );

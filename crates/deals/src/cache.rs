@@ -223,8 +223,12 @@ impl DealStore for FirstPageCache {
         self.inner.host_by_login(login_id).await
     }
 
-    async fn set_place(&self, user_id: Uuid, place: Option<crate::store::Home>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
+    async fn set_place(&self, user_id: Uuid, place: Option<crate::store::Homes>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
         self.inner.set_place(user_id, place, consumer, event_id).await
+    }
+
+    async fn homes(&self, user_id: Uuid) -> sqlx::Result<Option<crate::store::Homes>> {
+        self.inner.homes(user_id).await
     }
 
     async fn add_user(&self, user: &crate::store::NewUser<'_>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
@@ -320,7 +324,10 @@ mod tests {
         async fn host_by_login(&self, _: &str) -> sqlx::Result<Option<Uuid>> {
             unreachable!()
         }
-        async fn set_place(&self, _: Uuid, _: Option<crate::store::Home>, _: &str, _: Uuid) -> sqlx::Result<()> {
+        async fn homes(&self, _: Uuid) -> sqlx::Result<Option<crate::store::Homes>> {
+            unreachable!()
+        }
+        async fn set_place(&self, _: Uuid, _: Option<crate::store::Homes>, _: &str, _: Uuid) -> sqlx::Result<()> {
             unreachable!()
         }
         async fn profile(&self, _: Uuid) -> sqlx::Result<crate::store::Profile> {

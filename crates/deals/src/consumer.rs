@@ -27,6 +27,14 @@ struct PlaceEvent {
     /// Only in `UserRegistered`.
     login_id: Option<String>,
     neighborhood: Option<Place>,
+    /// Only in `NeighborhoodChanged`: the other neighbourhood kept to switch to.
+    #[serde(default)]
+    second: Option<SecondPlace>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SecondPlace {
+    name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,12 +96,14 @@ pub async fn spawn_places(bus: Arc<dyn Bus>, store: Arc<dyn DealStore>, shutdown
         async move {
             let e: PlaceEvent = serde_json::from_value(env.payload.clone())?;
             let place = e.neighborhood.map(|p| crate::store::Home { lat: p.lat, lon: p.lon, reach_km: p.reach_km });
+            let second_name = e.second.map(|s| s.name);
             if env.event_type == USER_REGISTERED {
                 let login_id = e.login_id.ok_or_else(|| anyhow::anyhow!("UserRegistered {} without login_id", env.id))?;
                 let user = crate::store::NewUser { user_id: e.user_id, login_id: &login_id, home: place, joined_at: env.occurred_at };
                 store.add_user(&user, CONSUMER, env.id).await?;
             } else {
-                store.set_place(e.user_id, place, CONSUMER, env.id).await?;
+                let homes = place.map(|home| crate::store::Homes { home, second_name });
+                store.set_place(e.user_id, homes, CONSUMER, env.id).await?;
             }
             Ok(())
         }

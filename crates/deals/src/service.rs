@@ -446,6 +446,12 @@ impl Deals {
         Ok(self.store.profile(user_id).await?)
     }
 
+    /// The viewer's neighbourhoods as deals knows them (the active one's point and reach, the
+    /// second one's name).
+    pub async fn homes_of(&self, viewer: Uuid) -> Result<Option<crate::store::Homes>, ApiError> {
+        Ok(self.store.homes(viewer).await?)
+    }
+
     /// The viewer's neighbourhood as deals knows it (point and reach).
     pub async fn home_of(&self, viewer: Uuid) -> Result<Option<crate::store::Home>, ApiError> {
         Ok(self.store.place(viewer).await?)

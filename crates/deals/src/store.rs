@@ -190,6 +190,14 @@ pub struct Home {
     pub reach_km: i64,
 }
 
+/// A user's home with the name of the second neighbourhood they can switch to.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Homes {
+    #[sqlx(flatten)]
+    pub home: Home,
+    pub second_name: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sort {
     Nearest,
@@ -237,7 +245,9 @@ pub trait DealStore: Send + Sync {
     async fn list(&self, q: &ListQuery) -> sqlx::Result<Vec<DealRecord>>;
     async fn host_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>>;
     /// Records (or forgets) where a user lives, once per event.
-    async fn set_place(&self, user_id: Uuid, place: Option<Home>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
+    async fn set_place(&self, user_id: Uuid, place: Option<Homes>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
+    /// The user's homes, with the second one's name.
+    async fn homes(&self, user_id: Uuid) -> sqlx::Result<Option<Homes>>;
     /// Records a new user (and where they live, if they said), once per event.
     async fn add_user(&self, user: &NewUser<'_>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
     /// What a seller page says of a user: since when they are a member, and where they live.
@@ -716,14 +726,16 @@ macro_rules! sql_deal_store {
                 Ok(sent)
             }
 
-            async fn set_place(&self, user_id: Uuid, place: Option<Home>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
+            async fn set_place(&self, user_id: Uuid, place: Option<Homes>, consumer: &str, event_id: Uuid) -> sqlx::Result<()> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 if !(&mut *tx).claim_event(consumer, event_id).await? {
                     return Ok(());
                 }
                 match place {
-                    Some(home) => {
-                        Self::put_home(&mut tx, user_id, home).await?;
+                    Some(homes) => {
+                        Self::put_home(&mut tx, user_id, homes.home).await?;
+                        sqlx::query("UPDATE user_places SET second_name = $1 WHERE user_id = $2")
+                            .bind(homes.second_name).bind(user_id).execute(&mut *tx).await?;
                     }
                     None => {
                         sqlx::query("DELETE FROM user_places WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
@@ -743,6 +755,11 @@ macro_rules! sql_deal_store {
                     Self::put_home(&mut tx, u.user_id, home).await?;
                 }
                 tx.commit().await
+            }
+
+            async fn homes(&self, user_id: Uuid) -> sqlx::Result<Option<Homes>> {
+                sqlx::query_as("SELECT lat, lon, reach_km, second_name FROM user_places WHERE user_id = $1")
+                    .bind(user_id).fetch_optional(&self.pool).await
             }
 
             async fn profile(&self, user_id: Uuid) -> sqlx::Result<Profile> {

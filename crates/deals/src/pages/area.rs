@@ -9,7 +9,7 @@ use maud::{html, Markup};
 use crate::{service::REACHES_KM, store::Home};
 
 /// Where the feed is, once the request and the viewer are read.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(super) struct Area {
     /// The 동 it is around (unknown for a home abroad).
     pub place: Option<&'static Place>,
@@ -17,6 +17,8 @@ pub(super) struct Area {
     pub reach_km: Option<i64>,
     /// Whether it is the viewer's own neighbourhood (saved) or one chosen on the page.
     pub own: bool,
+    /// The name of the viewer's second neighbourhood, to switch to from the bar.
+    pub second: Option<String>,
 }
 
 /// `reach` from the address: a km of [`REACHES_KM`], `all` (the whole country), or unset.
@@ -63,7 +65,7 @@ impl Area {
             ReachChoice::Km(km) => Some(km),
             ReachChoice::Unset => Some(saved_km),
         };
-        Some(Area { place, reach_km, own })
+        Some(Area { place, reach_km, own, second: None })
     }
 }
 
@@ -73,7 +75,7 @@ fn reach_label(km: Option<i64>) -> String {
 
 /// The bar over the feed: "📍 역삼동 · 5km 이내" with the reach chips, or the prompt to choose a 동.
 /// `href(reach)` is this page's address with another reach (and the other filters kept).
-pub(super) fn area_bar(area: Option<Area>, signed_in: bool, csrf: &CsrfToken, href: &dyn Fn(ReachChoice) -> String) -> Markup {
+pub(super) fn area_bar(area: Option<&Area>, signed_in: bool, csrf: &CsrfToken, href: &dyn Fn(ReachChoice) -> String) -> Markup {
     let Some(a) = area else {
         return html! {
             section.card.area-prompt {
@@ -96,7 +98,22 @@ pub(super) fn area_bar(area: Option<Area>, signed_in: bool, csrf: &CsrfToken, hr
         section.area-bar aria-label="동네 범위" {
             p.area-where {
                 span aria-hidden="true" { "📍 " }
-                strong { (name) }
+                @if let Some(other) = a.second.as_deref().filter(|_| a.own && signed_in) {
+                    // "역삼동 ▾": the other neighbourhood, one tap away.
+                    details.area-switch {
+                        summary { strong { (name) } " ▾" }
+                        div.area-menu {
+                            form method="post" action="/me/neighborhood/switch" {
+                                (csrf_field(csrf))
+                                input type="hidden" name="next" value=(href(ReachChoice::Unset));
+                                button.link-button type="submit" { (other) "으로 바꾸기" }
+                            }
+                            a href="/me#neighborhood" { "동네 설정" }
+                        }
+                    }
+                } @else {
+                    strong { (name) }
+                }
                 // A leading space would be dropped at the start of a flex item: a no-break space.
                 span.muted { "\u{a0}· " @if let Some(km) = a.reach_km { (km) "km 이내" } @else { "전국" } }
                 @if a.own { a.area-change href="/me#neighborhood" { "동네 바꾸기" } } @else { a.area-change href="/" { "다른 동네" } }

@@ -121,7 +121,7 @@ impl Filters {
         Ok(Filters { q, category, status, sort, min_price, max_price, reach, code })
     }
 
-    fn params(&self, cursor: Option<String>, area: Option<Area>) -> ListParams {
+    fn params(&self, cursor: Option<String>, area: Option<&Area>) -> ListParams {
         ListParams {
             place: self.code.map(|p| p.code.to_string()),
             reach_km: area.and_then(|a| a.reach_km),
@@ -233,15 +233,18 @@ pub(super) async fn home(
         }
     };
     let viewer = user.as_ref().map(|u| u.user_id);
-    let home = match viewer {
-        Some(v) => deals.home_of(v).await.unwrap_or_else(|e| {
+    let homes = match viewer {
+        Some(v) => deals.homes_of(v).await.unwrap_or_else(|e| {
             tracing::warn!(error = %e.message, "the viewer's neighbourhood could not be read; showing the whole country");
             None
         }),
         None => None,
     };
-    let area = Area::resolve(filters.code, home, filters.reach);
-    let page = match deals.list_for(filters.params(cursor.clone(), area), None, None, viewer).await {
+    let mut area = Area::resolve(filters.code, homes.as_ref().map(|h| h.home), filters.reach);
+    if let Some(a) = area.as_mut().filter(|a| a.own) {
+        a.second = homes.and_then(|h| h.second_name);
+    }
+    let page = match deals.list_for(filters.params(cursor.clone(), area.as_ref()), None, None, viewer).await {
         Ok(p) => p,
         Err(e) if e.status.is_client_error() => {
             problem = Some(if e.code == "invalid_cursor" {
@@ -300,7 +303,7 @@ fn home_view(
             } @else {
                 h1.page-title { @if f.q.is_empty() { "공구 목록" } @else { "‘" (f.q) "’ 검색 결과" } }
             }
-            (area_bar(area, user.is_some(), csrf, &|reach| f.href_with(f.category, None, reach)))
+            (area_bar(area.as_ref(), user.is_some(), csrf, &|reach| f.href_with(f.category, None, reach)))
             form.card.stack.filters method="get" action="/" role="search" {
                 @if let Some(p) = f.code { input type="hidden" name="code" value=(p.code.to_string()); }
                 @if let Some(r) = f.reach.as_param() { input type="hidden" name="reach" value=(r); }
@@ -345,8 +348,16 @@ fn home_view(
             @if page.items.is_empty() {
                 section.card.empty {
                     div.empty-icon aria-hidden="true" { "🛒" }
-                    h2 { @if f.is_default() { "아직 열린 공구가 없어요" } @else { "조건에 맞는 공구가 없어요" } }
-                    p { "필요한 물건이 있다면 직접 공구를 열어 이웃을 모아 보세요." }
+                    @let near = area.as_ref().filter(|a| a.reach_km.is_some()).and_then(|a| a.place);
+                    h2 {
+                        @if let Some(p) = near.filter(|_| f.q.is_empty() && f.category.is_none()) { (p.name) " 가까이에 열린 공구가 없어요" }
+                        @else if f.is_default() { "아직 열린 공구가 없어요" }
+                        @else { "조건에 맞는 공구가 없어요" }
+                    }
+                    p {
+                        @if near.is_some() { "범위를 넓혀 보거나, 필요한 물건이 있다면 직접 공구를 열어 이웃을 모아 보세요." }
+                        @else { "필요한 물건이 있다면 직접 공구를 열어 이웃을 모아 보세요." }
+                    }
                     a.button.primary href="/deals/new" { "공구 등록하기" }
                     @if !f.is_default() { p { a href="/" { "모든 공구 보기" } } }
                 }

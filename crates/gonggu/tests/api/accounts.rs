@@ -707,3 +707,32 @@ async fn passwords_are_stored_as_argon2id_at_owasp_cost() {
     assert_eq!(app.login("real_hash", PASSWORD).await.status(), StatusCode::OK);
     assert_eq!(app.login("real_hash", "not-the-password").await.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Two neighbourhoods (issue 12): a second one is kept to switch to; the feed follows the active.
+#[tokio::test]
+async fn a_second_neighbourhood_to_switch_to() {
+    let app = spawn_app().await;
+    let pair = app.signed_in("two_hoods").await;
+    let token = pair["access_token"].as_str().unwrap();
+    let (status, err) = error_of(app.put_json_as("/api/v1/me/neighborhood/second", token, &json!({"code": "11440123"})).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("no_neighborhood")), "a second needs a first: {err}");
+    app.put_json_as("/api/v1/me/neighborhood", token, &json!({"code": "11680101", "reach_km": 3})).await;
+    let (status, err) = error_of(app.put_json_as("/api/v1/me/neighborhood/second", token, &json!({"code": "11680101"})).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the same 동 twice: {err}");
+    let me: serde_json::Value =
+        app.put_json_as("/api/v1/me/neighborhood/second", token, &json!({"code": "11440123"})).await.json().await.unwrap();
+    assert_eq!((me["neighborhood"]["name"].as_str(), me["second_neighborhood"]["name"].as_str()), (Some("역삼동"), Some("망원동")), "{me}");
+    let me: serde_json::Value = app.post_json_as("/api/v1/me/neighborhood/switch", token, &json!({})).await.json().await.unwrap();
+    assert_eq!((me["neighborhood"]["name"].as_str(), me["second_neighborhood"]["name"].as_str()), (Some("망원동"), Some("역삼동")), "{me}");
+    assert_eq!(me["neighborhood"]["reach_km"], 3, "the reach is the user's, not the 동's");
+    let me: serde_json::Value = app.get_as("/api/v1/me", token).await.json().await.unwrap();
+    assert_eq!(me["neighborhood"]["code"], "11440123", "kept: {me}");
+    // Clearing the active one makes the second the active one.
+    let me: serde_json::Value = app.delete_as("/api/v1/me/neighborhood", token).await.json().await.unwrap();
+    assert_eq!((me["neighborhood"]["name"].as_str(), me["second_neighborhood"].is_null()), (Some("역삼동"), true), "{me}");
+    let (status, err) = error_of(app.post_json_as("/api/v1/me/neighborhood/switch", token, &json!({})).await).await;
+    assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("no_second_neighborhood")), "{err}");
+    app.put_json_as("/api/v1/me/neighborhood/second", token, &json!({"code": "11440123"})).await;
+    let me: serde_json::Value = app.delete_as("/api/v1/me/neighborhood/second", token).await.json().await.unwrap();
+    assert!(me["second_neighborhood"].is_null(), "{me}");
+}

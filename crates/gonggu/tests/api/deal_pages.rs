@@ -532,6 +532,35 @@ async fn the_home_feed_is_the_neighbourhoods_within_its_reach() {
     }
     assert!(html.contains("10km 이내"), "{html}");
     assert_eq!(titles(&html), ["신촌 휴지 공구", "합정 세제 공구"], "the third is 15 km away");
+
+    // A second neighbourhood: "망원동 ▾" on the feed switches to it in one tap.
+    let res = client
+        .post(app.url("/me/neighborhood/second"))
+        .form(&[("csrf_token", csrf.as_str()), ("place", "서울특별시 강남구 역삼동"), ("code", "11680101")])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{:?}", res.text().await);
+    for _ in 0..200 {
+        html = client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+        if html.contains("역삼동으로 바꾸기") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(html.contains("역삼동으로 바꾸기"), "{html}");
+    let res = client.post(app.url("/me/neighborhood/switch")).form(&[("csrf_token", csrf.as_str()), ("next", "/")]).send().await.unwrap();
+    assert_eq!((res.status(), res.headers()["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/"));
+    for _ in 0..200 {
+        html = client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+        if html.contains("망원동으로 바꾸기") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(html.contains("망원동으로 바꾸기") && html.contains("10km 이내"), "now around 역삼동, the reach kept: {html}");
+    assert!(titles(&html).is_empty(), "all three are more than 10 km from 역삼동: {html}");
+    assert!(html.contains("역삼동 가까이에 열린 공구가 없어요"), "the empty feed says where it looked: {html}");
 }
 
 /// A seller's page says where they live and since when they are a member (issue 12).
