@@ -8,7 +8,9 @@
 #                                                                                      at 64 connections
 #   4. GET /?code=11680101&reach=10 .................................................. diagnostic
 #   5. GET /api/v1/deals?place=11680101&reach_km=5&limit=20 (the same list as JSON) .. diagnostic
-#   6. GET /?cursor=… (the nationwide page uncached: its second page) ............... diagnostic
+#   6. GET /api/v1/deals?place=11680101&reach_km=5&status=open&limit=20 (the page's own SQL) diagnostic
+#   7. GET /?code=42760250 (평창군 평창읍: a 동 with few deals around it) ............... diagnostic
+#   8. GET /?cursor=… (the nationwide page uncached: its second page) ............... diagnostic
 # plus, before the servers start, the gazetteer's own benchmark
 # (`cargo run --release -p gonggu-places --example bench_places`: reverse lookup µs/point, goal
 # <= 50 µs; search per query, goal <= 1 ms; embedded data, goal <= 5 MB added to the binary) and
@@ -35,8 +37,9 @@
 # Usage: bash bench/places.sh                   (10 s per measurement; about 8 minutes plus the build)
 #        BENCH_SECONDS=30 bash bench/places.sh
 # Knobs: BENCH_WARMUP_SECONDS (2), BENCH_DEALS (100000), BENCH_PLACE (11680101: the 동 of the
-#        feed), BENCH_POINTS_SEED (12), BENCH_SEED_CONNS (16), BENCH_DIAGNOSE (1),
-#        BENCH_STRICT=1 (exit 1 when the feed misses its goal).
+#        feed), BENCH_SPARSE_PLACE (42760250: the 동 of the sparse diagnostic), BENCH_POINTS_SEED
+#        (12), BENCH_SEED_CONNS (16), BENCH_DIAGNOSE (1), BENCH_STRICT=1 (exit 1 when the feed
+#        misses its goal).
 # See bench/README.md for what the figures mean.
 set -euo pipefail
 
@@ -47,6 +50,7 @@ source "$ROOT/bench/lib.sh"
 read_common_knobs
 DEALS=${BENCH_DEALS:-100000}
 PLACE=${BENCH_PLACE:-11680101}
+SPARSE=${BENCH_SPARSE_PLACE:-42760250}
 POINTS_SEED=${BENCH_POINTS_SEED:-12}
 SEED_CONNS=${BENCH_SEED_CONNS:-16}
 DIAGNOSE=${BENCH_DIAGNOSE:-1}
@@ -62,6 +66,7 @@ EMD_BIN=$ROOT/crates/places/data/emd.bin
 
 [[ $DEALS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_DEALS must be a positive integer, got '$DEALS'" >&2; exit 2; }
 [[ $PLACE =~ ^[0-9]{8}$ ]] || { echo "BENCH_PLACE must be an 8-digit 법정동 code, got '$PLACE'" >&2; exit 2; }
+[[ $SPARSE =~ ^[0-9]{8}$ && $SPARSE != "$PLACE" ]] || { echo "BENCH_SPARSE_PLACE must be another 8-digit 법정동 code, got '$SPARSE'" >&2; exit 2; }
 [[ $POINTS_SEED =~ ^[0-9]+$ ]] || { echo "BENCH_POINTS_SEED must be an integer, got '$POINTS_SEED'" >&2; exit 2; }
 [[ $SEED_CONNS =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_SEED_CONNS must be a positive integer, got '$SEED_CONNS'" >&2; exit 2; }
 [[ $DIAGNOSE = 0 || $DIAGNOSE = 1 ]] || { echo "BENCH_DIAGNOSE must be 0 or 1, got '$DIAGNOSE'" >&2; exit 2; }
@@ -108,13 +113,18 @@ fi
 
 # --- meeting places ----------------------------------------------------------------------
 POINTS=$TMP/points.tsv
-python3 "$ROOT/bench/places_points.py" "$EMD_BIN" "$DEALS" "$POINTS_SEED" "$POINTS" "$PLACE" 2>"$RAW/points.txt" ||
+python3 "$ROOT/bench/places_points.py" "$EMD_BIN" "$DEALS" "$POINTS_SEED" "$POINTS" "$PLACE" "$SPARSE" 2>"$RAW/points.txt" ||
     die "bench/places_points.py failed: $(tail -n 3 "$RAW/points.txt")"
 cp "$POINTS" "$RAW/points.tsv"
-WANT_5=$(result_field "$RAW/points.txt" within_5km)
-WANT_10=$(result_field "$RAW/points.txt" within_10km)
+WANT_5=$(result_field "$RAW/points.txt" "within_${PLACE}_5km")
+WANT_10=$(result_field "$RAW/points.txt" "within_${PLACE}_10km")
+WANT_SPARSE=$(result_field "$RAW/points.txt" "within_${SPARSE}_5km")
 GROUPS_MD=$(awk -F'[:,] *' '/^(capital|busan|rest): / { printf "%s%s %s (%s)", sep, $1, $3, $2; sep = ", " }' "$RAW/points.txt")
-PLACE_NAME=$(awk -F'\t' -v c="$PLACE" '$3 == c { print $4; exit }' "$POINTS")
+# "within 5 km of 서울특별시 강남구 역삼동 (11680101): 1457 deals" -> 역삼동
+place_name() { awk -v c="($1):" '$1 == "within" && $2 == 5 && $(NF - 2) == c { print $(NF - 3); exit }' "$RAW/points.txt"; }
+PLACE_NAME=$(place_name "$PLACE")
+SPARSE_NAME=$(place_name "$SPARSE")
+[[ -n $PLACE_NAME && -n $SPARSE_NAME ]] || die "could not read the 동 names from $RAW/points.txt"
 
 start_servers
 
@@ -200,6 +210,8 @@ URL_OF[home]=$GG_URL/
 URL_OF[feed]="$GG_URL/?code=$PLACE"
 URL_OF[feed10]="$GG_URL/?code=$PLACE&reach=10"
 URL_OF[api_feed]="$GG_URL/api/v1/deals?place=$PLACE&reach_km=5&limit=20"
+URL_OF[api_feed_open]="$GG_URL/api/v1/deals?place=$PLACE&reach_km=5&status=open&limit=20"
+URL_OF[feed_sparse]="$GG_URL/?code=$SPARSE"
 next_cursor() { curl -sS --max-time 30 "$1" | grep -o '"next_cursor":"[^"]*"' | cut -d'"' -f4; }
 HOME_CURSOR=$(next_cursor "$GG_URL/api/v1/deals?status=open&limit=20")
 [[ -n $HOME_CURSOR ]] || die "no second page of open deals"
@@ -216,11 +228,14 @@ probe() { # key -> body size and the number of deals in it
     esac
 }
 KEYS=(bare home feed)
-DIAG_KEYS=(feed10 api_feed home_p2)
+DIAG_KEYS=(feed10 api_feed api_feed_open feed_sparse home_p2)
 for k in "${KEYS[@]}" "${DIAG_KEYS[@]}"; do probe "$k"; done
-for k in home feed feed10 api_feed home_p2; do
+for k in home feed feed10 api_feed api_feed_open home_p2; do
     [[ ${ITEMS[$k]} = 20 ]] || die "GET ${URL_OF[$k]} shows ${ITEMS[$k]} deals, expected 20 (see $TMP/probe-$k)"
 done
+want_sparse_items=$((WANT_SPARSE < 20 ? WANT_SPARSE : 20))
+[[ ${ITEMS[feed_sparse]} = "$want_sparse_items" ]] ||
+    die "GET ${URL_OF[feed_sparse]} shows ${ITEMS[feed_sparse]} deals, expected $want_sparse_items (see $TMP/probe-feed_sparse)"
 grep -q "$PLACE_NAME" "$TMP/probe-feed" || die "the feed page does not name $PLACE_NAME (see $TMP/probe-feed)"
 grep -q '5km 이내' "$TMP/probe-feed" || die "the feed page does not say 5km 이내 (see $TMP/probe-feed)"
 cp "$TMP/probe-feed" "$RAW/feed.html"
@@ -249,7 +264,7 @@ GOT_10=$(count_within 10)
 COUNT_OK=1
 [[ $GOT_5 = "$WANT_5" && $GOT_10 = "$WANT_10" ]] || COUNT_OK=0
 ((COUNT_OK)) || log "warning: the API lists $GOT_5 deals within 5 km and $GOT_10 within 10 km; the seeded places have $WANT_5 and $WANT_10"
-log "within reach of $PLACE_NAME: 5 km $GOT_5 deals (expected $WANT_5), 10 km $GOT_10 (expected $WANT_10)"
+log "within reach of $PLACE_NAME: 5 km $GOT_5 deals (expected $WANT_5), 10 km $GOT_10 (expected $WANT_10); $SPARSE_NAME 5 km: ${ITEMS[feed_sparse]}"
 
 # --- the measurements ----------------------------------------------------------------------
 measure() { # key description server-pid
@@ -262,7 +277,9 @@ measure bare "GET /bare — bare axum handler (floor)" "$BASE_PID"
 measure home "GET / — nationwide home page, anonymous, newest first (first page cached): the baseline" "$GG_PID"
 measure feed "GET /?code=$PLACE — $PLACE_NAME, open deals within 5 km, newest first (never cached)" "$GG_PID"
 measure feed10 "GET /?code=$PLACE&reach=10 — the same within 10 km (diagnostic)" "$GG_PID"
-measure api_feed "GET /api/v1/deals?place=$PLACE&reach_km=5&limit=20 — the 5 km list as JSON (diagnostic)" "$GG_PID"
+measure api_feed "GET /api/v1/deals?place=$PLACE&reach_km=5&limit=20 — the 5 km list as JSON, any status (diagnostic)" "$GG_PID"
+measure api_feed_open "GET /api/v1/deals?place=$PLACE&reach_km=5&status=open&limit=20 — the same with the page's own SQL (diagnostic)" "$GG_PID"
+measure feed_sparse "GET /?code=$SPARSE — $SPARSE_NAME, a 동 with $WANT_SPARSE deals within 5 km (diagnostic)" "$GG_PID"
 measure home_p2 "GET /?cursor=… — nationwide, second page: query + render, uncached (diagnostic)" "$GG_PID"
 LOAD_AFTER=$(load_avg)
 kill -0 "$GG_PID" 2>/dev/null || die "gonggu died during the benchmark (see $GONGGU_LOG)"
@@ -317,13 +334,18 @@ profile_layers() { # perf report file -> "layer|percent" lines, largest first
 PLAN_MD=""
 SQL_FEED_US=n/a
 SQL_NATION_US=n/a
+SQL_SPARSE_US=n/a
+DB_KEPT=0
 if [[ $DIAGNOSE = 1 ]]; then
     if ((HAVE_SQLITE_PY)); then
         log "the feed query's plan and SQLite-only timings on a copy of deals.db (bench/places_plan.py)"
-        if python3 "$ROOT/bench/places_plan.py" "$TMP/data/deals.db" "$TMP/plan" "$EMD_BIN" "$PLACE" 0.5 >"$RAW/plans.md" 2>"$RAW/plans.err"; then
+        if python3 "$ROOT/bench/places_plan.py" "$TMP/data/deals.db" "$TMP/plan" "$EMD_BIN" "$PLACE" "$SPARSE" 0.5 "$RAW/deals.db" \
+            >"$RAW/plans.md" 2>"$RAW/plans.err"; then
             PLAN_MD=$(grep -v '^RESULT ' "$RAW/plans.md")
             SQL_FEED_US=$(result_field "$RAW/plans.md" feed5_us)
             SQL_NATION_US=$(result_field "$RAW/plans.md" nation_us)
+            SQL_SPARSE_US=$(result_field "$RAW/plans.md" sparse5_us)
+            DB_KEPT=1
         else
             PLAN_MD="bench/places_plan.py failed: $(tail -n 3 "$RAW/plans.err")"
         fi
@@ -333,10 +355,8 @@ if [[ $DIAGNOSE = 1 ]]; then
         PLAN_MD="No python3 sqlite3 module and no sqlite3 shell: no query plans."
     fi
 fi
-# The seeded database, for a closer look afterwards (gonggu is idle now; the WAL goes with it).
-for f in deals.db deals.db-wal; do
-    if [[ -e $TMP/data/$f ]]; then cp "$TMP/data/$f" "$RAW/$f"; fi
-done
+# The seeded database is kept for a closer look afterwards as places_plan.py's compact copy
+# (SQLite's backup API: one file, no WAL; the server's own WAL grows to gigabytes while seeding).
 
 # --- summary ---------------------------------------------------------------------------
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "n/a" && a != "" && a + 0 <= b + 0) }'; }
@@ -391,7 +411,8 @@ row() { # key
     echo
     echo "- **우리동네 feed (\`GET /?code=$PLACE\`, $PLACE_NAME within 5 km, $CONNS connections): p99 ${P99[feed]} ms $(mark $P99_OK) (goal ≤ $GOAL_P99_MS ms)**, ${RPS[feed]} req/s = **${FEED_VS_HOME} % of the nationwide \`/\`** (${RPS[home]} req/s, p99 ${P99[home]} ms) in the same run."
     echo "  \`/\`'s first page comes from the first-page cache; the feed is never cached. The uncached nationwide page (\`/?cursor=…\`) runs at ${RPS[home_p2]} req/s (p99 ${P99[home_p2]} ms): the feed reaches $(pct "${RPS[feed]}" "${RPS[home_p2]}") % of it."
-    echo "- 10 km (\`&reach=10\`): ${RPS[feed10]} req/s, p99 ${P99[feed10]} ms. The 5 km list as JSON: ${RPS[api_feed]} req/s, p99 ${P99[api_feed]} ms."
+    echo "- 10 km (\`&reach=10\`): ${RPS[feed10]} req/s, p99 ${P99[feed10]} ms. The 5 km list as JSON: ${RPS[api_feed]} req/s, p99 ${P99[api_feed]} ms (with \`status=open\`, the page's SQL: ${RPS[api_feed_open]} req/s, p99 ${P99[api_feed_open]} ms)."
+    echo "- A sparse 동, $SPARSE_NAME (\`/?code=$SPARSE\`, $WANT_SPARSE deals within 5 km): ${RPS[feed_sparse]} req/s, p99 ${P99[feed_sparse]} ms $(mark "$(le "${P99[feed_sparse]}" "$GOAL_P99_MS" && echo 1 || echo 0)") against the same 20 ms."
     echo "- Server CPU per feed page: ${CPU_US[feed]} µs, so $(nproc) cores can serve at most $(per_core_cap "${CPU_US[feed]}") feed pages/s with no client on the machine (nationwide \`/\`: ${CPU_US[home]} µs; uncached: ${CPU_US[home_p2]} µs)."
     echo "- **Gazetteer** (\`cargo run --release -p gonggu-places --example bench_places\`, before the servers started):"
     echo "  reverse lookup **$REV_RANDOM_US µs/point** over random points in Korea's bounding box, $REV_CENTRES_US µs/point over every 동 centre, p99 of single calls $REV_P99_US µs $(mark $REV_OK) (goal ≤ $GOAL_REVERSE_US µs);"
@@ -410,11 +431,12 @@ row() { # key
         echo
         echo "| layer | CPU µs/req | from |"
         echo "| --- | ---: | --- |"
-        echo "| the 5 km list as JSON (middleware, query, mapping, JSON) | ${CPU_US[api_feed]} | \`/api/v1/deals?place=…&reach_km=5\` |"
+        echo "| the 5 km list as JSON with the page's SQL (middleware, query, mapping, JSON) | ${CPU_US[api_feed_open]} | \`/api/v1/deals?place=…&reach_km=5&status=open\` |"
         echo "| … of which SQLite alone runs the feed's query and reads its 21 rows | ${SQL_FEED_US} | Python's sqlite3 on a copy of deals.db (another SQLite build, no HTTP; see below) |"
-        echo "| the page instead of JSON: rendering, area bar, web session | $(awk -v a="${CPU_US[feed]}" -v b="${CPU_US[api_feed]}" 'BEGIN { if (a != "n/a" && b != "n/a") printf "%.1f", a - b; else print "n/a" }') | feed − JSON |"
+        echo "| the page instead of JSON: rendering, area bar, web session | $(awk -v a="${CPU_US[feed]}" -v b="${CPU_US[api_feed_open]}" 'BEGIN { if (a != "n/a" && b != "n/a") printf "%.1f", a - b; else print "n/a" }') | feed − JSON (same SQL) |"
         echo "| **the feed page** | **${CPU_US[feed]}** | \`/?code=$PLACE\` |"
         echo "| the nationwide page uncached, for comparison | ${CPU_US[home_p2]} | \`/?cursor=…\`; its query alone in SQLite: ${SQL_NATION_US} µs |"
+        echo "| the feed of $SPARSE_NAME ($WANT_SPARSE deals within 5 km) | ${CPU_US[feed_sparse]} | \`/?code=$SPARSE\`; its query alone in SQLite: ${SQL_SPARSE_US} µs |"
         if ((PROFILE_OK)); then
             echo
             echo "### perf profile of gonggu during \`GET /?code=$PLACE\` (${P_SECS}s, 999 Hz, flat)"
@@ -438,7 +460,7 @@ row() { # key
     echo "## Files"
     echo
     echo "- raw wrk output (seeding included), the pages as served, the seeded places and bench_places' output: \`bench/out/raw-places-$STAMP/\`"
-    [[ $DIAGNOSE = 1 ]] && echo "- diagnostics: \`plans.md\`, \`perf-feed.txt\` and the seeded \`deals.db\` in the same directory"
+    [[ $DIAGNOSE = 1 ]] && echo "- diagnostics: \`plans.md\`, \`perf-feed.txt\`$( ((DB_KEPT)) && echo " and the seeded \`deals.db\` (a compact copy, $(($(stat -c %s "$RAW/deals.db") / 1024 / 1024)) MiB)") in the same directory"
     echo "- gonggu log (stdout + stderr, filter \`warn\`): \`bench/out/gonggu-places-$STAMP.log\` — $SERVER_WARNINGS warning/error lines"
     echo "- baseline log: \`bench/out/baseline-places-$STAMP.log\`"
 } >"$SUMMARY"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Meeting places for the 우리동네 benchmark (bench/places.sh): N points spread across Korea.
 
-    python3 bench/places_points.py <emd.bin> <N> <seed> <out.tsv> [ORIGIN_CODE]
+    python3 bench/places_points.py <emd.bin> <N> <seed> <out.tsv> [ORIGIN_CODE...]
 
 Reads the 읍면동 centres straight from the gazetteer gonggu embeds (crates/places/data/emd.bin,
 layout at the top of tools/gazetteer/derive.py) and writes N lines `lat<TAB>lon<TAB>code<TAB>name`,
@@ -19,9 +19,9 @@ Weighted like the population:
 Within each group a deal picks a 동 uniformly (dense areas have small 동, so that follows density
 too). Deterministic for a given seed and emd.bin.
 
-Prints to stderr how many 동 each group has and, when ORIGIN_CODE is given, how many of the N
-points lie within 1/3/5/10 km of that 동's centre, with store.rs's own integer arithmetic
-(`nearest_key` <= `reach_key`), also as `RESULT within_<km>km=<n>` lines.
+Prints to stderr how many 동 each group has and, for each ORIGIN_CODE, how many of the N points
+lie within 1/3/5/10 km of that 동's centre, with store.rs's own integer arithmetic
+(`nearest_key` <= `reach_key`), also as `RESULT within_<code>_<km>km=<n>` lines.
 """
 
 import math
@@ -117,7 +117,7 @@ def main():
     if len(sys.argv) < 5:
         sys.exit(__doc__)
     path, n, seed, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    origin_code = sys.argv[5] if len(sys.argv) > 5 else None
+    origin_codes = sys.argv[5:]
     places = read_centres(path)
     groups, taken = [], set()
     for name, centre, radius, share in GROUPS:
@@ -136,15 +136,15 @@ def main():
     with open(out, "w", encoding="utf-8") as f:
         for code, _sido, _sigungu, name, lat, lon in points:
             f.write(f"{lat:.5f}\t{lon:.5f}\t{code}\t{name}\n")
-    if origin_code:
+    for origin_code in origin_codes:
         o = next((p for p in places if str(p[0]) == origin_code), None)
         if o is None:
             sys.exit(f"no 동 with code {origin_code}")
         for km in (1, 3, 5, 10):
             key = reach_key(km * 1000.0)
             k = sum(1 for p in points if nearest_key((o[4], o[5]), p[4], p[5]) <= key)
-            print(f"within {km} km of {o[3]} ({origin_code}): {k} deals", file=sys.stderr)
-            print(f"RESULT within_{km}km={k}", file=sys.stderr)
+            print(f"within {km} km of {o[1]} {o[2]} {o[3]} ({origin_code}): {k} deals", file=sys.stderr)
+            print(f"RESULT within_{origin_code}_{km}km={k}", file=sys.stderr)
     print(f"places: {len(places)}", file=sys.stderr)
 
 

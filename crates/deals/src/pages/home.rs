@@ -160,6 +160,11 @@ impl Filters {
         )
     }
 
+    /// This list sorted another way (the sort chips).
+    fn sorted_href(&self, sort: &'static str) -> String {
+        Filters { sort, ..self.clone() }.href(self.category, None)
+    }
+
     /// Sorting, status or price differ from the defaults (the folded part of the form is in use).
     fn refined(&self) -> bool {
         self.status != "open" || self.sort != "newest" || self.min_price.is_some() || self.max_price.is_some()
@@ -336,6 +341,16 @@ fn home_view(
                     }
                 }
                 button.primary.block type="submit" { "검색" }
+            }
+            // 마감 임박 and 가까운 순 one tap away (가까운 순 needs somewhere to measure from).
+            nav aria-label="정렬" {
+                ul.chips.sort-chips {
+                    @for (key, label) in [("newest", "최신순"), ("deadline", "마감 임박"), ("nearest", "가까운 순")] {
+                        @if key != "nearest" || area.is_some() {
+                            li { a.chip.chip-on[f.sort == key] href=(f.sorted_href(key)) aria-current=[(f.sort == key).then_some("true")] { (label) } }
+                        }
+                    }
+                }
             }
             nav aria-label="카테고리" {
                 ul.chips.chips-scroll {

@@ -483,6 +483,10 @@ async fn the_home_feed_is_the_neighbourhoods_within_its_reach() {
     let html = app.get("/?code=11440123").await.text().await.unwrap();
     assert!(html.contains("망원동") && html.contains("5km 이내"), "{html}");
     assert_eq!(titles(&html), ["신촌 휴지 공구", "합정 세제 공구"], "newest first, 5 km");
+    assert!(
+        html.contains(r#"href="/?code=11440123&amp;sort=deadline""#) && html.contains(r#"href="/?code=11440123&amp;sort=nearest""#),
+        "마감 임박 and 가까운 순 one tap away: {html}"
+    );
     let listed: serde_json::Value = app.get("/api/v1/deals?q=%ED%95%A9%EC%A0%95").await.json().await.unwrap(); // 합정
     let dong = listed["items"][0]["meeting_place"]["dong"].as_str().expect("the API names the 동").to_owned();
     assert!(html.contains(&format!("{dong} · 6")), "the card names the 동 and how far (about 600 m): {dong} in {html}");
