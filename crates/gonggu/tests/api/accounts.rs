@@ -264,7 +264,22 @@ async fn neighborhood_set_validate_and_clear() {
 
 #[tokio::test]
 async fn a_neighbourhood_by_place_code_and_by_verified_location() {
-    let app = spawn_app().await;
+    a_neighbourhood_by_place_code_and_by_verified_location_story(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn a_neighbourhood_by_place_code_and_by_verified_location_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("a_neighbourhood_by_place_code_and_by_verified_location_on_postgres").await
+    else {
+        return;
+    };
+    a_neighbourhood_by_place_code_and_by_verified_location_story(
+        crate::helpers::spawn_app_with(|s| s.database.url = Some(gonggu::settings::Secret::new(url))).await,
+    )
+    .await;
+}
+
+async fn a_neighbourhood_by_place_code_and_by_verified_location_story(app: crate::helpers::TestApp) {
     let pair = app.signed_in("dong_user").await;
     let token = pair["access_token"].as_str().unwrap();
     // Picked from the place search: named after the 동, at its centre, not verified.
@@ -711,7 +726,19 @@ async fn passwords_are_stored_as_argon2id_at_owasp_cost() {
 /// Two neighbourhoods (issue 12): a second one is kept to switch to; the feed follows the active.
 #[tokio::test]
 async fn a_second_neighbourhood_to_switch_to() {
-    let app = spawn_app().await;
+    a_second_neighbourhood_to_switch_to_story(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn a_second_neighbourhood_to_switch_to_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("a_second_neighbourhood_to_switch_to_on_postgres").await else { return };
+    a_second_neighbourhood_to_switch_to_story(
+        crate::helpers::spawn_app_with(|s| s.database.url = Some(gonggu::settings::Secret::new(url))).await,
+    )
+    .await;
+}
+
+async fn a_second_neighbourhood_to_switch_to_story(app: crate::helpers::TestApp) {
     let pair = app.signed_in("two_hoods").await;
     let token = pair["access_token"].as_str().unwrap();
     let (status, err) = error_of(app.put_json_as("/api/v1/me/neighborhood/second", token, &json!({"code": "11440123"})).await).await;

@@ -452,7 +452,18 @@ async fn every_signed_in_page_leads_to_the_notices() {
 /// shows more; a member's feed is their neighbourhood's, and the reach they tap is kept.
 #[tokio::test]
 async fn the_home_feed_is_the_neighbourhoods_within_its_reach() {
-    let app = spawn_app().await;
+    the_home_feed_story(spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn the_home_feed_is_the_neighbourhoods_within_its_reach_on_postgres() {
+    let Some(url) = gonggu_kernel::testkit::fresh_postgres("the_home_feed_is_the_neighbourhoods_within_its_reach_on_postgres").await else {
+        return;
+    };
+    the_home_feed_story(spawn_app_with(|s| s.database.url = Some(gonggu::settings::Secret::new(url))).await).await;
+}
+
+async fn the_home_feed_story(app: TestApp) {
     let host = app.token_for("feed_host");
     let centre: serde_json::Value = app.get("/api/v1/places?q=%EB%A7%9D%EC%9B%90%EB%8F%99").await.json().await.unwrap(); // 망원동
     let (lat0, lon0) = (centre["items"][0]["lat"].as_f64().unwrap(), centre["items"][0]["lon"].as_f64().unwrap());
