@@ -2,29 +2,17 @@
 //! (issue 9, item 28: `sort=nearest` on PostgreSQL repeated deals, because the cursor truncated
 //! a distance that the query rounded).
 
-use std::sync::Arc;
+mod common;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
+use common::{deals_on, Opened};
 use gonggu_deals::{
-    domain::{DealStatus, MeetingPlace},
-    service::{Deals, ImageCatalog, ListParams},
-    store::{DealRecord, MemberRecord},
+    domain::MeetingPlace,
+    service::{Deals, ListParams},
 };
-use gonggu_kernel::{clock::Clock, db::Db, events::OutboxSignal};
+use gonggu_kernel::db::Db;
 use proptest::{prelude::*, test_runner::TestRunner};
 use uuid::Uuid;
-
-struct NoImages;
-
-#[async_trait::async_trait]
-impl ImageCatalog for NoImages {
-    async fn exists(&self, _: &str) -> anyhow::Result<bool> {
-        Ok(false)
-    }
-    async fn store(&self, _: Vec<u8>) -> anyhow::Result<Result<String, String>> {
-        Ok(Err("no images here".into()))
-    }
-}
 
 /// One deal of a case: shares taken, views, deadline in hours, and a meeting place on a small
 /// grid of awkward decimals (so equal keys and rounding both happen).
@@ -55,35 +43,17 @@ async fn seed(db: &Db, deals: &Deals, specs: &[Spec]) -> Uuid {
     let host = Uuid::now_v7();
     let now = deals.clock.now();
     for (i, s) in specs.iter().enumerate() {
-        let d = DealRecord {
-            seq: 0,
-            id: Uuid::now_v7(),
-            host_id: host,
-            host_login_id: "pager".into(),
-            title: format!("공구 {i}"),
-            description: String::new(),
-            category_id: 1,
-            product_url: None,
-            total_price: 10_000,
-            shares_total: 5,
-            shares_taken: s.taken,
-            min_shares: 5,
-            items_per_share: 1,
-            unit: "개".into(),
-            deadline: now + Duration::hours(s.hours),
-            meeting_place: s.place.map(place),
-            keywords: vec![],
-            images: vec![],
-            status: DealStatus::Recruiting,
-            views: 0,
-            created_at: now,
-        };
-        let member = MemberRecord { user_id: host, login_id: "pager".into(), shares: s.taken, is_host: true, joined_at: now, paid: 0 };
-        deals.store.create(&d, &member, now).await.unwrap();
+        let id = common::open(
+            deals,
+            host,
+            "pager",
+            Opened { title: format!("공구 {i}"), taken: s.taken, deadline: now + Duration::hours(s.hours), place: s.place.map(place) },
+        )
+        .await;
         let sql = "UPDATE deals SET views = $1 WHERE id = $2";
         match db {
-            Db::Sqlite(pool) => sqlx::query(sql).bind(s.views).bind(d.id).execute(pool).await.map(drop),
-            Db::Postgres(pool) => sqlx::query(sql).bind(s.views).bind(d.id).execute(pool).await.map(drop),
+            Db::Sqlite(pool) => sqlx::query(sql).bind(s.views).bind(id).execute(pool).await.map(drop),
+            Db::Postgres(pool) => sqlx::query(sql).bind(s.views).bind(id).execute(pool).await.map(drop),
         }
         .unwrap();
     }
@@ -119,8 +89,7 @@ async fn check(db: &Db, deals: &Deals, specs: Vec<Spec>, limit: u32, from: (f64,
 }
 
 fn pages_never_repeat_or_skip(db: Db, rt: &tokio::runtime::Runtime) {
-    let store = rt.block_on(gonggu_deals::store::open(&db, OutboxSignal::default())).unwrap();
-    let deals = Deals { store, clock: Clock::manual(Utc::now()), images: Arc::new(NoImages) };
+    let deals = deals_on(&db, rt);
     // Modest, so CI stays fast: each case writes its own deals (under its own host).
     let mut runner = TestRunner::new(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() });
     let strategy = (proptest::collection::vec(spec(), 1..20), 1u32..=7, 0usize..FROM.len());

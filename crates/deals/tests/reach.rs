@@ -3,62 +3,26 @@
 //! points (some on grid-cell edges) the indexed query finds exactly the deals a measurement of
 //! every one of them finds — the cells never drop a deal.
 
-use std::sync::Arc;
+mod common;
 
-use chrono::{Duration, Utc};
+use common::{deals_on, in_two_days, Opened};
 use gonggu_deals::{
-    domain::{DealStatus, MeetingPlace},
-    service::{Deals, ImageCatalog, ListParams},
-    store::{micro, nearest_key, reach_key, DealRecord, MemberRecord},
+    domain::MeetingPlace,
+    service::{Deals, ListParams},
+    store::{micro, nearest_key, reach_key},
 };
-use gonggu_kernel::{clock::Clock, db::Db, events::OutboxSignal};
+use gonggu_kernel::db::Db;
 use proptest::{prelude::*, test_runner::TestRunner};
 use uuid::Uuid;
-
-struct NoImages;
-
-#[async_trait::async_trait]
-impl ImageCatalog for NoImages {
-    async fn exists(&self, _: &str) -> anyhow::Result<bool> {
-        Ok(false)
-    }
-    async fn store(&self, _: Vec<u8>) -> anyhow::Result<Result<String, String>> {
-        Ok(Err("no images here".into()))
-    }
-}
 
 /// Opens one deal per place under a new host; answers the host and the deals' ids in order.
 async fn seed(deals: &Deals, places: &[Option<(f64, f64)>]) -> (Uuid, Vec<Uuid>) {
     let host = Uuid::now_v7();
-    let now = deals.clock.now();
     let mut ids = vec![];
     for (i, p) in places.iter().enumerate() {
-        let d = DealRecord {
-            seq: 0,
-            id: Uuid::now_v7(),
-            host_id: host,
-            host_login_id: "reacher".into(),
-            title: format!("동네 공구 {i}"),
-            description: String::new(),
-            category_id: 1,
-            product_url: None,
-            total_price: 10_000,
-            shares_total: 5,
-            shares_taken: 1,
-            min_shares: 5,
-            items_per_share: 1,
-            unit: "개".into(),
-            deadline: now + Duration::days(2),
-            meeting_place: p.map(|(lat, lon)| MeetingPlace::at("만나는 곳", lat, lon)),
-            keywords: vec![],
-            images: vec![],
-            status: DealStatus::Recruiting,
-            views: 0,
-            created_at: now,
-        };
-        let member = MemberRecord { user_id: host, login_id: "reacher".into(), shares: 1, is_host: true, joined_at: now, paid: 0 };
-        deals.store.create(&d, &member, now).await.unwrap();
-        ids.push(d.id);
+        let place = p.map(|(lat, lon)| MeetingPlace::at("만나는 곳", lat, lon));
+        let opened = Opened { title: format!("동네 공구 {i}"), taken: 1, deadline: in_two_days(deals), place };
+        ids.push(common::open(deals, host, "reacher", opened).await);
     }
     (host, ids)
 }
@@ -68,11 +32,6 @@ async fn within(deals: &Deals, host: Uuid, from: (f64, f64), km: i64) -> Vec<Uui
     let mut ids: Vec<Uuid> = deals.list(params, Some(host), None).await.unwrap().items.iter().map(|d| d.id).collect();
     ids.sort();
     ids
-}
-
-fn deals_on(db: &Db, rt: &tokio::runtime::Runtime) -> Deals {
-    let store = rt.block_on(gonggu_deals::store::open(db, OutboxSignal::default())).unwrap();
-    Deals { store, clock: Clock::manual(Utc::now()), images: Arc::new(NoImages) }
 }
 
 fn edges(db: Db) {
