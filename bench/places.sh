@@ -9,14 +9,16 @@
 #   4. GET /?code=11680101&reach=10 .................................................. diagnostic
 #   5. GET /api/v1/deals?place=11680101&reach_km=5&limit=20 (the same list as JSON) .. diagnostic
 #   6. GET /api/v1/deals?place=11680101&reach_km=5&status=open&limit=20 (the page's own SQL) diagnostic
-#   7. GET /?code=42760250 (평창군 평창읍: a 동 with few deals around it) ............... diagnostic
-#   8. GET /?cursor=… (the nationwide page uncached: its second page) ............... diagnostic
-# plus, before the servers start, the gazetteer's own benchmark
+#   7. GET /?cursor=… (the nationwide page uncached: its second page) ............... diagnostic
+#   8. GET /?code=42760250 (평창군 평창읍: a 동 with few deals around it) ............... diagnostic
+# and, last, the two feeds again after `ANALYZE` on the run's database (diagnostic: the plan
+# fixed, nothing else); plus, before the servers start, the gazetteer's own benchmark
 # (`cargo run --release -p gonggu-places --example bench_places`: reverse lookup µs/point, goal
 # <= 50 µs; search per query, goal <= 1 ms; embedded data, goal <= 5 MB added to the binary) and
-# the size of the release gonggu binary. With BENCH_DIAGNOSE=1 (the default): a perf profile of
-# the server during a short extra feed run, and the feed query's plan and SQLite-only timings,
-# with a few candidate changes, on a copy of the seeded database (bench/places_plan.py).
+# the size of the release gonggu binary. With BENCH_DIAGNOSE=1 (the default): perf profiles of
+# the server during short extra runs (the feed, the uncached nationwide page, the feed after
+# ANALYZE), and the feed query's plan and SQLite-only timings, with a few candidate changes, on
+# a copy of the seeded database (bench/places_plan.py).
 # Writes bench/out/places-<date>.md (printed at the end too).
 #
 # Seeding, and why through the API: every deal is posted with POST /api/v1/deals (wrk +
@@ -27,7 +29,7 @@
 # database is the benchmark's idea of what the server would have written, and a change to the
 # schema or to create() needs no change here. Writing rows straight into deals.db would be
 # faster but would have to copy store.rs's INSERT by hand and go stale silently. Through the API
-# 100,000 deals take about 3 minutes on 2 cores (the rate is in the summary), within the
+# 100,000 deals take 4 to 5 minutes on 2 cores (the rate is in the summary), within the
 # 5-minute budget for a benchmark that is run by hand. The meeting places are real 동 centres
 # read from the embedded gazetteer (bench/places_points.py, fixed seed, so every run seeds the
 # same places): 45 % within 30 km of Seoul city hall, 15 % within 15 km of Busan city hall, 40 %
@@ -267,10 +269,11 @@ COUNT_OK=1
 log "within reach of $PLACE_NAME: 5 km $GOT_5 deals (expected $WANT_5), 10 km $GOT_10 (expected $WANT_10); $SPARSE_NAME 5 km: ${ITEMS[feed_sparse]}"
 
 # --- the measurements ----------------------------------------------------------------------
-measure() { # key description server-pid
+measure() { # key description server-pid [more wrk arguments]
     local key=$1 what=$2 pid=$3
-    warm "$CONNS" "${URL_OF[$key]}"
-    run_wrk "$key" "$what" "$CONNS" "$BENCH_SECONDS" "$pid" "${URL_OF[$key]}"
+    shift 3
+    warm "$CONNS" "${URL_OF[$key]}" "$@"
+    run_wrk "$key" "$what" "$CONNS" "$BENCH_SECONDS" "$pid" "$@" "${URL_OF[$key]}"
 }
 LOAD_BEFORE=$(load_avg)
 measure bare "GET /bare — bare axum handler (floor)" "$BASE_PID"
@@ -279,30 +282,50 @@ measure feed "GET /?code=$PLACE — $PLACE_NAME, open deals within 5 km, newest 
 measure feed10 "GET /?code=$PLACE&reach=10 — the same within 10 km (diagnostic)" "$GG_PID"
 measure api_feed "GET /api/v1/deals?place=$PLACE&reach_km=5&limit=20 — the 5 km list as JSON, any status (diagnostic)" "$GG_PID"
 measure api_feed_open "GET /api/v1/deals?place=$PLACE&reach_km=5&status=open&limit=20 — the same with the page's own SQL (diagnostic)" "$GG_PID"
-measure feed_sparse "GET /?code=$SPARSE — $SPARSE_NAME, a 동 with $WANT_SPARSE deals within 5 km (diagnostic)" "$GG_PID"
 measure home_p2 "GET /?cursor=… — nationwide, second page: query + render, uncached (diagnostic)" "$GG_PID"
+# Last, as slow answers would keep the server busy after wrk has hung up; wrk waits up to 30 s
+# (gonggu's own request timeout) for an answer, so that slow ones are counted, not dropped.
+measure feed_sparse "GET /?code=$SPARSE — $SPARSE_NAME, a 동 with $WANT_SPARSE deals within 5 km (diagnostic)" "$GG_PID" --timeout 30s
 LOAD_AFTER=$(load_avg)
 kill -0 "$GG_PID" 2>/dev/null || die "gonggu died during the benchmark (see $GONGGU_LOG)"
+quiet() { # waits (at most 60 s) until gonggu has used no more than 2 ticks of CPU in a second
+    local t0 t1 start=$SECONDS
+    while ((SECONDS - start < 60)); do
+        t0=$(cpu_ticks "$GG_PID")
+        sleep 1
+        t1=$(cpu_ticks "$GG_PID")
+        if ((t1 - t0 <= 2)); then return 0; fi
+    done
+    log "warning: gonggu still busy 60 s after the last measurement"
+}
+quiet
 
 # --- diagnostics ---------------------------------------------------------------------------
+# CPU profiles of gonggu during short extra runs (perf slows the server a little, so these runs'
+# speed is not a measurement; where their samples fall is): the feed, the uncached nationwide
+# page for comparison, and the feed again after the ANALYZE below.
 P_SECS=$((BENCH_SECONDS < 5 ? BENCH_SECONDS : 5))
-PROFILE_OK=0
-if ((HAVE_PERF)); then
-    log "profiling gonggu with perf during GET /?code=$PLACE (${P_SECS}s, not a measurement)"
-    wrk -t"$THREADS" -c"$CONNS" -d"$((P_SECS + 2))s" "${URL_OF[feed]}" >"$RAW/perf-feed-wrk.txt" 2>&1 &
+declare -A PROFILED
+profile() { # name key: $RAW/perf-<name>.txt during GET URL_OF[key]; fails when perf does not work here
+    local name=$1 key=$2 p_wrk ok=0
+    log "profiling gonggu with perf during ${URL_OF[$key]#"$GG_URL"} ($name, ${P_SECS}s, not a measurement)"
+    wrk -t"$THREADS" -c"$CONNS" -d"$((P_SECS + 2))s" "${URL_OF[$key]}" >"$RAW/perf-$name-wrk.txt" 2>&1 &
     p_wrk=$!
     PIDS+=("$p_wrk")
     sleep 1
-    if perf record -F 999 -p "$GG_PID" -o "$TMP/perf.data" -- sleep "$P_SECS" >"$RAW/perf-feed-record.txt" 2>&1 &&
-        perf report -i "$TMP/perf.data" --no-children --sort dso,sym --stdio -g none >"$RAW/perf-feed.txt" 2>/dev/null; then
-        PROFILE_OK=1
+    if perf record -F 999 -p "$GG_PID" -o "$TMP/perf.data" -- sleep "$P_SECS" >"$RAW/perf-$name-record.txt" 2>&1 &&
+        perf report -i "$TMP/perf.data" --no-children --sort dso,sym --stdio -g none >"$RAW/perf-$name.txt" 2>/dev/null; then
+        ok=1
+        PROFILED[$name]=1
     else
-        log "perf did not work here (see $RAW/perf-feed-record.txt); no profile"
+        log "perf did not work here (see $RAW/perf-$name-record.txt); no profile"
     fi
     rm -f "$TMP/perf.data"
     wait "$p_wrk" 2>/dev/null || true
     forget_pid "$p_wrk"
-fi
+    ((ok))
+}
+if ((HAVE_PERF)) && profile feed feed; then profile nation-p2 home_p2 || true; fi
 # Where a profile's samples fall, by layer (as in bench/deals.sh): C symbols in the gonggu
 # binary are SQLite's (bundled by libsqlite3-sys); [k] is the kernel.
 profile_layers() { # perf report file -> "layer|percent" lines, largest first
@@ -331,6 +354,9 @@ profile_layers() { # perf report file -> "layer|percent" lines, largest first
         END { for (l in s) printf "%s|%.1f\n", l, s[l] }' "$1" | sort -t'|' -k2,2 -gr
 }
 
+# The feed's query plans and SQLite-only timings, on a copy of the seeded database (gonggu is
+# idle now). The copy is kept for a closer look afterwards: SQLite's backup API writes one
+# compact file (the server's own WAL grows to gigabytes while seeding).
 PLAN_MD=""
 SQL_FEED_US=n/a
 SQL_NATION_US=n/a
@@ -349,14 +375,37 @@ if [[ $DIAGNOSE = 1 ]]; then
         else
             PLAN_MD="bench/places_plan.py failed: $(tail -n 3 "$RAW/plans.err")"
         fi
-    elif command -v sqlite3 >/dev/null 2>&1; then
-        PLAN_MD="No python3 sqlite3 module: no query plans (the sqlite3 shell cannot build the feed's SQL by itself)."
     else
-        PLAN_MD="No python3 sqlite3 module and no sqlite3 shell: no query plans."
+        PLAN_MD="No python3 sqlite3 module: no query plans (the sqlite3 shell cannot build the feed's SQL by itself)."
     fi
 fi
-# The seeded database is kept for a closer look afterwards as places_plan.py's compact copy
-# (SQLite's backup API: one file, no WAL; the server's own WAL grows to gigabytes while seeding).
+
+# Diagnostic, end to end: the feeds again once SQLite's planner has statistics (ANALYZE on this
+# run's own database, nothing else changed; gonggu re-prepares its statements when the schema
+# changes, and ANALYZE changes it). What the plan costs over HTTP, and what is left without it.
+ANALYZED=0
+if [[ $DIAGNOSE = 1 ]]; then
+    if ((HAVE_SQLITE_PY)) && python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=30); c.execute("ANALYZE"); c.commit()' \
+        "$TMP/data/deals.db" 2>"$RAW/analyze.err"; then
+        ANALYZED=1
+    elif command -v sqlite3 >/dev/null 2>&1 && sqlite3 -cmd '.timeout 30000' "$TMP/data/deals.db" 'ANALYZE' 2>"$RAW/analyze.err"; then
+        ANALYZED=1
+    fi
+    if ((ANALYZED)); then
+        URL_OF[feed_analyzed]=${URL_OF[feed]}
+        URL_OF[feed_sparse_analyzed]=${URL_OF[feed_sparse]}
+        probe feed_analyzed
+        probe feed_sparse_analyzed
+        measure feed_analyzed "GET /?code=$PLACE after \`ANALYZE\` on this run's database (diagnostic: the plan fixed, nothing else)" "$GG_PID"
+        measure feed_sparse_analyzed "GET /?code=$SPARSE after \`ANALYZE\` (diagnostic)" "$GG_PID" --timeout 30s
+        DIAG_KEYS+=(feed_analyzed feed_sparse_analyzed)
+        if [[ ${PROFILED[feed]:-0} = 1 ]]; then profile feed-analyzed feed_analyzed || true; fi
+    else
+        log "could not run ANALYZE on the benchmark's database (see $RAW/analyze.err); no rows for it"
+    fi
+    LOAD_AFTER=$(load_avg)
+    kill -0 "$GG_PID" 2>/dev/null || die "gonggu died during the benchmark (see $GONGGU_LOG)"
+fi
 
 # --- summary ---------------------------------------------------------------------------
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "n/a" && a != "" && a + 0 <= b + 0) }'; }
@@ -437,19 +486,39 @@ row() { # key
         echo "| **the feed page** | **${CPU_US[feed]}** | \`/?code=$PLACE\` |"
         echo "| the nationwide page uncached, for comparison | ${CPU_US[home_p2]} | \`/?cursor=…\`; its query alone in SQLite: ${SQL_NATION_US} µs |"
         echo "| the feed of $SPARSE_NAME ($WANT_SPARSE deals within 5 km) | ${CPU_US[feed_sparse]} | \`/?code=$SPARSE\`; its query alone in SQLite: ${SQL_SPARSE_US} µs |"
-        if ((PROFILE_OK)); then
+        if ((ANALYZED)); then
+            echo "| **the feed page with the plan fixed** (\`ANALYZE\`, nothing else) | **${CPU_US[feed_analyzed]}** | \`/?code=$PLACE\` after \`ANALYZE\` |"
+            echo "| the feed of $SPARSE_NAME with the plan fixed | ${CPU_US[feed_sparse_analyzed]} | \`/?code=$SPARSE\` after \`ANALYZE\` |"
             echo
-            echo "### perf profile of gonggu during \`GET /?code=$PLACE\` (${P_SECS}s, 999 Hz, flat)"
+            echo "With planner statistics (\`ANALYZE\` on this run's database, diagnostic) the feed runs at ${RPS[feed_analyzed]} req/s with p99 ${P99[feed_analyzed]} ms $(mark "$(le "${P99[feed_analyzed]}" "$GOAL_P99_MS" && echo 1 || echo 0)"),"
+            echo "and $SPARSE_NAME's at ${RPS[feed_sparse_analyzed]} req/s with p99 ${P99[feed_sparse_analyzed]} ms $(mark "$(le "${P99[feed_sparse_analyzed]}" "$GOAL_P99_MS" && echo 1 || echo 0)")."
+        fi
+        if [[ ${PROFILED[feed]:-0} = 1 ]]; then
             echo
-            echo "| layer | % of samples |"
-            echo "| --- | ---: |"
-            profile_layers "$RAW/perf-feed.txt" | awk -F'|' '{ printf "| %s | %s |\n", $1, $2 }'
+            echo "### perf profiles of gonggu (${P_SECS}s each, 999 Hz, flat)"
             echo
-            echo "Top symbols:"
+            echo "Samples by layer during \`GET /?code=$PLACE\`, during the uncached nationwide page \`GET /?cursor=…\` and, when it ran, during the feed after \`ANALYZE\`:"
             echo
-            echo '```'
-            awk '/^ +[0-9.]+%/ && n++ < 15 { print substr($0, 1, 150) }' "$RAW/perf-feed.txt"
-            echo '```'
+            echo "| layer | % feed | % nationwide uncached | % feed after \`ANALYZE\` |"
+            echo "| --- | ---: | ---: | ---: |"
+            profile_layers "$RAW/perf-feed.txt" >"$TMP/layers-feed"
+            : >"$TMP/layers-nation-p2"
+            : >"$TMP/layers-feed-analyzed"
+            for name in nation-p2 feed-analyzed; do
+                if [[ ${PROFILED[$name]:-0} = 1 ]]; then profile_layers "$RAW/perf-$name.txt" >"$TMP/layers-$name"; fi
+            done
+            awk -F'|' 'FILENAME ~ /nation-p2$/ { b[$1] = $2; next } FILENAME ~ /feed-analyzed$/ { c[$1] = $2; next }
+                { printf "| %s | %s | %s | %s |\n", $1, $2, ($1 in b ? b[$1] : "—"), ($1 in c ? c[$1] : "—") }' \
+                "$TMP/layers-nation-p2" "$TMP/layers-feed-analyzed" "$TMP/layers-feed"
+            for name in feed nation-p2 feed-analyzed; do
+                [[ ${PROFILED[$name]:-0} = 1 ]] || continue
+                echo
+                echo "Top symbols, $name:"
+                echo
+                echo '```'
+                awk '/^ +[0-9.]+%/ && n++ < 12 { print substr($0, 1, 150) }' "$RAW/perf-$name.txt"
+                echo '```'
+            done
         fi
         echo
         echo "### The feed's query in SQLite"
@@ -460,7 +529,7 @@ row() { # key
     echo "## Files"
     echo
     echo "- raw wrk output (seeding included), the pages as served, the seeded places and bench_places' output: \`bench/out/raw-places-$STAMP/\`"
-    [[ $DIAGNOSE = 1 ]] && echo "- diagnostics: \`plans.md\`, \`perf-feed.txt\`$( ((DB_KEPT)) && echo " and the seeded \`deals.db\` (a compact copy, $(($(stat -c %s "$RAW/deals.db") / 1024 / 1024)) MiB)") in the same directory"
+    [[ $DIAGNOSE = 1 ]] && echo "- diagnostics: \`plans.md\`, \`perf-*.txt\`$( ((DB_KEPT)) && echo " and the seeded \`deals.db\` (a compact copy, $(($(stat -c %s "$RAW/deals.db") / 1024 / 1024)) MiB)") in the same directory"
     echo "- gonggu log (stdout + stderr, filter \`warn\`): \`bench/out/gonggu-places-$STAMP.log\` — $SERVER_WARNINGS warning/error lines"
     echo "- baseline log: \`bench/out/baseline-places-$STAMP.log\`"
 } >"$SUMMARY"

@@ -203,7 +203,8 @@ def main():
         ("the point in the cell index: `(is_open, meeting_cell, meeting_lat_e6, meeting_lon_e6, seq)`, forced",
          ["CREATE INDEX deals_open_cell_point ON deals (is_open, meeting_cell, meeting_lat_e6, meeting_lon_e6, seq)"],
          lambda f: feed(f, 5000, table="deals INDEXED BY deals_open_cell_point")),
-        ("each cell newest first through `deals_open_by_cell`, a page from each, merged (`UNION ALL` of `ORDER BY seq DESC LIMIT 21` arms)",
+        ("each cell newest first through `deals_open_by_cell`, a page from each, merged (`UNION ALL` of `ORDER BY seq DESC LIMIT 21` arms: "
+         "each cell must find its own 21, where the `IN` form stops every cell at the newest 21 overall)",
          [], lambda f: per_cell_union(f, 5000)),
         ("finer cells: 0.02° (`fine_cell`, index `(is_open, fine_cell, seq)`, forced)",
          fine + ["CREATE INDEX deals_open_by_fine_cell ON deals (is_open, fine_cell, seq)"],
