@@ -203,7 +203,7 @@ impl Neighborhood {
 
     /// The 읍면동 with this code, at its centre, named after it unless `name` is given.
     pub fn at_place(code: &str, name: Option<&str>) -> Result<Self, (&'static str, Invalid)> {
-        let place = gonggu_places::get(code.trim()).ok_or(("code", Invalid("알 수 없는 동네입니다. 목록에서 골라 주세요.")))?;
+        let place = gonggu_places::get(code).ok_or(("code", Invalid("알 수 없는 동네입니다. 목록에서 골라 주세요.")))?;
         let mut n = Self::parse(name.filter(|n| !n.trim().is_empty()).unwrap_or(place.name), place.lat, place.lon)?;
         n.code = Some(place.code.to_string());
         Ok(n)

@@ -94,9 +94,9 @@ pub struct NeighborhoodInput {
     #[serde(default)]
     #[schema(pattern = "^[0-9]{8}$", example = "11680101")]
     pub code: Option<String>,
-    /// 1–30 characters once trimmed; defaults to the 읍면동's name.
+    /// Up to 30 characters once trimmed; blank or absent means the 읍면동's name.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 30)]
+    #[schema(max_length = 30)]
     pub name: Option<String>,
     #[serde(default)]
     #[schema(minimum = -90, maximum = 90)]
@@ -142,7 +142,7 @@ impl NeighborhoodInput {
         let mut n = match (self.verify, self.code.as_deref(), point) {
             (true, code, Some((lat, lon))) => {
                 let n = Neighborhood::verified_at_point(lat, lon, now)?;
-                if code.is_some_and(|c| Some(c.trim()) != n.code.as_deref()) {
+                if code.is_some_and(|c| Some(c) != n.code.as_deref()) {
                     return Err(("code", Invalid("현재 위치가 고른 동네 밖입니다. 현재 위치의 동네로 설정해 주세요.")));
                 }
                 return Ok(n);

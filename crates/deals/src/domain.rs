@@ -267,11 +267,12 @@ pub struct MeetingPlace {
     pub lat: f64,
     #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
-    /// Set by the server: the 법정동 code of the 읍면동 the point lies in (none outside Korea).
+    /// Set by the server (anything sent is ignored): the 법정동 code of the 읍면동 the point lies
+    /// in, none outside Korea.
     #[serde(default)]
-    #[schema(read_only, pattern = "^[0-9]{8}$", example = "11680101")]
+    #[schema(read_only, example = "11680101")]
     pub code: Option<String>,
-    /// Set by the server: that 읍면동's name, e.g. "역삼동".
+    /// Set by the server (anything sent is ignored): that 읍면동's name, e.g. "역삼동".
     #[serde(default)]
     #[schema(read_only, example = "역삼동")]
     pub dong: Option<String>,

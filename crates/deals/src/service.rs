@@ -431,8 +431,9 @@ impl Deals {
             let lon = Longitude::parse(lon).map_err(|m| ApiError::field("lon", m))?;
             return Ok(Some((lat.get(), lon.get())));
         }
-        if let Some(code) = params.place.as_deref().filter(|c| !c.is_empty()) {
-            let p = gonggu_places::get(code).ok_or_else(|| ApiError::field("place", "알 수 없는 동네입니다."))?;
+        if let Some(code) = params.place.as_deref() {
+            let p = gonggu_places::get(code)
+                .ok_or_else(|| ApiError::field("place", "place는 8자리 법정동 코드입니다 (GET /api/v1/places)."))?;
             return Ok(Some((p.lat, p.lon)));
         }
         Ok(match viewer {

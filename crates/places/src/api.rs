@@ -44,7 +44,11 @@ async fn search(Query(q): Query<SearchQuery>) -> Result<Response, ApiError> {
     if q.q.chars().count() > 50 {
         return Err(ApiError::field("q", "검색어는 50자까지입니다."));
     }
-    let limit = q.limit.unwrap_or(10).clamp(1, MAX_RESULTS);
+    let limit = match q.limit {
+        None => 10,
+        Some(n) if (1..=MAX_RESULTS).contains(&n) => n,
+        Some(_) => return Err(ApiError::field("limit", "limit은 1부터 20까지입니다.")),
+    };
     Ok(cached(Json(Places { items: crate::search(&q.q, limit).into_iter().copied().collect() })))
 }
 

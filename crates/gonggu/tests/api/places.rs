@@ -32,6 +32,19 @@ async fn search_finds_a_dong_by_its_start_and_its_district() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     let (status, _) = error_of(app.get("/api/v1/places").await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "q is required");
+    for limit in ["0", "21"] {
+        let (status, err) = error_of(app.get(&format!("/api/v1/places?q=%EC%97%AD&limit={limit}")).await).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "limit {limit} is outside 1–20: {err}");
+    }
+    // A deal list centred on a place takes only a place code.
+    for place in ["", "1168010", "abcdefgh", "99999999"] {
+        let (status, err) = error_of(app.get(&format!("/api/v1/deals?place={place}")).await).await;
+        assert_eq!(
+            (status, err["details"]["fields"]["place"].is_string()),
+            (StatusCode::UNPROCESSABLE_ENTITY, true),
+            "place={place:?}: {err}"
+        );
+    }
 }
 
 #[tokio::test]
