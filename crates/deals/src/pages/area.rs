@@ -6,13 +6,15 @@ use gonggu_kernel::web::{csrf_field, place_picker, CsrfToken, PlacePicker};
 use gonggu_places::Place;
 use maud::{html, Markup};
 
-use crate::{service::REACHES_KM, store::Home};
+use crate::{service::REACHES_KM, store::Homes};
 
 /// Where the feed is, once the request and the viewer are read.
 #[derive(Clone)]
 pub(super) struct Area {
     /// The 동 it is around (unknown for a home abroad).
     pub place: Option<&'static Place>,
+    /// The point distances are measured from (the 동's centre, or the saved home).
+    pub from: (f64, f64),
     /// Km around it, or the whole country.
     pub reach_km: Option<i64>,
     /// Whether it is the viewer's own neighbourhood (saved) or one chosen on the page.
@@ -54,10 +56,10 @@ pub(super) const DEFAULT_REACH_KM: i64 = 5;
 
 impl Area {
     /// The viewer's saved neighbourhood, unless the address names another 동.
-    pub fn resolve(code: Option<&'static Place>, home: Option<Home>, reach: ReachChoice) -> Option<Area> {
-        let (place, own, saved_km) = match (code, home) {
-            (Some(p), _) => (Some(p), false, DEFAULT_REACH_KM),
-            (None, Some(h)) => (gonggu_places::reverse(h.lat, h.lon).ok(), true, h.reach_km),
+    pub fn resolve(code: Option<&'static Place>, homes: Option<&Homes>, reach: ReachChoice) -> Option<Area> {
+        let (place, from, saved_km, own) = match (code, homes) {
+            (Some(p), _) => (Some(p), (p.lat, p.lon), DEFAULT_REACH_KM, None),
+            (None, Some(h)) => (gonggu_places::reverse(h.home.lat, h.home.lon).ok(), (h.home.lat, h.home.lon), h.home.reach_km, Some(h)),
             (None, None) => return None,
         };
         let reach_km = match reach {
@@ -65,7 +67,7 @@ impl Area {
             ReachChoice::Km(km) => Some(km),
             ReachChoice::Unset => Some(saved_km),
         };
-        Some(Area { place, reach_km, own, second: None })
+        Some(Area { place, from, reach_km, own: own.is_some(), second: own.and_then(|h| h.second_name.clone()) })
     }
 }
 
@@ -150,13 +152,17 @@ mod tests {
         assert_eq!(ReachChoice::parse(Some("3")), Ok(ReachChoice::Km(3)));
         assert_eq!(ReachChoice::parse(Some("all")), Ok(ReachChoice::All));
         assert!(ReachChoice::parse(Some("7")).is_err());
-        let home = Home { lat: 37.500_11, lon: 127.038_52, reach_km: 3 };
+        let home =
+            Homes { home: crate::store::Home { lat: 37.500_11, lon: 127.038_52, reach_km: 3 }, second_name: Some("망원동".into()) };
+        let home = &home;
         let a = Area::resolve(None, Some(home), ReachChoice::Unset).unwrap();
+        assert_eq!(a.second.as_deref(), Some("망원동"));
         assert_eq!((a.place.map(|p| p.name), a.reach_km, a.own), (Some("역삼동"), Some(3), true));
         assert_eq!(Area::resolve(None, Some(home), ReachChoice::All).unwrap().reach_km, None);
         let mangwon = gonggu_places::get("11440123");
         let a = Area::resolve(mangwon, Some(home), ReachChoice::Km(10)).unwrap();
         assert_eq!((a.place.map(|p| p.name), a.reach_km, a.own), (Some("망원동"), Some(10), false));
+        assert_eq!(a.second, None, "a 동 chosen on the page offers no switch");
         assert!(Area::resolve(None, None, ReachChoice::Km(3)).is_none());
     }
 }

@@ -122,8 +122,10 @@ impl Filters {
     }
 
     fn params(&self, cursor: Option<String>, area: Option<&Area>) -> ListParams {
+        // The area's point, so the list does not look the viewer's home up again.
         ListParams {
-            place: self.code.map(|p| p.code.to_string()),
+            lat: area.map(|a| a.from.0),
+            lon: area.map(|a| a.from.1),
             reach_km: area.and_then(|a| a.reach_km),
             q: (!self.q.is_empty()).then(|| self.q.clone()),
             category: self.category,
@@ -245,10 +247,7 @@ pub(super) async fn home(
         }),
         None => None,
     };
-    let mut area = Area::resolve(filters.code, homes.as_ref().map(|h| h.home), filters.reach);
-    if let Some(a) = area.as_mut().filter(|a| a.own) {
-        a.second = homes.and_then(|h| h.second_name);
-    }
+    let area = Area::resolve(filters.code, homes.as_ref(), filters.reach);
     let page = match deals.list_for(filters.params(cursor.clone(), area.as_ref()), None, None, viewer).await {
         Ok(p) => p,
         Err(e) if e.status.is_client_error() => {
