@@ -535,7 +535,8 @@ fn neighborhood_line(n: &crate::domain::Neighborhood, now: chrono::DateTime<chro
 
 /// The second neighbourhood: switch to it, forget it, or add one (at most two).
 fn second_neighborhood(csrf: &CsrfToken, me: &UserView, st: &ProfileState, now: chrono::DateTime<chrono::Utc>) -> Markup {
-    let errors = place_errors(&st.errors, "second.");
+    // `st.second` is set when this form was the one sent, so the page's errors are its own.
+    let errors = if st.second.is_some() { place_errors(&st.errors, "") } else { FieldErrors::new() };
     html! {
         div.second-hood {
             h3 { "다른 동네" }
@@ -630,7 +631,7 @@ fn profile_view(
                 (notice("neighborhood"))
                 form.stack method="post" action="/me/neighborhood" data-validate novalidate {
                     (csrf_field(csrf))
-                    (neighborhood_picker(&htext, &hcode, &place_errors(e, ""), "동네 검색"))
+                    (neighborhood_picker(&htext, &hcode, &if st.second.is_none() { place_errors(e, "") } else { FieldErrors::new() }, "동네 검색"))
                     button.primary type="submit" data-busy-label="저장 중…" { "동네 저장" }
                 }
                 @if me.neighborhood.is_some() {
@@ -843,23 +844,11 @@ async fn second_submit(
     CsrfForm(f): CsrfForm<SecondForm>,
 ) -> Response {
     let keep = ProfileState { second: Some((f.place.place.clone(), f.place.code.clone())), ..Default::default() };
-    let result = match parse_neighborhood(&f.place, "second.") {
+    let result = match parse_neighborhood(&f.place, "") {
         Ok(Some(input)) => accounts.set_second_neighborhood(&user, Some(input)).await,
-        Ok(None) => Err(ApiError::field("second.place", "동 이름으로 검색하거나 현재 위치로 찾아 주세요.")),
+        Ok(None) => Err(ApiError::field("place", "동 이름으로 검색하거나 현재 위치로 찾아 주세요.")),
         Err(errors) => Err(ApiError::validation(errors)),
     };
-    // The service names its fields without the form's prefix.
-    let result = result.map_err(|e| match e.details.as_ref().and_then(|d| d.get("fields")).and_then(|f| f.as_object()) {
-        Some(fields) => ApiError::validation(
-            fields
-                .iter()
-                .map(|(k, v)| {
-                    (if k.starts_with("second.") { k.clone() } else { format!("second.{k}") }, v.as_str().unwrap_or_default().to_owned())
-                })
-                .collect(),
-        ),
-        None => e,
-    });
     profile_result(&accounts, &csrf, &user, result, "second_saved", "neighborhood", keep).await
 }
 

@@ -215,6 +215,17 @@ async fn neighbourhood_by_typed_name_and_by_location_with_its_verification_expir
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let html = profile().await;
     assert!(html.contains("역삼동") && html.contains("인증됨"), "{html}");
+    // A second 동 that cannot be found: said under the second picker, which stays open.
+    let res = client
+        .post(app.url("/me/neighborhood/second"))
+        .form(&[("csrf_token", token.as_str()), ("place", "없는동네이름")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    let second = &html[html.find("second-hood").expect("the second 동 section")..];
+    assert!(second.contains("<details open") && second.contains("에 맞는 동네를 찾지 못했어요"), "{second}");
     // At sea: refused with the reason.
     let res = post(vec![("lat", "36.0".into()), ("lon", "125.0".into()), ("verify", "1".into())]).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
