@@ -380,7 +380,7 @@ fn nearest(seeded: &[FeedDeal], n: usize) -> Vec<String> {
 /// The bar's "📍 {name} · {reach}" ("5km 이내", "전국") on the page as it is.
 fn bar_xpath(name: &str, reach: &str) -> String {
     format!(
-        "//section[contains(@class,'area-bar')]/p[contains(@class,'area-where')][strong[normalize-space()={}]][span[contains(@class,'muted')][normalize-space(translate(., '\u{a0}', ' '))={}]]",
+        "//section[contains(@class,'area-bar')]/div[contains(@class,'area-where')][strong[normalize-space()={}]][span[contains(@class,'muted')][normalize-space(translate(., '\u{a0}', ' '))={}]]",
         xq(name),
         xq(&format!("· {reach}"))
     )
@@ -563,9 +563,29 @@ async fn member_feed_journey(app: &TestApp, c: &Client, device: &str, seeded: &[
     wait_bar(c, "역삼동", "10km 이내").await;
     assert_chosen_chip(c, "10km", "button").await;
     assert_eq!(card_titles(c).await, nearest(seeded, 3), "{device}: within 10 km");
-    c.goto(&app.url("/")).await.unwrap();
-    wait_bar(c, "역삼동", "10km 이내").await;
+    // Saved: the plain feed comes to it once the change has reached deals.
+    open_until_bar(app, c, "/", "역삼동", "10km 이내").await;
     assert_eq!(card_titles(c).await, nearest(seeded, 3), "{device}: still 10 km");
     let me: Value = app.get_as("/api/v1/me", &token).await.json().await.unwrap();
     assert_eq!(me["neighborhood"]["reach_km"], 10, "{me}");
+
+    // ---- A second 동: "역삼동 ▾" opens the switch to it; 내 정보 lists it.
+    let res = app.put_json_as("/api/v1/me/neighborhood/second", &token, &json!({ "code": "11440123" })).await;
+    assert_eq!(res.status(), reqwest::StatusCode::OK, "{:?}", res.text().await);
+    let summary = "//section[contains(@class,'area-bar')]//details[contains(@class,'area-switch')]/summary";
+    for _ in 0..200 {
+        c.goto(&app.url("/")).await.unwrap();
+        if c.find(Locator::XPath(summary)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    wait_xpath(c, summary, "역삼동 ▾").await.click().await.unwrap();
+    let switch =
+        wait_xpath(c, "//div[contains(@class,'area-menu')]//button[normalize-space()='망원동으로 바꾸기']", "망원동으로 바꾸기").await;
+    assert!(switch.is_displayed().await.unwrap(), "the menu opens");
+    shots.take(c, &format!("feed-switch-{device}")).await;
+    c.goto(&app.url("/me#neighborhood")).await.unwrap();
+    wait_xpath(c, "//div[contains(@class,'second-hood')]//button[normalize-space()='망원동으로 바꾸기']", "the second 동 on 내 정보").await;
+    shots.take(c, &format!("me-second-{device}")).await;
 }

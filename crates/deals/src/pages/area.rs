@@ -98,7 +98,8 @@ pub(super) fn area_bar(area: Option<&Area>, signed_in: bool, csrf: &CsrfToken, h
     let name = a.place.map_or("우리 동네", |p| p.name);
     html! {
         section.area-bar aria-label="동네 범위" {
-            p.area-where {
+            // A div, not a p: a p cannot hold the 동 menu (details), the parser would close it early.
+            div.area-where {
                 span aria-hidden="true" { "📍 " }
                 @if let Some(other) = a.second.as_deref().filter(|_| a.own && signed_in) {
                     // "역삼동 ▾": the other neighbourhood, one tap away.
@@ -128,7 +129,9 @@ pub(super) fn area_bar(area: Option<&Area>, signed_in: bool, csrf: &CsrfToken, h
                             form method="post" action="/me/neighborhood/reach" {
                                 (csrf_field(csrf))
                                 input type="hidden" name="km" value=(km);
-                                input type="hidden" name="next" value=(href(ReachChoice::Unset));
+                                // Back to the feed at the new reach at once (the saved one reaches deals
+                                // through an event, a moment later).
+                                input type="hidden" name="next" value=(href(ReachChoice::Km(km)));
                                 button.chip.chip-on[a.reach_km == Some(km)] type="submit" aria-pressed=(a.reach_km == Some(km)) { (reach_label(Some(km))) }
                             }
                         } @else {
