@@ -39,22 +39,42 @@ ORDER = " ORDER BY seq DESC, seq DESC LIMIT ?"
 PAGE = 21  # limit 20 + 1
 
 # store.rs
-CELL_E6 = 125_000
-CELL_COLUMNS = 4096
+CELL_E6 = 15_625
+CELL_COLUMNS = 360 * 64
 NO_PLACE = 9_000_000_000_000_000_000
-# A finer grid for one of the what-ifs: 0.02° (about 2.2 × 1.8 km in Seoul).
-FINE_E6 = 20_000
-FINE_COLUMNS = 18_000
 
 
-def cells_within(frm, metres, cell_e6=CELL_E6, columns=CELL_COLUMNS):
-    dlat = metres / METRES_PER_DEGREE
+def trunc_div(a, b):
+    """Integer division truncating toward zero, as Rust's and SQLite's `/`."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def cells_within(frm, metres):
+    """store.rs `cells_within`: the cells of the bounding box (a little wider) whose nearest point
+    is within reach."""
+    dlat = metres / METRES_PER_DEGREE + 0.0001
     dlon = dlat / max(math.cos(math.radians(frm[0])), 0.01)
     lat_lo, lat_hi = max(micro(frm[0] - dlat), -90_000_000), min(micro(frm[0] + dlat), 89_999_999)
     lon_lo, lon_hi = max(micro(frm[1] - dlon), -180_000_000), min(micro(frm[1] + dlon), 179_999_999)
-    row_lo, row_hi = (lat_lo + 90_000_000) // cell_e6, (lat_hi + 90_000_000) // cell_e6
-    col_lo, col_hi = (lon_lo + 180_000_000) // cell_e6, (lon_hi + 180_000_000) // cell_e6
-    return [r * columns + c for r in range(row_lo, row_hi + 1) for c in range(col_lo, col_hi + 1)]
+    row_lo, row_hi = (lat_lo + 90_000_000) // CELL_E6, (lat_hi + 90_000_000) // CELL_E6
+    col_lo, col_hi = (lon_lo + 180_000_000) // CELL_E6, (lon_hi + 180_000_000) // CELL_E6
+    lat0, lon0, k = micro(frm[0]), micro(frm[1]), micro(math.cos(math.radians(frm[0])))
+    reach = reach_key(metres)
+
+    def gap(at, lo, hi):
+        return lo - at if at < lo else at - hi if at > hi else 0
+
+    cells = []
+    for r in range(row_lo, row_hi + 1):
+        lat_min = r * CELL_E6 - 90_000_000
+        dy = gap(lat0, lat_min, lat_min + CELL_E6 - 1)
+        for c in range(col_lo, col_hi + 1):
+            lon_min = c * CELL_E6 - 180_000_000
+            dx = trunc_div(gap(lon0, lon_min, lon_min + CELL_E6 - 1) * k, 1_000_000)
+            if dy * dy + dx * dx <= reach:
+                cells.append(r * CELL_COLUMNS + c)
+    return cells
 
 
 def nearest_sql(frm):
@@ -64,22 +84,22 @@ def nearest_sql(frm):
             f"((meeting_lon_e6 - ({lon0})) * {k} / 1000000) * ((meeting_lon_e6 - ({lon0})) * {k} / 1000000) END)")
 
 
-def feed(frm, metres, status=OPEN, table="deals", column="meeting_cell", cells=None):
-    """`list` with `within`, as store.rs builds it: `... AND meeting_cell IN (?, ...) AND <distance> <= <key>`."""
-    cells = cells if cells is not None else cells_within(frm, metres)
-    sql = (BASE.replace("FROM deals", f"FROM {table}") + status + f" AND {column} IN (" + ", ".join("?" for _ in cells)
-           + f") AND {nearest_sql(frm)} <= {reach_key(metres)}" + ORDER)
+STATUS_OPEN = " AND status IN ('recruiting', 'confirmed')"
+
+
+def feed(frm, metres, status=STATUS_OPEN, plus="+", seqs_first=True):
+    """`list` with `within`, as store.rs builds it: the page's seqs from the cell index
+    (`... AND meeting_cell IN (?, ...) AND <distance> <= <key> ORDER BY +seq DESC ...`), then
+    their rows."""
+    cells = cells_within(frm, metres)
+    where = (status + " AND meeting_cell IN (" + ", ".join("?" for _ in cells)
+             + f") AND {nearest_sql(frm)} <= {reach_key(metres)}")
+    order = f" ORDER BY {plus}seq DESC, {plus}seq DESC LIMIT ?"
+    if seqs_first:
+        sql = f"SELECT {COLUMNS} FROM deals WHERE seq IN (SELECT seq FROM deals WHERE 1 = 1{where}{order}) ORDER BY seq DESC, seq DESC"
+    else:
+        sql = BASE + where + order
     return sql, tuple(cells) + (PAGE,)
-
-
-def per_cell_union(frm, metres, column="meeting_cell", cells=None):
-    """Each cell newest first through its index, at most a page from each, then the newest page of
-    those: no cell is read further than its own page."""
-    cells = cells if cells is not None else cells_within(frm, metres)
-    dist = f"{nearest_sql(frm)} <= {reach_key(metres)}"
-    arm = f"SELECT * FROM (SELECT {COLUMNS} FROM deals WHERE is_open = TRUE AND {column} = ? AND {dist} ORDER BY seq DESC LIMIT ?)"
-    sql = f"SELECT * FROM ({' UNION ALL '.join(arm for _ in cells)}) ORDER BY seq DESC LIMIT ?"
-    return sql, tuple(x for c in cells for x in (c, PAGE)) + (PAGE,)
 
 
 def plan(con, sql, params):
@@ -92,7 +112,8 @@ def short_plan(p, n=300):
 
 
 def count(con, sql, params):
-    return con.execute(f"SELECT count(*) FROM ({sql.rsplit(' ORDER BY ', 1)[0]})", params[:-1]).fetchone()[0]
+    inner = sql.split("seq IN (", 1)[1] if "seq IN (" in sql else sql
+    return con.execute(f"SELECT count(*) FROM ({inner.split(' ORDER BY ', 1)[0]})", params[:-1]).fetchone()[0]
 
 
 def in_cells(con, cells):
@@ -191,27 +212,11 @@ def main():
 
     # Candidate changes, each on a fresh copy; each is a (DDL, query builder) applied to both
     # origins' 5 km feed.
-    fine = ["ALTER TABLE deals ADD COLUMN fine_cell BIGINT",
-            f"UPDATE deals SET fine_cell = ((meeting_lat_e6 + 90000000) / {FINE_E6}) * {FINE_COLUMNS} + (meeting_lon_e6 + 180000000) / {FINE_E6}"]
-
-    def fine_cells(f):
-        return cells_within(f, 5000, FINE_E6, FINE_COLUMNS)
-
     what_ifs = [
         ("`ANALYZE` once (planner statistics), query unchanged", ["ANALYZE"], lambda f: feed(f, 5000)),
-        ("the cell index forced: `INDEXED BY deals_open_by_cell`", [], lambda f: feed(f, 5000, table="deals INDEXED BY deals_open_by_cell")),
-        ("the point in the cell index: `(is_open, meeting_cell, meeting_lat_e6, meeting_lon_e6, seq)`, forced",
-         ["CREATE INDEX deals_open_cell_point ON deals (is_open, meeting_cell, meeting_lat_e6, meeting_lon_e6, seq)"],
-         lambda f: feed(f, 5000, table="deals INDEXED BY deals_open_cell_point")),
-        ("each cell newest first through `deals_open_by_cell`, a page from each, merged (`UNION ALL` of `ORDER BY seq DESC LIMIT 21` arms: "
-         "each cell must find its own 21, where the `IN` form stops every cell at the newest 21 overall)",
-         [], lambda f: per_cell_union(f, 5000)),
-        ("finer cells: 0.02° (`fine_cell`, index `(is_open, fine_cell, seq)`, forced)",
-         fine + ["CREATE INDEX deals_open_by_fine_cell ON deals (is_open, fine_cell, seq)"],
-         lambda f: feed(f, 5000, table="deals INDEXED BY deals_open_by_fine_cell", column="fine_cell", cells=fine_cells(f))),
-        ("finer cells with the point in the index: `(is_open, fine_cell, meeting_lat_e6, meeting_lon_e6, seq)`, forced",
-         fine + ["CREATE INDEX deals_open_fine_point ON deals (is_open, fine_cell, meeting_lat_e6, meeting_lon_e6, seq)"],
-         lambda f: feed(f, 5000, table="deals INDEXED BY deals_open_fine_point", column="fine_cell", cells=fine_cells(f))),
+        ("no unary `+` in the inner `ORDER BY` (the planner free to walk `deals_open_newest`)", [], lambda f: feed(f, 5000, plus="")),
+        ("whole rows in one query, not the seqs first (every deal within reach read from the table)", [],
+         lambda f: feed(f, 5000, seqs_first=False)),
     ]
     ref = sqlite3.connect(f"file:{base_copy}?mode=ro", uri=True)
     want = {k: [r[0] for r in ref.execute(*feed(f, 5000)).fetchall()] for k, f in (("o", frm), ("s", sfrm))}

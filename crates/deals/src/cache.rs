@@ -163,6 +163,10 @@ impl FirstPageCache {
 
 #[async_trait]
 impl DealStore for FirstPageCache {
+    async fn list_plan(&self, q: &ListQuery) -> sqlx::Result<Vec<String>> {
+        self.inner.list_plan(q).await
+    }
+
     async fn list(&self, q: &ListQuery) -> sqlx::Result<Vec<DealRecord>> {
         let Some(key) = Self::key(q) else { return self.inner.list(q).await };
         // Read the generation before the query: a write that lands while it runs makes this
@@ -294,6 +298,9 @@ mod tests {
 
     #[async_trait]
     impl DealStore for Counting {
+        async fn list_plan(&self, _q: &ListQuery) -> sqlx::Result<Vec<String>> {
+            Ok(vec!["counting store: no plan".into()])
+        }
         async fn list(&self, _q: &ListQuery) -> sqlx::Result<Vec<DealRecord>> {
             self.lists.fetch_add(1, Ordering::SeqCst);
             Ok((0..self.rows).map(|_| record(self.description_bytes)).collect())

@@ -243,6 +243,9 @@ pub trait DealStore: Send + Sync {
     /// Publishes `DealDeadlineSoon` once for recruiting deals ending within 24 hours.
     async fn announce_deadlines(&self, now: DateTime<Utc>) -> sqlx::Result<usize>;
     async fn list(&self, q: &ListQuery) -> sqlx::Result<Vec<DealRecord>>;
+    /// How the engine runs [`DealStore::list`] for `q`, a line per step (for tests and the
+    /// benchmark: which index a query reads).
+    async fn list_plan(&self, q: &ListQuery) -> sqlx::Result<Vec<String>>;
     async fn host_by_login(&self, login_id: &str) -> sqlx::Result<Option<Uuid>>;
     /// Records (or forgets) where a user lives, once per event.
     async fn set_place(&self, user_id: Uuid, place: Option<Homes>, consumer: &str, event_id: Uuid) -> sqlx::Result<()>;
@@ -281,10 +284,10 @@ pub fn micro(degrees: f64) -> i64 {
     (degrees * 1_000_000.0).round() as i64
 }
 
-/// Grid cells are 0.125° (125,000 microdegrees) on each side; see the migration that adds
-/// `meeting_cell`.
-const CELL_E6: i64 = 125_000;
-const CELL_COLUMNS: i64 = 4096;
+/// Grid cells are 1/64° (15,625 microdegrees, about 1.7 × 1.4 km at Seoul) on each side,
+/// numbered row by row; see the migration that made them this size.
+const CELL_E6: i64 = 15_625;
+const CELL_COLUMNS: i64 = 360 * 64;
 
 fn cell_at(lat_e6: i64, lon_e6: i64) -> i64 {
     ((lat_e6 + 90_000_000) / CELL_E6) * CELL_COLUMNS + (lon_e6 + 180_000_000) / CELL_E6
@@ -305,16 +308,44 @@ pub fn reach_key(metres: f64) -> i64 {
     r * r
 }
 
-/// The cells a circle of `metres` around `from` touches (its bounding box; at most 9 for the
-/// 10 km reach, as a cell is wider than that).
+/// The cells that can hold a point within `metres` of `from`: of those its bounding box
+/// touches, the ones whose nearest point is within reach by [`nearest_key`]'s own integer
+/// arithmetic (the key grows with |Δlat| and with |Δlon|, so a cell's nearest point is the one
+/// closest in each). Around 역삼동: 6, 20, 46 and 156 cells for 1, 3, 5 and 10 km.
 pub fn cells_within(from: (f64, f64), metres: f64) -> Vec<i64> {
-    let dlat = metres / METRES_PER_DEGREE;
+    // The box a little wider than the circle (the exact test below trims it), so that rounding
+    // in degrees can never leave out a cell by a microdegree.
+    let dlat = metres / METRES_PER_DEGREE + 0.0001;
     let dlon = dlat / from.0.to_radians().cos().max(0.01);
     let (lat_lo, lat_hi) = (micro(from.0 - dlat).max(-90_000_000), micro(from.0 + dlat).min(89_999_999));
     let (lon_lo, lon_hi) = (micro(from.1 - dlon).max(-180_000_000), micro(from.1 + dlon).min(179_999_999));
     let (row_lo, row_hi) = ((lat_lo + 90_000_000) / CELL_E6, (lat_hi + 90_000_000) / CELL_E6);
     let (col_lo, col_hi) = ((lon_lo + 180_000_000) / CELL_E6, (lon_hi + 180_000_000) / CELL_E6);
-    (row_lo..=row_hi).flat_map(|r| (col_lo..=col_hi).map(move |c| r * CELL_COLUMNS + c)).collect()
+    let (lat0, lon0, k) = nearest_origin(from);
+    let reach = reach_key(metres);
+    // The offset of the nearest microdegree of [lo, hi] from `at` (0 when inside).
+    let gap = |at: i64, lo: i64, hi: i64| {
+        if at < lo {
+            lo - at
+        } else if at > hi {
+            at - hi
+        } else {
+            0
+        }
+    };
+    let mut cells = vec![];
+    for r in row_lo..=row_hi {
+        let lat_min = r * CELL_E6 - 90_000_000;
+        let dy = gap(lat0, lat_min, lat_min + CELL_E6 - 1);
+        for c in col_lo..=col_hi {
+            let lon_min = c * CELL_E6 - 180_000_000;
+            let dx = gap(lon0, lon_min, lon_min + CELL_E6 - 1) * k / 1_000_000;
+            if dy * dy + dx * dx <= reach {
+                cells.push(r * CELL_COLUMNS + c);
+            }
+        }
+    }
+    cells
 }
 
 /// Where a deal without a meeting place sorts under `nearest`: after every real distance (the
@@ -465,7 +496,7 @@ const MEMBERS_SQL: &str = "SELECT user_id, login_id, CAST(shares AS BIGINT) AS s
      FROM deal_members m WHERE deal_id = $1 ORDER BY is_host DESC, joined_at, user_id";
 
 macro_rules! sql_deal_store {
-    ($name:ident, $db:ty, $begin:literal, $lock:literal) => {
+    ($name:ident, $db:ty, $begin:literal, $lock:literal, $sqlite:literal) => {
         pub struct $name {
             pool: sqlx::Pool<$db>,
             signal: OutboxSignal,
@@ -495,6 +526,92 @@ macro_rules! sql_deal_store {
                 )
                 .bind(user_id).bind(home.lat).bind(home.lon).bind(home.reach_km).execute(&mut **tx).await?;
                 Ok(())
+            }
+
+            /// The SQL of [`DealStore::list`], after `head` (an `EXPLAIN` for [`DealStore::list_plan`]).
+            fn list_sql<'q>(q: &'q ListQuery, head: &str) -> sqlx::QueryBuilder<'q, $db> {
+                let mut b = sqlx::QueryBuilder::<$db>::new(head);
+                // A local feed picks its page's seqs from the cell index alone (it holds the point
+                // and seq), then reads just those rows. The unary `+` in its ORDER BY keeps SQLite,
+                // which has no statistics, from walking every open deal newest first instead, to
+                // spare a sort of a few hundred index entries.
+                let local = q.within.is_some();
+                b.push(concat!("SELECT ", deal_columns!(), " FROM deals WHERE "));
+                b.push(if local { "seq IN (SELECT seq FROM deals WHERE 1 = 1" } else { "1 = 1" });
+                match search::parse_query(q.q.as_deref()) {
+                    search::Query::Everything => {}
+                    search::Query::Nothing => {
+                        b.push(" AND 1 = 0");
+                    }
+                    search::Query::Words(words) => {
+                        for gram in search::query_grams(&words) {
+                            b.push(" AND seq IN (SELECT deal_seq FROM deal_grams WHERE gram = ").push_bind(gram).push(")");
+                        }
+                        // Folded words hold only letters, digits and marks, never a LIKE wildcard.
+                        for w in words {
+                            b.push(" AND search_text LIKE ").push_bind(format!("%{w}%"));
+                        }
+                    }
+                }
+                if let Some(c) = q.category_id {
+                    b.push(" AND category_id = ").push_bind(c);
+                }
+                let open = [DealStatus::Recruiting, DealStatus::Confirmed];
+                // A local feed tests `status` itself, which the cell index holds (see the migration).
+                if !local && q.statuses.len() == 2 && open.iter().all(|s| q.statuses.contains(s)) {
+                    b.push(" AND is_open = TRUE");
+                } else if !q.statuses.is_empty() {
+                    b.push(" AND status IN (");
+                    let mut sep = b.separated(", ");
+                    for s in &q.statuses {
+                        sep.push_bind(s.as_str());
+                    }
+                    b.push(")");
+                }
+                if let Some(p) = q.min_price {
+                    b.push(" AND total_price >= ").push_bind(p);
+                }
+                if let Some(p) = q.max_price {
+                    b.push(" AND total_price <= ").push_bind(p);
+                }
+                if let Some(h) = q.host_id {
+                    b.push(" AND host_id = ").push_bind(h);
+                }
+                if let Some(m) = q.member_id {
+                    b.push(" AND id IN (SELECT deal_id FROM deal_members WHERE user_id = ").push_bind(m).push(" AND NOT is_host)");
+                }
+                if let Some((from, metres)) = q.within {
+                    // The cells first (an index range each), then the exact distance.
+                    b.push(" AND meeting_cell IN (");
+                    let mut sep = b.separated(", ");
+                    for c in cells_within(from, metres) {
+                        sep.push_bind(c);
+                    }
+                    b.push(format!(") AND {} <= {}", nearest_sql(from), reach_key(metres)));
+                }
+                // Nearest: deals without a place come last.
+                let distance = nearest_sql(q.near.unwrap_or((0.0, 0.0)));
+                let key = match q.sort.unwrap_or(Sort::Newest) {
+                    Sort::Nearest => distance.as_str(),
+                    Sort::Newest => "seq",
+                    Sort::Deadline => "deadline",
+                    Sort::Remaining => "(shares_total - shares_taken)",
+                    Sort::Popular => "views",
+                };
+                let ascending = matches!(q.sort, Some(Sort::Deadline) | Some(Sort::Remaining) | Some(Sort::Nearest));
+                if let Some((k, seq)) = q.after {
+                    let cmp = if ascending { ">" } else { "<" };
+                    b.push(format!(" AND ({key} {cmp} ")).push_bind(k);
+                    b.push(format!(" OR ({key} = ")).push_bind(k);
+                    b.push(format!(" AND seq {} ", if ascending { ">" } else { "<" })).push_bind(seq).push("))");
+                }
+                let dir = if ascending { "ASC" } else { "DESC" };
+                let plus = if local { "+" } else { "" };
+                b.push(format!(" ORDER BY {plus}{key} {dir}, {plus}seq {dir} LIMIT ")).push_bind(i64::from(q.limit));
+                if local {
+                    b.push(format!(") ORDER BY {key} {dir}, seq {dir}"));
+                }
+                b
             }
 
             async fn index_missing(&self) -> sqlx::Result<usize> {
@@ -795,81 +912,19 @@ macro_rules! sql_deal_store {
             }
 
             async fn list(&self, q: &ListQuery) -> sqlx::Result<Vec<DealRecord>> {
-                let mut b = sqlx::QueryBuilder::<$db>::new(concat!("SELECT ", deal_columns!(), " FROM deals WHERE 1 = 1"));
-                match search::parse_query(q.q.as_deref()) {
-                    search::Query::Everything => {}
-                    search::Query::Nothing => {
-                        b.push(" AND 1 = 0");
-                    }
-                    search::Query::Words(words) => {
-                        for gram in search::query_grams(&words) {
-                            b.push(" AND seq IN (SELECT deal_seq FROM deal_grams WHERE gram = ").push_bind(gram).push(")");
-                        }
-                        // Folded words hold only letters, digits and marks, never a LIKE wildcard.
-                        for w in words {
-                            b.push(" AND search_text LIKE ").push_bind(format!("%{w}%"));
-                        }
-                    }
-                }
-                if let Some(c) = q.category_id {
-                    b.push(" AND category_id = ").push_bind(c);
-                }
-                let open = [DealStatus::Recruiting, DealStatus::Confirmed];
-                if q.statuses.len() == 2 && open.iter().all(|s| q.statuses.contains(s)) {
-                    b.push(" AND is_open = TRUE");
-                } else if !q.statuses.is_empty() {
-                    b.push(" AND status IN (");
-                    let mut sep = b.separated(", ");
-                    for s in &q.statuses {
-                        sep.push_bind(s.as_str());
-                    }
-                    b.push(")");
-                }
-                if let Some(p) = q.min_price {
-                    b.push(" AND total_price >= ").push_bind(p);
-                }
-                if let Some(p) = q.max_price {
-                    b.push(" AND total_price <= ").push_bind(p);
-                }
-                if let Some(h) = q.host_id {
-                    b.push(" AND host_id = ").push_bind(h);
-                }
-                if let Some(m) = q.member_id {
-                    b.push(" AND id IN (SELECT deal_id FROM deal_members WHERE user_id = ").push_bind(m).push(" AND NOT is_host)");
-                }
-                if let Some((from, metres)) = q.within {
-                    // The cells first (an index range each), then the exact distance.
-                    b.push(" AND meeting_cell IN (");
-                    let mut sep = b.separated(", ");
-                    for c in cells_within(from, metres) {
-                        sep.push_bind(c);
-                    }
-                    b.push(format!(") AND {} <= {}", nearest_sql(from), reach_key(metres)));
-                }
-                // Nearest: deals without a place come last.
-                let distance = nearest_sql(q.near.unwrap_or((0.0, 0.0)));
-                let key = match q.sort.unwrap_or(Sort::Newest) {
-                    Sort::Nearest => distance.as_str(),
-                    Sort::Newest => "seq",
-                    Sort::Deadline => "deadline",
-                    Sort::Remaining => "(shares_total - shares_taken)",
-                    Sort::Popular => "views",
-                };
-                let ascending = matches!(q.sort, Some(Sort::Deadline) | Some(Sort::Remaining) | Some(Sort::Nearest));
-                if let Some((k, seq)) = q.after {
-                    let cmp = if ascending { ">" } else { "<" };
-                    b.push(format!(" AND ({key} {cmp} ")).push_bind(k);
-                    b.push(format!(" OR ({key} = ")).push_bind(k);
-                    b.push(format!(" AND seq {} ", if ascending { ">" } else { "<" })).push_bind(seq).push("))");
-                }
-                let dir = if ascending { "ASC" } else { "DESC" };
-                b.push(format!(" ORDER BY {key} {dir}, seq {dir} LIMIT ")).push_bind(i64::from(q.limit));
-                let rows: Vec<DealRow> = b.build_query_as().fetch_all(&self.pool).await?;
+                let rows: Vec<DealRow> = Self::list_sql(q, "").build_query_as().fetch_all(&self.pool).await?;
                 rows.into_iter().map(DealRecord::try_from).collect()
+            }
+
+            async fn list_plan(&self, q: &ListQuery) -> sqlx::Result<Vec<String>> {
+                let explain = if $sqlite { "EXPLAIN QUERY PLAN " } else { "EXPLAIN " };
+                let rows = Self::list_sql(q, explain).build().fetch_all(&self.pool).await?;
+                // SQLite: (id, parent, notused, detail); PostgreSQL: one text column.
+                rows.iter().map(|row| sqlx::Row::try_get::<String, _>(row, if $sqlite { 3 } else { 0 })).collect()
             }
         }
     };
 }
 
-sql_deal_store!(SqliteDealStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "");
-sql_deal_store!(PgDealStore, sqlx::Postgres, "BEGIN", " FOR UPDATE");
+sql_deal_store!(SqliteDealStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "", true);
+sql_deal_store!(PgDealStore, sqlx::Postgres, "BEGIN", " FOR UPDATE", false);

@@ -7,9 +7,9 @@ mod common;
 
 use common::{deals_on, in_two_days, Opened};
 use gonggu_deals::{
-    domain::MeetingPlace,
+    domain::{DealStatus, MeetingPlace},
     service::{Deals, ListParams},
-    store::{micro, nearest_key, reach_key},
+    store::{cell_of, cells_within, micro, nearest_key, reach_key, ListQuery, Sort},
 };
 use gonggu_kernel::db::Db;
 use proptest::{prelude::*, test_runner::TestRunner};
@@ -77,7 +77,7 @@ fn reach_edges_on_postgres() {
     edges(rt.block_on(Db::connect(Some(&url), dir.path(), "deals", Default::default())).unwrap());
 }
 
-/// Origins on and beside cell edges (multiples of 0.125°), and ordinary ones.
+/// Origins on and beside cell edges (multiples of 1/64°), and ordinary ones.
 const ORIGINS: [(f64, f64); 4] = [(37.5, 127.0), (37.499_99, 126.875_01), (35.158_7, 129.160_4), (33.499_6, 126.531_2)];
 
 fn same_as_measuring_each(db: Db) {
@@ -122,4 +122,85 @@ fn the_cells_drop_nothing_on_postgres() {
     let Some(url) = rt.block_on(gonggu_kernel::testkit::fresh_postgres("the_cells_drop_nothing_on_postgres")) else { return };
     let dir = tempfile::tempdir().unwrap();
     same_as_measuring_each(rt.block_on(Db::connect(Some(&url), dir.path(), "deals", Default::default())).unwrap());
+}
+
+/// Every point within reach lies in one of the cells the query reads, over many random origins
+/// across Korea (some on cell edges) and points around them, without a database.
+#[test]
+fn the_cells_hold_every_point_within_reach() {
+    let cell = 1.0 / 64.0;
+    let origin = prop_oneof![
+        (33.0f64..38.7, 124.5f64..131.0),
+        // On a cell's corner, and a microdegree either side of it.
+        (33i64 * 64..38 * 64, 124i64 * 64..131 * 64, -1i64..=1)
+            .prop_map(move |(r, c, e)| (r as f64 * cell + e as f64 * 1e-6, c as f64 * cell + e as f64 * 1e-6)),
+    ];
+    let strategy = (origin, prop::collection::vec((-0.1f64..0.1, -0.13f64..0.13), 50), prop::sample::select(vec![1i64, 3, 5, 10]));
+    let mut runner = TestRunner::new(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() });
+    runner
+        .run(&strategy, |(from, offsets, km)| {
+            let metres = km as f64 * 1000.0;
+            let cells = cells_within(from, metres);
+            // Each point also moved onto the edge of its cell nearest the origin, the worst case.
+            let points = offsets.iter().flat_map(|(dy, dx)| {
+                let (lat, lon) = (from.0 + dy, from.1 + dx);
+                let snap = |v: f64, towards: f64| if towards > v { (v / cell).ceil() * cell - 1e-6 } else { (v / cell).floor() * cell };
+                [(lat, lon), (snap(lat, from.0), snap(lon, from.1))]
+            });
+            for (lat, lon) in points {
+                let p = MeetingPlace::at("x", lat, lon);
+                if nearest_key(from, Some(&p)) <= reach_key(metres) {
+                    prop_assert!(cells.contains(&cell_of(&p)), "{lat},{lon} is within {km} km of {from:?} but its cell is not read");
+                }
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    // And the cells are few: a circle, not its bounding box of 14 × 11 km cells.
+    let yeoksam = (37.500_11, 127.038_52);
+    let counts: Vec<usize> = [1, 3, 5, 10].iter().map(|km| cells_within(yeoksam, *km as f64 * 1000.0).len()).collect();
+    assert!(counts[2] <= 50 && counts[3] <= 170, "cells for 1/3/5/10 km: {counts:?}");
+}
+
+/// The local feed reads the cell index, not every open deal newest first, on SQLite without
+/// statistics (a fresh database) and with them; and only the page's rows come from the table.
+#[test]
+fn the_local_feed_reads_the_cell_index_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(Db::connect(None, dir.path(), "deals", Default::default())).unwrap();
+    let deals = deals_on(&db, &rt);
+    let yeoksam = (37.500_11, 127.038_52);
+    let query = |sort| ListQuery {
+        statuses: vec![DealStatus::Recruiting, DealStatus::Confirmed],
+        within: Some((yeoksam, 5000.0)),
+        near: Some(yeoksam),
+        sort: Some(sort),
+        limit: 20,
+        ..Default::default()
+    };
+    let check = |when: &str| {
+        for sort in [Sort::Newest, Sort::Nearest] {
+            let plan = rt.block_on(deals.store.list_plan(&query(sort))).unwrap();
+            let text = plan.join("\n");
+            assert!(
+                plan.iter().any(|step| step.contains("USING COVERING INDEX deals_by_cell")),
+                "{when}, {sort:?}: the seqs come from the cell index alone:\n{text}"
+            );
+            assert!(!text.contains("deals_open_newest"), "{when}, {sort:?}: no walk over every open deal:\n{text}");
+            assert!(!text.contains("SCAN deals"), "{when}, {sort:?}: no scan of the table:\n{text}");
+        }
+    };
+    check("fresh");
+    // Deals across the country, a few near, then statistics.
+    rt.block_on(async {
+        let places: Vec<Option<(f64, f64)>> = (0..300)
+            .map(|i| Some((34.0 + (i % 40) as f64 * 0.1, 126.0 + (i / 40) as f64 * 0.4)))
+            .chain((0..5).map(|i| Some((37.5 + i as f64 * 0.001, 127.04))))
+            .collect();
+        seed(&deals, &places).await;
+        let Db::Sqlite(pool) = &db else { unreachable!() };
+        sqlx::query("ANALYZE").execute(pool).await.unwrap();
+    });
+    check("after ANALYZE");
 }
