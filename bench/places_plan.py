@@ -27,7 +27,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from places_points import METRES_PER_DEGREE, micro, reach_key, read_centres  # noqa: E402
+from places_points import METRES_PER_DEGREE, _trunc_div, micro, reach_key, read_centres  # noqa: E402
 
 COLUMNS = (
     "seq, id, host_id, host_login_id, title, description, category_id, product_url, total_price, shares_total, shares_taken, "
@@ -42,12 +42,6 @@ PAGE = 21  # limit 20 + 1
 CELL_E6 = 15_625
 CELL_COLUMNS = 360 * 64
 NO_PLACE = 9_000_000_000_000_000_000
-
-
-def trunc_div(a, b):
-    """Integer division truncating toward zero, as Rust's and SQLite's `/`."""
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b > 0) else -q
 
 
 def cells_within(frm, metres):
@@ -71,7 +65,7 @@ def cells_within(frm, metres):
         dy = gap(lat0, lat_min, lat_min + CELL_E6 - 1)
         for c in range(col_lo, col_hi + 1):
             lon_min = c * CELL_E6 - 180_000_000
-            dx = trunc_div(gap(lon0, lon_min, lon_min + CELL_E6 - 1) * k, 1_000_000)
+            dx = _trunc_div(gap(lon0, lon_min, lon_min + CELL_E6 - 1) * k, 1_000_000)
             if dy * dy + dx * dx <= reach:
                 cells.append(r * CELL_COLUMNS + c)
     return cells

@@ -339,8 +339,7 @@ pub fn cells_within(from: (f64, f64), metres: f64) -> Vec<i64> {
         let dy = gap(lat0, lat_min, lat_min + CELL_E6 - 1);
         for c in col_lo..=col_hi {
             let lon_min = c * CELL_E6 - 180_000_000;
-            let dx = gap(lon0, lon_min, lon_min + CELL_E6 - 1) * k / 1_000_000;
-            if dy * dy + dx * dx <= reach {
+            if squared_distance(dy, gap(lon0, lon_min, lon_min + CELL_E6 - 1), k) <= reach {
                 cells.push(r * CELL_COLUMNS + c);
             }
         }
@@ -360,9 +359,14 @@ const NO_PLACE: i64 = 9_000_000_000_000_000_000;
 pub fn nearest_key(from: (f64, f64), place: Option<&MeetingPlace>) -> i64 {
     let Some(p) = place else { return NO_PLACE };
     let (lat0, lon0, k) = nearest_origin(from);
-    let dy = micro(p.lat) - lat0;
-    let dx = (micro(p.lon) - lon0) * k / 1_000_000;
-    dy * dy + dx * dx
+    squared_distance(micro(p.lat) - lat0, micro(p.lon) - lon0, k)
+}
+
+/// [`nearest_key`] of microdegree offsets, the longitude's scaled by `k` (cos(latitude) in
+/// millionths).
+fn squared_distance(dlat: i64, dlon: i64, k: i64) -> i64 {
+    let dx = dlon * k / 1_000_000;
+    dlat * dlat + dx * dx
 }
 
 fn nearest_origin((lat, lon): (f64, f64)) -> (i64, i64, i64) {
